@@ -29,7 +29,8 @@ inline absl::Status Error(absl::StatusCode code, absl::string_view reason,
 
 // The reason attached by Error(), or "" when the status has none (or is OK).
 inline std::string ReasonOf(const absl::Status& status) {
-  std::optional<absl::Cord> reason = status.GetPayload(kReasonPayloadUrl);
+  // absl::optional here: Debian builds Abseil with its own optional, not std::optional.
+  auto reason = status.GetPayload(kReasonPayloadUrl);
   return reason ? std::string(*reason) : std::string();
 }
 

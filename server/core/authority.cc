@@ -1,0 +1,262 @@
+// Issue and rotation (DESIGN §3). Introspection is in introspect.cc, revocation in revoke.cc.
+#include "server/core/authority.h"
+
+#include <algorithm>
+
+#include "absl/memory/memory.h"
+#include "absl/strings/str_cat.h"
+#include "server/base/error.h"
+#include "server/base/status_macros.h"
+#include "server/core/limits.h"
+#include "server/core/refresh_token.h"
+#include "server/token/base64url.h"
+#include "server/token/crypto.h"
+#include "server/token/jwt.h"
+
+namespace ta::core {
+namespace {
+
+absl::Status OptionError(absl::string_view field, absl::string_view why) {
+  return InvalidField(field, absl::StrCat(field, " ", why));
+}
+
+absl::Status Unauthenticated(absl::string_view reason, absl::string_view message) {
+  return Error(absl::StatusCode::kUnauthenticated, reason, message);
+}
+
+int64_t SecondsUntil(absl::Time end, absl::Time now) {
+  return std::max<int64_t>(0, absl::ToInt64Seconds(end - now));
+}
+
+}  // namespace
+
+absl::Status ValidateAuthorityOptions(const AuthorityOptions& o) {
+  if (o.issuer.empty() || o.issuer.size() > 256) return OptionError("issuer", "must be 1..256 bytes");
+  RETURN_IF_ERROR(CheckAudiences("default_audience", o.default_audience));
+  if (o.access_ttl < absl::Seconds(10) || o.access_ttl > absl::Hours(24)) {
+    return OptionError("access_ttl", "must be between 10s and 24h");
+  }
+  if (o.refresh_idle_ttl < absl::Minutes(1)) return OptionError("refresh_idle_ttl", "must be >= 1m");
+  if (o.family_ttl < o.refresh_idle_ttl || o.family_ttl > absl::Hours(24 * 366)) {
+    return OptionError("family_ttl", "must be >= refresh_idle_ttl and <= 366 days");
+  }
+  if (o.leeway < absl::ZeroDuration() || o.leeway > absl::Minutes(5)) {
+    return OptionError("leeway", "must be between 0s and 5m");
+  }
+  if (o.reuse_grace < absl::ZeroDuration() || o.reuse_grace > absl::Seconds(60)) {
+    return OptionError("reuse_grace", "must be between 0s and 60s");
+  }
+  if (o.clock == nullptr) return OptionError("clock", "must not be null");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<TokenAuthority>> TokenAuthority::Create(
+    const AuthorityOptions& options, storage::TokenStore* store, token::KeyRing* keys) {
+  RETURN_IF_ERROR(ValidateAuthorityOptions(options));
+  if (store == nullptr || keys == nullptr) {
+    return absl::InvalidArgumentError("TokenAuthority needs a store and a key ring");
+  }
+  return absl::WrapUnique(new TokenAuthority(options, store, keys));
+}
+
+TokenAuthority::TokenAuthority(const AuthorityOptions& options, storage::TokenStore* store,
+                               token::KeyRing* keys)
+    : options_(options), store_(store), keys_(keys) {}
+
+absl::StatusOr<TokenPair> TokenAuthority::IssueTokens(const IssueRequest& request,
+                                                      const Caller& caller) {
+  RETURN_IF_ERROR(CheckIdentifier("subject", request.subject, kMaxSubjectBytes));
+  RETURN_IF_ERROR(CheckIdentifier("client_id", request.client_id, kMaxClientIdBytes));
+  RETURN_IF_ERROR(CheckAudiences("audience", request.audience));
+  RETURN_IF_ERROR(CheckScope("scope", request.scope));
+  RETURN_IF_ERROR(CheckMetadata("session_metadata", request.session_metadata));
+  if (!request.extra_claims_json.empty()) {
+    RETURN_IF_ERROR(token::ValidateExtraClaims(request.extra_claims_json));
+  }
+  std::vector<std::string> audience =
+      request.audience.empty() ? options_.default_audience : request.audience;
+  if (audience.empty()) {
+    return InvalidField("audience", "audience is required (the server has no default audience)");
+  }
+
+  const absl::Time now = options_.clock->Now();
+  ASSIGN_OR_RETURN(std::optional<storage::SubjectRecord> subject,
+                   store_->GetSubject(request.subject, now));
+  if (subject && now < subject->block_until) {
+    return Error(absl::StatusCode::kFailedPrecondition, "subject_blocked",
+                 "subject is blocked from starting sessions");
+  }
+
+  storage::FamilyRecord family;
+  family.family_id = token::RandomBytes(kFamilyIdBytes);
+  family.subject = request.subject;
+  family.client_id = request.client_id;
+  family.audience = std::move(audience);
+  family.scope = request.scope;
+  family.metadata = request.session_metadata;
+  family.issued_by = caller.name;
+  family.created_at = now;
+  family.expires_at = now + options_.family_ttl;
+  family.generation = 0;
+  family.rotated_at = now;
+  storage::RefreshRecord first = MakeRefreshRecord(family, 0, request.scope, now);
+  RETURN_IF_ERROR(store_->CreateFamily(family, first));
+  return MakePair(family, first, request.extra_claims_json, now);
+}
+
+absl::StatusOr<TokenPair> TokenAuthority::RefreshTokens(const RefreshRequest& request,
+                                                        const Caller& caller) {
+  RETURN_IF_ERROR(CheckToken("refresh_token", request.refresh_token));
+  RETURN_IF_ERROR(CheckScope("scope", request.scope));
+  const absl::Time now = options_.clock->Now();
+  ASSIGN_OR_RETURN(storage::RefreshRecord presented,
+                   CheckRefreshToken(request.refresh_token, now));
+  absl::StatusOr<storage::FamilyRecord> family = store_->GetFamily(presented.family_id, now);
+  if (absl::IsNotFound(family.status())) {
+    return Unauthenticated("invalid_refresh_token", "refresh token is not valid");
+  }
+  RETURN_IF_ERROR(family.status());
+  ASSIGN_OR_RETURN(std::string problem, FamilyProblem(*family, now, /*for_refresh=*/true));
+  if (!problem.empty()) return Unauthenticated(problem, "the session can no longer be refreshed");
+  if (!ScopeWithin(request.scope, presented.scope)) {
+    return Error(absl::StatusCode::kInvalidArgument, "invalid_scope",
+                 "requested scope exceeds the scope of the refresh token");
+  }
+
+  storage::RotateRequest rotate;
+  rotate.family_id = presented.family_id;
+  rotate.generation = presented.generation;
+  rotate.now = now;
+  rotate.grace = options_.reuse_grace;
+  rotate.successor = MakeRefreshRecord(
+      *family, presented.generation + 1,
+      request.scope.empty() ? presented.scope : request.scope, now);
+  ASSIGN_OR_RETURN(storage::RotateOutcome outcome, store_->Rotate(rotate));
+  switch (outcome.result) {
+    case storage::RotateResult::kRotated:
+    case storage::RotateResult::kReplayWithinGrace:
+      return MakePair(outcome.family, outcome.current, "", now);
+    case storage::RotateResult::kReuseDetected:
+      return Unauthenticated("refresh_token_reused",
+                             "refresh token was already used; the session is revoked");
+    case storage::RotateResult::kFamilyRevoked:
+      return Unauthenticated("family_revoked", "the session was revoked");
+    case storage::RotateResult::kFamilyExpired:
+      return Unauthenticated("family_expired", "the session has expired");
+    case storage::RotateResult::kTokenExpired:
+      return Unauthenticated("refresh_token_expired", "refresh token has expired");
+    case storage::RotateResult::kNotFound:
+      break;
+  }
+  return Unauthenticated("invalid_refresh_token", "refresh token is not valid");
+}
+
+absl::StatusOr<storage::RefreshRecord> TokenAuthority::CheckRefreshToken(
+    absl::string_view token, absl::Time now) {
+  ASSIGN_OR_RETURN(RefreshTokenParts parts, ParseRefreshToken(token));
+  absl::StatusOr<storage::RefreshRecord> record =
+      store_->GetRefresh(parts.family_id, parts.generation, now);
+  if (absl::IsNotFound(record.status())) {
+    // Expired records are kept a while so the caller learns why, not just "unknown".
+    if (ReasonOf(record.status()) == "refresh_token_expired") {
+      return Unauthenticated("refresh_token_expired", "refresh token has expired");
+    }
+    return Unauthenticated("invalid_refresh_token", "refresh token is not valid");
+  }
+  RETURN_IF_ERROR(record.status());
+  if (!token::ConstantTimeEquals(token::Sha256(parts.secret), record->secret_hash)) {
+    return Unauthenticated("invalid_refresh_token", "refresh token is not valid");
+  }
+  return record;
+}
+
+absl::StatusOr<std::string> TokenAuthority::FamilyProblem(const storage::FamilyRecord& family,
+                                                          absl::Time now, bool for_refresh) {
+  if (family.revoked) return std::string("family_revoked");
+  if (now >= family.expires_at) return std::string("family_expired");
+  ASSIGN_OR_RETURN(std::optional<storage::SubjectRecord> subject,
+                   store_->GetSubject(family.subject, now));
+  // Every token belongs to a family, so a family started before the cutoff covers every
+  // token issued before it, at full (microsecond) precision.
+  if (subject && family.created_at < subject->not_before) return std::string("subject_revoked");
+  if (for_refresh && subject && now < subject->block_until) return std::string("subject_blocked");
+  return std::string();
+}
+
+storage::RefreshRecord TokenAuthority::MakeRefreshRecord(const storage::FamilyRecord& family,
+                                                         uint64_t generation,
+                                                         absl::string_view scope,
+                                                         absl::Time now) const {
+  storage::RefreshRecord record;
+  record.family_id = family.family_id;
+  record.generation = generation;
+  record.secret_hash = token::Sha256(
+      keys_->DeriveRefreshSecret(RefreshSecretContext(family.family_id, generation)));
+  record.scope = std::string(scope);
+  record.issued_at = now;
+  record.expires_at = std::min(now + options_.refresh_idle_ttl, family.expires_at);
+  return record;
+}
+
+std::string TokenAuthority::RefreshTokenFor(absl::string_view family_id,
+                                            uint64_t generation) const {
+  RefreshTokenParts parts;
+  parts.family_id = std::string(family_id);
+  parts.generation = generation;
+  parts.secret = keys_->DeriveRefreshSecret(RefreshSecretContext(family_id, generation));
+  return FormatRefreshToken(parts);
+}
+
+absl::StatusOr<std::string> TokenAuthority::MintAccessToken(const storage::FamilyRecord& family,
+                                                            absl::string_view scope,
+                                                            absl::string_view extra_claims_json,
+                                                            absl::Time now) {
+  token::JwtClaims claims;
+  claims.iss = options_.issuer;
+  claims.sub = family.subject;
+  claims.aud = family.audience;
+  claims.iat = absl::FromUnixSeconds(absl::ToUnixSeconds(now));
+  claims.nbf = claims.iat;
+  // Never outlive the session: a family's absolute expiry caps its access tokens too.
+  claims.exp = std::min(claims.iat + options_.access_ttl,
+                        absl::FromUnixSeconds(absl::ToUnixSeconds(family.expires_at)));
+  claims.jti = token::Base64UrlEncode(token::RandomBytes(16));
+  claims.client_id = family.client_id;
+  claims.scope = std::string(scope);
+  claims.sid = EncodeFamilyId(family.family_id);
+  claims.extra_json = std::string(extra_claims_json);
+  return keys_->Sign(claims, "at+jwt");
+}
+
+absl::StatusOr<TokenPair> TokenAuthority::MakePair(const storage::FamilyRecord& family,
+                                                   const storage::RefreshRecord& refresh,
+                                                   absl::string_view extra_claims_json,
+                                                   absl::Time now) {
+  TokenPair pair;
+  ASSIGN_OR_RETURN(pair.access_token,
+                   MintAccessToken(family, refresh.scope, extra_claims_json, now));
+  pair.refresh_token = RefreshTokenFor(family.family_id, refresh.generation);
+  pair.expires_in = std::min(absl::ToInt64Seconds(options_.access_ttl),
+                             SecondsUntil(family.expires_at, now));
+  pair.refresh_expires_in = SecondsUntil(refresh.expires_at, now);
+  pair.family_id = EncodeFamilyId(family.family_id);
+  return pair;
+}
+
+absl::StatusOr<std::string> TokenAuthority::RotateSigningKey(absl::string_view alg) {
+  if (alg.empty()) return keys_->Rotate();
+  absl::StatusOr<token::Algorithm> parsed = token::ParseAlgorithm(alg);
+  if (!parsed.ok() || *parsed == token::Algorithm::kHS256) {
+    return InvalidField("alg", "alg must be ES256, EdDSA, RS256 or PS256");
+  }
+  return keys_->Rotate(*parsed);
+}
+
+absl::StatusOr<Stats> TokenAuthority::GetStats() {
+  Stats stats;
+  ASSIGN_OR_RETURN(stats.store, store_->GetStats());
+  stats.signing_keys = keys_->Keys().size();
+  return stats;
+}
+
+}  // namespace ta::core

@@ -1,0 +1,182 @@
+// TokenAuthority: the domain core. Issues token families, rotates refresh tokens with reuse
+// detection, introspects, and revokes at three widths (token, family, subject).
+//
+// It speaks plain C++ types and absl::Status only (no gRPC); server/rpc translates. State
+// lives behind storage::TokenStore, keys behind token::KeyRing; both are borrowed and must
+// outlive the authority. Thread-safe: every method may run concurrently; the per-family
+// atomicity of rotation is the store's (storage::TokenStore::Rotate).
+#ifndef TA_SERVER_CORE_AUTHORITY_H_
+#define TA_SERVER_CORE_AUTHORITY_H_
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/base/clock.h"
+#include "server/token/key_ring.h"
+#include "storage/token_store.h"
+
+namespace ta::core {
+
+struct AuthorityOptions {
+  // `iss` of every access token, and the only issuer Introspect accepts.
+  std::string issuer = "token-authority";
+  // `aud` when IssueTokens names none. Empty: IssueTokens must name one.
+  std::vector<std::string> default_audience;
+  // Access-token lifetime (RFC 9068 recommends short). Default 5 min; 10 s .. 24 h.
+  absl::Duration access_ttl = absl::Minutes(5);
+  // Refresh-token idle lifetime: a refresh must happen within it. Default 1 day.
+  absl::Duration refresh_idle_ttl = absl::Hours(24);
+  // Absolute lifetime of a family (login session). Default 30 days; >= refresh_idle_ttl.
+  absl::Duration family_ttl = absl::Hours(24 * 30);
+  // Clock-skew leeway on exp/nbf/iat when verifying access tokens. Default 30 s; <= 5 min.
+  absl::Duration leeway = absl::Seconds(30);
+  // Presenting the immediate predecessor within this window returns the same successor
+  // (idempotent retry after a lost response) instead of signalling reuse. 0 = off; <= 60 s.
+  absl::Duration reuse_grace = absl::ZeroDuration();
+  // Time source. Never null.
+  const Clock* clock = Clock::Real();
+};
+
+// Validates every field, naming the offending one (reason "invalid_argument:<field>").
+absl::Status ValidateAuthorityOptions(const AuthorityOptions& options);
+
+// Who is calling; recorded on what it issues and revokes.
+struct Caller {
+  std::string name = "anonymous";
+};
+
+struct IssueRequest {
+  std::string subject;
+  std::string client_id;
+  std::vector<std::string> audience;
+  std::string scope;
+  std::string extra_claims_json;  // "" or a JSON object
+  std::map<std::string, std::string> session_metadata;
+};
+
+struct TokenPair {
+  std::string access_token;
+  std::string refresh_token;
+  std::string token_type = "Bearer";
+  int64_t expires_in = 0;
+  int64_t refresh_expires_in = 0;
+  std::string family_id;  // base64url
+};
+
+struct RefreshRequest {
+  std::string refresh_token;
+  std::string scope;  // "" = unchanged
+};
+
+struct IntrospectRequest {
+  std::string token;
+  std::string audience;
+};
+
+struct Introspection {
+  bool active = false;
+  std::string inactive_reason;  // set when !active
+  std::string token_type;       // "access_token" | "refresh_token"
+  std::string subject, family_id, jti, client_id, scope;
+  std::vector<std::string> audience;
+  absl::Time issued_at = absl::UnixEpoch();
+  absl::Time expires_at = absl::UnixEpoch();
+  std::string claims_json;  // JSON object
+};
+
+struct SubjectRevocation {
+  std::string subject;
+  std::optional<absl::Time> not_before;   // unset: now
+  std::optional<absl::Time> block_until;  // unset: keep the stored block
+  std::string reason;
+};
+
+struct ListFamiliesRequest {
+  std::string subject;
+  int page_size = 0;  // 0 = 50
+  std::string page_token;
+  bool include_revoked = false;
+};
+
+struct Stats {
+  storage::StoreStats store;
+  size_t signing_keys = 0;
+};
+
+class TokenAuthority {
+ public:
+  static absl::StatusOr<std::unique_ptr<TokenAuthority>> Create(const AuthorityOptions& options,
+                                                                storage::TokenStore* store,
+                                                                token::KeyRing* keys);
+
+  absl::StatusOr<TokenPair> IssueTokens(const IssueRequest& request, const Caller& caller);
+  absl::StatusOr<TokenPair> RefreshTokens(const RefreshRequest& request, const Caller& caller);
+
+  // Fails only when the answer cannot be known (store unavailable); an unusable token is
+  // an OK Introspection with active=false and the reason.
+  absl::StatusOr<Introspection> Introspect(const IntrospectRequest& request);
+  absl::StatusOr<std::vector<Introspection>> IntrospectBatch(
+      const std::vector<IntrospectRequest>& requests);
+
+  // RFC 7009: OK for unknown or invalid tokens; UNAVAILABLE when the store fails.
+  absl::Status RevokeToken(absl::string_view token, const Caller& caller);
+  // By base64url family id, or (when empty) by any token of the family. Returns `changed`.
+  absl::StatusOr<bool> RevokeFamily(absl::string_view family_id, absl::string_view token,
+                                    absl::string_view reason, const Caller& caller);
+  absl::StatusOr<storage::SubjectRecord> RevokeSubject(const SubjectRevocation& request,
+                                                       const Caller& caller);
+
+  // Family records keep the raw id; use EncodeFamilyId() (refresh_token.h) to show it.
+  absl::StatusOr<storage::FamilyPage> ListFamilies(const ListFamiliesRequest& request);
+  absl::StatusOr<storage::FamilyRecord> GetFamily(absl::string_view family_id);
+
+  std::string JwksJson() const { return keys_->JwksJson(); }
+  std::vector<token::KeyInfo> SigningKeys() const { return keys_->Keys(); }
+  absl::StatusOr<std::string> RotateSigningKey(absl::string_view alg);
+  absl::Status PurgeExpired() { return store_->PurgeExpired(); }
+  absl::StatusOr<Stats> GetStats();
+
+ private:
+  TokenAuthority(const AuthorityOptions& options, storage::TokenStore* store,
+                 token::KeyRing* keys);
+
+  // Mints an access token for `family` with `scope`, issued now.
+  absl::StatusOr<std::string> MintAccessToken(const storage::FamilyRecord& family,
+                                              absl::string_view scope,
+                                              absl::string_view extra_claims_json,
+                                              absl::Time now);
+  storage::RefreshRecord MakeRefreshRecord(const storage::FamilyRecord& family,
+                                           uint64_t generation, absl::string_view scope,
+                                           absl::Time now) const;
+  std::string RefreshTokenFor(absl::string_view family_id, uint64_t generation) const;
+  absl::StatusOr<TokenPair> MakePair(const storage::FamilyRecord& family,
+                                     const storage::RefreshRecord& refresh,
+                                     absl::string_view extra_claims_json, absl::Time now);
+
+  // The checks shared by refresh and introspection: reason "" when the family is usable.
+  // A subject block stops refreshes but not the tokens already out (the cutoff does that).
+  absl::StatusOr<std::string> FamilyProblem(const storage::FamilyRecord& family,
+                                            absl::Time now, bool for_refresh);
+  // The refresh record a token names, its secret checked; "invalid_refresh_token" otherwise.
+  absl::StatusOr<storage::RefreshRecord> CheckRefreshToken(absl::string_view token,
+                                                           absl::Time now);
+
+  absl::StatusOr<Introspection> IntrospectAccess(const IntrospectRequest& request,
+                                                 absl::Time now);
+  absl::StatusOr<Introspection> IntrospectRefresh(const IntrospectRequest& request,
+                                                  absl::Time now);
+
+  const AuthorityOptions options_;
+  storage::TokenStore* const store_;
+  token::KeyRing* const keys_;
+};
+
+}  // namespace ta::core
+
+#endif  // TA_SERVER_CORE_AUTHORITY_H_

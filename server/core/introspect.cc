@@ -1,0 +1,131 @@
+// Introspection (DESIGN §4): is this token usable now, and what does it say.
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "server/base/error.h"
+#include "server/base/status_macros.h"
+#include "server/core/authority.h"
+#include "server/core/limits.h"
+#include "server/core/refresh_token.h"
+#include "server/token/jwt.h"
+
+namespace ta::core {
+namespace {
+
+Introspection Inactive(absl::string_view reason) {
+  Introspection out;
+  out.active = false;
+  out.inactive_reason = std::string(reason);
+  return out;
+}
+
+// Errors that describe the token (rather than our ability to judge it) make it inactive.
+bool IsVerdictOnToken(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnauthenticated ||
+         status.code() == absl::StatusCode::kInvalidArgument;
+}
+
+std::string ReasonOrDefault(const absl::Status& status, absl::string_view fallback) {
+  std::string reason = ReasonOf(status);
+  return reason.empty() ? std::string(fallback) : reason;
+}
+
+}  // namespace
+
+absl::StatusOr<Introspection> TokenAuthority::Introspect(const IntrospectRequest& request) {
+  RETURN_IF_ERROR(CheckToken("token", request.token));
+  RETURN_IF_ERROR(CheckText("audience", request.audience, kMaxAudienceBytes));
+  const absl::Time now = options_.clock->Now();
+  if (LooksLikeRefreshToken(request.token)) return IntrospectRefresh(request, now);
+  return IntrospectAccess(request, now);
+}
+
+absl::StatusOr<std::vector<Introspection>> TokenAuthority::IntrospectBatch(
+    const std::vector<IntrospectRequest>& requests) {
+  if (requests.empty() || requests.size() > kMaxBatch) {
+    return InvalidField("requests", absl::StrCat("1..", kMaxBatch, " requests per batch"));
+  }
+  std::vector<Introspection> out;
+  out.reserve(requests.size());
+  for (const IntrospectRequest& request : requests) {
+    ASSIGN_OR_RETURN(Introspection one, Introspect(request));
+    out.push_back(std::move(one));
+  }
+  return out;
+}
+
+absl::StatusOr<Introspection> TokenAuthority::IntrospectAccess(const IntrospectRequest& request,
+                                                               absl::Time now) {
+  token::VerifyPolicy policy;
+  policy.expected_typ = "at+jwt";
+  policy.issuer = options_.issuer;
+  policy.audience = request.audience;
+  policy.leeway = options_.leeway;
+  policy.max_token_bytes = kMaxTokenBytes;
+  absl::StatusOr<token::VerifiedJwt> jwt = keys_->Verify(request.token, policy);
+  if (!jwt.ok()) {
+    if (IsVerdictOnToken(jwt.status())) return Inactive(ReasonOrDefault(jwt.status(), "invalid_token"));
+    return jwt.status();
+  }
+  const token::JwtClaims& claims = jwt->claims;
+  ASSIGN_OR_RETURN(bool denied, store_->IsJtiDenied(claims.jti, now));
+  if (denied) return Inactive("token_revoked");
+  absl::StatusOr<std::string> family_id = DecodeFamilyId(claims.sid);
+  if (!family_id.ok()) return Inactive("missing_claim");
+  absl::StatusOr<storage::FamilyRecord> family = store_->GetFamily(*family_id, now);
+  if (absl::IsNotFound(family.status())) return Inactive("family_not_found");
+  RETURN_IF_ERROR(family.status());
+  ASSIGN_OR_RETURN(std::string problem, FamilyProblem(*family, now, /*for_refresh=*/false));
+  if (!problem.empty()) return Inactive(problem);
+
+  Introspection out;
+  out.active = true;
+  out.token_type = "access_token";
+  out.subject = claims.sub;
+  out.family_id = claims.sid;
+  out.jti = claims.jti;
+  out.client_id = claims.client_id;
+  out.scope = claims.scope;
+  out.audience = claims.aud;
+  out.issued_at = claims.iat;
+  out.expires_at = claims.exp;
+  out.claims_json = std::move(jwt->claims_json);
+  return out;
+}
+
+absl::StatusOr<Introspection> TokenAuthority::IntrospectRefresh(const IntrospectRequest& request,
+                                                                absl::Time now) {
+  absl::StatusOr<storage::RefreshRecord> record = CheckRefreshToken(request.token, now);
+  if (!record.ok()) {
+    if (IsVerdictOnToken(record.status())) {
+      return Inactive(ReasonOrDefault(record.status(), "invalid_refresh_token"));
+    }
+    return record.status();
+  }
+  absl::StatusOr<storage::FamilyRecord> family = store_->GetFamily(record->family_id, now);
+  if (absl::IsNotFound(family.status())) return Inactive("family_not_found");
+  RETURN_IF_ERROR(family.status());
+  ASSIGN_OR_RETURN(std::string problem, FamilyProblem(*family, now, /*for_refresh=*/false));
+  if (!problem.empty()) return Inactive(problem);
+  if (record->generation != family->generation) return Inactive("refresh_token_spent");
+  if (now >= record->expires_at) return Inactive("refresh_token_expired");
+  if (!request.audience.empty() &&
+      std::find(family->audience.begin(), family->audience.end(), request.audience) ==
+          family->audience.end()) {
+    return Inactive("audience_mismatch");
+  }
+
+  Introspection out;
+  out.active = true;
+  out.token_type = "refresh_token";
+  out.subject = family->subject;
+  out.family_id = EncodeFamilyId(family->family_id);
+  out.client_id = family->client_id;
+  out.scope = record->scope;
+  out.audience = family->audience;
+  out.issued_at = record->issued_at;
+  out.expires_at = record->expires_at;
+  return out;
+}
+
+}  // namespace ta::core

@@ -1,0 +1,114 @@
+// token-authority server binary: flags -> options -> start -> wait for SIGINT/SIGTERM ->
+// graceful shutdown -> close the store -> exit 0. Exit 2 for a bad flag, 1 if start fails.
+#include <pthread.h>
+#include <signal.h>
+
+#include <iostream>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "server/base/clock.h"
+#include "server/server.h"
+
+namespace {
+const ta::ServerOptions kDefaults;
+const ta::core::AuthorityOptions kPolicy;
+}  // namespace
+
+ABSL_FLAG(std::string, listen, kDefaults.listen, "host:port to serve on (port 0: any free port)");
+ABSL_FLAG(std::string, data_dir, kDefaults.data_dir, "directory of the RocksDB store");
+ABSL_FLAG(std::string, key_dir, "", "directory of signing keys and the refresh secret "
+                                    "(default <data_dir>/keys)");
+ABSL_FLAG(bool, allow_insecure, false, "serve plaintext on a non-loopback address");
+ABSL_FLAG(std::string, signing_alg, kDefaults.signing_alg,
+          "algorithm of a generated key: ES256, EdDSA, RS256, PS256");
+ABSL_FLAG(absl::Duration, retired_key_window, kDefaults.retired_key_window,
+          "how long a rotated-out key keeps verifying");
+ABSL_FLAG(bool, allow_hs256, false, "accept HS256 keys placed in key_dir");
+ABSL_FLAG(size_t, block_cache_mb, kDefaults.block_cache_mb, "RocksDB block cache size");
+ABSL_FLAG(bool, sync_writes, true, "fsync the WAL before acknowledging (benchmarks only: false)");
+ABSL_FLAG(absl::Duration, shutdown_grace, kDefaults.shutdown_grace,
+          "time in-flight calls get after SIGTERM");
+ABSL_FLAG(std::string, issuer, kPolicy.issuer, "iss of issued access tokens");
+ABSL_FLAG(std::string, default_audience, "", "comma-separated aud used when a request names none");
+ABSL_FLAG(absl::Duration, access_ttl, kPolicy.access_ttl, "access token lifetime");
+ABSL_FLAG(absl::Duration, refresh_idle_ttl, kPolicy.refresh_idle_ttl,
+          "refresh token idle lifetime");
+ABSL_FLAG(absl::Duration, family_ttl, kPolicy.family_ttl, "absolute lifetime of a session");
+ABSL_FLAG(absl::Duration, leeway, kPolicy.leeway, "clock skew allowed on exp/nbf/iat");
+ABSL_FLAG(absl::Duration, reuse_grace, kPolicy.reuse_grace,
+          "window in which the predecessor refresh token returns the same successor (0 = off)");
+ABSL_FLAG(bool, expose_inactive_reason, false,
+          "answer Introspect's include_reason (stand-in for the admin role)");
+ABSL_FLAG(absl::Duration, testing_clock_offset, absl::ZeroDuration(),
+          "TESTS ONLY: shift the server's clock by this much");
+
+namespace {
+
+ta::ServerOptions OptionsFromFlags(ta::OffsetClock* clock) {
+  ta::ServerOptions o;
+  o.listen = absl::GetFlag(FLAGS_listen);
+  o.data_dir = absl::GetFlag(FLAGS_data_dir);
+  o.key_dir = absl::GetFlag(FLAGS_key_dir);
+  o.allow_insecure = absl::GetFlag(FLAGS_allow_insecure);
+  o.signing_alg = absl::GetFlag(FLAGS_signing_alg);
+  o.retired_key_window = absl::GetFlag(FLAGS_retired_key_window);
+  o.allow_hs256 = absl::GetFlag(FLAGS_allow_hs256);
+  o.block_cache_mb = absl::GetFlag(FLAGS_block_cache_mb);
+  o.sync_writes = absl::GetFlag(FLAGS_sync_writes);
+  o.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  o.authority.issuer = absl::GetFlag(FLAGS_issuer);
+  o.authority.default_audience =
+      absl::StrSplit(absl::GetFlag(FLAGS_default_audience), ',', absl::SkipEmpty());
+  o.authority.access_ttl = absl::GetFlag(FLAGS_access_ttl);
+  o.authority.refresh_idle_ttl = absl::GetFlag(FLAGS_refresh_idle_ttl);
+  o.authority.family_ttl = absl::GetFlag(FLAGS_family_ttl);
+  o.authority.leeway = absl::GetFlag(FLAGS_leeway);
+  o.authority.reuse_grace = absl::GetFlag(FLAGS_reuse_grace);
+  o.authority.clock = clock;
+  o.service.expose_inactive_reason = absl::GetFlag(FLAGS_expose_inactive_reason);
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("token-authority: issues, rotates, introspects and revokes JWTs");
+  absl::ParseCommandLine(argc, argv);
+
+  // Block the stop signals before any thread exists, so only the waiter below sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  ta::OffsetClock clock(absl::GetFlag(FLAGS_testing_clock_offset));
+  ta::ServerOptions options = OptionsFromFlags(&clock);
+  if (absl::Status s = ta::ValidateServerOptions(options); !s.ok()) {
+    std::cerr << "token-authority: " << s.message() << "\n";
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<ta::Server>> server = ta::Server::Start(options);
+  if (!server.ok()) {
+    std::cerr << "token-authority: cannot start: " << server.status().message() << "\n";
+    return 1;
+  }
+  std::cout << "listening on " << (*server)->address() << std::endl;
+
+  std::thread waiter([&] {
+    int signal = 0;
+    sigwait(&stop_signals, &signal);
+    std::cerr << "token-authority: signal " << signal << ", shutting down\n";
+    (*server)->Shutdown(options.shutdown_grace);
+  });
+  (*server)->Wait();
+  waiter.join();
+  server->reset();  // closes the store after the last call finished
+  std::cerr << "token-authority: stopped\n";
+  return 0;
+}

@@ -1,0 +1,100 @@
+#include "server/rpc/convert.h"
+
+#include "google/protobuf/util/json_util.h"
+#include "server/base/error.h"
+#include "server/core/refresh_token.h"
+#include "server/token/jwt.h"
+
+namespace ta::rpc {
+
+google::protobuf::Timestamp ToTimestamp(absl::Time t) {
+  google::protobuf::Timestamp ts;
+  const int64_t micros = absl::ToUnixMicros(t);
+  ts.set_seconds(micros / 1'000'000 - (micros % 1'000'000 < 0 ? 1 : 0));
+  ts.set_nanos(static_cast<int32_t>(((micros % 1'000'000) + 1'000'000) % 1'000'000) * 1000);
+  return ts;
+}
+
+absl::Time FromTimestamp(const google::protobuf::Timestamp& ts) {
+  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+}
+
+absl::StatusOr<core::IssueRequest> FromProto(const v1::IssueTokensRequest& in) {
+  core::IssueRequest out;
+  out.subject = in.subject();
+  out.client_id = in.client_id();
+  out.audience.assign(in.audience().begin(), in.audience().end());
+  out.scope = in.scope();
+  out.session_metadata.insert(in.session_metadata().begin(), in.session_metadata().end());
+  if (in.has_extra_claims() && in.extra_claims().fields_size() > 0) {
+    if (!google::protobuf::util::MessageToJsonString(in.extra_claims(), &out.extra_claims_json)
+             .ok()) {
+      return InvalidField("extra_claims", "extra_claims cannot be expressed as JSON");
+    }
+  }
+  return out;
+}
+
+void ToProto(const core::TokenPair& in, v1::TokenPair* out) {
+  out->set_access_token(in.access_token);
+  out->set_refresh_token(in.refresh_token);
+  out->set_token_type(in.token_type);
+  out->set_expires_in(in.expires_in);
+  out->set_refresh_expires_in(in.refresh_expires_in);
+  out->set_family_id(in.family_id);
+}
+
+core::IntrospectRequest FromProto(const v1::IntrospectRequest& in) {
+  return core::IntrospectRequest{in.token(), in.audience()};
+}
+
+absl::Status ToProto(const core::Introspection& in, bool with_reason,
+                     v1::IntrospectResponse* out) {
+  out->set_active(in.active);
+  if (!in.active) {
+    if (with_reason) out->set_inactive_reason(in.inactive_reason);
+    return absl::OkStatus();
+  }
+  out->set_token_type(in.token_type);
+  out->set_subject(in.subject);
+  out->set_family_id(in.family_id);
+  out->set_jti(in.jti);
+  out->set_client_id(in.client_id);
+  out->set_scope(in.scope);
+  for (const std::string& a : in.audience) out->add_audience(a);
+  out->set_issued_at(absl::ToUnixSeconds(in.issued_at));
+  out->set_expires_at(absl::ToUnixSeconds(in.expires_at));
+  if (!in.claims_json.empty() &&
+      !google::protobuf::util::JsonStringToMessage(in.claims_json, out->mutable_claims()).ok()) {
+    return absl::InternalError("verified claims did not convert to a Struct");
+  }
+  return absl::OkStatus();
+}
+
+void ToProto(const storage::FamilyRecord& in, v1::Family* out) {
+  out->set_family_id(core::EncodeFamilyId(in.family_id));
+  out->set_subject(in.subject);
+  out->set_client_id(in.client_id);
+  for (const std::string& a : in.audience) out->add_audience(a);
+  out->set_scope(in.scope);
+  out->mutable_session_metadata()->insert(in.metadata.begin(), in.metadata.end());
+  *out->mutable_created_at() = ToTimestamp(in.created_at);
+  *out->mutable_expires_at() = ToTimestamp(in.expires_at);
+  out->set_generation(in.generation);
+  *out->mutable_last_refreshed_at() = ToTimestamp(in.rotated_at);
+  out->set_revoked(in.revoked);
+  if (in.revoked) *out->mutable_revoked_at() = ToTimestamp(in.revoked_at);
+  out->set_revoke_reason(in.revoke_reason);
+  out->set_revoked_by(in.revoked_by);
+  out->set_issued_by(in.issued_by);
+}
+
+void ToProto(const token::KeyInfo& in, v1::KeyInfo* out) {
+  out->set_kid(in.kid);
+  out->set_alg(std::string(token::AlgorithmName(in.alg)));
+  out->set_active(in.active);
+  *out->mutable_created_at() = ToTimestamp(in.created_at);
+  if (in.retire_at != absl::InfiniteFuture()) *out->mutable_retire_at() = ToTimestamp(in.retire_at);
+}
+
+}  // namespace ta::rpc

@@ -1,0 +1,143 @@
+#include "server/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "server/base/error.h"
+#include "server/base/status_macros.h"
+#include "storage/rocksdb_store.h"
+
+namespace ta {
+namespace {
+
+constexpr int kMaxMessageBytes = 64 * 1024;
+
+absl::Status FlagError(absl::string_view flag, absl::string_view why) {
+  return InvalidField(flag, absl::StrCat("--", flag, ": ", why));
+}
+
+// Splits "host:port" / "[v6]:port".
+absl::Status SplitHostPort(absl::string_view listen, std::string* host, int* port) {
+  size_t colon = listen.rfind(':');
+  if (colon == absl::string_view::npos || colon == 0) {
+    return FlagError("listen", "expected HOST:PORT");
+  }
+  *host = std::string(listen.substr(0, colon));
+  if (!absl::SimpleAtoi(listen.substr(colon + 1), port) || *port < 0 || *port > 65535) {
+    return FlagError("listen", "port must be 0..65535");
+  }
+  return absl::OkStatus();
+}
+
+bool IsLoopback(absl::string_view host) {
+  return host == "localhost" || host == "[::1]" || absl::StartsWith(host, "127.");
+}
+
+}  // namespace
+
+absl::Status ValidateServerOptions(ServerOptions& options) {
+  std::string host;
+  int port = 0;
+  RETURN_IF_ERROR(SplitHostPort(options.listen, &host, &port));
+  if (!IsLoopback(host) && !options.allow_insecure) {
+    return FlagError("listen", "plaintext is only served on loopback; pass --allow_insecure "
+                               "(or configure TLS) to bind " + host);
+  }
+  if (options.data_dir.empty()) return FlagError("data_dir", "must not be empty");
+  if (options.key_dir.empty()) options.key_dir = options.data_dir + "/keys";
+  absl::StatusOr<token::Algorithm> alg = token::ParseAlgorithm(options.signing_alg);
+  if (!alg.ok() || *alg == token::Algorithm::kHS256) {
+    return FlagError("signing_alg", "must be ES256, EdDSA, RS256 or PS256");
+  }
+  if (options.retired_key_window < absl::ZeroDuration()) {
+    return FlagError("retired_key_window", "must not be negative");
+  }
+  if (options.block_cache_mb < 8 || options.block_cache_mb > 64 * 1024) {
+    return FlagError("block_cache_mb", "must be 8..65536");
+  }
+  if (options.shutdown_grace < absl::ZeroDuration() || options.shutdown_grace > absl::Minutes(5)) {
+    return FlagError("shutdown_grace", "must be 0s..5m");
+  }
+  absl::Status authority = core::ValidateAuthorityOptions(options.authority);
+  if (!authority.ok()) {
+    std::string reason = ReasonOf(authority);
+    std::string field = reason.substr(reason.find(':') + 1);
+    return FlagError(field, authority.message());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
+  auto server = std::unique_ptr<Server>(new Server());
+  std::string host;
+  int port = 0;
+  RETURN_IF_ERROR(SplitHostPort(options.listen, &host, &port));
+  if (!IsLoopback(host)) {
+    std::cerr << "warning: serving plaintext gRPC on non-loopback address " << host << "\n";
+  }
+
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir, ec);
+  if (ec) {
+    return Error(absl::StatusCode::kUnavailable, "store_unavailable",
+                 absl::StrCat("cannot create --data_dir ", options.data_dir, ": ", ec.message()));
+  }
+  storage::RocksDbStoreOptions store_options;
+  store_options.path = options.data_dir + "/db";
+  store_options.block_cache_bytes = options.block_cache_mb << 20;
+  store_options.sync_writes = options.sync_writes;
+  store_options.clock = options.authority.clock;
+  ASSIGN_OR_RETURN(server->store_, storage::OpenRocksDbStore(store_options));
+
+  token::KeyRingOptions key_options;
+  key_options.key_dir = options.key_dir;
+  ASSIGN_OR_RETURN(key_options.generate_algorithm, token::ParseAlgorithm(options.signing_alg));
+  key_options.retired_verify_window = options.retired_key_window;
+  key_options.clock = options.authority.clock;
+  key_options.allow_hs256 = options.allow_hs256;
+  ASSIGN_OR_RETURN(server->keys_, token::KeyRing::Open(key_options));
+
+  ASSIGN_OR_RETURN(server->authority_,
+                   core::TokenAuthority::Create(options.authority, server->store_.get(),
+                                                server->keys_.get()));
+  server->authority_service_ = rpc::MakeAuthorityService(server->authority_.get(), options.service);
+  server->admin_service_ = rpc::MakeAdminService(server->authority_.get(), options.service);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int selected_port = 0;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &selected_port);
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  builder.RegisterService(server->authority_service_.get());
+  builder.RegisterService(server->admin_service_.get());
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || selected_port == 0) {
+    return Error(absl::StatusCode::kUnavailable, "bind_failed",
+                 absl::StrCat("cannot listen on ", options.listen));
+  }
+  server->host_ = host;
+  server->port_ = selected_port;
+  return server;
+}
+
+Server::~Server() {
+  if (server_ != nullptr) Shutdown(absl::ZeroDuration());
+}
+
+std::string Server::address() const { return absl::StrCat(host_, ":", port_); }
+
+void Server::Wait() { server_->Wait(); }
+
+void Server::Shutdown(absl::Duration grace) {
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+}
+
+}  // namespace ta

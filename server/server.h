@@ -1,0 +1,87 @@
+// The running service: store + key ring + domain core + gRPC server, owned together.
+//
+// Start() opens everything in dependency order and binds; destruction (or Shutdown + the
+// destructor) tears down in reverse, so the store closes only after the last RPC finished.
+// Health (grpc.health.v1) and server reflection are always on. Shutdown() may be called
+// from any thread, once; Wait() blocks until it has completed.
+#ifndef TA_SERVER_SERVER_H_
+#define TA_SERVER_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/core/authority.h"
+#include "server/rpc/services.h"
+
+namespace grpc {
+class Server;
+class Service;
+}  // namespace grpc
+
+namespace ta {
+
+struct ServerOptions {
+  // host:port to bind. Port 0 picks a free port (see Server::port()). Default loopback:
+  // plaintext is refused on other addresses unless allow_insecure is set.
+  std::string listen = "127.0.0.1:50051";
+  // Where the RocksDB store lives. Created if missing.
+  std::string data_dir = "./data";
+  // Private keys and the refresh-token secret (PEM files, 0600). Default <data_dir>/keys.
+  // Kept apart from the store so a copy of the database alone forges nothing.
+  std::string key_dir;
+  // Serve plaintext on a non-loopback address (logs a warning). Default false.
+  bool allow_insecure = false;
+  // Algorithm of the key generated when key_dir holds none. Default ES256.
+  std::string signing_alg = "ES256";
+  // How long a key replaced by RotateSigningKey keeps verifying. Default 24 h.
+  absl::Duration retired_key_window = absl::Hours(24);
+  // Accept HS256 keys found in key_dir (never published). Default false.
+  bool allow_hs256 = false;
+  // RocksDB block cache. Default 256 MiB.
+  size_t block_cache_mb = 256;
+  // fsync the WAL before acknowledging rotations and revocations. Benchmarks only: false
+  // loses acknowledged revocations on power loss. Default true.
+  bool sync_writes = true;
+  // How long in-flight RPCs may finish after SIGTERM before they are cancelled. Default 10 s.
+  absl::Duration shutdown_grace = absl::Seconds(10);
+  // Token policy: lifetimes, leeway, issuer, audience, grace.
+  core::AuthorityOptions authority;
+  rpc::ServiceOptions service;
+};
+
+// Checks every field, naming the flag at fault. Fills key_dir when empty.
+absl::Status ValidateServerOptions(ServerOptions& options);
+
+class Server {
+ public:
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
+  ~Server();
+
+  // The bound port (the chosen one when listen asked for port 0).
+  int port() const { return port_; }
+  // "host:port" as bound, e.g. "127.0.0.1:50051".
+  std::string address() const;
+
+  void Wait();
+  // Stops accepting calls; in-flight ones get up to `grace`, then are cancelled.
+  void Shutdown(absl::Duration grace);
+
+ private:
+  Server() = default;
+
+  std::string host_;
+  int port_ = 0;
+  std::unique_ptr<storage::TokenStore> store_;
+  std::unique_ptr<token::KeyRing> keys_;
+  std::unique_ptr<core::TokenAuthority> authority_;
+  std::unique_ptr<grpc::Service> authority_service_;
+  std::unique_ptr<grpc::Service> admin_service_;
+  std::unique_ptr<grpc::Server> server_;  // last: destroyed first
+};
+
+}  // namespace ta
+
+#endif  // TA_SERVER_SERVER_H_

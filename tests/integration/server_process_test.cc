@@ -1,0 +1,215 @@
+// The server binary's life cycle (issue 2): starts on port 0 with a temp data dir, answers
+// health, lists its services through reflection, and exits 0 on SIGTERM.
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <grpcpp/grpcpp.h>
+
+#include <filesystem>
+#include <set>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
+#include "tokenauthority/v1/token_authority.grpc.pb.h"
+#include "tests/support/server_process.h"
+#include "tests/support/temp_dir.h"
+
+namespace ta::testing {
+namespace {
+
+namespace health = ::grpc::health::v1;
+namespace reflection = ::grpc::reflection::v1alpha;
+namespace v1 = ::tokenauthority::v1;
+
+std::unique_ptr<ServerProcess> StartServer(const TempDir& dir,
+                                           std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {"--listen=127.0.0.1:0", "--data_dir=" + dir.path()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  absl::StatusOr<std::unique_ptr<ServerProcess>> proc = ServerProcess::Start(ServerBinary(), args);
+  INFO(proc.status().ToString());
+  REQUIRE(proc.ok());
+  return std::move(*proc);
+}
+
+std::set<std::string> ListServices(const std::string& address) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto stub = reflection::ServerReflection::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto stream = stub->ServerReflectionInfo(&ctx);
+  reflection::ServerReflectionRequest req;
+  req.set_list_services("");
+  REQUIRE(stream->Write(req));
+  stream->WritesDone();
+  reflection::ServerReflectionResponse resp;
+  std::set<std::string> names;
+  while (stream->Read(&resp)) {
+    for (const auto& s : resp.list_services_response().service()) names.insert(s.name());
+  }
+  REQUIRE(stream->Finish().ok());
+  return names;
+}
+
+TEST_CASE("Server: serves health and reflection, stops cleanly on SIGTERM", "[integration]") {
+  TempDir dir;
+  std::unique_ptr<ServerProcess> server = StartServer(dir);
+  pid_t pid = server->pid();
+
+  auto channel = grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials());
+  auto health_stub = health::Health::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  health::HealthCheckRequest req;
+  health::HealthCheckResponse resp;
+  REQUIRE(health_stub->Check(&ctx, req, &resp).ok());
+  CHECK(resp.status() == health::HealthCheckResponse::SERVING);
+
+  std::set<std::string> services = ListServices(server->address());
+  CHECK(services.count("tokenauthority.v1.TokenAuthority") == 1);
+  CHECK(services.count("tokenauthority.v1.TokenAdmin") == 1);
+  CHECK(services.count("grpc.health.v1.Health") == 1);
+
+  absl::StatusOr<int> code = server->Stop(SIGTERM);
+  REQUIRE(code.ok());
+  CHECK(*code == 0);
+  CHECK(kill(pid, 0) == -1);  // reaped: no leftover process
+}
+
+TEST_CASE("Server: SIGINT also stops it with exit code 0", "[integration]") {
+  TempDir dir;
+  std::unique_ptr<ServerProcess> server = StartServer(dir);
+  absl::StatusOr<int> code = server->Stop(SIGINT);
+  REQUIRE(code.ok());
+  CHECK(*code == 0);
+}
+
+TEST_CASE("Server: a bad flag names itself and exits 2", "[integration]") {
+  TempDir dir;
+  for (const char* bad : {"--access_ttl=1s", "--listen=nonsense", "--reuse_grace=5m",
+                          "--listen=0.0.0.0:0", "--signing_alg=none"}) {
+    absl::StatusOr<std::unique_ptr<ServerProcess>> proc = ServerProcess::Start(
+        ServerBinary(), {std::string("--data_dir=") + dir.path(), bad}, absl::Seconds(10));
+    REQUIRE_FALSE(proc.ok());
+    std::string flag = std::string(bad).substr(0, std::string(bad).find('='));
+    INFO(proc.status().message());
+    CHECK(proc.status().message().find(flag) != std::string::npos);
+  }
+}
+
+std::unique_ptr<v1::TokenAuthority::Stub> ApiStub(const std::string& address) {
+  return v1::TokenAuthority::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+}
+
+std::string Kids(const std::string& address) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::GetJwksResponse jwks;
+  REQUIRE(ApiStub(address)->GetJwks(&ctx, v1::GetJwksRequest(), &jwks).ok());
+  std::string kids;
+  for (const v1::KeyInfo& k : jwks.keys()) kids += k.kid() + " ";
+  return kids;
+}
+
+TEST_CASE("Server: a restart keeps the generated signing key in a private directory",
+          "[integration]") {
+  TempDir dir;
+  std::string before;
+  {
+    std::unique_ptr<ServerProcess> server = StartServer(dir);
+    before = Kids(server->address());
+    REQUIRE(server->Stop(SIGTERM).value_or(-1) == 0);
+  }
+  std::unique_ptr<ServerProcess> server = StartServer(dir);
+  CHECK(Kids(server->address()) == before);
+  CHECK_FALSE(before.empty());
+  std::filesystem::path keys = std::filesystem::path(dir.path()) / "keys";
+  REQUIRE(std::filesystem::is_directory(keys));
+  auto perms = std::filesystem::status(keys).permissions();
+  CHECK((perms & std::filesystem::perms::group_all) == std::filesystem::perms::none);
+  CHECK((perms & std::filesystem::perms::others_all) == std::filesystem::perms::none);
+}
+
+// Backs the README's grpcurl walkthrough: the same calls with the same field values, against
+// the binary started with scripts/run.sh's flags.
+TEST_CASE("Server: the README walkthrough works as written", "[integration][readme]") {
+  TempDir dir;
+  std::unique_ptr<ServerProcess> server = StartServer(dir, {"--default_audience=api"});
+  auto channel = grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials());
+  auto api = v1::TokenAuthority::NewStub(channel);
+  auto admin = v1::TokenAdmin::NewStub(channel);
+  auto call = [](auto&& fn) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Status status = fn(&ctx);
+    auto it = ctx.GetServerTrailingMetadata().find("ta-reason");
+    std::string reason = it == ctx.GetServerTrailingMetadata().end()
+                             ? "" : std::string(it->second.data(), it->second.size());
+    return std::make_pair(status, reason);
+  };
+
+  // 1. IssueTokens
+  v1::IssueTokensRequest issue;
+  issue.set_subject("alice");
+  issue.set_client_id("web");
+  issue.set_scope("read write");
+  (*issue.mutable_session_metadata())["device"] = "laptop";
+  v1::TokenPair first;
+  REQUIRE(call([&](auto* c) { return api->IssueTokens(c, issue, &first); }).first.ok());
+
+  // 2. Introspect
+  v1::IntrospectRequest intro;
+  intro.set_token(first.access_token());
+  v1::IntrospectResponse info;
+  REQUIRE(call([&](auto* c) { return api->Introspect(c, intro, &info); }).first.ok());
+  CHECK(info.active());
+  CHECK(info.subject() == "alice");
+
+  // 3. RefreshTokens
+  v1::RefreshTokensRequest refresh;
+  refresh.set_refresh_token(first.refresh_token());
+  v1::TokenPair second;
+  REQUIRE(call([&](auto* c) { return api->RefreshTokens(c, refresh, &second); }).first.ok());
+
+  // 4. The same refresh again: reuse, the family is revoked.
+  v1::TokenPair reused;
+  auto [status, reason] = call([&](auto* c) { return api->RefreshTokens(c, refresh, &reused); });
+  CHECK(status.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  CHECK(reason == "refresh_token_reused");
+
+  // 5. RevokeFamily of a fresh session.
+  v1::TokenPair session;
+  REQUIRE(call([&](auto* c) { return api->IssueTokens(c, issue, &session); }).first.ok());
+  v1::RevokeFamilyRequest revoke_family;
+  revoke_family.set_family_id(session.family_id());
+  revoke_family.set_reason("logout");
+  v1::RevokeFamilyResponse revoked;
+  REQUIRE(call([&](auto* c) { return api->RevokeFamily(c, revoke_family, &revoked); }).first.ok());
+  CHECK(revoked.changed());
+
+  // 6. RevokeSubject: logout everywhere.
+  v1::TokenPair last;
+  REQUIRE(call([&](auto* c) { return api->IssueTokens(c, issue, &last); }).first.ok());
+  v1::RevokeSubjectRequest revoke_subject;
+  revoke_subject.set_subject("alice");
+  revoke_subject.set_reason("password_change");
+  v1::RevokeSubjectResponse cutoff;
+  REQUIRE(call([&](auto* c) { return admin->RevokeSubject(c, revoke_subject, &cutoff); })
+              .first.ok());
+  intro.set_token(last.access_token());
+  REQUIRE(call([&](auto* c) { return api->Introspect(c, intro, &info); }).first.ok());
+  CHECK_FALSE(info.active());
+
+  // 7. ListFamilies with revoked sessions.
+  v1::ListFamiliesRequest list;
+  list.set_subject("alice");
+  list.set_include_revoked(true);
+  v1::ListFamiliesResponse families;
+  REQUIRE(call([&](auto* c) { return admin->ListFamilies(c, list, &families); }).first.ok());
+  CHECK(families.families_size() == 3);
+
+  REQUIRE(server->Stop(SIGTERM).value_or(-1) == 0);
+}
+
+}  // namespace
+}  // namespace ta::testing

@@ -1,0 +1,84 @@
+#include "tests/support/test_server.h"
+
+#include <catch2/catch.hpp>
+
+namespace ta::testing {
+
+void SetDeadline(grpc::ClientContext* ctx) {
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+}
+
+std::string ReasonOf(const grpc::ClientContext& ctx) {
+  const auto& trailers = ctx.GetServerTrailingMetadata();
+  auto it = trailers.find("ta-reason");
+  return it == trailers.end() ? std::string() : std::string(it->second.data(), it->second.size());
+}
+
+TestServer::TestServer(const std::function<void(ServerOptions&)>& tweak) {
+  options_.listen = "127.0.0.1:0";
+  options_.data_dir = dir_.path() + "/data";
+  options_.authority.default_audience = {"api"};
+  options_.authority.clock = &clock_;
+  options_.service.expose_inactive_reason = true;
+  if (tweak) tweak(options_);
+  REQUIRE(ValidateServerOptions(options_).ok());
+  StartServer();
+}
+
+TestServer::~TestServer() {
+  if (server_) server_->Shutdown(absl::ZeroDuration());
+}
+
+void TestServer::StartServer() {
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options_);
+  INFO(server.status().ToString());
+  REQUIRE(server.ok());
+  server_ = std::move(*server);
+  address_ = server_->address();
+  channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+  api_ = v1::TokenAuthority::NewStub(channel_);
+  admin_ = v1::TokenAdmin::NewStub(channel_);
+}
+
+void TestServer::Restart() {
+  server_->Shutdown(absl::ZeroDuration());
+  server_->Wait();
+  server_.reset();
+  StartServer();
+}
+
+CallResult TestServer::Issue(const v1::IssueTokensRequest& req, v1::TokenPair* out) {
+  return Call(*api_, &v1::TokenAuthority::Stub::IssueTokens, req, out);
+}
+
+CallResult TestServer::Issue(const std::string& subject, v1::TokenPair* out) {
+  v1::IssueTokensRequest req;
+  req.set_subject(subject);
+  req.set_client_id("web");
+  req.set_scope("read write");
+  (*req.mutable_session_metadata())["device"] = "test";
+  return Issue(req, out);
+}
+
+CallResult TestServer::Refresh(const std::string& refresh_token, v1::TokenPair* out,
+                               const std::string& scope) {
+  v1::RefreshTokensRequest req;
+  req.set_refresh_token(refresh_token);
+  req.set_scope(scope);
+  return Call(*api_, &v1::TokenAuthority::Stub::RefreshTokens, req, out);
+}
+
+v1::IntrospectResponse TestServer::Introspect(const std::string& token,
+                                              const std::string& audience) {
+  v1::IntrospectRequest req;
+  req.set_token(token);
+  req.set_audience(audience);
+  req.set_include_reason(true);
+  v1::IntrospectResponse resp;
+  CallResult r = Call(*api_, &v1::TokenAuthority::Stub::Introspect, req, &resp);
+  INFO(r.status.error_message());
+  REQUIRE(r.ok());
+  return resp;
+}
+
+}  // namespace ta::testing
