@@ -42,8 +42,13 @@ ABSL_FLAG(absl::Duration, family_ttl, kPolicy.family_ttl, "absolute lifetime of 
 ABSL_FLAG(absl::Duration, leeway, kPolicy.leeway, "clock skew allowed on exp/nbf/iat");
 ABSL_FLAG(absl::Duration, reuse_grace, kPolicy.reuse_grace,
           "window in which the predecessor refresh token returns the same successor (0 = off)");
-ABSL_FLAG(bool, expose_inactive_reason, false,
-          "answer Introspect's include_reason (stand-in for the admin role)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve TLS");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA bundle: require client certificates (mTLS)");
+ABSL_FLAG(bool, tls_allow_no_client_cert, false,
+          "with --tls_client_ca, also accept clients without a certificate (API key only)");
+ABSL_FLAG(std::string, callers_file, "",
+          "caller file (name, roles, credential); default: generated <data_dir>/admin.key");
 ABSL_FLAG(absl::Duration, testing_clock_offset, absl::ZeroDuration(),
           "TESTS ONLY: shift the server's clock by this much");
 
@@ -70,7 +75,11 @@ ta::ServerOptions OptionsFromFlags(ta::OffsetClock* clock) {
   o.authority.leeway = absl::GetFlag(FLAGS_leeway);
   o.authority.reuse_grace = absl::GetFlag(FLAGS_reuse_grace);
   o.authority.clock = clock;
-  o.service.expose_inactive_reason = absl::GetFlag(FLAGS_expose_inactive_reason);
+  o.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  o.tls_key = absl::GetFlag(FLAGS_tls_key);
+  o.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
+  o.tls_allow_no_client_cert = absl::GetFlag(FLAGS_tls_allow_no_client_cert);
+  o.callers_file = absl::GetFlag(FLAGS_callers_file);
   return o;
 }
 

@@ -3,9 +3,12 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
 
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -40,13 +43,55 @@ bool IsLoopback(absl::string_view host) {
   return host == "localhost" || host == "[::1]" || absl::StartsWith(host, "127.");
 }
 
+absl::StatusOr<std::string> ReadPem(absl::string_view flag, const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  if (!in || !(ss << in.rdbuf())) return FlagError(flag, "cannot read " + path);
+  return ss.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerOptions& o) {
+  if (o.tls_cert.empty()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions ssl;
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  ASSIGN_OR_RETURN(pair.cert_chain, ReadPem("tls_cert", o.tls_cert));
+  ASSIGN_OR_RETURN(pair.private_key, ReadPem("tls_key", o.tls_key));
+  ssl.pem_key_cert_pairs.push_back(std::move(pair));
+  if (!o.tls_client_ca.empty()) {
+    ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadPem("tls_client_ca", o.tls_client_ca));
+    ssl.client_certificate_request =
+        o.tls_allow_no_client_cert ? GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY
+                                   : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
+absl::StatusOr<std::unique_ptr<core::CallerRegistry>> LoadCallers(const ServerOptions& o) {
+  if (!o.callers_file.empty()) return core::CallerRegistry::Load(o.callers_file);
+  const std::string key_path = o.data_dir + "/admin.key";
+  ASSIGN_OR_RETURN(std::unique_ptr<core::CallerRegistry> registry,
+                   core::CallerRegistry::LocalAdmin(key_path));
+  // Where the key is, never the key itself.
+  std::cerr << "token-authority: no --callers_file; local admin API key is in " << key_path
+            << "\n";
+  return registry;
+}
+
 }  // namespace
 
 absl::Status ValidateServerOptions(ServerOptions& options) {
   std::string host;
   int port = 0;
   RETURN_IF_ERROR(SplitHostPort(options.listen, &host, &port));
-  if (!IsLoopback(host) && !options.allow_insecure) {
+  const bool tls = !options.tls_cert.empty() || !options.tls_key.empty();
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return FlagError(options.tls_cert.empty() ? "tls_cert" : "tls_key",
+                     "--tls_cert and --tls_key go together");
+  }
+  if (!options.tls_client_ca.empty() && !tls) {
+    return FlagError("tls_client_ca", "needs --tls_cert and --tls_key");
+  }
+  if (!tls && !IsLoopback(host) && !options.allow_insecure) {
     return FlagError("listen", "plaintext is only served on loopback; pass --allow_insecure "
                                "(or configure TLS) to bind " + host);
   }
@@ -79,7 +124,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   std::string host;
   int port = 0;
   RETURN_IF_ERROR(SplitHostPort(options.listen, &host, &port));
-  if (!IsLoopback(host)) {
+  if (!IsLoopback(host) && options.tls_cert.empty()) {
     std::cerr << "warning: serving plaintext gRPC on non-loopback address " << host << "\n";
   }
 
@@ -107,14 +152,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   ASSIGN_OR_RETURN(server->authority_,
                    core::TokenAuthority::Create(options.authority, server->store_.get(),
                                                 server->keys_.get()));
-  server->authority_service_ = rpc::MakeAuthorityService(server->authority_.get(), options.service);
-  server->admin_service_ = rpc::MakeAdminService(server->authority_.get(), options.service);
+  ASSIGN_OR_RETURN(server->callers_, LoadCallers(options));
+  rpc::ServiceDeps deps{server->authority_.get(), server->callers_.get()};
+  server->authority_service_ = rpc::MakeAuthorityService(deps);
+  server->admin_service_ = rpc::MakeAdminService(deps);
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int selected_port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &selected_port);
+  builder.AddListeningPort(options.listen, credentials, &selected_port);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.RegisterService(server->authority_service_.get());
   builder.RegisterService(server->admin_service_.get());

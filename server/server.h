@@ -34,6 +34,18 @@ struct ServerOptions {
   std::string key_dir;
   // Serve plaintext on a non-loopback address (logs a warning). Default false.
   bool allow_insecure = false;
+  // TLS: server certificate chain and private key (PEM files). Both or neither.
+  std::string tls_cert;
+  std::string tls_key;
+  // mTLS: CA bundle (PEM) that client certificates must chain to. A certificate signed by
+  // another CA is refused at the handshake. Requires tls_cert/tls_key.
+  std::string tls_client_ca;
+  // With tls_client_ca: also accept TLS clients without a certificate, which must then
+  // authenticate with an API key. Default false (a client certificate is required).
+  bool tls_allow_no_client_cert = false;
+  // Caller file (server/core/callers.h). Empty: local development mode, one admin API key
+  // generated on first start into <data_dir>/admin.key (0600).
+  std::string callers_file;
   // Algorithm of the key generated when key_dir holds none. Default ES256.
   std::string signing_alg = "ES256";
   // How long a key replaced by RotateSigningKey keeps verifying. Default 24 h.
@@ -49,7 +61,6 @@ struct ServerOptions {
   absl::Duration shutdown_grace = absl::Seconds(10);
   // Token policy: lifetimes, leeway, issuer, audience, grace.
   core::AuthorityOptions authority;
-  rpc::ServiceOptions service;
 };
 
 // Checks every field, naming the flag at fault. Fills key_dir when empty.
@@ -77,6 +88,7 @@ class Server {
   std::unique_ptr<storage::TokenStore> store_;
   std::unique_ptr<token::KeyRing> keys_;
   std::unique_ptr<core::TokenAuthority> authority_;
+  std::unique_ptr<core::CallerRegistry> callers_;
   std::unique_ptr<grpc::Service> authority_service_;
   std::unique_ptr<grpc::Service> admin_service_;
   std::unique_ptr<grpc::Server> server_;  // last: destroyed first

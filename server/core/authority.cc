@@ -116,6 +116,10 @@ absl::StatusOr<TokenPair> TokenAuthority::RefreshTokens(const RefreshRequest& re
     return Unauthenticated("invalid_refresh_token", "refresh token is not valid");
   }
   RETURN_IF_ERROR(family.status());
+  if (!caller.MayActFor(family->client_id)) {
+    return Error(absl::StatusCode::kPermissionDenied, "permission_denied",
+                 "the refresh token belongs to another client");
+  }
   ASSIGN_OR_RETURN(std::string problem, FamilyProblem(*family, now, /*for_refresh=*/true));
   if (!problem.empty()) return Unauthenticated(problem, "the session can no longer be refreshed");
   if (!ScopeWithin(request.scope, presented.scope)) {
@@ -177,8 +181,9 @@ absl::StatusOr<std::string> TokenAuthority::FamilyProblem(const storage::FamilyR
   ASSIGN_OR_RETURN(std::optional<storage::SubjectRecord> subject,
                    store_->GetSubject(family.subject, now));
   // Every token belongs to a family, so a family started before the cutoff covers every
-  // token issued before it, at full (microsecond) precision.
-  if (subject && family.created_at < subject->not_before) return std::string("subject_revoked");
+  // token issued before it, at full (microsecond) precision. A tie counts as before: when in
+  // doubt, fail closed.
+  if (subject && family.created_at <= subject->not_before) return std::string("subject_revoked");
   if (for_refresh && subject && now < subject->block_until) return std::string("subject_blocked");
   return std::string();
 }

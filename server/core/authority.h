@@ -46,9 +46,19 @@ struct AuthorityOptions {
 // Validates every field, naming the offending one (reason "invalid_argument:<field>").
 absl::Status ValidateAuthorityOptions(const AuthorityOptions& options);
 
-// Who is calling; recorded on what it issues and revokes.
+enum class Role { kIssuer, kClient, kResource, kAdmin };
+
+// Who is calling; recorded on what it issues and revokes. Authenticated by server/rpc with
+// the CallerRegistry (callers.h).
 struct Caller {
   std::string name = "anonymous";
+  std::vector<Role> roles;
+  // For the client role: the client_ids whose tokens it may refresh and revoke. Empty: any.
+  std::vector<std::string> client_ids;
+
+  bool Has(Role role) const;
+  // Whether this caller may act on a token of `client_id` (admins and unrestricted callers may).
+  bool MayActFor(absl::string_view client_id) const;
 };
 
 struct IssueRequest {

@@ -16,9 +16,25 @@ absl::Status FamilyNotFound() {
   return Error(absl::StatusCode::kNotFound, "family_not_found", "no such family");
 }
 
+absl::Status NotYours() {
+  return Error(absl::StatusCode::kPermissionDenied, "permission_denied",
+               "the token belongs to another client");
+}
+
+// A `client` caller may act only on families of its own client_ids.
+absl::Status CheckOwnership(storage::TokenStore* store, absl::string_view family_id,
+                            const Caller& caller, absl::Time now) {
+  if (caller.Has(Role::kAdmin) || caller.client_ids.empty()) return absl::OkStatus();
+  absl::StatusOr<storage::FamilyRecord> family = store->GetFamily(family_id, now);
+  if (absl::IsNotFound(family.status())) return FamilyNotFound();
+  RETURN_IF_ERROR(family.status());
+  return caller.MayActFor(family->client_id) ? absl::OkStatus() : NotYours();
+}
+
 absl::StatusOr<bool> RevokeKnownFamily(storage::TokenStore* store, absl::string_view family_id,
                                        absl::string_view reason, const Caller& caller,
                                        absl::Time now) {
+  RETURN_IF_ERROR(CheckOwnership(store, family_id, caller, now));
   absl::StatusOr<bool> changed = store->RevokeFamily(family_id, reason, caller.name, now);
   if (absl::IsNotFound(changed.status())) return FamilyNotFound();
   return changed;
@@ -34,7 +50,7 @@ absl::Status TokenAuthority::RevokeToken(absl::string_view token, const Caller& 
     if (absl::IsUnauthenticated(record.status())) return absl::OkStatus();  // RFC 7009 §2.2
     RETURN_IF_ERROR(record.status());
     absl::StatusOr<bool> changed =
-        store_->RevokeFamily(record->family_id, "token_revoked", caller.name, now);
+        RevokeKnownFamily(store_, record->family_id, "token_revoked", caller, now);
     if (absl::IsNotFound(changed.status())) return absl::OkStatus();
     return changed.status();
   }
@@ -44,6 +60,7 @@ absl::Status TokenAuthority::RevokeToken(absl::string_view token, const Caller& 
   policy.max_token_bytes = kMaxTokenBytes;
   absl::StatusOr<token::VerifiedJwt> jwt = keys_->Verify(token, policy);
   if (!jwt.ok()) return absl::OkStatus();  // invalid or already expired: nothing to deny
+  if (!caller.MayActFor(jwt->claims.client_id)) return NotYours();  // RFC 7009 §2.1
   // Verification accepts a token until exp + leeway, so the entry must live that long too.
   return store_->DenyJti(jwt->claims.jti, jwt->claims.exp + options_.leeway);
 }

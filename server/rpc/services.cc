@@ -1,6 +1,7 @@
 #include "server/rpc/services.h"
 
 #include "server/base/status_macros.h"
+#include "server/rpc/auth.h"
 #include "server/rpc/convert.h"
 #include "server/rpc/status.h"
 #include "tokenauthority/v1/token_authority.grpc.pb.h"
@@ -10,19 +11,27 @@ namespace {
 
 using grpc::ServerContext;
 
-// Until caller authentication exists (issue 6) every call is attributed to this name.
-core::Caller CallerOf(ServerContext* /*context*/) { return core::Caller{"local"}; }
+// Refuses calls past their deadline, authorizes the caller for `rpc`, runs `handler` with
+// the caller, and maps the result. Every RPC method goes through here.
+template <typename Handler>
+grpc::Status Serve(ServerContext* ctx, const ServiceDeps& deps, Rpc rpc, Handler&& handler) {
+  if (ctx->IsCancelled() || ctx->deadline() < std::chrono::system_clock::now()) {
+    return ToGrpcStatus(ctx, absl::DeadlineExceededError("deadline passed before serving"));
+  }
+  absl::StatusOr<core::Caller> caller = Authorize(ctx, *deps.callers, rpc);
+  if (!caller.ok()) return ToGrpcStatus(ctx, caller.status());
+  return ToGrpcStatus(ctx, handler(*caller));
+}
 
 class AuthorityService final : public v1::TokenAuthority::Service {
  public:
-  AuthorityService(core::TokenAuthority* authority, const ServiceOptions& options)
-      : authority_(authority), options_(options) {}
+  explicit AuthorityService(const ServiceDeps& deps) : deps_(deps) {}
 
   grpc::Status IssueTokens(ServerContext* ctx, const v1::IssueTokensRequest* req,
                            v1::TokenPair* resp) override {
-    return Serve(ctx, [&]() -> absl::Status {
+    return Serve(ctx, deps_, Rpc::kIssueTokens, [&](const core::Caller& caller) -> absl::Status {
       ASSIGN_OR_RETURN(core::IssueRequest in, FromProto(*req));
-      ASSIGN_OR_RETURN(core::TokenPair out, authority_->IssueTokens(in, CallerOf(ctx)));
+      ASSIGN_OR_RETURN(core::TokenPair out, deps_.authority->IssueTokens(in, caller));
       ToProto(out, resp);
       return absl::OkStatus();
     });
@@ -30,9 +39,9 @@ class AuthorityService final : public v1::TokenAuthority::Service {
 
   grpc::Status RefreshTokens(ServerContext* ctx, const v1::RefreshTokensRequest* req,
                              v1::TokenPair* resp) override {
-    return Serve(ctx, [&]() -> absl::Status {
+    return Serve(ctx, deps_, Rpc::kRefreshTokens, [&](const core::Caller& caller) -> absl::Status {
       core::RefreshRequest in{req->refresh_token(), req->scope()};
-      ASSIGN_OR_RETURN(core::TokenPair out, authority_->RefreshTokens(in, CallerOf(ctx)));
+      ASSIGN_OR_RETURN(core::TokenPair out, deps_.authority->RefreshTokens(in, caller));
       ToProto(out, resp);
       return absl::OkStatus();
     });
@@ -40,21 +49,21 @@ class AuthorityService final : public v1::TokenAuthority::Service {
 
   grpc::Status Introspect(ServerContext* ctx, const v1::IntrospectRequest* req,
                           v1::IntrospectResponse* resp) override {
-    return Serve(ctx, [&]() -> absl::Status {
-      ASSIGN_OR_RETURN(core::Introspection out, authority_->Introspect(FromProto(*req)));
-      return ToProto(out, WithReason(*req), resp);
+    return Serve(ctx, deps_, Rpc::kIntrospect, [&](const core::Caller& caller) -> absl::Status {
+      ASSIGN_OR_RETURN(core::Introspection out, deps_.authority->Introspect(FromProto(*req)));
+      return ToProto(out, WithReason(*req, caller), resp);
     });
   }
 
   grpc::Status IntrospectBatch(ServerContext* ctx, const v1::IntrospectBatchRequest* req,
                                v1::IntrospectBatchResponse* resp) override {
-    return Serve(ctx, [&]() -> absl::Status {
+    return Serve(ctx, deps_, Rpc::kIntrospectBatch, [&](const core::Caller& caller) -> absl::Status {
       std::vector<core::IntrospectRequest> in;
       in.reserve(req->requests_size());
       for (const v1::IntrospectRequest& r : req->requests()) in.push_back(FromProto(r));
-      ASSIGN_OR_RETURN(std::vector<core::Introspection> out, authority_->IntrospectBatch(in));
+      ASSIGN_OR_RETURN(std::vector<core::Introspection> out, deps_.authority->IntrospectBatch(in));
       for (size_t i = 0; i < out.size(); ++i) {
-        RETURN_IF_ERROR(ToProto(out[i], WithReason(req->requests(i)), resp->add_responses()));
+        RETURN_IF_ERROR(ToProto(out[i], WithReason(req->requests(i), caller), resp->add_responses()));
       }
       return absl::OkStatus();
     });
@@ -62,14 +71,14 @@ class AuthorityService final : public v1::TokenAuthority::Service {
 
   grpc::Status RevokeToken(ServerContext* ctx, const v1::RevokeTokenRequest* req,
                            v1::RevokeTokenResponse* /*resp*/) override {
-    return Serve(ctx, [&] { return authority_->RevokeToken(req->token(), CallerOf(ctx)); });
+    return Serve(ctx, deps_, Rpc::kRevokeToken, [&](const core::Caller& caller) { return deps_.authority->RevokeToken(req->token(), caller); });
   }
 
   grpc::Status RevokeFamily(ServerContext* ctx, const v1::RevokeFamilyRequest* req,
                             v1::RevokeFamilyResponse* resp) override {
-    return Serve(ctx, [&]() -> absl::Status {
-      ASSIGN_OR_RETURN(bool changed, authority_->RevokeFamily(req->family_id(), req->token(),
-                                                              req->reason(), CallerOf(ctx)));
+    return Serve(ctx, deps_, Rpc::kRevokeFamily, [&](const core::Caller& caller) -> absl::Status {
+      ASSIGN_OR_RETURN(bool changed, deps_.authority->RevokeFamily(req->family_id(), req->token(),
+                                                              req->reason(), caller));
       resp->set_changed(changed);
       return absl::OkStatus();
     });
@@ -77,35 +86,35 @@ class AuthorityService final : public v1::TokenAuthority::Service {
 
   grpc::Status GetJwks(ServerContext* ctx, const v1::GetJwksRequest* /*req*/,
                        v1::GetJwksResponse* resp) override {
-    return Serve(ctx, [&] {
-      resp->set_jwks_json(authority_->JwksJson());
-      for (const token::KeyInfo& key : authority_->SigningKeys()) ToProto(key, resp->add_keys());
+    return Serve(ctx, deps_, Rpc::kGetJwks, [&](const core::Caller& caller) {
+      resp->set_jwks_json(deps_.authority->JwksJson());
+      for (const token::KeyInfo& key : deps_.authority->SigningKeys()) ToProto(key, resp->add_keys());
       return absl::OkStatus();
     });
   }
 
  private:
-  bool WithReason(const v1::IntrospectRequest& req) const {
-    return req.include_reason() && options_.expose_inactive_reason;
+  // RFC 7662 §2.2: why a token is inactive is for privileged callers only.
+  static bool WithReason(const v1::IntrospectRequest& req, const core::Caller& caller) {
+    return req.include_reason() && caller.Has(core::Role::kAdmin);
   }
 
-  core::TokenAuthority* const authority_;
-  const ServiceOptions options_;
+  const ServiceDeps deps_;
 };
 
 class AdminService final : public v1::TokenAdmin::Service {
  public:
-  explicit AdminService(core::TokenAuthority* authority) : authority_(authority) {}
+  explicit AdminService(const ServiceDeps& deps) : deps_(deps) {}
 
   grpc::Status RevokeSubject(ServerContext* ctx, const v1::RevokeSubjectRequest* req,
                              v1::RevokeSubjectResponse* resp) override {
-    return Serve(ctx, [&]() -> absl::Status {
+    return Serve(ctx, deps_, Rpc::kRevokeSubject, [&](const core::Caller& caller) -> absl::Status {
       core::SubjectRevocation in;
       in.subject = req->subject();
       if (req->has_not_before()) in.not_before = FromTimestamp(req->not_before());
       if (req->has_block_until()) in.block_until = FromTimestamp(req->block_until());
       in.reason = req->reason();
-      ASSIGN_OR_RETURN(storage::SubjectRecord out, authority_->RevokeSubject(in, CallerOf(ctx)));
+      ASSIGN_OR_RETURN(storage::SubjectRecord out, deps_.authority->RevokeSubject(in, caller));
       *resp->mutable_not_before() = ToTimestamp(out.not_before);
       if (out.block_until != absl::InfinitePast()) {
         *resp->mutable_block_until() = ToTimestamp(out.block_until);
@@ -116,10 +125,10 @@ class AdminService final : public v1::TokenAdmin::Service {
 
   grpc::Status ListFamilies(ServerContext* ctx, const v1::ListFamiliesRequest* req,
                             v1::ListFamiliesResponse* resp) override {
-    return Serve(ctx, [&]() -> absl::Status {
+    return Serve(ctx, deps_, Rpc::kListFamilies, [&](const core::Caller& caller) -> absl::Status {
       core::ListFamiliesRequest in{req->subject(), req->page_size(), req->page_token(),
                                    req->include_revoked()};
-      ASSIGN_OR_RETURN(storage::FamilyPage page, authority_->ListFamilies(in));
+      ASSIGN_OR_RETURN(storage::FamilyPage page, deps_.authority->ListFamilies(in));
       for (const storage::FamilyRecord& f : page.families) ToProto(f, resp->add_families());
       resp->set_next_page_token(page.next_page_token);
       return absl::OkStatus();
@@ -128,8 +137,8 @@ class AdminService final : public v1::TokenAdmin::Service {
 
   grpc::Status GetFamily(ServerContext* ctx, const v1::GetFamilyRequest* req,
                          v1::Family* resp) override {
-    return Serve(ctx, [&]() -> absl::Status {
-      ASSIGN_OR_RETURN(storage::FamilyRecord family, authority_->GetFamily(req->family_id()));
+    return Serve(ctx, deps_, Rpc::kGetFamily, [&](const core::Caller& caller) -> absl::Status {
+      ASSIGN_OR_RETURN(storage::FamilyRecord family, deps_.authority->GetFamily(req->family_id()));
       ToProto(family, resp);
       return absl::OkStatus();
     });
@@ -137,8 +146,8 @@ class AdminService final : public v1::TokenAdmin::Service {
 
   grpc::Status RotateSigningKey(ServerContext* ctx, const v1::RotateSigningKeyRequest* req,
                                 v1::RotateSigningKeyResponse* resp) override {
-    return Serve(ctx, [&]() -> absl::Status {
-      ASSIGN_OR_RETURN(std::string kid, authority_->RotateSigningKey(req->alg()));
+    return Serve(ctx, deps_, Rpc::kRotateSigningKey, [&](const core::Caller& caller) -> absl::Status {
+      ASSIGN_OR_RETURN(std::string kid, deps_.authority->RotateSigningKey(req->alg()));
       resp->set_kid(kid);
       return absl::OkStatus();
     });
@@ -146,13 +155,13 @@ class AdminService final : public v1::TokenAdmin::Service {
 
   grpc::Status PurgeExpired(ServerContext* ctx, const v1::PurgeExpiredRequest* /*req*/,
                             v1::PurgeExpiredResponse* /*resp*/) override {
-    return Serve(ctx, [&] { return authority_->PurgeExpired(); });
+    return Serve(ctx, deps_, Rpc::kPurgeExpired, [&](const core::Caller& caller) { return deps_.authority->PurgeExpired(); });
   }
 
   grpc::Status GetStats(ServerContext* ctx, const v1::GetStatsRequest* /*req*/,
                         v1::GetStatsResponse* resp) override {
-    return Serve(ctx, [&]() -> absl::Status {
-      ASSIGN_OR_RETURN(core::Stats stats, authority_->GetStats());
+    return Serve(ctx, deps_, Rpc::kGetStats, [&](const core::Caller& caller) -> absl::Status {
+      ASSIGN_OR_RETURN(core::Stats stats, deps_.authority->GetStats());
       resp->set_families(stats.store.families);
       resp->set_refresh_records(stats.store.refresh_records);
       resp->set_denied_jtis(stats.store.denied_jtis);
@@ -164,19 +173,17 @@ class AdminService final : public v1::TokenAdmin::Service {
   }
 
  private:
-  core::TokenAuthority* const authority_;
+  const ServiceDeps deps_;
 };
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> MakeAuthorityService(core::TokenAuthority* authority,
-                                                    const ServiceOptions& options) {
-  return std::make_unique<AuthorityService>(authority, options);
+std::unique_ptr<grpc::Service> MakeAuthorityService(const ServiceDeps& deps) {
+  return std::make_unique<AuthorityService>(deps);
 }
 
-std::unique_ptr<grpc::Service> MakeAdminService(core::TokenAuthority* authority,
-                                                const ServiceOptions& /*options*/) {
-  return std::make_unique<AdminService>(authority);
+std::unique_ptr<grpc::Service> MakeAdminService(const ServiceDeps& deps) {
+  return std::make_unique<AdminService>(deps);
 }
 
 }  // namespace ta::rpc

@@ -23,17 +23,6 @@ std::string ReasonFor(const absl::Status& status);
 // Converts `status`, attaching its reason to `context`'s trailing metadata.
 grpc::Status ToGrpcStatus(grpc::ServerContext* context, const absl::Status& status);
 
-// Runs `handler` (returning absl::Status) unless the call is already past its deadline or
-// cancelled, and converts the result. Every RPC method goes through here.
-template <typename Handler>
-grpc::Status Serve(grpc::ServerContext* context, Handler&& handler) {
-  if (context->IsCancelled() ||
-      context->deadline() < std::chrono::system_clock::now()) {
-    return ToGrpcStatus(context, absl::DeadlineExceededError("deadline passed before serving"));
-  }
-  return ToGrpcStatus(context, handler());
-}
-
 }  // namespace ta::rpc
 
 #endif  // TA_SERVER_RPC_STATUS_H_

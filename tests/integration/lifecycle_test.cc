@@ -41,7 +41,7 @@ CallResult RevokeSubject(TestServer& s, const std::string& subject,
     req.mutable_block_until()->set_seconds(absl::ToUnixSeconds(*block_until));
   }
   v1::RevokeSubjectResponse resp;
-  return Call(s.admin(), &v1::TokenAdmin::Stub::RevokeSubject, req, &resp);
+  return s.Call(s.admin(), &v1::TokenAdmin::Stub::RevokeSubject, req, &resp);
 }
 
 TEST_CASE("Lifecycle: issue, introspect, refresh; the old access token lives until exp",
@@ -99,7 +99,7 @@ TEST_CASE("Lifecycle: reuse of a spent refresh token revokes the whole family", 
   v1::GetFamilyRequest get;
   get.set_family_id(a.family_id());
   v1::Family family;
-  REQUIRE(Call(s.admin(), &v1::TokenAdmin::Stub::GetFamily, get, &family).ok());
+  REQUIRE(s.Call(s.admin(), &v1::TokenAdmin::Stub::GetFamily, get, &family).ok());
   CHECK(family.revoked());
   CHECK(family.revoke_reason() == "refresh_token_reuse");
   CHECK(family.revoked_at().seconds() > 0);
@@ -243,7 +243,7 @@ TEST_CASE("Lifecycle: a refresh during a block is refused with subject_blocked",
   req.mutable_not_before()->set_seconds(absl::ToUnixSeconds(s.clock().Now()) - 5);
   req.mutable_block_until()->set_seconds(absl::ToUnixSeconds(s.clock().Now()) + 600);
   v1::RevokeSubjectResponse resp;
-  REQUIRE(Call(s.admin(), &v1::TokenAdmin::Stub::RevokeSubject, req, &resp).ok());
+  REQUIRE(s.Call(s.admin(), &v1::TokenAdmin::Stub::RevokeSubject, req, &resp).ok());
   TokenPair out;
   CHECK(s.Refresh(a.refresh_token(), &out).reason == "subject_blocked");
   CHECK(Active(s, a.access_token()));
@@ -257,19 +257,19 @@ TEST_CASE("Lifecycle: a denylisted access token is inactive, its siblings are no
   v1::RevokeTokenRequest req;
   req.set_token(a.access_token());
   v1::RevokeTokenResponse resp;
-  REQUIRE(Call(s.api(), &v1::TokenAuthority::Stub::RevokeToken, req, &resp).ok());
+  REQUIRE(s.Call(s.api(), &v1::TokenAuthority::Stub::RevokeToken, req, &resp).ok());
   CHECK(s.Introspect(a.access_token()).inactive_reason() == "token_revoked");
   CHECK(Active(s, b.access_token()));
   CHECK(Active(s, b.refresh_token()));
 
   v1::GetStatsResponse stats;
-  REQUIRE(Call(s.admin(), &v1::TokenAdmin::Stub::GetStats, v1::GetStatsRequest(), &stats).ok());
+  REQUIRE(s.Call(s.admin(), &v1::TokenAdmin::Stub::GetStats, v1::GetStatsRequest(), &stats).ok());
   CHECK(stats.denied_jtis() >= 1);
   s.clock().Advance(absl::Minutes(6));  // past exp + leeway
   v1::PurgeExpiredResponse purged;
-  REQUIRE(Call(s.admin(), &v1::TokenAdmin::Stub::PurgeExpired, v1::PurgeExpiredRequest(), &purged)
+  REQUIRE(s.Call(s.admin(), &v1::TokenAdmin::Stub::PurgeExpired, v1::PurgeExpiredRequest(), &purged)
               .ok());
-  REQUIRE(Call(s.admin(), &v1::TokenAdmin::Stub::GetStats, v1::GetStatsRequest(), &stats).ok());
+  REQUIRE(s.Call(s.admin(), &v1::TokenAdmin::Stub::GetStats, v1::GetStatsRequest(), &stats).ok());
   CHECK(stats.denied_jtis() == 0);
 }
 
@@ -282,7 +282,7 @@ TEST_CASE("Lifecycle: revoking with a refresh token, unknown tokens and garbage 
     v1::RevokeTokenRequest req;
     req.set_token(t);
     v1::RevokeTokenResponse resp;
-    CHECK(Call(s.api(), &v1::TokenAuthority::Stub::RevokeToken, req, &resp).ok());
+    CHECK(s.Call(s.api(), &v1::TokenAuthority::Stub::RevokeToken, req, &resp).ok());
   }
   CHECK(s.Introspect(a.access_token()).inactive_reason() == "family_revoked");
 }
@@ -295,21 +295,21 @@ TEST_CASE("Lifecycle: RevokeFamily by id or by token is idempotent", "[lifecycle
   by_id.set_family_id(a.family_id());
   by_id.set_reason("logout");
   v1::RevokeFamilyResponse resp;
-  REQUIRE(Call(s.api(), &v1::TokenAuthority::Stub::RevokeFamily, by_id, &resp).ok());
+  REQUIRE(s.Call(s.api(), &v1::TokenAuthority::Stub::RevokeFamily, by_id, &resp).ok());
   CHECK(resp.changed());
-  REQUIRE(Call(s.api(), &v1::TokenAuthority::Stub::RevokeFamily, by_id, &resp).ok());
+  REQUIRE(s.Call(s.api(), &v1::TokenAuthority::Stub::RevokeFamily, by_id, &resp).ok());
   CHECK_FALSE(resp.changed());
   CHECK(s.Introspect(a.refresh_token()).inactive_reason() == "family_revoked");
 
   v1::RevokeFamilyRequest by_token;
   by_token.set_token(b.access_token());
-  REQUIRE(Call(s.api(), &v1::TokenAuthority::Stub::RevokeFamily, by_token, &resp).ok());
+  REQUIRE(s.Call(s.api(), &v1::TokenAuthority::Stub::RevokeFamily, by_token, &resp).ok());
   CHECK(resp.changed());
   CHECK_FALSE(Active(s, b.refresh_token()));
 
   v1::RevokeFamilyRequest unknown;
   unknown.set_family_id("AAAAAAAAAAAAAAAAAAAAAA");
-  CallResult r = Call(s.api(), &v1::TokenAuthority::Stub::RevokeFamily, unknown, &resp);
+  CallResult r = s.Call(s.api(), &v1::TokenAuthority::Stub::RevokeFamily, unknown, &resp);
   CHECK(r.status.error_code() == grpc::StatusCode::NOT_FOUND);
   CHECK(r.reason == "family_not_found");
 }
@@ -342,7 +342,7 @@ TEST_CASE("Lifecycle: idle expiry refuses the refresh but does not revoke the fa
   v1::GetFamilyRequest get;
   get.set_family_id(a.family_id());
   v1::Family family;
-  REQUIRE(Call(s.admin(), &v1::TokenAdmin::Stub::GetFamily, get, &family).ok());
+  REQUIRE(s.Call(s.admin(), &v1::TokenAdmin::Stub::GetFamily, get, &family).ok());
   CHECK_FALSE(family.revoked());
 }
 
@@ -373,7 +373,7 @@ TEST_CASE("Lifecycle: sessions are listed newest first, paginated, with metadata
   std::vector<std::string> listed;
   do {
     v1::ListFamiliesResponse resp;
-    REQUIRE(Call(s.admin(), &v1::TokenAdmin::Stub::ListFamilies, req, &resp).ok());
+    REQUIRE(s.Call(s.admin(), &v1::TokenAdmin::Stub::ListFamilies, req, &resp).ok());
     for (const v1::Family& f : resp.families()) {
       listed.push_back(f.family_id());
       CHECK(f.session_metadata().at("device") == "test");
@@ -399,7 +399,7 @@ TEST_CASE("Lifecycle: JWKS publishes the signing key and rotation keeps old toke
   TestServer s;
   TokenPair a = MustIssue(s);
   v1::GetJwksResponse jwks;
-  REQUIRE(Call(s.api(), &v1::TokenAuthority::Stub::GetJwks, v1::GetJwksRequest(), &jwks).ok());
+  REQUIRE(s.Call(s.api(), &v1::TokenAuthority::Stub::GetJwks, v1::GetJwksRequest(), &jwks).ok());
   REQUIRE(jwks.keys_size() == 1);
   CHECK(jwks.keys(0).alg() == "ES256");
   CHECK(jwks.jwks_json().find("\"d\"") == std::string::npos);
@@ -407,12 +407,12 @@ TEST_CASE("Lifecycle: JWKS publishes the signing key and rotation keeps old toke
   v1::RotateSigningKeyRequest rotate;
   rotate.set_alg("EdDSA");
   v1::RotateSigningKeyResponse rotated;
-  REQUIRE(Call(s.admin(), &v1::TokenAdmin::Stub::RotateSigningKey, rotate, &rotated).ok());
+  REQUIRE(s.Call(s.admin(), &v1::TokenAdmin::Stub::RotateSigningKey, rotate, &rotated).ok());
   CHECK(rotated.kid() != jwks.keys(0).kid());
   TokenPair b = MustIssue(s);
   CHECK(Active(s, a.access_token()));
   CHECK(Active(s, b.access_token()));
-  REQUIRE(Call(s.api(), &v1::TokenAuthority::Stub::GetJwks, v1::GetJwksRequest(), &jwks).ok());
+  REQUIRE(s.Call(s.api(), &v1::TokenAuthority::Stub::GetJwks, v1::GetJwksRequest(), &jwks).ok());
   CHECK(jwks.keys_size() == 2);
 }
 

@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -96,13 +97,21 @@ TEST_CASE("Server: a bad flag names itself and exits 2", "[integration]") {
   }
 }
 
+std::string AdminKey(const TempDir& dir) {
+  std::ifstream in(dir.path() + "/admin.key");
+  std::string key;
+  std::getline(in, key);
+  return key;
+}
+
 std::unique_ptr<v1::TokenAuthority::Stub> ApiStub(const std::string& address) {
   return v1::TokenAuthority::NewStub(
       grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
 }
 
-std::string Kids(const std::string& address) {
+std::string Kids(const std::string& address, const std::string& key) {
   grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + key);
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   v1::GetJwksResponse jwks;
   REQUIRE(ApiStub(address)->GetJwks(&ctx, v1::GetJwksRequest(), &jwks).ok());
@@ -117,11 +126,11 @@ TEST_CASE("Server: a restart keeps the generated signing key in a private direct
   std::string before;
   {
     std::unique_ptr<ServerProcess> server = StartServer(dir);
-    before = Kids(server->address());
+    before = Kids(server->address(), AdminKey(dir));
     REQUIRE(server->Stop(SIGTERM).value_or(-1) == 0);
   }
   std::unique_ptr<ServerProcess> server = StartServer(dir);
-  CHECK(Kids(server->address()) == before);
+  CHECK(Kids(server->address(), AdminKey(dir)) == before);
   CHECK_FALSE(before.empty());
   std::filesystem::path keys = std::filesystem::path(dir.path()) / "keys";
   REQUIRE(std::filesystem::is_directory(keys));
@@ -138,8 +147,11 @@ TEST_CASE("Server: the README walkthrough works as written", "[integration][read
   auto channel = grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials());
   auto api = v1::TokenAuthority::NewStub(channel);
   auto admin = v1::TokenAdmin::NewStub(channel);
-  auto call = [](auto&& fn) {
+  const std::string key = AdminKey(dir);
+  REQUIRE_FALSE(key.empty());
+  auto call = [&key](auto&& fn) {
     grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + key);
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     grpc::Status status = fn(&ctx);
     auto it = ctx.GetServerTrailingMetadata().find("ta-reason");

@@ -15,7 +15,7 @@ void ExpectInvalid(const CallResult& r, const std::string& field) {
 
 uint64_t Families(TestServer& s) {
   v1::GetStatsResponse stats;
-  REQUIRE(Call(s.admin(), &v1::TokenAdmin::Stub::GetStats, v1::GetStatsRequest(), &stats).ok());
+  REQUIRE(s.Call(s.admin(), &v1::TokenAdmin::Stub::GetStats, v1::GetStatsRequest(), &stats).ok());
   return stats.families();
 }
 
@@ -98,13 +98,13 @@ TEST_CASE("Validation: token-taking RPCs refuse empty and oversized tokens", "[v
     v1::IntrospectRequest intro;
     intro.set_token(token);
     v1::IntrospectResponse intro_resp;
-    ExpectInvalid(Call(s.api(), &v1::TokenAuthority::Stub::Introspect, intro, &intro_resp),
+    ExpectInvalid(s.Call(s.api(), &v1::TokenAuthority::Stub::Introspect, intro, &intro_resp),
                   "token");
 
     v1::RevokeTokenRequest revoke;
     revoke.set_token(token);
     v1::RevokeTokenResponse revoke_resp;
-    ExpectInvalid(Call(s.api(), &v1::TokenAuthority::Stub::RevokeToken, revoke, &revoke_resp),
+    ExpectInvalid(s.Call(s.api(), &v1::TokenAuthority::Stub::RevokeToken, revoke, &revoke_resp),
                   "token");
   }
   v1::TokenPair pair;
@@ -130,67 +130,67 @@ TEST_CASE("Validation: IntrospectBatch takes 1..100 requests", "[validation]") {
   TestServer s;
   v1::IntrospectBatchRequest req;
   v1::IntrospectBatchResponse resp;
-  ExpectInvalid(Call(s.api(), &v1::TokenAuthority::Stub::IntrospectBatch, req, &resp), "requests");
+  ExpectInvalid(s.Call(s.api(), &v1::TokenAuthority::Stub::IntrospectBatch, req, &resp), "requests");
   v1::TokenPair pair;
   REQUIRE(s.Issue(GoodIssue(), &pair).ok());
   for (int i = 0; i < 100; ++i) req.add_requests()->set_token(i % 2 ? pair.access_token() : "x");
-  REQUIRE(Call(s.api(), &v1::TokenAuthority::Stub::IntrospectBatch, req, &resp).ok());
+  REQUIRE(s.Call(s.api(), &v1::TokenAuthority::Stub::IntrospectBatch, req, &resp).ok());
   REQUIRE(resp.responses_size() == 100);
   CHECK(resp.responses(1).active());
   CHECK_FALSE(resp.responses(0).active());
   req.add_requests()->set_token("x");
-  ExpectInvalid(Call(s.api(), &v1::TokenAuthority::Stub::IntrospectBatch, req, &resp), "requests");
+  ExpectInvalid(s.Call(s.api(), &v1::TokenAuthority::Stub::IntrospectBatch, req, &resp), "requests");
 }
 
 TEST_CASE("Validation: admin RPCs name their bad fields", "[validation]") {
   TestServer s;
   v1::RevokeSubjectRequest subject;
   v1::RevokeSubjectResponse subject_resp;
-  ExpectInvalid(Call(s.admin(), &v1::TokenAdmin::Stub::RevokeSubject, subject, &subject_resp),
+  ExpectInvalid(s.Call(s.admin(), &v1::TokenAdmin::Stub::RevokeSubject, subject, &subject_resp),
                 "subject");
   subject.set_subject("alice");
   subject.mutable_not_before()->set_seconds(absl::ToUnixSeconds(s.clock().Now()) + 3600);
-  ExpectInvalid(Call(s.admin(), &v1::TokenAdmin::Stub::RevokeSubject, subject, &subject_resp),
+  ExpectInvalid(s.Call(s.admin(), &v1::TokenAdmin::Stub::RevokeSubject, subject, &subject_resp),
                 "not_before");
   subject.clear_not_before();
   subject.set_reason(std::string(300, 'r'));
-  ExpectInvalid(Call(s.admin(), &v1::TokenAdmin::Stub::RevokeSubject, subject, &subject_resp),
+  ExpectInvalid(s.Call(s.admin(), &v1::TokenAdmin::Stub::RevokeSubject, subject, &subject_resp),
                 "reason");
 
   v1::ListFamiliesRequest list;
   v1::ListFamiliesResponse list_resp;
-  ExpectInvalid(Call(s.admin(), &v1::TokenAdmin::Stub::ListFamilies, list, &list_resp), "subject");
+  ExpectInvalid(s.Call(s.admin(), &v1::TokenAdmin::Stub::ListFamilies, list, &list_resp), "subject");
   list.set_subject("alice");
   list.set_page_size(501);
-  ExpectInvalid(Call(s.admin(), &v1::TokenAdmin::Stub::ListFamilies, list, &list_resp),
+  ExpectInvalid(s.Call(s.admin(), &v1::TokenAdmin::Stub::ListFamilies, list, &list_resp),
                 "page_size");
   list.set_page_size(10);
   list.set_page_token("not-a-token");
-  ExpectInvalid(Call(s.admin(), &v1::TokenAdmin::Stub::ListFamilies, list, &list_resp),
+  ExpectInvalid(s.Call(s.admin(), &v1::TokenAdmin::Stub::ListFamilies, list, &list_resp),
                 "page_token");
 
   v1::GetFamilyRequest get;
   v1::Family family;
   for (const char* id : {"", "short", "!!!!!!!!!!!!!!!!!!!!!!"}) {
     get.set_family_id(id);
-    ExpectInvalid(Call(s.admin(), &v1::TokenAdmin::Stub::GetFamily, get, &family), "family_id");
+    ExpectInvalid(s.Call(s.admin(), &v1::TokenAdmin::Stub::GetFamily, get, &family), "family_id");
   }
 
   v1::RevokeFamilyRequest revoke;
   v1::RevokeFamilyResponse revoke_resp;
-  ExpectInvalid(Call(s.api(), &v1::TokenAuthority::Stub::RevokeFamily, revoke, &revoke_resp),
+  ExpectInvalid(s.Call(s.api(), &v1::TokenAuthority::Stub::RevokeFamily, revoke, &revoke_resp),
                 "family_id");
   revoke.set_token("a.b.c");
-  ExpectInvalid(Call(s.api(), &v1::TokenAuthority::Stub::RevokeFamily, revoke, &revoke_resp),
+  ExpectInvalid(s.Call(s.api(), &v1::TokenAuthority::Stub::RevokeFamily, revoke, &revoke_resp),
                 "token");
 
   v1::RotateSigningKeyRequest rotate;
   rotate.set_alg("none");
   v1::RotateSigningKeyResponse rotate_resp;
-  ExpectInvalid(Call(s.admin(), &v1::TokenAdmin::Stub::RotateSigningKey, rotate, &rotate_resp),
+  ExpectInvalid(s.Call(s.admin(), &v1::TokenAdmin::Stub::RotateSigningKey, rotate, &rotate_resp),
                 "alg");
   rotate.set_alg("HS256");
-  ExpectInvalid(Call(s.admin(), &v1::TokenAdmin::Stub::RotateSigningKey, rotate, &rotate_resp),
+  ExpectInvalid(s.Call(s.admin(), &v1::TokenAdmin::Stub::RotateSigningKey, rotate, &rotate_resp),
                 "alg");
   CHECK(Families(s) == 0);
 }
@@ -209,6 +209,7 @@ TEST_CASE("Validation: an expired deadline is answered DEADLINE_EXCEEDED", "[val
   TestServer s;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() - std::chrono::seconds(1));
+  ctx.AddMetadata("authorization", "Bearer " + s.admin_key());
   v1::TokenPair out;
   grpc::Status status = s.api().IssueTokens(&ctx, GoodIssue(), &out);
   CHECK(status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);

@@ -2,10 +2,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <fstream>
+
 namespace ta::testing {
 
-void SetDeadline(grpc::ClientContext* ctx) {
+void PrepareContext(grpc::ClientContext* ctx, const std::string& api_key) {
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  if (!api_key.empty()) ctx->AddMetadata("authorization", "Bearer " + api_key);
 }
 
 std::string ReasonOf(const grpc::ClientContext& ctx) {
@@ -19,7 +22,6 @@ TestServer::TestServer(const std::function<void(ServerOptions&)>& tweak) {
   options_.data_dir = dir_.path() + "/data";
   options_.authority.default_audience = {"api"};
   options_.authority.clock = &clock_;
-  options_.service.expose_inactive_reason = true;
   if (tweak) tweak(options_);
   REQUIRE(ValidateServerOptions(options_).ok());
   StartServer();
@@ -35,6 +37,8 @@ void TestServer::StartServer() {
   REQUIRE(server.ok());
   server_ = std::move(*server);
   address_ = server_->address();
+  std::ifstream key(options_.data_dir + "/admin.key");
+  std::getline(key, admin_key_);
   channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
   api_ = v1::TokenAuthority::NewStub(channel_);
   admin_ = v1::TokenAdmin::NewStub(channel_);

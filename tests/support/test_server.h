@@ -26,6 +26,22 @@ struct CallResult {
   bool ok() const { return status.ok(); }
 };
 
+// Fills a client context with a 10 s deadline and, when non-empty, the API key.
+void PrepareContext(grpc::ClientContext* ctx, const std::string& api_key);
+// The `ta-reason` trailer of a finished call.
+std::string ReasonOf(const grpc::ClientContext& ctx);
+
+// Runs a unary stub method as the holder of `api_key` and collects status + reason.
+template <typename Stub, typename Req, typename Resp>
+CallResult CallAs(const std::string& api_key, Stub& stub,
+                  grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+                  const Req& req, Resp* resp) {
+  grpc::ClientContext ctx;
+  PrepareContext(&ctx, api_key);
+  grpc::Status status = (stub.*method)(&ctx, req, resp);
+  return CallResult{status, ReasonOf(ctx)};
+}
+
 class TestServer {
  public:
   // `tweak` may adjust the options (lifetimes, grace...) before the server starts.
@@ -39,7 +55,18 @@ class TestServer {
   // Stops and starts again on the same data (same clock), e.g. to check persistence.
   void Restart();
 
-  // Convenience calls; each REQUIREs nothing, the test checks the result.
+  // The local admin key the server generated (<data_dir>/admin.key).
+  const std::string& admin_key() const { return admin_key_; }
+  const std::string& data_dir() const { return options_.data_dir; }
+
+  // Runs a unary call as the local admin.
+  template <typename Stub, typename Req, typename Resp>
+  CallResult Call(Stub& stub, grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+                  const Req& req, Resp* resp) {
+    return CallAs(admin_key_, stub, method, req, resp);
+  }
+
+  // Convenience calls as the local admin; the test checks the result.
   CallResult Issue(const v1::IssueTokensRequest& req, v1::TokenPair* out);
   CallResult Issue(const std::string& subject, v1::TokenPair* out);
   CallResult Refresh(const std::string& refresh_token, v1::TokenPair* out,
@@ -54,26 +81,11 @@ class TestServer {
   ServerOptions options_;
   std::unique_ptr<Server> server_;
   std::string address_;
+  std::string admin_key_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::TokenAuthority::Stub> api_;
   std::unique_ptr<v1::TokenAdmin::Stub> admin_;
 };
-
-// Fills a client context with a 10 s deadline.
-void SetDeadline(grpc::ClientContext* ctx);
-// The `ta-reason` trailer of a finished call.
-std::string ReasonOf(const grpc::ClientContext& ctx);
-
-// Runs a unary stub method with a deadline and collects status + reason.
-template <typename Stub, typename Req, typename Resp>
-CallResult Call(Stub& stub,
-                grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
-                const Req& req, Resp* resp) {
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx);
-  grpc::Status status = (stub.*method)(&ctx, req, resp);
-  return CallResult{status, ReasonOf(ctx)};
-}
 
 }  // namespace ta::testing
 

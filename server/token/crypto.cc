@@ -1,0 +1,83 @@
+#include "server/token/crypto.h"
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "server/token/openssl_util.h"
+
+namespace ta::token {
+namespace {
+
+constexpr size_t kSha256Bytes = 32;
+
+// A stable non-null pointer for empty inputs: some OpenSSL entry points reject NULL
+// even with length 0.
+const unsigned char* Bytes(absl::string_view s) {
+  static const unsigned char kEmpty = 0;
+  return s.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(s.data());
+}
+
+}  // namespace
+
+std::string RandomBytes(size_t n) {
+  std::string out(n, '\0');
+  if (n > 0 && RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
+    std::fputs("FATAL: OpenSSL RAND_bytes failed; refusing to continue\n", stderr);
+    std::abort();
+  }
+  return out;
+}
+
+std::string Sha256(absl::string_view data) {
+  std::string out(kSha256Bytes, '\0');
+  unsigned int len = 0;
+  if (EVP_Digest(Bytes(data), data.size(), reinterpret_cast<unsigned char*>(out.data()), &len,
+                 EVP_sha256(), nullptr) != 1 ||
+      len != kSha256Bytes) {
+    std::fputs("FATAL: OpenSSL SHA-256 failed\n", stderr);
+    std::abort();
+  }
+  return out;
+}
+
+std::string HmacSha256(absl::string_view key, absl::string_view data) {
+  std::string out(kSha256Bytes, '\0');
+  unsigned int len = 0;
+  if (HMAC(EVP_sha256(), Bytes(key), static_cast<int>(key.size()), Bytes(data), data.size(),
+           reinterpret_cast<unsigned char*>(out.data()), &len) == nullptr ||
+      len != kSha256Bytes) {
+    std::fputs("FATAL: OpenSSL HMAC-SHA256 failed\n", stderr);
+    std::abort();
+  }
+  return out;
+}
+
+bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
+  if (a.size() != b.size()) return false;
+  return a.empty() || CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+namespace internal {
+
+absl::Status OpenSslError(absl::StatusCode code, absl::string_view what) {
+  unsigned long err = ERR_peek_error();  // NOLINT(runtime/int): OpenSSL's type
+  std::string detail;
+  if (err != 0) {
+    const char* reason = ERR_reason_error_string(err);
+    detail = absl::StrCat(" (openssl: ", reason != nullptr ? reason : "unknown", ")");
+  }
+  ERR_clear_error();
+  return absl::Status(code, absl::StrCat(what, detail));
+}
+
+void ClearOpenSslErrors() { ERR_clear_error(); }
+
+}  // namespace internal
+}  // namespace ta::token

@@ -1,0 +1,119 @@
+// The server's signing keys: one active key signs access tokens; keys it replaced keep
+// verifying until their retire time; JWKS publishes the public halves.
+//
+// Keys live in a key directory (layout and file formats in key_store.h), never in the
+// database, so a copy of the database alone forges nothing. Open on an empty directory
+// generates a key of `generate_algorithm` and a refresh-derivation secret and persists
+// both, so a restart keeps tokens valid. Operators may supply their own keys:
+//   * On first start (no keyring.json yet) a single `*.pem` private key in the
+//     directory is adopted as the active key with its natural algorithm: EC P-256 ->
+//     ES256, Ed25519 -> EdDSA, RSA (>= 2048 bits) -> RS256. Several PEM files and no
+//     manifest is an error.
+//   * Otherwise list the file in keyring.json (with the server stopped), e.g.
+//     {"file":"ops.pem","alg":"PS256","active":true} -- this is also how an RSA key
+//     is bound to PS256 and how a verify-only key (no "active", no "retire_at") is
+//     added. Unlisted files in a directory that has a manifest are ignored.
+// Key files, refresh.secret and keyring.json must not be readable or writable by group or
+// others (chmod 600); Open refuses them otherwise. The `kid` is the RFC 7638 thumbprint.
+//
+// Each key is bound to one algorithm (RFC 8725 §3.1): Verify looks the header's kid up
+// in the ring and requires the header alg to equal that key's algorithm.
+//
+// Thread-safety: all methods are thread-safe; Sign and Verify run concurrently with
+// each other and with Rotate (which swaps an immutable snapshot). One process at a
+// time may use a key directory.
+#ifndef TA_SERVER_TOKEN_KEY_RING_H_
+#define TA_SERVER_TOKEN_KEY_RING_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/base/clock.h"
+#include "server/token/jwt.h"
+
+namespace ta::token {
+
+struct KeyRingOptions {
+  // Directory holding the keys. Required. Created with mode 0700 when absent (its
+  // parent must exist).
+  std::string key_dir;
+  // Algorithm of the key generated when the directory holds none. Default ES256.
+  Algorithm generate_algorithm = Algorithm::kES256;
+  // How long a key replaced by Rotate keeps verifying. Default 24 h; set it to at least
+  // the longest access-token lifetime plus leeway.
+  absl::Duration retired_verify_window = absl::Hours(24);
+  // Time source for retire times and token checks. Default: the wall clock. Not owned;
+  // must outlive the ring.
+  const ta::Clock* clock = ta::Clock::Real();
+  // HS256 keys are refused unless set (a shared secret lets every verifier forge). HS256
+  // keys are never published in the JWKS.
+  bool allow_hs256 = false;
+};
+
+struct KeyInfo {
+  std::string kid;
+  Algorithm alg;
+  bool active;
+  absl::Time created_at;
+  absl::Time retire_at;  // InfiniteFuture for the active key and verify-only keys
+};
+
+class KeyRing {
+ public:
+  // Opens (creating as needed) the key directory. INVALID_ARGUMENT for bad options,
+  // FAILED_PRECONDITION for an unusable directory or key file (the message names it).
+  static absl::StatusOr<std::unique_ptr<KeyRing>> Open(const KeyRingOptions& options);
+
+  KeyRing(const KeyRing&) = delete;
+  KeyRing& operator=(const KeyRing&) = delete;
+  ~KeyRing();
+
+  // A JWS compact token over `claims` (see EncodeClaims for what is required), header
+  // {"alg","kid","typ"} with the active key. `typ` is e.g. "at+jwt"; "" omits it.
+  absl::StatusOr<std::string> Sign(const JwtClaims& claims, absl::string_view typ) const;
+
+  // Checks `token` against the ring and `policy` at options.clock->Now(). Errors carry
+  // the reasons in jwt.h (`reason::`): size, shape and header first, then kid lookup
+  // and alg binding, then the signature, and only then the claims.
+  absl::StatusOr<VerifiedJwt> Verify(absl::string_view token, const VerifyPolicy& policy) const;
+
+  // Generates and persists a new active key of `alg` (default: the current active key's
+  // algorithm); the previous active key retires at now + retired_verify_window. Keys
+  // already past their retire time are dropped and their files deleted. Returns the
+  // new kid. On error nothing changes.
+  absl::StatusOr<std::string> Rotate(std::optional<Algorithm> alg = std::nullopt);
+
+  // {"keys":[...]}: the active and still-verifying public keys with use, alg and kid.
+  // EC coordinates at full size; never private members; HS256 keys omitted.
+  std::string JwksJson() const;
+
+  // Every key in the ring, active first.
+  std::vector<KeyInfo> Keys() const;
+
+  // HMAC-SHA256(refresh secret, context): 32 bytes, stable across restarts.
+  std::string DeriveRefreshSecret(absl::string_view context) const;
+
+ private:
+  struct State;
+
+  KeyRing(const KeyRingOptions& options, std::string refresh_secret,
+          std::shared_ptr<const State> state);
+  std::shared_ptr<const State> Snapshot() const;
+
+  const KeyRingOptions options_;
+  const std::string refresh_secret_;
+  absl::Mutex rotate_mu_;  // serialises Rotate's file writes
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const State> state_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace ta::token
+
+#endif  // TA_SERVER_TOKEN_KEY_RING_H_

@@ -1,0 +1,220 @@
+#include "server/token/key_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "server/base/status_macros.h"
+#include "server/token/json.h"
+
+namespace ta::token::internal {
+namespace {
+
+constexpr int kManifestVersion = 1;
+
+std::string PathOf(const std::string& dir, absl::string_view name) {
+  return absl::StrCat(dir, "/", name);
+}
+
+absl::Status ErrnoError(absl::string_view what, const std::string& path) {
+  int err = errno;
+  absl::StatusCode code = err == EACCES || err == EPERM ? absl::StatusCode::kPermissionDenied
+                                                        : absl::StatusCode::kUnavailable;
+  return absl::Status(code, absl::StrCat(what, " ", path, ": ", std::strerror(err)));
+}
+
+absl::Status ManifestError(absl::string_view why) {
+  return absl::FailedPreconditionError(absl::StrCat(kManifestFile, ": ", why));
+}
+
+absl::StatusOr<absl::Time> ReadTime(const rapidjson::Value& v) {
+  if (!v.IsInt64() || v.GetInt64() < 0) return ManifestError("time is not a unix second count");
+  return absl::FromUnixSeconds(v.GetInt64());
+}
+
+absl::Status ReadEntryMember(absl::string_view name, const rapidjson::Value& v, ManifestEntry* e) {
+  if (name == "file" && v.IsString() && IsPlainFileName(StringOf(v))) {
+    e->file.assign(v.GetString(), v.GetStringLength());
+  } else if (name == "alg" && v.IsString()) {
+    absl::StatusOr<Algorithm> alg = ParseAlgorithm(StringOf(v));
+    if (!alg.ok()) return ManifestError("unknown alg");
+    e->alg = *alg;
+  } else if (name == "created_at") {
+    ASSIGN_OR_RETURN(e->created_at, ReadTime(v));
+  } else if (name == "retire_at") {
+    ASSIGN_OR_RETURN(e->retire_at, ReadTime(v));
+  } else if (name == "active" && v.IsBool()) {
+    e->active = v.GetBool();
+  } else {
+    return ManifestError(absl::StrCat("bad or unknown member \"", name, "\""));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ManifestEntry> ReadEntry(const rapidjson::Value& v) {
+  if (!v.IsObject()) return ManifestError("key entry is not an object");
+  ManifestEntry e;
+  for (const auto& m : v.GetObject()) {
+    RETURN_IF_ERROR(ReadEntryMember(StringOf(m.name), m.value, &e));
+  }
+  if (e.file.empty() || !v.HasMember("alg")) return ManifestError("key entry needs file and alg");
+  return e;
+}
+
+absl::Status WriteAll(int fd, absl::string_view contents, const std::string& path) {
+  while (!contents.empty()) {
+    ssize_t n = ::write(fd, contents.data(), contents.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return ErrnoError("write", path);
+    contents.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SyncDir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("open", dir);
+  absl::Cleanup closer = [fd] { ::close(fd); };
+  if (::fsync(fd) != 0) return ErrnoError("fsync", dir);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+bool IsPlainFileName(absl::string_view name) {
+  return !name.empty() && name[0] != '.' && name.find('/') == absl::string_view::npos &&
+         name.find('\0') == absl::string_view::npos;
+}
+
+absl::StatusOr<std::vector<ManifestEntry>> ParseManifest(absl::string_view json) {
+  rapidjson::Document doc;
+  absl::Status parsed = ParseJsonObject(json, &doc);
+  if (!parsed.ok()) return ManifestError(parsed.message());
+  auto version = doc.FindMember("version");
+  auto keys = doc.FindMember("keys");
+  if (version == doc.MemberEnd() || !version->value.IsInt() ||
+      version->value.GetInt() != kManifestVersion || keys == doc.MemberEnd() ||
+      !keys->value.IsArray() || doc.MemberCount() != 2) {
+    return ManifestError("expected {\"version\":1,\"keys\":[...]}");
+  }
+  std::vector<ManifestEntry> entries;
+  for (const auto& item : keys->value.GetArray()) {
+    ASSIGN_OR_RETURN(ManifestEntry e, ReadEntry(item));
+    entries.push_back(std::move(e));
+  }
+  return entries;
+}
+
+std::string SerializeManifest(const std::vector<ManifestEntry>& entries) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  WriteKey(w, "version");
+  w.Int(kManifestVersion);
+  WriteKey(w, "keys");
+  w.StartArray();
+  for (const ManifestEntry& e : entries) {
+    w.StartObject();
+    WriteKey(w, "file");
+    WriteString(w, e.file);
+    WriteKey(w, "alg");
+    WriteString(w, AlgorithmName(e.alg));
+    if (e.created_at != absl::InfinitePast()) {
+      WriteKey(w, "created_at");
+      w.Int64(absl::ToUnixSeconds(e.created_at));
+    }
+    WriteKey(w, "active");
+    w.Bool(e.active);
+    if (!e.active && e.retire_at != absl::InfiniteFuture()) {
+      WriteKey(w, "retire_at");
+      w.Int64(absl::ToUnixSeconds(e.retire_at));
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return absl::StrCat(absl::string_view(buffer.GetString(), buffer.GetSize()), "\n");
+}
+
+absl::Status EnsurePrivateDir(const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0700) == 0) return SyncDir(dir);
+  if (errno != EEXIST) return ErrnoError("mkdir", dir);
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) return ErrnoError("stat", dir);
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(dir, " is not a directory"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<std::string>> ReadPrivateFile(const std::string& dir,
+                                                           absl::string_view name) {
+  const std::string path = PathOf(dir, name);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 && errno == ENOENT) return std::optional<std::string>();
+  if (fd < 0) return ErrnoError("open", path);
+  absl::Cleanup closer = [fd] { ::close(fd); };
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return ErrnoError("stat", path);
+  if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " must be a regular file with mode 0600 (chmod 600)"));
+  }
+  std::string contents;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError("read", path);
+    if (n == 0) break;
+    contents.append(buf, static_cast<size_t>(n));
+  }
+  return std::optional<std::string>(std::move(contents));
+}
+
+absl::Status WriteFileAtomic(const std::string& dir, absl::string_view name,
+                             absl::string_view contents) {
+  const std::string path = PathOf(dir, name);
+  const std::string tmp = PathOf(dir, absl::StrCat(".", name, ".tmp"));
+  ::unlink(tmp.c_str());  // a leftover from a crash; O_EXCL below needs it gone
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return ErrnoError("create", tmp);
+  absl::Status status = WriteAll(fd, contents, tmp);
+  if (status.ok() && ::fchmod(fd, 0600) != 0) status = ErrnoError("chmod", tmp);
+  if (status.ok() && ::fsync(fd) != 0) status = ErrnoError("fsync", tmp);
+  if (::close(fd) != 0 && status.ok()) status = ErrnoError("close", tmp);
+  if (status.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) status = ErrnoError("rename", tmp);
+  if (!status.ok()) {
+    ::unlink(tmp.c_str());
+    return status;
+  }
+  return SyncDir(dir);
+}
+
+absl::StatusOr<std::vector<std::string>> ListFiles(const std::string& dir,
+                                                   absl::string_view suffix) {
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), &::closedir);
+  if (d == nullptr) return ErrnoError("opendir", dir);
+  std::vector<std::string> names;
+  while (struct dirent* entry = ::readdir(d.get())) {
+    absl::string_view name = entry->d_name;
+    if (IsPlainFileName(name) && absl::EndsWith(name, suffix)) names.emplace_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+void RemoveFile(const std::string& dir, absl::string_view name) {
+  ::unlink(PathOf(dir, name).c_str());
+}
+
+}  // namespace ta::token::internal
