@@ -1,0 +1,79 @@
+// The RocksDB implementation of TokenStore (DESIGN §6).
+//
+// One database, one column family per record kind (registry in storage/codec.h). Writes that
+// acknowledge a rotation or revocation are one WriteBatch with the WAL fsynced before the
+// call returns; concurrent writers share the fsync through RocksDB's group commit.
+// Read-check-write operations (Rotate, RevokeFamily, CreateFamily) are serialised per family
+// by a striped mutex; plain reads take no lock. Expired records are hidden by every reader at
+// once and physically dropped later by a compaction filter (plus periodic compaction, so
+// cold files are visited too).
+//
+// RocksDB headers stay inside storage/rocksdb_store.cc; nothing here exposes them.
+//
+// Thread-safety: the returned store is thread-safe. Only one process may open a path at a
+// time (RocksDB's LOCK file); a second open fails with UNAVAILABLE.
+#ifndef TA_STORAGE_ROCKSDB_STORE_H_
+#define TA_STORAGE_ROCKSDB_STORE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/base/clock.h"
+#include "storage/token_store.h"
+
+namespace ta::storage {
+
+struct RocksDbStoreOptions {
+  // Directory of the database. Required; created if missing (its parent must exist).
+  std::string path;
+
+  // LRU block cache shared by every column family. Default 256 MiB. Bloom filters and
+  // index blocks are kept outside it (always in memory), so a lookup miss never reads disk;
+  // raise this when the hot working set of records exceeds it.
+  size_t block_cache_bytes = 256 << 20;
+
+  // Default true: fsync the WAL before acknowledging any write (revocations, rotations,
+  // new families). false only for benchmarks and bulk seeding: a machine crash may then lose
+  // acknowledged writes (a process crash does not).
+  bool sync_writes = true;
+
+  // Default true: LZ4-compress SST blocks when this RocksDB build supports LZ4 (otherwise
+  // none). Turn off only to trade disk for a little CPU.
+  bool compression = true;
+
+  // Default 24 h. A family record (and its subject-index entry) outlives its expires_at this
+  // long, so "family_expired" can still be told apart from an unknown family.
+  absl::Duration family_retention = absl::Hours(24);
+
+  // Default 24 h. A refresh record outlives its own expires_at this long, so
+  // "refresh_token_expired" can still be told apart from an unknown token.
+  absl::Duration refresh_retention = absl::Hours(24);
+
+  // Default 1 day. SST files older than this are rewritten, so the expiry filter also visits
+  // files no ordinary compaction touches. 0 disables (expired records then linger on disk
+  // until compaction reaches them; readers hide them either way).
+  uint64_t periodic_compaction_seconds = 24 * 3600;
+
+  // Default the wall clock. Read by the compaction filter to decide what has expired; tests
+  // inject a ta::FakeClock. Must outlive the store.
+  const ta::Clock* clock = ta::Clock::Real();
+
+  // Default 1024. Number of mutexes serialising per-family read-check-write; more stripes,
+  // fewer unrelated families waiting on each other. Must be >= 1.
+  int lock_stripes = 1024;
+};
+
+// Opens (creating if missing) the store at options.path. Fails with INVALID_ARGUMENT
+// (reason "invalid_argument:<field>") for bad options, FAILED_PRECONDITION (reason
+// "store_format_too_new") when the database was written by a newer format than this binary
+// knows (nothing is written then), UNAVAILABLE ("store_unavailable") for I/O errors or a
+// path locked by another process, DATA_LOSS ("store_corrupt") for a corrupt database.
+absl::StatusOr<std::unique_ptr<TokenStore>> OpenRocksDbStore(const RocksDbStoreOptions& options);
+
+}  // namespace ta::storage
+
+#endif  // TA_STORAGE_ROCKSDB_STORE_H_

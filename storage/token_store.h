@@ -1,0 +1,184 @@
+// TokenStore: the persistence interface of token-authority (DESIGN §3, §5, §6).
+//
+// The domain core (server/core) talks to storage only through this interface, so its tests
+// can run on an in-memory fake and on the RocksDB store alike. The records here are plain
+// C++ values; the on-disk encoding lives in storage/codec.h and never leaks out.
+//
+// The store holds no raw token, refresh secret or private key: refresh records carry a
+// SHA-256 of the secret, the denylist carries jtis.
+//
+// Errors: every method returns absl::Status / StatusOr. Each non-OK status carries a reason
+// (ta::ReasonOf): "store_unavailable" (UNAVAILABLE: I/O error, read-only or full disk; retry
+// later), "store_corrupt" (DATA_LOSS: a stored value could not be decoded), "not_found"
+// (NOT_FOUND), "already_exists" (ALREADY_EXISTS), "refresh_token_expired" (NOT_FOUND from
+// GetRefresh, see there), "invalid_argument:<field>".
+//
+// Thread-safety: implementations are thread-safe; every method may be called concurrently.
+#ifndef TA_STORAGE_TOKEN_STORE_H_
+#define TA_STORAGE_TOKEN_STORE_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace ta::storage {
+
+// One login session: the chain of refresh tokens issued from one IssueTokens call.
+struct FamilyRecord {
+  std::string family_id;                        // 16 raw random bytes
+  std::string subject;                          // <= 256 bytes
+  std::string client_id;
+  std::vector<std::string> audience;
+  std::string scope;                            // scope granted at issue: the ceiling for narrowing
+  std::map<std::string, std::string> metadata;  // device, ip, user agent... caller-supplied
+  std::string issued_by;                        // caller name that created it
+  absl::Time created_at;                        // microsecond precision is kept
+  absl::Time expires_at;                        // absolute lifetime
+  uint64_t generation = 0;                      // generation of the current refresh token
+  absl::Time rotated_at;                        // when `generation` became current (reuse grace)
+  bool revoked = false;
+  absl::Time revoked_at;
+  std::string revoke_reason;  // e.g. "refresh_token_reuse", "admin", "logout"
+  std::string revoked_by;
+};
+
+// One refresh token generation of a family; kept after it is spent, for reuse detection.
+struct RefreshRecord {
+  std::string family_id;
+  uint64_t generation = 0;
+  std::string secret_hash;  // SHA-256 of the token's secret (the store never sees the secret)
+  std::string scope;        // scope of this generation (may be narrower than the family's)
+  absl::Time issued_at;
+  absl::Time expires_at;  // idle expiry, already capped by the family's expiry by the caller
+  std::optional<absl::Time> spent_at;  // set when rotated away
+};
+
+// Per-subject revocation cutoff and ban (DESIGN §5 RevokeSubject).
+struct SubjectRecord {
+  std::string subject;
+  absl::Time not_before = absl::InfinitePast();   // tokens/families created before this are dead
+  absl::Time block_until = absl::InfinitePast();  // no new family / refresh until then
+  std::string reason, revoked_by;
+  absl::Time updated_at;
+  absl::Time expires_at;  // when the record stops mattering (set by the caller); dropped after
+};
+
+enum class RotateResult {
+  kRotated,            // presented token was current: spent, successor written
+  kReplayWithinGrace,  // presented token is the immediate predecessor, within grace: no write
+  kReuseDetected,      // presented token was spent earlier: the family is now revoked
+  kFamilyRevoked,      // family was already revoked (before this call)
+  kFamilyExpired,      // now >= family.expires_at
+  kTokenExpired,       // presented record's idle expiry passed; the family is NOT revoked
+  kNotFound,           // family or presented generation unknown (or from the future)
+};
+
+struct RotateRequest {
+  std::string family_id;
+  // Generation of the presented token (its secret was already checked by the caller against
+  // GetRefresh's hash).
+  uint64_t generation = 0;
+  absl::Time now;
+  absl::Duration grace = absl::ZeroDuration();  // reuse grace window; zero = off
+  // Prepared by the caller: generation = presented + 1, secret_hash, scope, issued_at = now,
+  // expires_at. The store overwrites family_id and generation with the right values.
+  RefreshRecord successor;
+};
+
+struct RotateOutcome {
+  RotateResult result = RotateResult::kNotFound;
+  FamilyRecord family;  // the family as it stands after the operation (when found)
+  // kRotated: the successor written; kReplayWithinGrace: the already-current successor record.
+  RefreshRecord current;
+};
+
+struct ListFamiliesQuery {
+  std::string subject;
+  int page_size = 50;  // clamped to [1, 1000]; <= 0 means 50
+  std::string page_token;  // opaque, from FamilyPage::next_page_token; empty = first page
+  // false: only live sessions (neither revoked nor expired). true: also revoked and expired
+  // families that are still retained.
+  bool include_revoked = false;
+  absl::Time now;
+};
+
+struct FamilyPage {
+  std::vector<FamilyRecord> families;  // newest created_at first
+  std::string next_page_token;         // empty when this is the last page
+};
+
+// Estimates, not exact counts: the RocksDB store reports "rocksdb.estimate-num-keys" per column
+// family (expired records not yet compacted away, and overwritten keys until compaction, may
+// be counted) and disk_bytes as the total size of SST files (WAL and logs not included).
+struct StoreStats {
+  uint64_t families = 0, refresh_records = 0, denied_jtis = 0, subjects = 0;
+  uint64_t disk_bytes = 0;
+};
+
+class TokenStore {
+ public:
+  virtual ~TokenStore() = default;
+
+  // Writes the family, its subject-index entry and the first refresh record in one synced
+  // batch. ALREADY_EXISTS if the id is taken; INVALID_ARGUMENT if the id is not 16 bytes,
+  // the subject is empty or longer than 256 bytes, or `first` is not generation
+  // family.generation of the same family.
+  virtual absl::Status CreateFamily(const FamilyRecord& family, const RefreshRecord& first) = 0;
+
+  // NOT_FOUND when absent, or when past expires_at + family_retention. Within the retention
+  // window the record is returned, so the caller can tell "family_expired" from unknown.
+  // An id that is not 16 bytes is simply unknown (NOT_FOUND), here and in every other read.
+  virtual absl::StatusOr<FamilyRecord> GetFamily(absl::string_view family_id, absl::Time now) = 0;
+
+  // NOT_FOUND when absent (reason "not_found") or when now >= the record's expires_at
+  // (reason "refresh_token_expired", kept for refresh_retention so the two can be told apart).
+  virtual absl::StatusOr<RefreshRecord> GetRefresh(absl::string_view family_id,
+                                                   uint64_t generation, absl::Time now) = 0;
+
+  // Atomic per family (DESIGN §3 steps 2-6); checks in this order: family absent ->
+  // kNotFound; revoked -> kFamilyRevoked; now >= expires_at -> kFamilyExpired; presented
+  // record absent -> kNotFound; now >= its expires_at -> kTokenExpired; current -> kRotated
+  // (one synced batch); immediate predecessor within grace -> kReplayWithinGrace; older ->
+  // kReuseDetected (family revoked, reason "refresh_token_reuse", synced); newer -> kNotFound.
+  virtual absl::StatusOr<RotateOutcome> Rotate(const RotateRequest& request) = 0;
+
+  // Marks the family revoked (synced). true if it changed anything, false if already revoked.
+  // NOT_FOUND if absent (same visibility rule as GetFamily).
+  virtual absl::StatusOr<bool> RevokeFamily(absl::string_view family_id, absl::string_view reason,
+                                            absl::string_view revoked_by, absl::Time now) = 0;
+
+  // Synced; the entry lives until the token's exp. Idempotent; a later call for the same jti
+  // replaces its exp. INVALID_ARGUMENT for an empty jti or one over 1024 bytes.
+  virtual absl::Status DenyJti(absl::string_view jti, absl::Time expires_at) = 0;
+  // true while now <= expires_at; false once past it.
+  virtual absl::StatusOr<bool> IsJtiDenied(absl::string_view jti, absl::Time now) = 0;
+
+  // Synced; replaces any previous record of the subject.
+  virtual absl::Status PutSubject(const SubjectRecord& record) = 0;
+  // nullopt when absent or once now > record.expires_at.
+  virtual absl::StatusOr<std::optional<SubjectRecord>> GetSubject(absl::string_view subject,
+                                                                  absl::Time now) = 0;
+
+  // The subject's families, newest created_at first, paginated. A non-empty next_page_token
+  // means more index entries follow; they may all be filtered out, so a last page can be
+  // empty. INVALID_ARGUMENT "invalid_argument:page_token" for a token this store did not
+  // issue, "invalid_argument:subject" for an empty or over-long subject.
+  virtual absl::StatusOr<FamilyPage> ListFamilies(const ListFamiliesQuery& query) = 0;
+
+  // Compacts every column family now, so the expiry filter physically drops every record
+  // past its drop-after time. Slow on a big store; meant for admin tools and tests.
+  virtual absl::Status PurgeExpired() = 0;
+
+  virtual absl::StatusOr<StoreStats> GetStats() = 0;
+};
+
+}  // namespace ta::storage
+
+#endif  // TA_STORAGE_TOKEN_STORE_H_
