@@ -13,6 +13,8 @@ PACKAGES=(
   catch2 libbenchmark-dev
   # interop tests and the Python example client (run with /usr/bin/python3)
   python3 python3-jwt python3-cryptography python3-grpcio python3-protobuf
+  # test PKI for the TLS tests
+  openssl
 )
 
 missing=()

@@ -223,5 +223,64 @@ TEST_CASE("Server: the README walkthrough works as written", "[integration][read
   REQUIRE(server->Stop(SIGTERM).value_or(-1) == 0);
 }
 
+TEST_CASE("Server: no token, API key or key material reaches its log", "[integration][secrets]") {
+  TempDir dir;
+  std::unique_ptr<ServerProcess> server = StartServer(dir, {"--default_audience=api"});
+  const std::string key = AdminKey(dir);
+  auto api = ApiStub(server->address());
+  std::vector<std::string> secrets = {key};
+  auto ctx_for = [&key](grpc::ClientContext* ctx, const std::string& bearer) {
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ctx->AddMetadata("authorization", "Bearer " + bearer);
+  };
+  v1::IssueTokensRequest issue;
+  issue.set_subject("alice");
+  issue.set_client_id("web");
+  v1::TokenPair pair;
+  {
+    grpc::ClientContext ctx;
+    ctx_for(&ctx, key);
+    REQUIRE(api->IssueTokens(&ctx, issue, &pair).ok());
+  }
+  secrets.push_back(pair.access_token());
+  secrets.push_back(pair.refresh_token());
+  for (int i = 0; i < 2; ++i) {  // the second refresh is a reuse: an error path
+    grpc::ClientContext ctx;
+    ctx_for(&ctx, key);
+    v1::RefreshTokensRequest refresh;
+    refresh.set_refresh_token(pair.refresh_token());
+    v1::TokenPair next;
+    if (api->RefreshTokens(&ctx, refresh, &next).ok()) {
+      secrets.push_back(next.access_token());
+      secrets.push_back(next.refresh_token());
+    }
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx_for(&ctx, "wrong-key-that-must-not-be-logged");
+    v1::IntrospectRequest intro;
+    intro.set_token(pair.access_token());
+    v1::IntrospectResponse resp;
+    CHECK_FALSE(api->Introspect(&ctx, intro, &resp).ok());
+    secrets.push_back("wrong-key-that-must-not-be-logged");
+  }
+  REQUIRE(server->Stop(SIGTERM).value_or(-1) == 0);
+
+  // Key material: the refresh secret and the body lines of every private key PEM.
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path() + "/keys")) {
+    std::ifstream in(entry.path());
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.size() >= 16 && line.rfind("-----", 0) != 0) secrets.push_back(line);
+    }
+  }
+  const std::string log = server->ReadStderr();
+  CHECK(log.find("admin.key") != std::string::npos);  // says where the key is...
+  for (const std::string& secret : secrets) {
+    INFO("secret of length " << secret.size());
+    CHECK(log.find(secret) == std::string::npos);  // ...never what it is
+  }
+}
+
 }  // namespace
 }  // namespace ta::testing
