@@ -21,8 +21,9 @@ const ta::core::AuthorityOptions kPolicy;
 
 ABSL_FLAG(std::string, listen, kDefaults.listen, "host:port to serve on (port 0: any free port)");
 ABSL_FLAG(std::string, data_dir, kDefaults.data_dir, "directory of the RocksDB store");
-ABSL_FLAG(std::string, key_dir, "", "directory of signing keys and the refresh secret "
-                                    "(default <data_dir>/keys)");
+ABSL_FLAG(std::string, key_dir, "",
+          "directory of signing keys and the refresh secret "
+          "(default <data_dir>/keys)");
 ABSL_FLAG(bool, allow_insecure, false, "serve plaintext on a non-loopback address");
 ABSL_FLAG(std::string, signing_alg, kDefaults.signing_alg,
           "algorithm of a generated key: ES256, EdDSA, RS256, PS256");

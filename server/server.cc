@@ -72,8 +72,7 @@ absl::StatusOr<std::unique_ptr<core::CallerRegistry>> LoadCallers(const ServerOp
   ASSIGN_OR_RETURN(std::unique_ptr<core::CallerRegistry> registry,
                    core::CallerRegistry::LocalAdmin(key_path));
   // Where the key is, never the key itself.
-  std::cerr << "token-authority: no --callers_file; local admin API key is in " << key_path
-            << "\n";
+  std::cerr << "token-authority: no --callers_file; local admin API key is in " << key_path << "\n";
   return registry;
 }
 
@@ -92,8 +91,10 @@ absl::Status ValidateServerOptions(ServerOptions& options) {
     return FlagError("tls_client_ca", "needs --tls_cert and --tls_key");
   }
   if (!tls && !IsLoopback(host) && !options.allow_insecure) {
-    return FlagError("listen", "plaintext is only served on loopback; pass --allow_insecure "
-                               "(or configure TLS) to bind " + host);
+    return FlagError("listen",
+                     "plaintext is only served on loopback; pass --allow_insecure "
+                     "(or configure TLS) to bind " +
+                         host);
   }
   if (options.data_dir.empty()) return FlagError("data_dir", "must not be empty");
   if (options.key_dir.empty()) options.key_dir = options.data_dir + "/keys";
@@ -149,9 +150,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   key_options.allow_hs256 = options.allow_hs256;
   ASSIGN_OR_RETURN(server->keys_, token::KeyRing::Open(key_options));
 
-  ASSIGN_OR_RETURN(server->authority_,
-                   core::TokenAuthority::Create(options.authority, server->store_.get(),
-                                                server->keys_.get()));
+  ASSIGN_OR_RETURN(
+      server->authority_,
+      core::TokenAuthority::Create(options.authority, server->store_.get(), server->keys_.get()));
   ASSIGN_OR_RETURN(server->callers_, LoadCallers(options));
   rpc::ServiceDeps deps{server->authority_.get(), server->callers_.get()};
   server->authority_service_ = rpc::MakeAuthorityService(deps);

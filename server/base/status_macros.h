@@ -14,10 +14,9 @@
 #define TA_STATUS_CONCAT_(a, b) TA_STATUS_CONCAT_INNER_(a, b)
 
 // RETURN_IF_ERROR(expr): evaluates `expr` (an absl::Status) and returns it if not OK.
-#define RETURN_IF_ERROR(expr)                         \
-  do {                                                \
-    if (absl::Status ta_status_ = (expr); !ta_status_.ok()) \
-      return ta_status_;                              \
+#define RETURN_IF_ERROR(expr)                                                  \
+  do {                                                                         \
+    if (absl::Status ta_status_ = (expr); !ta_status_.ok()) return ta_status_; \
   } while (0)
 
 // ASSIGN_OR_RETURN(lhs, expr): evaluates `expr` (an absl::StatusOr<T>); on error returns
@@ -25,8 +24,8 @@
 #define ASSIGN_OR_RETURN(lhs, expr) \
   TA_ASSIGN_OR_RETURN_IMPL_(TA_STATUS_CONCAT_(ta_statusor_, __LINE__), lhs, expr)
 
-#define TA_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \
-  auto statusor = (expr);                              \
+#define TA_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr)     \
+  auto statusor = (expr);                                  \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()
 

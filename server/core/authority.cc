@@ -31,12 +31,14 @@ int64_t SecondsUntil(absl::Time end, absl::Time now) {
 }  // namespace
 
 absl::Status ValidateAuthorityOptions(const AuthorityOptions& o) {
-  if (o.issuer.empty() || o.issuer.size() > 256) return OptionError("issuer", "must be 1..256 bytes");
+  if (o.issuer.empty() || o.issuer.size() > 256)
+    return OptionError("issuer", "must be 1..256 bytes");
   RETURN_IF_ERROR(CheckAudiences("default_audience", o.default_audience));
   if (o.access_ttl < absl::Seconds(10) || o.access_ttl > absl::Hours(24)) {
     return OptionError("access_ttl", "must be between 10s and 24h");
   }
-  if (o.refresh_idle_ttl < absl::Minutes(1)) return OptionError("refresh_idle_ttl", "must be >= 1m");
+  if (o.refresh_idle_ttl < absl::Minutes(1))
+    return OptionError("refresh_idle_ttl", "must be >= 1m");
   if (o.family_ttl < o.refresh_idle_ttl || o.family_ttl > absl::Hours(24 * 366)) {
     return OptionError("family_ttl", "must be >= refresh_idle_ttl and <= 366 days");
   }
@@ -109,8 +111,7 @@ absl::StatusOr<TokenPair> TokenAuthority::RefreshTokens(const RefreshRequest& re
   RETURN_IF_ERROR(CheckToken("refresh_token", request.refresh_token));
   RETURN_IF_ERROR(CheckScope("scope", request.scope));
   const absl::Time now = options_.clock->Now();
-  ASSIGN_OR_RETURN(storage::RefreshRecord presented,
-                   CheckRefreshToken(request.refresh_token, now));
+  ASSIGN_OR_RETURN(storage::RefreshRecord presented, CheckRefreshToken(request.refresh_token, now));
   absl::StatusOr<storage::FamilyRecord> family = store_->GetFamily(presented.family_id, now);
   if (absl::IsNotFound(family.status())) {
     return Unauthenticated("invalid_refresh_token", "refresh token is not valid");
@@ -132,9 +133,9 @@ absl::StatusOr<TokenPair> TokenAuthority::RefreshTokens(const RefreshRequest& re
   rotate.generation = presented.generation;
   rotate.now = now;
   rotate.grace = options_.reuse_grace;
-  rotate.successor = MakeRefreshRecord(
-      *family, presented.generation + 1,
-      request.scope.empty() ? presented.scope : request.scope, now);
+  rotate.successor =
+      MakeRefreshRecord(*family, presented.generation + 1,
+                        request.scope.empty() ? presented.scope : request.scope, now);
   ASSIGN_OR_RETURN(storage::RotateOutcome outcome, store_->Rotate(rotate));
   switch (outcome.result) {
     case storage::RotateResult::kRotated:
@@ -155,8 +156,8 @@ absl::StatusOr<TokenPair> TokenAuthority::RefreshTokens(const RefreshRequest& re
   return Unauthenticated("invalid_refresh_token", "refresh token is not valid");
 }
 
-absl::StatusOr<storage::RefreshRecord> TokenAuthority::CheckRefreshToken(
-    absl::string_view token, absl::Time now) {
+absl::StatusOr<storage::RefreshRecord> TokenAuthority::CheckRefreshToken(absl::string_view token,
+                                                                         absl::Time now) {
   ASSIGN_OR_RETURN(RefreshTokenParts parts, ParseRefreshToken(token));
   absl::StatusOr<storage::RefreshRecord> record =
       store_->GetRefresh(parts.family_id, parts.generation, now);
@@ -195,8 +196,8 @@ storage::RefreshRecord TokenAuthority::MakeRefreshRecord(const storage::FamilyRe
   storage::RefreshRecord record;
   record.family_id = family.family_id;
   record.generation = generation;
-  record.secret_hash = token::Sha256(
-      keys_->DeriveRefreshSecret(RefreshSecretContext(family.family_id, generation)));
+  record.secret_hash =
+      token::Sha256(keys_->DeriveRefreshSecret(RefreshSecretContext(family.family_id, generation)));
   record.scope = std::string(scope);
   record.issued_at = now;
   record.expires_at = std::min(now + options_.refresh_idle_ttl, family.expires_at);
@@ -241,8 +242,8 @@ absl::StatusOr<TokenPair> TokenAuthority::MakePair(const storage::FamilyRecord& 
   ASSIGN_OR_RETURN(pair.access_token,
                    MintAccessToken(family, refresh.scope, extra_claims_json, now));
   pair.refresh_token = RefreshTokenFor(family.family_id, refresh.generation);
-  pair.expires_in = std::min(absl::ToInt64Seconds(options_.access_ttl),
-                             SecondsUntil(family.expires_at, now));
+  pair.expires_in =
+      std::min(absl::ToInt64Seconds(options_.access_ttl), SecondsUntil(family.expires_at, now));
   pair.refresh_expires_in = SecondsUntil(refresh.expires_at, now);
   pair.family_id = EncodeFamilyId(family.family_id);
   return pair;

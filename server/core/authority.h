@@ -153,17 +153,14 @@ class TokenAuthority {
   absl::StatusOr<Stats> GetStats();
 
  private:
-  TokenAuthority(const AuthorityOptions& options, storage::TokenStore* store,
-                 token::KeyRing* keys);
+  TokenAuthority(const AuthorityOptions& options, storage::TokenStore* store, token::KeyRing* keys);
 
   // Mints an access token for `family` with `scope`, issued now.
   absl::StatusOr<std::string> MintAccessToken(const storage::FamilyRecord& family,
                                               absl::string_view scope,
-                                              absl::string_view extra_claims_json,
-                                              absl::Time now);
-  storage::RefreshRecord MakeRefreshRecord(const storage::FamilyRecord& family,
-                                           uint64_t generation, absl::string_view scope,
-                                           absl::Time now) const;
+                                              absl::string_view extra_claims_json, absl::Time now);
+  storage::RefreshRecord MakeRefreshRecord(const storage::FamilyRecord& family, uint64_t generation,
+                                           absl::string_view scope, absl::Time now) const;
   std::string RefreshTokenFor(absl::string_view family_id, uint64_t generation) const;
   absl::StatusOr<TokenPair> MakePair(const storage::FamilyRecord& family,
                                      const storage::RefreshRecord& refresh,
@@ -171,16 +168,13 @@ class TokenAuthority {
 
   // The checks shared by refresh and introspection: reason "" when the family is usable.
   // A subject block stops refreshes but not the tokens already out (the cutoff does that).
-  absl::StatusOr<std::string> FamilyProblem(const storage::FamilyRecord& family,
-                                            absl::Time now, bool for_refresh);
+  absl::StatusOr<std::string> FamilyProblem(const storage::FamilyRecord& family, absl::Time now,
+                                            bool for_refresh);
   // The refresh record a token names, its secret checked; "invalid_refresh_token" otherwise.
-  absl::StatusOr<storage::RefreshRecord> CheckRefreshToken(absl::string_view token,
-                                                           absl::Time now);
+  absl::StatusOr<storage::RefreshRecord> CheckRefreshToken(absl::string_view token, absl::Time now);
 
-  absl::StatusOr<Introspection> IntrospectAccess(const IntrospectRequest& request,
-                                                 absl::Time now);
-  absl::StatusOr<Introspection> IntrospectRefresh(const IntrospectRequest& request,
-                                                  absl::Time now);
+  absl::StatusOr<Introspection> IntrospectAccess(const IntrospectRequest& request, absl::Time now);
+  absl::StatusOr<Introspection> IntrospectRefresh(const IntrospectRequest& request, absl::Time now);
 
   const AuthorityOptions options_;
   storage::TokenStore* const store_;

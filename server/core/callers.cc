@@ -75,8 +75,8 @@ std::string CallerRegistry::KeyCredential(absl::string_view api_key) {
 }
 
 absl::Status CallerRegistry::Add(absl::string_view line, absl::string_view where) {
-  std::vector<absl::string_view> fields = absl::StrSplit(line, absl::ByAnyChar(" \t"),
-                                                         absl::SkipEmpty());
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
   auto fail = [&](absl::string_view why) {
     return InvalidField("callers_file", absl::StrCat(where, ": ", why));
   };
@@ -139,8 +139,8 @@ absl::StatusOr<std::unique_ptr<CallerRegistry>> CallerRegistry::LocalAdmin(
     int fd = open(key_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return absl::UnavailableError(absl::StrCat("cannot create ", key_path));
     std::string line = key + "\n";
-    bool written = write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
-                   fsync(fd) == 0;
+    bool written =
+        write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && fsync(fd) == 0;
     close(fd);
     if (!written) return absl::UnavailableError(absl::StrCat("cannot write ", key_path));
   }

@@ -64,7 +64,8 @@ absl::StatusOr<Introspection> TokenAuthority::IntrospectAccess(const IntrospectR
   policy.max_token_bytes = kMaxTokenBytes;
   absl::StatusOr<token::VerifiedJwt> jwt = keys_->Verify(request.token, policy);
   if (!jwt.ok()) {
-    if (IsVerdictOnToken(jwt.status())) return Inactive(ReasonOrDefault(jwt.status(), "invalid_token"));
+    if (IsVerdictOnToken(jwt.status()))
+      return Inactive(ReasonOrDefault(jwt.status(), "invalid_token"));
     return jwt.status();
   }
   const token::JwtClaims& claims = jwt->claims;
@@ -109,9 +110,8 @@ absl::StatusOr<Introspection> TokenAuthority::IntrospectRefresh(const Introspect
   if (!problem.empty()) return Inactive(problem);
   if (record->generation != family->generation) return Inactive("refresh_token_spent");
   if (now >= record->expires_at) return Inactive("refresh_token_expired");
-  if (!request.audience.empty() &&
-      std::find(family->audience.begin(), family->audience.end(), request.audience) ==
-          family->audience.end()) {
+  if (!request.audience.empty() && std::find(family->audience.begin(), family->audience.end(),
+                                             request.audience) == family->audience.end()) {
     return Inactive("audience_mismatch");
   }
 

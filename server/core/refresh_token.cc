@@ -35,7 +35,8 @@ std::string FormatRefreshToken(const RefreshTokenParts& parts) {
 
 absl::StatusOr<RefreshTokenParts> ParseRefreshToken(absl::string_view token) {
   if (!LooksLikeRefreshToken(token)) return Invalid();
-  absl::StatusOr<std::string> raw = token::Base64UrlDecode(token.substr(kRefreshTokenPrefix.size()));
+  absl::StatusOr<std::string> raw =
+      token::Base64UrlDecode(token.substr(kRefreshTokenPrefix.size()));
   if (!raw.ok() || raw->size() != kPayloadBytes) return Invalid();
   RefreshTokenParts parts;
   parts.family_id = raw->substr(0, kFamilyIdBytes);

@@ -66,8 +66,7 @@ absl::Status TokenAuthority::RevokeToken(absl::string_view token, const Caller& 
 }
 
 absl::StatusOr<bool> TokenAuthority::RevokeFamily(absl::string_view family_id,
-                                                  absl::string_view token,
-                                                  absl::string_view reason,
+                                                  absl::string_view token, absl::string_view reason,
                                                   const Caller& caller) {
   RETURN_IF_ERROR(CheckText("reason", reason, kMaxReasonBytes));
   const std::string why = reason.empty() ? "revoked" : std::string(reason);
@@ -117,8 +116,8 @@ absl::StatusOr<storage::SubjectRecord> TokenAuthority::RevokeSubject(
   record.revoked_by = caller.name;
   record.updated_at = now;
   // The cutoff matters while a family started before it can still be alive.
-  record.expires_at = std::max(record.not_before + options_.family_ttl + options_.leeway,
-                               record.block_until);
+  record.expires_at =
+      std::max(record.not_before + options_.family_ttl + options_.leeway, record.block_until);
   RETURN_IF_ERROR(store_->PutSubject(record));
   return record;
 }

@@ -48,8 +48,7 @@ core::IntrospectRequest FromProto(const v1::IntrospectRequest& in) {
   return core::IntrospectRequest{in.token(), in.audience()};
 }
 
-absl::Status ToProto(const core::Introspection& in, bool with_reason,
-                     v1::IntrospectResponse* out) {
+absl::Status ToProto(const core::Introspection& in, bool with_reason, v1::IntrospectResponse* out) {
   out->set_active(in.active);
   if (!in.active) {
     if (with_reason) out->set_inactive_reason(in.inactive_reason);

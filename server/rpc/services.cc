@@ -57,28 +57,33 @@ class AuthorityService final : public v1::TokenAuthority::Service {
 
   grpc::Status IntrospectBatch(ServerContext* ctx, const v1::IntrospectBatchRequest* req,
                                v1::IntrospectBatchResponse* resp) override {
-    return Serve(ctx, deps_, Rpc::kIntrospectBatch, [&](const core::Caller& caller) -> absl::Status {
-      std::vector<core::IntrospectRequest> in;
-      in.reserve(req->requests_size());
-      for (const v1::IntrospectRequest& r : req->requests()) in.push_back(FromProto(r));
-      ASSIGN_OR_RETURN(std::vector<core::Introspection> out, deps_.authority->IntrospectBatch(in));
-      for (size_t i = 0; i < out.size(); ++i) {
-        RETURN_IF_ERROR(ToProto(out[i], WithReason(req->requests(i), caller), resp->add_responses()));
-      }
-      return absl::OkStatus();
-    });
+    return Serve(
+        ctx, deps_, Rpc::kIntrospectBatch, [&](const core::Caller& caller) -> absl::Status {
+          std::vector<core::IntrospectRequest> in;
+          in.reserve(req->requests_size());
+          for (const v1::IntrospectRequest& r : req->requests()) in.push_back(FromProto(r));
+          ASSIGN_OR_RETURN(std::vector<core::Introspection> out,
+                           deps_.authority->IntrospectBatch(in));
+          for (size_t i = 0; i < out.size(); ++i) {
+            RETURN_IF_ERROR(
+                ToProto(out[i], WithReason(req->requests(i), caller), resp->add_responses()));
+          }
+          return absl::OkStatus();
+        });
   }
 
   grpc::Status RevokeToken(ServerContext* ctx, const v1::RevokeTokenRequest* req,
                            v1::RevokeTokenResponse* /*resp*/) override {
-    return Serve(ctx, deps_, Rpc::kRevokeToken, [&](const core::Caller& caller) { return deps_.authority->RevokeToken(req->token(), caller); });
+    return Serve(ctx, deps_, Rpc::kRevokeToken, [&](const core::Caller& caller) {
+      return deps_.authority->RevokeToken(req->token(), caller);
+    });
   }
 
   grpc::Status RevokeFamily(ServerContext* ctx, const v1::RevokeFamilyRequest* req,
                             v1::RevokeFamilyResponse* resp) override {
     return Serve(ctx, deps_, Rpc::kRevokeFamily, [&](const core::Caller& caller) -> absl::Status {
       ASSIGN_OR_RETURN(bool changed, deps_.authority->RevokeFamily(req->family_id(), req->token(),
-                                                              req->reason(), caller));
+                                                                   req->reason(), caller));
       resp->set_changed(changed);
       return absl::OkStatus();
     });
@@ -88,7 +93,8 @@ class AuthorityService final : public v1::TokenAuthority::Service {
                        v1::GetJwksResponse* resp) override {
     return Serve(ctx, deps_, Rpc::kGetJwks, [&](const core::Caller& caller) {
       resp->set_jwks_json(deps_.authority->JwksJson());
-      for (const token::KeyInfo& key : deps_.authority->SigningKeys()) ToProto(key, resp->add_keys());
+      for (const token::KeyInfo& key : deps_.authority->SigningKeys())
+        ToProto(key, resp->add_keys());
       return absl::OkStatus();
     });
   }
@@ -146,16 +152,18 @@ class AdminService final : public v1::TokenAdmin::Service {
 
   grpc::Status RotateSigningKey(ServerContext* ctx, const v1::RotateSigningKeyRequest* req,
                                 v1::RotateSigningKeyResponse* resp) override {
-    return Serve(ctx, deps_, Rpc::kRotateSigningKey, [&](const core::Caller& caller) -> absl::Status {
-      ASSIGN_OR_RETURN(std::string kid, deps_.authority->RotateSigningKey(req->alg()));
-      resp->set_kid(kid);
-      return absl::OkStatus();
-    });
+    return Serve(ctx, deps_, Rpc::kRotateSigningKey,
+                 [&](const core::Caller& caller) -> absl::Status {
+                   ASSIGN_OR_RETURN(std::string kid, deps_.authority->RotateSigningKey(req->alg()));
+                   resp->set_kid(kid);
+                   return absl::OkStatus();
+                 });
   }
 
   grpc::Status PurgeExpired(ServerContext* ctx, const v1::PurgeExpiredRequest* /*req*/,
                             v1::PurgeExpiredResponse* /*resp*/) override {
-    return Serve(ctx, deps_, Rpc::kPurgeExpired, [&](const core::Caller& caller) { return deps_.authority->PurgeExpired(); });
+    return Serve(ctx, deps_, Rpc::kPurgeExpired,
+                 [&](const core::Caller& caller) { return deps_.authority->PurgeExpired(); });
   }
 
   grpc::Status GetStats(ServerContext* ctx, const v1::GetStatsRequest* /*req*/,

@@ -7,9 +7,9 @@
 #ifndef TA_SERVER_RPC_SERVICES_H_
 #define TA_SERVER_RPC_SERVICES_H_
 
-#include <memory>
-
 #include <grpcpp/impl/codegen/service_type.h>
+
+#include <memory>
 
 #include "server/core/authority.h"
 #include "server/core/callers.h"

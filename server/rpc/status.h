@@ -6,10 +6,10 @@
 #ifndef TA_SERVER_RPC_STATUS_H_
 #define TA_SERVER_RPC_STATUS_H_
 
-#include <string>
-
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/status.h>
+
+#include <string>
 
 #include "absl/status/status.h"
 

@@ -1,7 +1,6 @@
 // Who may call what (issue 6, DESIGN §7) over a real channel: the full role x RPC matrix,
 // missing, wrong and revoked credentials, and client_id ownership.
 #include <catch2/catch.hpp>
-
 #include <fstream>
 
 #include "server/core/callers.h"
@@ -21,7 +20,8 @@ std::string WriteCallers(const std::string& dir) {
   std::ofstream out(path);
   out << "# test callers\n"
       << "login   issuer   " << core::CallerRegistry::KeyCredential("issuer-key") << "\n"
-      << "webapp  client   " << core::CallerRegistry::KeyCredential("client-key") << " clients=web\n"
+      << "webapp  client   " << core::CallerRegistry::KeyCredential("client-key")
+      << " clients=web\n"
       << "api     resource " << core::CallerRegistry::KeyCredential("resource-key") << "\n"
       << "ops     admin    " << core::CallerRegistry::KeyCredential("admin-key") << "\n"
       << "gone    admin    " << core::CallerRegistry::KeyCredential("revoked-key") << " revoked\n";
@@ -80,13 +80,15 @@ std::vector<RpcCase> Matrix(const v1::TokenPair& pair) {
       {"IntrospectBatch", {"resource"}, Make(&TestServer::api, &A::IntrospectBatch, batch)},
       {"RevokeToken", {"client"}, Make(&TestServer::api, &A::RevokeToken, revoke)},
       {"RevokeFamily", {"client"}, Make(&TestServer::api, &A::RevokeFamily, revoke_family)},
-      {"GetJwks", {"issuer", "client", "resource"},
+      {"GetJwks",
+       {"issuer", "client", "resource"},
        Make(&TestServer::api, &A::GetJwks, v1::GetJwksRequest())},
       {"RevokeSubject", {}, Make(&TestServer::admin, &D::RevokeSubject, subject)},
       {"ListFamilies", {}, Make(&TestServer::admin, &D::ListFamilies, list)},
       {"GetFamily", {}, Make(&TestServer::admin, &D::GetFamily, get)},
-      {"RotateSigningKey", {}, Make(&TestServer::admin, &D::RotateSigningKey,
-                                    v1::RotateSigningKeyRequest())},
+      {"RotateSigningKey",
+       {},
+       Make(&TestServer::admin, &D::RotateSigningKey, v1::RotateSigningKeyRequest())},
       {"PurgeExpired", {}, Make(&TestServer::admin, &D::PurgeExpired, v1::PurgeExpiredRequest())},
       {"GetStats", {}, Make(&TestServer::admin, &D::GetStats, v1::GetStatsRequest())},
   };
@@ -100,9 +102,10 @@ TEST_CASE("Auth: every RPC x every role, no key, wrong key and a revoked caller"
   v1::TokenPair pair;
   REQUIRE(CallAs("issuer-key", s.api(), &v1::TokenAuthority::Stub::IssueTokens, issue, &pair).ok());
 
-  const std::vector<Identity> roles = {
-      {"issuer", "issuer-key"}, {"client", "client-key"},
-      {"resource", "resource-key"}, {"admin", "admin-key"}};
+  const std::vector<Identity> roles = {{"issuer", "issuer-key"},
+                                       {"client", "client-key"},
+                                       {"resource", "resource-key"},
+                                       {"admin", "admin-key"}};
   for (const RpcCase& rpc : Matrix(pair)) {
     for (const Identity& who : roles) {
       CallResult r = rpc.call(s, who.key);
@@ -140,8 +143,9 @@ TEST_CASE("Auth: refused callers touch nothing", "[auth]") {
     CHECK_FALSE(CallAs(key, s.api(), &v1::TokenAuthority::Stub::IssueTokens, issue, &pair).ok());
   }
   v1::GetStatsResponse stats;
-  REQUIRE(CallAs("admin-key", s.admin(), &v1::TokenAdmin::Stub::GetStats, v1::GetStatsRequest(),
-                 &stats).ok());
+  REQUIRE(
+      CallAs("admin-key", s.admin(), &v1::TokenAdmin::Stub::GetStats, v1::GetStatsRequest(), &stats)
+          .ok());
   CHECK(stats.families() == 0);
 }
 
@@ -152,8 +156,8 @@ TEST_CASE("Auth: a client may refresh and revoke only tokens of its own client_i
     issue.set_subject("alice");
     issue.set_client_id(client_id);
     v1::TokenPair pair;
-    REQUIRE(CallAs("issuer-key", s.api(), &v1::TokenAuthority::Stub::IssueTokens, issue, &pair)
-                .ok());
+    REQUIRE(
+        CallAs("issuer-key", s.api(), &v1::TokenAuthority::Stub::IssueTokens, issue, &pair).ok());
     return pair;
   };
   v1::TokenPair mine = issue_for("web");
@@ -162,10 +166,12 @@ TEST_CASE("Auth: a client may refresh and revoke only tokens of its own client_i
   v1::RefreshTokensRequest refresh;
   v1::TokenPair out;
   refresh.set_refresh_token(theirs.refresh_token());
-  CallResult r = CallAs("client-key", s.api(), &v1::TokenAuthority::Stub::RefreshTokens, refresh, &out);
+  CallResult r =
+      CallAs("client-key", s.api(), &v1::TokenAuthority::Stub::RefreshTokens, refresh, &out);
   CHECK(r.status.error_code() == grpc::StatusCode::PERMISSION_DENIED);
   refresh.set_refresh_token(mine.refresh_token());
-  CHECK(CallAs("client-key", s.api(), &v1::TokenAuthority::Stub::RefreshTokens, refresh, &out).ok());
+  CHECK(
+      CallAs("client-key", s.api(), &v1::TokenAuthority::Stub::RefreshTokens, refresh, &out).ok());
 
   v1::RevokeTokenRequest revoke;
   v1::RevokeTokenResponse revoked;

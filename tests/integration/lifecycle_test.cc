@@ -1,9 +1,8 @@
 // Token life cycle end to end (issue 5): issue, rotate with reuse detection, grace window,
 // introspection, revocation at three widths, expiry. A real server over a real channel,
 // with a fake clock so expiry is exercised without sleeping.
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <set>
 #include <thread>
 
@@ -232,8 +231,7 @@ TEST_CASE("Lifecycle: a subject block refuses issue and refresh until it ends", 
   CHECK(s.Refresh(a.refresh_token(), &out).reason == "subject_revoked");
 }
 
-TEST_CASE("Lifecycle: a refresh during a block is refused with subject_blocked",
-          "[lifecycle]") {
+TEST_CASE("Lifecycle: a refresh during a block is refused with subject_blocked", "[lifecycle]") {
   TestServer s;
   s.clock().Advance(absl::Seconds(5));
   TokenPair a = MustIssue(s);
@@ -249,8 +247,7 @@ TEST_CASE("Lifecycle: a refresh during a block is refused with subject_blocked",
   CHECK(Active(s, a.access_token()));
 }
 
-TEST_CASE("Lifecycle: a denylisted access token is inactive, its siblings are not",
-          "[lifecycle]") {
+TEST_CASE("Lifecycle: a denylisted access token is inactive, its siblings are not", "[lifecycle]") {
   TestServer s;
   TokenPair a = MustIssue(s);
   TokenPair b = MustRefresh(s, a.refresh_token());
@@ -277,8 +274,8 @@ TEST_CASE("Lifecycle: revoking with a refresh token, unknown tokens and garbage 
           "[lifecycle]") {
   TestServer s;
   TokenPair a = MustIssue(s);
-  for (const std::string& t : {std::string("garbage"), std::string("tar_AAAA"),
-                               std::string("a.b.c"), a.refresh_token()}) {
+  for (const std::string& t :
+       {std::string("garbage"), std::string("tar_AAAA"), std::string("a.b.c"), a.refresh_token()}) {
     v1::RevokeTokenRequest req;
     req.set_token(t);
     v1::RevokeTokenResponse resp;
@@ -359,8 +356,7 @@ TEST_CASE("Lifecycle: scope may narrow on refresh, never widen", "[lifecycle]") 
   CHECK(s.Refresh(narrow.refresh_token(), &out, "read write").reason == "invalid_scope");
 }
 
-TEST_CASE("Lifecycle: sessions are listed newest first, paginated, with metadata",
-          "[lifecycle]") {
+TEST_CASE("Lifecycle: sessions are listed newest first, paginated, with metadata", "[lifecycle]") {
   TestServer s;
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i) {

@@ -1,19 +1,19 @@
 // The server binary's life cycle (issue 2): starts on port 0 with a temp data dir, answers
 // health, lists its services through reflection, and exits 0 on SIGTERM.
+#include "tests/support/server_process.h"
+
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 
 #include <catch2/catch.hpp>
-#include <grpcpp/grpcpp.h>
-
 #include <filesystem>
 #include <fstream>
 #include <set>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
-#include "tokenauthority/v1/token_authority.grpc.pb.h"
-#include "tests/support/server_process.h"
 #include "tests/support/temp_dir.h"
+#include "tokenauthority/v1/token_authority.grpc.pb.h"
 
 namespace ta::testing {
 namespace {
@@ -156,7 +156,8 @@ TEST_CASE("Server: the README walkthrough works as written", "[integration][read
     grpc::Status status = fn(&ctx);
     auto it = ctx.GetServerTrailingMetadata().find("ta-reason");
     std::string reason = it == ctx.GetServerTrailingMetadata().end()
-                             ? "" : std::string(it->second.data(), it->second.size());
+                             ? ""
+                             : std::string(it->second.data(), it->second.size());
     return std::make_pair(status, reason);
   };
 
@@ -206,8 +207,8 @@ TEST_CASE("Server: the README walkthrough works as written", "[integration][read
   revoke_subject.set_subject("alice");
   revoke_subject.set_reason("password_change");
   v1::RevokeSubjectResponse cutoff;
-  REQUIRE(call([&](auto* c) { return admin->RevokeSubject(c, revoke_subject, &cutoff); })
-              .first.ok());
+  REQUIRE(
+      call([&](auto* c) { return admin->RevokeSubject(c, revoke_subject, &cutoff); }).first.ok());
   intro.set_token(last.access_token());
   REQUIRE(call([&](auto* c) { return api->Introspect(c, intro, &info); }).first.ok());
   CHECK_FALSE(info.active());

@@ -2,7 +2,6 @@
 // identity; one from another CA is refused at the handshake; without a certificate a TLS
 // client falls back to API keys only when configured.
 #include <catch2/catch.hpp>
-
 #include <cstdlib>
 #include <fstream>
 #include <sstream>

@@ -41,7 +41,10 @@ TEST_CASE("Validation: IssueTokens names the bad field and writes nothing", "[va
       {"client_id", [](auto& r) { r.clear_client_id(); }},
       {"client_id", [&](auto& r) { r.set_client_id(big); }},
       {"audience", [](auto& r) { r.add_audience(""); }},
-      {"audience", [](auto& r) { for (int i = 0; i < 17; ++i) r.add_audience("a"); }},
+      {"audience",
+       [](auto& r) {
+         for (int i = 0; i < 17; ++i) r.add_audience("a");
+       }},
       {"scope", [](auto& r) { r.set_scope("read  write"); }},
       {"scope", [](auto& r) { r.set_scope("quote\"d"); }},
       {"scope", [](auto& r) { r.set_scope(std::string(2000, 'a')); }},
@@ -50,7 +53,8 @@ TEST_CASE("Validation: IssueTokens names the bad field and writes nothing", "[va
        [](auto& r) { (*r.mutable_session_metadata())["k"] = std::string(600, 'v'); }},
       {"session_metadata",
        [](auto& r) {
-         for (int i = 0; i < 33; ++i) (*r.mutable_session_metadata())["k" + std::to_string(i)] = "v";
+         for (int i = 0; i < 33; ++i)
+           (*r.mutable_session_metadata())["k" + std::to_string(i)] = "v";
        }},
       {"extra_claims",
        [](auto& r) { (*r.mutable_extra_claims()->mutable_fields())["sub"].set_string_value("x"); }},
@@ -59,8 +63,8 @@ TEST_CASE("Validation: IssueTokens names the bad field and writes nothing", "[va
       {"extra_claims",
        [](auto& r) {
          for (int i = 0; i < 65; ++i) {
-           (*r.mutable_extra_claims()->mutable_fields())["c" + std::to_string(i)]
-               .set_bool_value(true);
+           (*r.mutable_extra_claims()->mutable_fields())["c" + std::to_string(i)].set_bool_value(
+               true);
          }
        }},
   };
@@ -115,9 +119,8 @@ TEST_CASE("Validation: malformed tokens are inactive or unauthenticated, never a
           "[validation]") {
   TestServer s;
   for (const std::string& token :
-       {std::string("a.b.c"), std::string("tar_"), std::string("tar_!!!!"),
-        std::string("...."), std::string("eyJhbGciOiJub25lIn0.e30."),
-        std::string(8192, '.')}) {
+       {std::string("a.b.c"), std::string("tar_"), std::string("tar_!!!!"), std::string("...."),
+        std::string("eyJhbGciOiJub25lIn0.e30."), std::string(8192, '.')}) {
     CHECK_FALSE(s.Introspect(token).active());
     v1::TokenPair pair;
     CallResult r = s.Refresh(token, &pair);
@@ -130,7 +133,8 @@ TEST_CASE("Validation: IntrospectBatch takes 1..100 requests", "[validation]") {
   TestServer s;
   v1::IntrospectBatchRequest req;
   v1::IntrospectBatchResponse resp;
-  ExpectInvalid(s.Call(s.api(), &v1::TokenAuthority::Stub::IntrospectBatch, req, &resp), "requests");
+  ExpectInvalid(s.Call(s.api(), &v1::TokenAuthority::Stub::IntrospectBatch, req, &resp),
+                "requests");
   v1::TokenPair pair;
   REQUIRE(s.Issue(GoodIssue(), &pair).ok());
   for (int i = 0; i < 100; ++i) req.add_requests()->set_token(i % 2 ? pair.access_token() : "x");
@@ -139,7 +143,8 @@ TEST_CASE("Validation: IntrospectBatch takes 1..100 requests", "[validation]") {
   CHECK(resp.responses(1).active());
   CHECK_FALSE(resp.responses(0).active());
   req.add_requests()->set_token("x");
-  ExpectInvalid(s.Call(s.api(), &v1::TokenAuthority::Stub::IntrospectBatch, req, &resp), "requests");
+  ExpectInvalid(s.Call(s.api(), &v1::TokenAuthority::Stub::IntrospectBatch, req, &resp),
+                "requests");
 }
 
 TEST_CASE("Validation: admin RPCs name their bad fields", "[validation]") {
@@ -159,7 +164,8 @@ TEST_CASE("Validation: admin RPCs name their bad fields", "[validation]") {
 
   v1::ListFamiliesRequest list;
   v1::ListFamiliesResponse list_resp;
-  ExpectInvalid(s.Call(s.admin(), &v1::TokenAdmin::Stub::ListFamilies, list, &list_resp), "subject");
+  ExpectInvalid(s.Call(s.admin(), &v1::TokenAdmin::Stub::ListFamilies, list, &list_resp),
+                "subject");
   list.set_subject("alice");
   list.set_page_size(501);
   ExpectInvalid(s.Call(s.admin(), &v1::TokenAdmin::Stub::ListFamilies, list, &list_resp),

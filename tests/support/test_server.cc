@@ -1,7 +1,6 @@
 #include "tests/support/test_server.h"
 
 #include <catch2/catch.hpp>
-
 #include <fstream>
 
 namespace ta::testing {
