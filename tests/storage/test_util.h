@@ -1,0 +1,61 @@
+// Helpers shared by the storage tests: a fresh temp dir per test, record builders, and RawDb,
+// direct RocksDB access for checks the TokenStore interface deliberately does not offer
+// (physical record counts, planting corrupt values). Single-threaded use only.
+#ifndef TA_TESTS_STORAGE_TEST_UTIL_H_
+#define TA_TESTS_STORAGE_TEST_UTIL_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/time/time.h"
+#include "storage/codec.h"
+#include "storage/token_store.h"
+
+namespace ta::storage::testing {
+
+// mkdtemp under $TMPDIR; removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// 16 bytes derived from `n`: distinct n give distinct ids.
+std::string FamilyIdFor(uint64_t n);
+
+// A live family created at `now`, expiring in 30 days, generation 0.
+FamilyRecord MakeFamily(absl::string_view id, absl::string_view subject, absl::Time now);
+// The family's refresh record of `generation`, idle-expiring in 1 day.
+RefreshRecord MakeRefresh(absl::string_view id, uint64_t generation, absl::Time now);
+// A RotateRequest presenting `generation` with a prepared successor.
+RotateRequest MakeRotate(absl::string_view id, uint64_t generation, absl::Time now,
+                         absl::Duration grace = absl::ZeroDuration());
+
+// A subject record with only the fields most tests care about.
+SubjectRecord MakeSubject(absl::string_view subject, absl::Time expires_at,
+                          absl::Time not_before = absl::InfinitePast());
+ListFamiliesQuery MakeQuery(absl::string_view subject, absl::Time now,
+                            bool include_revoked = false);
+
+// Opens the database directly with RocksDB (the store must be closed).
+class RawDb {
+ public:
+  static std::unique_ptr<RawDb> Open(const std::string& path);
+  virtual ~RawDb() = default;
+  virtual void Put(Cf cf, const std::string& key, const std::string& value) = 0;
+  virtual std::optional<std::string> Get(Cf cf, const std::string& key) = 0;
+  // Exact number of keys, by iteration.
+  virtual size_t Count(Cf cf) = 0;
+};
+
+}  // namespace ta::storage::testing
+
+#endif  // TA_TESTS_STORAGE_TEST_UTIL_H_
