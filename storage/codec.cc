@@ -180,6 +180,7 @@ std::string EncodeFamily(const FamilyRecord& r, absl::Time drop_after) {
   p.set_scope(r.scope);
   p.mutable_metadata()->insert(r.metadata.begin(), r.metadata.end());
   p.set_issued_by(r.issued_by);
+  p.set_extra_claims_json(r.extra_claims_json);
   p.set_created_at_micros(TimeToMicros(r.created_at));
   p.set_expires_at_micros(TimeToMicros(r.expires_at));
   p.set_generation(r.generation);
@@ -202,6 +203,7 @@ absl::StatusOr<FamilyRecord> DecodeFamily(absl::string_view value) {
   r.scope = p.scope();
   r.metadata.insert(p.metadata().begin(), p.metadata().end());
   r.issued_by = p.issued_by();
+  r.extra_claims_json = p.extra_claims_json();
   r.created_at = MicrosToTime(p.created_at_micros());
   r.expires_at = MicrosToTime(p.expires_at_micros());
   r.generation = p.generation();

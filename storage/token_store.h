@@ -39,6 +39,7 @@ struct FamilyRecord {
   std::string scope;                            // scope granted at issue: the ceiling for narrowing
   std::map<std::string, std::string> metadata;  // device, ip, user agent... caller-supplied
   std::string issued_by;                        // caller name that created it
+  std::string extra_claims_json;  // "" or a JSON object: access-token claims kept across refresh
   absl::Time created_at;                        // microsecond precision is kept
   absl::Time expires_at;                        // absolute lifetime
   uint64_t generation = 0;                      // generation of the current refresh token

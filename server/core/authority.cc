@@ -97,13 +97,16 @@ absl::StatusOr<TokenPair> TokenAuthority::IssueTokens(const IssueRequest& reques
   family.scope = request.scope;
   family.metadata = request.session_metadata;
   family.issued_by = caller.name;
+  family.extra_claims_json = request.extra_claims_json;
   family.created_at = now;
   family.expires_at = now + options_.family_ttl;
   family.generation = 0;
   family.rotated_at = now;
   storage::RefreshRecord first = MakeRefreshRecord(family, 0, request.scope, now);
+  // Mint first: a request whose token cannot be issued must leave nothing behind.
+  ASSIGN_OR_RETURN(TokenPair pair, MakePair(family, first, now));
   RETURN_IF_ERROR(store_->CreateFamily(family, first));
-  return MakePair(family, first, request.extra_claims_json, now);
+  return pair;
 }
 
 absl::StatusOr<TokenPair> TokenAuthority::RefreshTokens(const RefreshRequest& request,
@@ -140,7 +143,7 @@ absl::StatusOr<TokenPair> TokenAuthority::RefreshTokens(const RefreshRequest& re
   switch (outcome.result) {
     case storage::RotateResult::kRotated:
     case storage::RotateResult::kReplayWithinGrace:
-      return MakePair(outcome.family, outcome.current, "", now);
+      return MakePair(outcome.family, outcome.current, now);
     case storage::RotateResult::kReuseDetected:
       return Unauthenticated("refresh_token_reused",
                              "refresh token was already used; the session is revoked");
@@ -215,7 +218,6 @@ std::string TokenAuthority::RefreshTokenFor(absl::string_view family_id,
 
 absl::StatusOr<std::string> TokenAuthority::MintAccessToken(const storage::FamilyRecord& family,
                                                             absl::string_view scope,
-                                                            absl::string_view extra_claims_json,
                                                             absl::Time now) {
   token::JwtClaims claims;
   claims.iss = options_.issuer;
@@ -230,17 +232,21 @@ absl::StatusOr<std::string> TokenAuthority::MintAccessToken(const storage::Famil
   claims.client_id = family.client_id;
   claims.scope = std::string(scope);
   claims.sid = EncodeFamilyId(family.family_id);
-  claims.extra_json = std::string(extra_claims_json);
-  return keys_->Sign(claims, "at+jwt");
+  claims.extra_json = family.extra_claims_json;
+  ASSIGN_OR_RETURN(std::string token, keys_->Sign(claims, "at+jwt"));
+  // Verification refuses tokens over kMaxTokenBytes, so never hand one out.
+  if (token.size() > kMaxTokenBytes) {
+    return InvalidField("extra_claims", "extra_claims make the access token exceed 8 KiB");
+  }
+  return token;
 }
 
 absl::StatusOr<TokenPair> TokenAuthority::MakePair(const storage::FamilyRecord& family,
                                                    const storage::RefreshRecord& refresh,
-                                                   absl::string_view extra_claims_json,
                                                    absl::Time now) {
   TokenPair pair;
   ASSIGN_OR_RETURN(pair.access_token,
-                   MintAccessToken(family, refresh.scope, extra_claims_json, now));
+                   MintAccessToken(family, refresh.scope, now));
   pair.refresh_token = RefreshTokenFor(family.family_id, refresh.generation);
   pair.expires_in =
       std::min(absl::ToInt64Seconds(options_.access_ttl), SecondsUntil(family.expires_at, now));

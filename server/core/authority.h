@@ -155,16 +155,14 @@ class TokenAuthority {
  private:
   TokenAuthority(const AuthorityOptions& options, storage::TokenStore* store, token::KeyRing* keys);
 
-  // Mints an access token for `family` with `scope`, issued now.
+  // Mints an access token for `family` (with its extra claims) and `scope`, issued now.
   absl::StatusOr<std::string> MintAccessToken(const storage::FamilyRecord& family,
-                                              absl::string_view scope,
-                                              absl::string_view extra_claims_json, absl::Time now);
+                                              absl::string_view scope, absl::Time now);
   storage::RefreshRecord MakeRefreshRecord(const storage::FamilyRecord& family, uint64_t generation,
                                            absl::string_view scope, absl::Time now) const;
   std::string RefreshTokenFor(absl::string_view family_id, uint64_t generation) const;
   absl::StatusOr<TokenPair> MakePair(const storage::FamilyRecord& family,
-                                     const storage::RefreshRecord& refresh,
-                                     absl::string_view extra_claims_json, absl::Time now);
+                                     const storage::RefreshRecord& refresh, absl::Time now);
 
   // The checks shared by refresh and introspection: reason "" when the family is usable.
   // A subject block stops refreshes but not the tokens already out (the cutoff does that).

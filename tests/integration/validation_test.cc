@@ -80,16 +80,34 @@ TEST_CASE("Validation: IssueTokens names the bad field and writes nothing", "[va
   CHECK(s.Issue(GoodIssue(), &ok).ok());  // the good request itself is fine
 }
 
-TEST_CASE("Validation: extra claims are carried into the access token", "[validation]") {
+TEST_CASE("Validation: extra claims are carried into every access token of the family",
+          "[validation]") {
   TestServer s;
   v1::IssueTokensRequest req = GoodIssue();
   (*req.mutable_extra_claims()->mutable_fields())["tenant"].set_string_value("acme");
   (*req.mutable_extra_claims()->mutable_fields())["level"].set_number_value(3);
   v1::TokenPair out;
   REQUIRE(s.Issue(req, &out).ok());
-  v1::IntrospectResponse info = s.Introspect(out.access_token());
-  CHECK(info.claims().fields().at("tenant").string_value() == "acme");
-  CHECK(info.claims().fields().at("level").number_value() == 3);
+  v1::TokenPair next;
+  REQUIRE(s.Refresh(out.refresh_token(), &next).ok());
+  for (const std::string& token : {out.access_token(), next.access_token()}) {
+    v1::IntrospectResponse info = s.Introspect(token);
+    CHECK(info.claims().fields().at("tenant").string_value() == "acme");
+    CHECK(info.claims().fields().at("level").number_value() == 3);
+  }
+}
+
+TEST_CASE("Validation: extra claims that would make the token exceed 8 KiB are refused",
+          "[validation]") {
+  TestServer s;
+  v1::IssueTokensRequest req = GoodIssue();
+  for (int i = 0; i < 40; ++i) {  // ~10 KiB of claims: under their own 16 KiB cap
+    (*req.mutable_extra_claims()->mutable_fields())["c" + std::to_string(i)].set_string_value(
+        std::string(250, 'x'));
+  }
+  v1::TokenPair out;
+  ExpectInvalid(s.Issue(req, &out), "extra_claims");
+  CHECK(Families(s) == 0);
 }
 
 TEST_CASE("Validation: token-taking RPCs refuse empty and oversized tokens", "[validation]") {
