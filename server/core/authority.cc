@@ -63,7 +63,10 @@ absl::StatusOr<std::unique_ptr<TokenAuthority>> TokenAuthority::Create(
 
 TokenAuthority::TokenAuthority(const AuthorityOptions& options, storage::TokenStore* store,
                                token::KeyRing* keys)
-    : options_(options), store_(store), keys_(keys) {}
+    : options_(options),
+      store_(store),
+      keys_(keys),
+      verify_cache_(options.verify_cache_entries) {}
 
 absl::StatusOr<TokenPair> TokenAuthority::IssueTokens(const IssueRequest& request,
                                                       const Caller& caller) {
@@ -256,12 +259,18 @@ absl::StatusOr<TokenPair> TokenAuthority::MakePair(const storage::FamilyRecord& 
 }
 
 absl::StatusOr<std::string> TokenAuthority::RotateSigningKey(absl::string_view alg) {
-  if (alg.empty()) return keys_->Rotate();
-  absl::StatusOr<token::Algorithm> parsed = token::ParseAlgorithm(alg);
-  if (!parsed.ok() || *parsed == token::Algorithm::kHS256) {
-    return InvalidField("alg", "alg must be ES256, EdDSA, RS256 or PS256");
+  std::optional<token::Algorithm> algorithm;
+  if (!alg.empty()) {
+    absl::StatusOr<token::Algorithm> parsed = token::ParseAlgorithm(alg);
+    if (!parsed.ok() || *parsed == token::Algorithm::kHS256) {
+      return InvalidField("alg", "alg must be ES256, EdDSA, RS256 or PS256");
+    }
+    algorithm = *parsed;
   }
-  return keys_->Rotate(*parsed);
+  ASSIGN_OR_RETURN(std::string kid, keys_->Rotate(algorithm));
+  // Cached entries were bounded by the old key's retire time (none): recompute from now on.
+  verify_cache_.Clear();
+  return kid;
 }
 
 absl::StatusOr<Stats> TokenAuthority::GetStats() {

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/base/clock.h"
+#include "server/core/verify_cache.h"
 #include "server/token/key_ring.h"
 #include "storage/token_store.h"
 
@@ -39,6 +40,10 @@ struct AuthorityOptions {
   // Presenting the immediate predecessor within this window returns the same successor
   // (idempotent retry after a lost response) instead of signalling reuse. 0 = off; <= 60 s.
   absl::Duration reuse_grace = absl::ZeroDuration();
+  // Access tokens whose signature verified are remembered (by exact token text) until
+  // their exp + leeway, so repeated introspection skips signature verification. Default
+  // 100k entries (~1 KiB each); 0 disables.
+  size_t verify_cache_entries = 100'000;
   // Time source. Never null.
   const Clock* clock = Clock::Real();
 };
@@ -173,10 +178,14 @@ class TokenAuthority {
 
   absl::StatusOr<Introspection> IntrospectAccess(const IntrospectRequest& request, absl::Time now);
   absl::StatusOr<Introspection> IntrospectRefresh(const IntrospectRequest& request, absl::Time now);
+  // keys_->Verify behind the verification cache: a hit re-checks only the claims.
+  absl::StatusOr<std::shared_ptr<const token::VerifiedJwt>> VerifyAccessToken(
+      absl::string_view token, const token::VerifyPolicy& policy, absl::Time now);
 
   const AuthorityOptions options_;
   storage::TokenStore* const store_;
   token::KeyRing* const keys_;
+  VerifyCache verify_cache_;
 };
 
 }  // namespace ta::core

@@ -62,13 +62,15 @@ absl::StatusOr<Introspection> TokenAuthority::IntrospectAccess(const IntrospectR
   policy.audience = request.audience;
   policy.leeway = options_.leeway;
   policy.max_token_bytes = kMaxTokenBytes;
-  absl::StatusOr<token::VerifiedJwt> jwt = keys_->Verify(request.token, policy);
+  absl::StatusOr<std::shared_ptr<const token::VerifiedJwt>> jwt =
+      VerifyAccessToken(request.token, policy, now);
   if (!jwt.ok()) {
-    if (IsVerdictOnToken(jwt.status()))
+    if (IsVerdictOnToken(jwt.status())) {
       return Inactive(ReasonOrDefault(jwt.status(), "invalid_token"));
+    }
     return jwt.status();
   }
-  const token::JwtClaims& claims = jwt->claims;
+  const token::JwtClaims& claims = (*jwt)->claims;
   ASSIGN_OR_RETURN(bool denied, store_->IsJtiDenied(claims.jti, now));
   if (denied) return Inactive("token_revoked");
   absl::StatusOr<std::string> family_id = DecodeFamilyId(claims.sid);
@@ -90,8 +92,25 @@ absl::StatusOr<Introspection> TokenAuthority::IntrospectAccess(const IntrospectR
   out.audience = claims.aud;
   out.issued_at = claims.iat;
   out.expires_at = claims.exp;
-  out.claims_json = std::move(jwt->claims_json);
+  out.claims_json = (*jwt)->claims_json;
   return out;
+}
+
+absl::StatusOr<std::shared_ptr<const token::VerifiedJwt>> TokenAuthority::VerifyAccessToken(
+    absl::string_view token, const token::VerifyPolicy& policy, absl::Time now) {
+  if (std::shared_ptr<const token::VerifiedJwt> hit = verify_cache_.Find(token, now)) {
+    RETURN_IF_ERROR(token::CheckClaims(hit->claims, policy, now));
+    return hit;
+  }
+  ASSIGN_OR_RETURN(token::VerifiedJwt verified, keys_->Verify(token, policy));
+  auto shared = std::make_shared<const token::VerifiedJwt>(std::move(verified));
+  // Never outlive the key: a retired key's tokens must stop verifying on time.
+  absl::Time until = shared->claims.exp + options_.leeway;
+  for (const token::KeyInfo& key : keys_->Keys()) {
+    if (key.kid == shared->kid) until = std::min(until, key.retire_at);
+  }
+  verify_cache_.Insert(token, shared, until, now);
+  return shared;
 }
 
 absl::StatusOr<Introspection> TokenAuthority::IntrospectRefresh(const IntrospectRequest& request,

@@ -412,5 +412,28 @@ TEST_CASE("Lifecycle: JWKS publishes the signing key and rotation keeps old toke
   CHECK(jwks.keys_size() == 2);
 }
 
+TEST_CASE("Lifecycle: a cached token stops verifying when its key retires", "[lifecycle]") {
+  TestServer s([](ServerOptions& o) { o.retired_key_window = absl::Minutes(2); });
+  TokenPair a = MustIssue(s);
+  REQUIRE(Active(s, a.access_token()));  // now in the verification cache
+  v1::RotateSigningKeyResponse rotated;
+  REQUIRE(s.Call(s.admin(), &v1::TokenAdmin::Stub::RotateSigningKey,
+                 v1::RotateSigningKeyRequest(), &rotated)
+              .ok());
+  s.clock().Advance(absl::Minutes(1));
+  CHECK(Active(s, a.access_token()));  // still within the retirement window
+  s.clock().Advance(absl::Minutes(1) + absl::Seconds(1));
+  CHECK(s.Introspect(a.access_token()).inactive_reason() == "unknown_kid");
+}
+
+TEST_CASE("Lifecycle: a cached token is still checked for audience on every call",
+          "[lifecycle]") {
+  TestServer s;
+  TokenPair a = MustIssue(s);
+  CHECK(s.Introspect(a.access_token(), "api").active());
+  CHECK(s.Introspect(a.access_token(), "billing").inactive_reason() == "audience_mismatch");
+  CHECK(s.Introspect(a.access_token(), "api").active());
+}
+
 }  // namespace
 }  // namespace ta::testing
