@@ -40,6 +40,8 @@ ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "measured time, at most")
 ABSL_FLAG(int64_t, count, 0, "stop after this many calls (0: duration only; pre-issued "
                              "scenarios default to 20000)");
 ABSL_FLAG(double, rate, 0, "target calls/s across all channels (0: as fast as possible)");
+ABSL_FLAG(bool, print_token, false,
+          "issue one token pair and print its access token (for h2load request bodies)");
 
 namespace {
 
@@ -233,7 +235,9 @@ int main(int argc, char** argv) {
   int64_t count = absl::GetFlag(FLAGS_count);
   const int64_t pre = count > 0 ? count : 20000;
 
-  if (scenario == "health") {
+  if (absl::GetFlag(FLAGS_print_token)) {
+    std::cout << PreIssue(api, 1, "print")[0].access_token() << std::endl;
+  } else if (scenario == "health") {
     Starter<health::HealthCheckResponse> start = [&](auto* ctx, auto* cq, size_t ch, int64_t) {
       return hc[ch]->AsyncCheck(ctx, health::HealthCheckRequest(), cq);
     };

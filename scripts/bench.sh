@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# End-to-end benchmarks (issue 7). Builds Release, starts token-authority on a fresh data dir,
+# runs every load scenario with ta-loadgen (and h2load), runs Django REST Framework SimpleJWT
+# side by side, and writes the results table into BENCHMARKS.md (between the markers).
+# Every figure is a ratio against the gRPC health check measured in the same run.
+# Loopback only; every load is bounded. Usage: scripts/bench.sh [--no-peer] [--seconds N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+PEER=1
+SECS=10
+while (($#)); do
+  case $1 in
+    --no-peer) PEER=0 ;;
+    --seconds) SECS=$2; shift ;;
+    *) echo "usage: $0 [--no-peer] [--seconds N]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+bash scripts/setup.sh
+need=(nghttp2-client wrk)
+((PEER)) && need+=(python3-djangorestframework-simplejwt gunicorn)
+missing=()
+for p in "${need[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+bash scripts/build.sh Release build/release token-authority ta-loadgen >/dev/null
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+start_server() {  # start_server DATA_DIR [flags...] -> sets PORT, SERVER_PID
+  local dir=$1
+  shift
+  build/release/server/token-authority --listen=127.0.0.1:0 --data_dir="$dir" \
+    --default_audience=api "$@" >"$WORK/server.out" 2>"$WORK/server.err" &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  for _ in $(seq 100); do
+    PORT=$(sed -n 's/^listening on 127.0.0.1://p' "$WORK/server.out")
+    [[ -n $PORT ]] && return 0
+    sleep 0.1
+  done
+  echo "server did not start" >&2; cat "$WORK/server.err" >&2; exit 1
+}
+
+declare -A RPS P50 P99 P999 ERR
+LG=(build/release/client/loadgen/ta-loadgen --channels=4 --inflight=32 --threads=2)
+run() {  # run LABEL SCENARIO [extra loadgen flags]
+  local label=$1 scenario=$2
+  shift 2
+  local line
+  line=$("${LG[@]}" --server="127.0.0.1:$PORT" --api_key_file="$DATA/admin.key" \
+         --scenario="$scenario" --duration="${SECS}s" "$@" | tail -1)
+  echo "  $label: $line"
+  RPS[$label]=$(sed -n 's/.* rps=\([0-9]*\).*/\1/p' <<<"$line")
+  P50[$label]=$(sed -n 's/.* p50_us=\([0-9]*\).*/\1/p' <<<"$line")
+  P99[$label]=$(sed -n 's/.* p99_us=\([0-9]*\).*/\1/p' <<<"$line")
+  P999[$label]=$(sed -n 's/.* p999_us=\([0-9]*\).*/\1/p' <<<"$line")
+  ERR[$label]=$(sed -n 's/.* errors=\([0-9]*\).*/\1/p' <<<"$line")
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+echo "== token-authority ($(nproc) cores)"
+DATA=$WORK/data
+start_server "$DATA"
+run health health
+run introspect_same introspect_same
+run introspect_distinct introspect_distinct --count=$((SECS * 3000))
+run refresh refresh --count=$((SECS * 2000))
+run issue issue
+run health_again health
+HALF=$((RPS[introspect_same] / 2))
+run introspect_half_rate introspect_same --rate="$HALF"
+
+echo "== h2load: health and cached Introspect as raw gRPC over HTTP/2"
+TOKEN=$(build/release/client/loadgen/ta-loadgen --server="127.0.0.1:$PORT" \
+        --api_key_file="$DATA/admin.key" --print_token 2>/dev/null | tail -1 || true)
+H2_HEALTH=""; H2_INTRO=""
+if [[ -n $TOKEN ]]; then
+  # gRPC framing: 1 byte "not compressed", 4 bytes big-endian length, then the message.
+  printf '\x00\x00\x00\x00\x00' >"$WORK/health.bin"
+  /usr/bin/python3 - "$TOKEN" "$WORK/introspect.bin" <<'PY'
+import struct, sys
+token = sys.argv[1].encode()
+def varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F; n >>= 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n: return out
+msg = b"\x0a" + varint(len(token)) + token          # IntrospectRequest{token = 1}
+open(sys.argv[2], "wb").write(b"\x00" + struct.pack(">I", len(msg)) + msg)
+PY
+  H2=(h2load -D "$SECS" -c 4 -m 32 -t 2 -H "content-type: application/grpc" -H "te: trailers"
+      -H "authorization: Bearer $(cat "$DATA/admin.key")")
+  H2_HEALTH=$("${H2[@]}" -d "$WORK/health.bin" "http://127.0.0.1:$PORT/grpc.health.v1.Health/Check" |
+              sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p')
+  H2_INTRO=$("${H2[@]}" -d "$WORK/introspect.bin" \
+             "http://127.0.0.1:$PORT/tokenauthority.v1.TokenAuthority/Introspect" |
+             sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p')
+  echo "  h2load health: ${H2_HEALTH} req/s; h2load introspect_same: ${H2_INTRO} req/s"
+fi
+kill "$SERVER_PID"; wait "$SERVER_PID" || true
+
+SJ_REFRESH=""; SJ_VERIFY=""; SJ_REFRESH_ERR=""; SJ_VERIFY_ERR=""
+if ((PEER)); then
+  echo "== Django REST Framework SimpleJWT (gunicorn, 2 workers, SQLite, rotation + blacklist)"
+  PEERDIR=$WORK/peer
+  mkdir -p "$PEERDIR"
+  cp scripts/peers/simplejwt/*.py "$PEERDIR/"
+  N=$((SECS * 1500))
+  (cd "$PEERDIR" && PEER_DIR="$PEERDIR" DJANGO_SETTINGS_MODULE=settings /usr/bin/python3 seed.py "$N" "$PEERDIR")
+  PPORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  (cd "$PEERDIR" && PEER_DIR="$PEERDIR" DJANGO_SETTINGS_MODULE=settings \
+     gunicorn --workers 2 --bind "127.0.0.1:$PPORT" --log-level warning \
+     django.core.wsgi:get_wsgi_application\(\) >"$WORK/peer.log" 2>&1) &
+  PIDS+=("$!")
+  for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$PPORT") 2>/dev/null && break; sleep 0.1; done
+  wrk_run() {  # wrk_run SCRIPT -> "rps non2xx"
+    local out
+    out=$(PEER_TOKENS="$PEERDIR/tokens.txt" PEER_ACCESS="$PEERDIR/access.txt" PEER_THREADS=2 \
+          wrk -t 2 -c 8 -d "${SECS}s" -s "scripts/peers/simplejwt/$1" "http://127.0.0.1:$PPORT")
+    echo "$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$out") \
+$(sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' <<<"$out")"
+  }
+  read -r SJ_VERIFY SJ_VERIFY_ERR <<<"$(wrk_run verify.lua)"
+  read -r SJ_REFRESH SJ_REFRESH_ERR <<<"$(wrk_run refresh.lua)"
+  echo "  simplejwt verify: $SJ_VERIFY req/s (non-2xx ${SJ_VERIFY_ERR:-0}); refresh: $SJ_REFRESH req/s (non-2xx ${SJ_REFRESH_ERR:-0})"
+fi
+
+table() {
+  local base=${RPS[health]}
+  cat <<EOF
+Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')),
+load generator and server on the same machine, \`scripts/bench.sh --seconds $SECS\`
+(ta-loadgen: 4 channels x 32 in flight, 2 client threads; synced WAL on).
+
+| scenario | calls/s | ratio to health | p50 µs | p99 µs | p999 µs | errors |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: |
+EOF
+  for l in health introspect_same introspect_distinct refresh issue health_again introspect_half_rate; do
+    echo "| $l | ${RPS[$l]} | $(ratio "${RPS[$l]}" "$base") | ${P50[$l]} | ${P99[$l]} | ${P999[$l]} | ${ERR[$l]} |"
+  done
+  if [[ -n $H2_HEALTH ]]; then
+    echo
+    echo "h2load (-c 4 -m 32 -t 2): health ${H2_HEALTH} req/s; introspect_same ${H2_INTRO} req/s" \
+         "(ratio $(ratio "${H2_INTRO%.*}" "${H2_HEALTH%.*}"))."
+  fi
+  if ((PEER)); then
+    echo
+    echo "SimpleJWT 5.2 (Django, gunicorn 2 sync workers, SQLite, ROTATE_REFRESH_TOKENS +"
+    echo "BLACKLIST_AFTER_ROTATION, HS256; wrk -t 2 -c 8):"
+    echo
+    echo "| | SimpleJWT req/s | token-authority calls/s | token-authority / SimpleJWT |"
+    echo "| --- | ---: | ---: | ---: |"
+    echo "| verify (SimpleJWT verify vs our Introspect, distinct tokens) | $SJ_VERIFY | ${RPS[introspect_distinct]} | $(ratio "${RPS[introspect_distinct]}" "${SJ_VERIFY%.*}") |"
+    echo "| refresh with rotation | $SJ_REFRESH (non-2xx: ${SJ_REFRESH_ERR:-0}) | ${RPS[refresh]} | $(ratio "${RPS[refresh]}" "${SJ_REFRESH%.*}") |"
+  fi
+}
+
+RESULT=$(table)
+echo
+echo "$RESULT"
+MD=BENCHMARKS.md
+[[ -f $MD ]] || printf '# Benchmarks\n\n<!-- bench:begin -->\n<!-- bench:end -->\n' >"$MD"
+/usr/bin/python3 - "$MD" "$RESULT" <<'PY'
+import sys
+path, result = sys.argv[1], sys.argv[2]
+text = open(path).read()
+begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+head, rest = text.split(begin, 1)
+_, tail = rest.split(end, 1)
+open(path, "w").write(head + begin + "\n" + result + "\n" + end + tail)
+PY
+echo "wrote $MD"
