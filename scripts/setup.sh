@@ -15,13 +15,19 @@ PACKAGES=(
   python3 python3-jwt python3-cryptography python3-grpcio python3-protobuf
   # test PKI for the TLS tests
   openssl
-  # the Node example client (npm packages pinned in client/node/package-lock.json)
-  nodejs npm
 )
+
+# The Node example client (npm packages pinned in client/node/package-lock.json). A machine
+# may already have node and npm from elsewhere (Debian's npm would conflict with them), so
+# these are installed only when the command is missing.
+declare -A BY_COMMAND=([node]=nodejs [npm]=npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+for cmd in "${!BY_COMMAND[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${BY_COMMAND[$cmd]}")
 done
 if ((${#missing[@]} == 0)); then
   exit 0
