@@ -3,18 +3,23 @@
 # runs every load scenario with ta-loadgen (and h2load), runs Django REST Framework SimpleJWT
 # side by side, and writes the results table into BENCHMARKS.md (between the markers).
 # Every figure is a ratio against the gRPC health check measured in the same run.
-# Loopback only; every load is bounded. Usage: scripts/bench.sh [--no-peer] [--seconds N]
+# Loopback only; every load is bounded.
+# Usage: scripts/bench.sh [--no-peer] [--seconds N] [--large N]
+#   --large N  also compare Introspect on a store seeded with N families + N denylisted jtis
+#              against one seeded with 10k of each (RSS, restart-to-serving time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 PEER=1
 SECS=10
+LARGE=0
 while (($#)); do
   case $1 in
     --no-peer) PEER=0 ;;
     --seconds) SECS=$2; shift ;;
-    *) echo "usage: $0 [--no-peer] [--seconds N]" >&2; exit 2 ;;
+    --large) LARGE=$2; shift ;;
+    *) echo "usage: $0 [--no-peer] [--seconds N] [--large N]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -30,7 +35,7 @@ if ((${#missing[@]})); then
   SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-bash scripts/build.sh Release build/release token-authority ta-loadgen >/dev/null
+bash scripts/build.sh Release build/release token-authority ta-loadgen ta-seed >/dev/null
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -41,17 +46,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start_server() {  # start_server DATA_DIR [flags...] -> sets PORT, SERVER_PID
+start_server() {  # start_server DATA_DIR [flags...] -> sets PORT, SERVER_PID, START_MS
   local dir=$1
   shift
+  local t0
+  t0=$(date +%s%N)
   build/release/server/token-authority --listen=127.0.0.1:0 --data_dir="$dir" \
     --default_audience=api "$@" >"$WORK/server.out" 2>"$WORK/server.err" &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
-  for _ in $(seq 100); do
+  for _ in $(seq 1500); do
     PORT=$(sed -n 's/^listening on 127.0.0.1://p' "$WORK/server.out")
-    [[ -n $PORT ]] && return 0
-    sleep 0.1
+    if [[ -n $PORT ]]; then
+      START_MS=$((($(date +%s%N) - t0) / 1000000))
+      return 0
+    fi
+    sleep 0.02
   done
   echo "server did not start" >&2; cat "$WORK/server.err" >&2; exit 1
 }
@@ -116,6 +126,28 @@ PY
 fi
 kill "$SERVER_PID"; wait "$SERVER_PID" || true
 
+LARGE_ROWS=""
+if ((LARGE > 0)); then
+  echo "== store size: 10k vs $LARGE families and denylisted jtis"
+  for n in 10000 "$LARGE"; do
+    DATA=$WORK/seeded-$n
+    mkdir -p "$DATA"
+    seed_out=$(build/release/storage/ta-seed --path="$DATA/db" --families="$n" --jtis="$n")
+    echo "  $seed_out"
+    start_server "$DATA"
+    kill "$SERVER_PID"; wait "$SERVER_PID" || true  # first start: keys, admin key
+    start_server "$DATA"  # measured: open-to-serving on an existing store
+    restart_ms=$START_MS
+    run "same_$n" introspect_same
+    run "distinct_$n" introspect_distinct --count=$((SECS * 3000))
+    rss_mb=$(awk '/VmHWM/ {printf "%d", $2 / 1024}' "/proc/$SERVER_PID/status")
+    kill "$SERVER_PID"; wait "$SERVER_PID" || true
+    LARGE_ROWS+="| $n | ${RPS[same_$n]} | ${RPS[distinct_$n]} | ${rss_mb} | ${restart_ms} |"$'\n'
+  done
+  LARGE_RATIO_SAME=$(ratio "${RPS[same_$LARGE]}" "${RPS[same_10000]}")
+  LARGE_RATIO_DISTINCT=$(ratio "${RPS[distinct_$LARGE]}" "${RPS[distinct_10000]}")
+fi
+
 SJ_REFRESH=""; SJ_VERIFY=""; SJ_REFRESH_ERR=""; SJ_VERIFY_ERR=""
 if ((PEER)); then
   echo "== Django REST Framework SimpleJWT (gunicorn, 2 workers, SQLite, rotation + blacklist)"
@@ -159,6 +191,17 @@ EOF
     echo
     echo "h2load (-c 4 -m 32 -t 2): health ${H2_HEALTH} req/s; introspect_same ${H2_INTRO} req/s" \
          "(ratio $(ratio "${H2_INTRO%.*}" "${H2_HEALTH%.*}"))."
+  fi
+  if ((LARGE > 0)); then
+    echo
+    echo "Store size (ta-seed: N families + N denylisted jtis, then a restart; Introspect of"
+    echo "freshly issued tokens, so every call also misses the N-entry denylist):"
+    echo
+    echo "| records (each) | introspect_same calls/s | introspect_distinct calls/s | peak RSS MiB | restart to serving ms |"
+    echo "| ---: | ---: | ---: | ---: | ---: |"
+    printf '%s' "$LARGE_ROWS"
+    echo
+    echo "Ratio $LARGE / 10k: introspect_same $LARGE_RATIO_SAME, introspect_distinct $LARGE_RATIO_DISTINCT."
   fi
   if ((PEER)); then
     echo

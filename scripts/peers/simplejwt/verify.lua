@@ -3,5 +3,6 @@ local f = io.open(os.getenv("PEER_ACCESS"))
 local token = f:read("*l")
 f:close()
 wrk.method = "POST"
+wrk.path = "/api/token/verify/"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"token":"' .. token .. '"}'
