@@ -2,6 +2,7 @@
 #include "storage/rocksdb_store.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "rocksdb/compaction_filter.h"
 #include "rocksdb/convenience.h"
 #include "rocksdb/db.h"
+#include "rocksdb/env.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
@@ -72,6 +74,43 @@ class ExpiryFilterFactory final : public rocksdb::CompactionFilterFactory {
   const ta::Clock* const clock_;
 };
 
+// RocksDB's info LOG, written so that a failing write is dropped, never fatal. RocksDB's own
+// file logger keeps writing after an error and Debian's librocksdb is built with assertions, so
+// on a full disk the next log line aborted the process (issue 8, found by the storage-fault
+// test "a full disk refuses writes"). Same file and naming as RocksDB's: <db>/LOG, the previous
+// one renamed LOG.old.<micros> (RocksDB prunes those to keep_log_file_num).
+class FailSafeLogger final : public rocksdb::Logger {
+ public:
+  static std::shared_ptr<rocksdb::Logger> Open(const std::string& dir) {
+    const std::string path = dir + "/LOG";
+    std::rename(path.c_str(), absl::StrCat(path, ".old.", absl::ToUnixMicros(absl::Now())).c_str());
+    std::FILE* file = std::fopen(path.c_str(), "a");
+    return std::make_shared<FailSafeLogger>(file);
+  }
+  // Takes ownership of `file`; nullptr discards every line.
+  explicit FailSafeLogger(std::FILE* file) : file_(file) {}
+  ~FailSafeLogger() override {
+    if (file_ != nullptr) std::fclose(file_);
+  }
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    if (file_ == nullptr) return;
+    char line[1024];
+    std::vsnprintf(line, sizeof(line), format, ap);
+    const std::string stamp = absl::FormatTime("%Y/%m/%d-%H:%M:%E6S ", absl::Now(), absl::UTCTimeZone());
+    absl::MutexLock lock(&mu_);
+    // Errors (a full or read-only disk) are ignored: losing a log line beats losing the server.
+    std::fputs(stamp.c_str(), file_);
+    std::fputs(line, file_);
+    std::fputc('\n', file_);
+    std::fflush(file_);
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::FILE* const file_;
+};
+
 absl::Status ValidateOptions(const RocksDbStoreOptions& o) {
   if (o.path.empty()) return ta::InvalidField("path", "RocksDbStoreOptions.path is required");
   if (o.clock == nullptr) return ta::InvalidField("clock", "RocksDbStoreOptions.clock is null");
@@ -121,6 +160,7 @@ rocksdb::ColumnFamilyOptions CfOptions(const CfInfo& info, const RocksDbStoreOpt
 // it. Returns nullopt for a new or version-less database.
 absl::StatusOr<std::optional<uint32_t>> PeekFormatVersion(const std::string& path) {
   rocksdb::Options options;
+  options.info_log = std::make_shared<FailSafeLogger>(nullptr);  // a quick look: no LOG
   if (!options.env->FileExists(path + "/CURRENT").ok()) return std::nullopt;
   std::vector<std::string> names;
   rocksdb::Status s = rocksdb::DB::ListColumnFamilies(options, path, &names);
@@ -238,6 +278,10 @@ absl::StatusOr<std::unique_ptr<TokenStore>> RocksDbStore::Open(const RocksDbStor
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
   db_options.keep_log_file_num = 4;
+  // (When the directory cannot be made, DB::Open below reports why.)
+  if (rocksdb::Env::Default()->CreateDirIfMissing(o.path).ok()) {
+    db_options.info_log = FailSafeLogger::Open(o.path);
+  }
   auto cache = rocksdb::NewLRUCache(o.block_cache_bytes);
   auto filter = std::make_shared<ExpiryFilterFactory>(o.clock);
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
