@@ -33,6 +33,10 @@ ABSL_FLAG(absl::Duration, retired_key_window, kDefaults.retired_key_window,
 ABSL_FLAG(bool, allow_hs256, false, "accept HS256 keys placed in key_dir");
 ABSL_FLAG(size_t, block_cache_mb, kDefaults.block_cache_mb, "RocksDB block cache size");
 ABSL_FLAG(bool, sync_writes, true, "fsync the WAL before acknowledging (benchmarks only: false)");
+ABSL_FLAG(int, worker_threads, kDefaults.worker_threads,
+          "threads for blocking RPC work (synced writes); more share each fsync");
+ABSL_FLAG(int, max_queued_calls, kDefaults.max_queued_calls,
+          "calls waiting for a worker before RESOURCE_EXHAUSTED");
 ABSL_FLAG(absl::Duration, shutdown_grace, kDefaults.shutdown_grace,
           "time in-flight calls get after SIGTERM");
 ABSL_FLAG(std::string, issuer, kPolicy.issuer, "iss of issued access tokens");
@@ -70,6 +74,8 @@ ta::ServerOptions OptionsFromFlags(ta::OffsetClock* clock) {
   o.block_cache_mb = absl::GetFlag(FLAGS_block_cache_mb);
   o.sync_writes = absl::GetFlag(FLAGS_sync_writes);
   o.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  o.worker_threads = absl::GetFlag(FLAGS_worker_threads);
+  o.max_queued_calls = absl::GetFlag(FLAGS_max_queued_calls);
   o.authority.issuer = absl::GetFlag(FLAGS_issuer);
   o.authority.default_audience =
       absl::StrSplit(absl::GetFlag(FLAGS_default_audience), ',', absl::SkipEmpty());

@@ -108,6 +108,10 @@ absl::Status ValidateServerOptions(ServerOptions& options) {
   if (options.block_cache_mb < 8 || options.block_cache_mb > 64 * 1024) {
     return FlagError("block_cache_mb", "must be 8..65536");
   }
+  if (options.worker_threads < 1 || options.worker_threads > 1024) {
+    return FlagError("worker_threads", "must be 1..1024");
+  }
+  if (options.max_queued_calls < 1) return FlagError("max_queued_calls", "must be >= 1");
   if (options.shutdown_grace < absl::ZeroDuration() || options.shutdown_grace > absl::Minutes(5)) {
     return FlagError("shutdown_grace", "must be 0s..5m");
   }
@@ -154,7 +158,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
       server->authority_,
       core::TokenAuthority::Create(options.authority, server->store_.get(), server->keys_.get()));
   ASSIGN_OR_RETURN(server->callers_, LoadCallers(options));
-  rpc::ServiceDeps deps{server->authority_.get(), server->callers_.get()};
+  server->pool_ =
+      std::make_unique<rpc::WorkerPool>(options.worker_threads, options.max_queued_calls);
+  rpc::ServiceDeps deps{server->authority_.get(), server->callers_.get(), server->pool_.get()};
   server->authority_service_ = rpc::MakeAuthorityService(deps);
   server->admin_service_ = rpc::MakeAdminService(deps);
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));

@@ -57,6 +57,11 @@ struct ServerOptions {
   // fsync the WAL before acknowledging rotations and revocations. Benchmarks only: false
   // loses acknowledged revocations on power loss. Default true.
   bool sync_writes = true;
+  // Threads that run blocking RPC work (synced writes, key generation). More concurrent
+  // writers share each WAL fsync (group commit). Default 64.
+  int worker_threads = 64;
+  // Calls that may wait for a worker before new ones get RESOURCE_EXHAUSTED. Default 10000.
+  int max_queued_calls = 10'000;
   // How long in-flight RPCs may finish after SIGTERM before they are cancelled. Default 10 s.
   absl::Duration shutdown_grace = absl::Seconds(10);
   // Token policy: lifetimes, leeway, issuer, audience, grace.
@@ -89,6 +94,7 @@ class Server {
   std::unique_ptr<token::KeyRing> keys_;
   std::unique_ptr<core::TokenAuthority> authority_;
   std::unique_ptr<core::CallerRegistry> callers_;
+  std::unique_ptr<rpc::WorkerPool> pool_;  // after the store: drained before it closes
   std::unique_ptr<grpc::Service> authority_service_;
   std::unique_ptr<grpc::Service> admin_service_;
   std::unique_ptr<grpc::Server> server_;  // last: destroyed first

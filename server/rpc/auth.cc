@@ -47,7 +47,7 @@ std::vector<std::string> PeerNames(const grpc::AuthContext& auth) {
   return names;
 }
 
-absl::StatusOr<core::Caller> Authenticate(grpc::ServerContext* context,
+absl::StatusOr<core::Caller> Authenticate(grpc::ServerContextBase* context,
                                           const core::CallerRegistry& registry) {
   std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
   if (auth != nullptr && auth->IsPeerAuthenticated()) {
@@ -77,7 +77,7 @@ bool RoleAllows(const core::Caller& caller, Rpc rpc) {
   return false;
 }
 
-absl::StatusOr<core::Caller> Authorize(grpc::ServerContext* context,
+absl::StatusOr<core::Caller> Authorize(grpc::ServerContextBase* context,
                                        const core::CallerRegistry& registry, Rpc rpc) {
   absl::StatusOr<core::Caller> caller = Authenticate(context, registry);
   if (!caller.ok()) return caller.status();

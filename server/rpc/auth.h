@@ -35,7 +35,7 @@ bool RoleAllows(const core::Caller& caller, Rpc rpc);
 
 // UNAUTHENTICATED when no accepted credential is presented, PERMISSION_DENIED when the caller
 // lacks the role.
-absl::StatusOr<core::Caller> Authorize(grpc::ServerContext* context,
+absl::StatusOr<core::Caller> Authorize(grpc::ServerContextBase* context,
                                        const core::CallerRegistry& registry, Rpc rpc);
 
 }  // namespace ta::rpc

@@ -58,7 +58,7 @@ bool ToValue(const rapidjson::Value& in, google::protobuf::Value* out, int depth
 bool ClaimsToStruct(const std::string& json, google::protobuf::Struct* out) {
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(json.data(),
-                                                                                   json.size());
+                                                                                    json.size());
   return !doc.HasParseError() && ToStruct(doc, out, 0);
 }
 

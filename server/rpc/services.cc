@@ -1,5 +1,6 @@
 #include "server/rpc/services.h"
 
+#include "server/base/error.h"
 #include "server/base/status_macros.h"
 #include "server/rpc/auth.h"
 #include "server/rpc/convert.h"
@@ -9,12 +10,18 @@
 namespace ta::rpc {
 namespace {
 
-using grpc::ServerContext;
+using grpc::CallbackServerContext;
+using grpc::ServerUnaryReactor;
+
+// Where a handler runs: inline on gRPC's thread (non-blocking work: reads, verification) or
+// on the worker pool (anything that may block: synced writes, key generation, compaction).
+enum class Where { kInline, kPool };
 
 // Refuses calls past their deadline, authorizes the caller for `rpc`, runs `handler` with
-// the caller, and maps the result. Every RPC method goes through here.
+// the caller, and maps the result.
 template <typename Handler>
-grpc::Status Serve(ServerContext* ctx, const ServiceDeps& deps, Rpc rpc, Handler&& handler) {
+grpc::Status Handle(CallbackServerContext* ctx, const ServiceDeps& deps, Rpc rpc,
+                    Handler& handler) {
   if (ctx->IsCancelled() || ctx->deadline() < std::chrono::system_clock::now()) {
     return ToGrpcStatus(ctx, absl::DeadlineExceededError("deadline passed before serving"));
   }
@@ -23,75 +30,104 @@ grpc::Status Serve(ServerContext* ctx, const ServiceDeps& deps, Rpc rpc, Handler
   return ToGrpcStatus(ctx, handler(*caller));
 }
 
-class AuthorityService final : public v1::TokenAuthority::Service {
+// Every RPC method goes through here. `handler` must capture by value: a pooled handler
+// runs after the method has returned (request and response live until Finish).
+template <typename Handler>
+ServerUnaryReactor* Serve(CallbackServerContext* ctx, const ServiceDeps& deps, Rpc rpc, Where where,
+                          Handler handler) {
+  ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  const ServiceDeps* d = &deps;
+  auto run = [ctx, d, rpc, reactor, handler]() mutable {
+    reactor->Finish(Handle(ctx, *d, rpc, handler));
+  };
+  if (where == Where::kInline) {
+    run();
+  } else if (!deps.pool->Schedule(std::move(run))) {
+    reactor->Finish(ToGrpcStatus(ctx, Error(absl::StatusCode::kResourceExhausted, "overloaded",
+                                            "too many calls waiting; retry with backoff")));
+  }
+  return reactor;
+}
+
+class AuthorityService final : public v1::TokenAuthority::CallbackService {
  public:
   explicit AuthorityService(const ServiceDeps& deps) : deps_(deps) {}
 
-  grpc::Status IssueTokens(ServerContext* ctx, const v1::IssueTokensRequest* req,
-                           v1::TokenPair* resp) override {
-    return Serve(ctx, deps_, Rpc::kIssueTokens, [&](const core::Caller& caller) -> absl::Status {
-      ASSIGN_OR_RETURN(core::IssueRequest in, FromProto(*req));
-      ASSIGN_OR_RETURN(core::TokenPair out, deps_.authority->IssueTokens(in, caller));
-      ToProto(out, resp);
-      return absl::OkStatus();
-    });
+  ServerUnaryReactor* IssueTokens(CallbackServerContext* ctx, const v1::IssueTokensRequest* req,
+                                  v1::TokenPair* resp) override {
+    return Serve(ctx, deps_, Rpc::kIssueTokens, Where::kPool,
+                 [=, this](const core::Caller& caller) -> absl::Status {
+                   ASSIGN_OR_RETURN(core::IssueRequest in, FromProto(*req));
+                   ASSIGN_OR_RETURN(core::TokenPair out, deps_.authority->IssueTokens(in, caller));
+                   ToProto(out, resp);
+                   return absl::OkStatus();
+                 });
   }
 
-  grpc::Status RefreshTokens(ServerContext* ctx, const v1::RefreshTokensRequest* req,
-                             v1::TokenPair* resp) override {
-    return Serve(ctx, deps_, Rpc::kRefreshTokens, [&](const core::Caller& caller) -> absl::Status {
-      core::RefreshRequest in{req->refresh_token(), req->scope()};
-      ASSIGN_OR_RETURN(core::TokenPair out, deps_.authority->RefreshTokens(in, caller));
-      ToProto(out, resp);
-      return absl::OkStatus();
-    });
+  ServerUnaryReactor* RefreshTokens(CallbackServerContext* ctx, const v1::RefreshTokensRequest* req,
+                                    v1::TokenPair* resp) override {
+    return Serve(ctx, deps_, Rpc::kRefreshTokens, Where::kPool,
+                 [=, this](const core::Caller& caller) -> absl::Status {
+                   core::RefreshRequest in{req->refresh_token(), req->scope()};
+                   ASSIGN_OR_RETURN(core::TokenPair out,
+                                    deps_.authority->RefreshTokens(in, caller));
+                   ToProto(out, resp);
+                   return absl::OkStatus();
+                 });
   }
 
-  grpc::Status Introspect(ServerContext* ctx, const v1::IntrospectRequest* req,
-                          v1::IntrospectResponse* resp) override {
-    return Serve(ctx, deps_, Rpc::kIntrospect, [&](const core::Caller& caller) -> absl::Status {
-      ASSIGN_OR_RETURN(core::Introspection out, deps_.authority->Introspect(FromProto(*req)));
-      return ToProto(out, WithReason(*req, caller), resp);
-    });
+  ServerUnaryReactor* Introspect(CallbackServerContext* ctx, const v1::IntrospectRequest* req,
+                                 v1::IntrospectResponse* resp) override {
+    return Serve(ctx, deps_, Rpc::kIntrospect, Where::kInline,
+                 [=, this](const core::Caller& caller) -> absl::Status {
+                   ASSIGN_OR_RETURN(core::Introspection out,
+                                    deps_.authority->Introspect(FromProto(*req)));
+                   return ToProto(out, WithReason(*req, caller), resp);
+                 });
   }
 
-  grpc::Status IntrospectBatch(ServerContext* ctx, const v1::IntrospectBatchRequest* req,
-                               v1::IntrospectBatchResponse* resp) override {
-    return Serve(
-        ctx, deps_, Rpc::kIntrospectBatch, [&](const core::Caller& caller) -> absl::Status {
-          std::vector<core::IntrospectRequest> in;
-          in.reserve(req->requests_size());
-          for (const v1::IntrospectRequest& r : req->requests()) in.push_back(FromProto(r));
-          ASSIGN_OR_RETURN(std::vector<core::Introspection> out,
-                           deps_.authority->IntrospectBatch(in));
-          for (size_t i = 0; i < out.size(); ++i) {
-            RETURN_IF_ERROR(
-                ToProto(out[i], WithReason(req->requests(i), caller), resp->add_responses()));
-          }
-          return absl::OkStatus();
-        });
+  ServerUnaryReactor* IntrospectBatch(CallbackServerContext* ctx,
+                                      const v1::IntrospectBatchRequest* req,
+                                      v1::IntrospectBatchResponse* resp) override {
+    return Serve(ctx, deps_, Rpc::kIntrospectBatch, Where::kPool,
+                 [=, this](const core::Caller& caller) -> absl::Status {
+                   std::vector<core::IntrospectRequest> in;
+                   in.reserve(req->requests_size());
+                   for (const v1::IntrospectRequest& r : req->requests())
+                     in.push_back(FromProto(r));
+                   ASSIGN_OR_RETURN(std::vector<core::Introspection> out,
+                                    deps_.authority->IntrospectBatch(in));
+                   for (size_t i = 0; i < out.size(); ++i) {
+                     RETURN_IF_ERROR(ToProto(out[i], WithReason(req->requests(i), caller),
+                                             resp->add_responses()));
+                   }
+                   return absl::OkStatus();
+                 });
   }
 
-  grpc::Status RevokeToken(ServerContext* ctx, const v1::RevokeTokenRequest* req,
-                           v1::RevokeTokenResponse* /*resp*/) override {
-    return Serve(ctx, deps_, Rpc::kRevokeToken, [&](const core::Caller& caller) {
-      return deps_.authority->RevokeToken(req->token(), caller);
-    });
+  ServerUnaryReactor* RevokeToken(CallbackServerContext* ctx, const v1::RevokeTokenRequest* req,
+                                  v1::RevokeTokenResponse* /*resp*/) override {
+    return Serve(ctx, deps_, Rpc::kRevokeToken, Where::kPool,
+                 [=, this](const core::Caller& caller) {
+                   return deps_.authority->RevokeToken(req->token(), caller);
+                 });
   }
 
-  grpc::Status RevokeFamily(ServerContext* ctx, const v1::RevokeFamilyRequest* req,
-                            v1::RevokeFamilyResponse* resp) override {
-    return Serve(ctx, deps_, Rpc::kRevokeFamily, [&](const core::Caller& caller) -> absl::Status {
-      ASSIGN_OR_RETURN(bool changed, deps_.authority->RevokeFamily(req->family_id(), req->token(),
-                                                                   req->reason(), caller));
-      resp->set_changed(changed);
-      return absl::OkStatus();
-    });
+  ServerUnaryReactor* RevokeFamily(CallbackServerContext* ctx, const v1::RevokeFamilyRequest* req,
+                                   v1::RevokeFamilyResponse* resp) override {
+    return Serve(ctx, deps_, Rpc::kRevokeFamily, Where::kPool,
+                 [=, this](const core::Caller& caller) -> absl::Status {
+                   ASSIGN_OR_RETURN(bool changed,
+                                    deps_.authority->RevokeFamily(req->family_id(), req->token(),
+                                                                  req->reason(), caller));
+                   resp->set_changed(changed);
+                   return absl::OkStatus();
+                 });
   }
 
-  grpc::Status GetJwks(ServerContext* ctx, const v1::GetJwksRequest* /*req*/,
-                       v1::GetJwksResponse* resp) override {
-    return Serve(ctx, deps_, Rpc::kGetJwks, [&](const core::Caller& caller) {
+  ServerUnaryReactor* GetJwks(CallbackServerContext* ctx, const v1::GetJwksRequest* /*req*/,
+                              v1::GetJwksResponse* resp) override {
+    return Serve(ctx, deps_, Rpc::kGetJwks, Where::kInline, [=, this](const core::Caller& caller) {
       resp->set_jwks_json(deps_.authority->JwksJson());
       for (const token::KeyInfo& key : deps_.authority->SigningKeys())
         ToProto(key, resp->add_keys());
@@ -108,76 +144,85 @@ class AuthorityService final : public v1::TokenAuthority::Service {
   const ServiceDeps deps_;
 };
 
-class AdminService final : public v1::TokenAdmin::Service {
+class AdminService final : public v1::TokenAdmin::CallbackService {
  public:
   explicit AdminService(const ServiceDeps& deps) : deps_(deps) {}
 
-  grpc::Status RevokeSubject(ServerContext* ctx, const v1::RevokeSubjectRequest* req,
-                             v1::RevokeSubjectResponse* resp) override {
-    return Serve(ctx, deps_, Rpc::kRevokeSubject, [&](const core::Caller& caller) -> absl::Status {
-      core::SubjectRevocation in;
-      in.subject = req->subject();
-      if (req->has_not_before()) in.not_before = FromTimestamp(req->not_before());
-      if (req->has_block_until()) in.block_until = FromTimestamp(req->block_until());
-      in.reason = req->reason();
-      ASSIGN_OR_RETURN(storage::SubjectRecord out, deps_.authority->RevokeSubject(in, caller));
-      *resp->mutable_not_before() = ToTimestamp(out.not_before);
-      if (out.block_until != absl::InfinitePast()) {
-        *resp->mutable_block_until() = ToTimestamp(out.block_until);
-      }
-      return absl::OkStatus();
-    });
+  ServerUnaryReactor* RevokeSubject(CallbackServerContext* ctx, const v1::RevokeSubjectRequest* req,
+                                    v1::RevokeSubjectResponse* resp) override {
+    return Serve(ctx, deps_, Rpc::kRevokeSubject, Where::kPool,
+                 [=, this](const core::Caller& caller) -> absl::Status {
+                   core::SubjectRevocation in;
+                   in.subject = req->subject();
+                   if (req->has_not_before()) in.not_before = FromTimestamp(req->not_before());
+                   if (req->has_block_until()) in.block_until = FromTimestamp(req->block_until());
+                   in.reason = req->reason();
+                   ASSIGN_OR_RETURN(storage::SubjectRecord out,
+                                    deps_.authority->RevokeSubject(in, caller));
+                   *resp->mutable_not_before() = ToTimestamp(out.not_before);
+                   if (out.block_until != absl::InfinitePast()) {
+                     *resp->mutable_block_until() = ToTimestamp(out.block_until);
+                   }
+                   return absl::OkStatus();
+                 });
   }
 
-  grpc::Status ListFamilies(ServerContext* ctx, const v1::ListFamiliesRequest* req,
-                            v1::ListFamiliesResponse* resp) override {
-    return Serve(ctx, deps_, Rpc::kListFamilies, [&](const core::Caller& caller) -> absl::Status {
-      core::ListFamiliesRequest in{req->subject(), req->page_size(), req->page_token(),
-                                   req->include_revoked()};
-      ASSIGN_OR_RETURN(storage::FamilyPage page, deps_.authority->ListFamilies(in));
-      for (const storage::FamilyRecord& f : page.families) ToProto(f, resp->add_families());
-      resp->set_next_page_token(page.next_page_token);
-      return absl::OkStatus();
-    });
+  ServerUnaryReactor* ListFamilies(CallbackServerContext* ctx, const v1::ListFamiliesRequest* req,
+                                   v1::ListFamiliesResponse* resp) override {
+    return Serve(ctx, deps_, Rpc::kListFamilies, Where::kPool,
+                 [=, this](const core::Caller& caller) -> absl::Status {
+                   core::ListFamiliesRequest in{req->subject(), req->page_size(), req->page_token(),
+                                                req->include_revoked()};
+                   ASSIGN_OR_RETURN(storage::FamilyPage page, deps_.authority->ListFamilies(in));
+                   for (const storage::FamilyRecord& f : page.families)
+                     ToProto(f, resp->add_families());
+                   resp->set_next_page_token(page.next_page_token);
+                   return absl::OkStatus();
+                 });
   }
 
-  grpc::Status GetFamily(ServerContext* ctx, const v1::GetFamilyRequest* req,
-                         v1::Family* resp) override {
-    return Serve(ctx, deps_, Rpc::kGetFamily, [&](const core::Caller& caller) -> absl::Status {
-      ASSIGN_OR_RETURN(storage::FamilyRecord family, deps_.authority->GetFamily(req->family_id()));
-      ToProto(family, resp);
-      return absl::OkStatus();
-    });
+  ServerUnaryReactor* GetFamily(CallbackServerContext* ctx, const v1::GetFamilyRequest* req,
+                                v1::Family* resp) override {
+    return Serve(ctx, deps_, Rpc::kGetFamily, Where::kInline,
+                 [=, this](const core::Caller& caller) -> absl::Status {
+                   ASSIGN_OR_RETURN(storage::FamilyRecord family,
+                                    deps_.authority->GetFamily(req->family_id()));
+                   ToProto(family, resp);
+                   return absl::OkStatus();
+                 });
   }
 
-  grpc::Status RotateSigningKey(ServerContext* ctx, const v1::RotateSigningKeyRequest* req,
-                                v1::RotateSigningKeyResponse* resp) override {
-    return Serve(ctx, deps_, Rpc::kRotateSigningKey,
-                 [&](const core::Caller& caller) -> absl::Status {
+  ServerUnaryReactor* RotateSigningKey(CallbackServerContext* ctx,
+                                       const v1::RotateSigningKeyRequest* req,
+                                       v1::RotateSigningKeyResponse* resp) override {
+    return Serve(ctx, deps_, Rpc::kRotateSigningKey, Where::kPool,
+                 [=, this](const core::Caller& caller) -> absl::Status {
                    ASSIGN_OR_RETURN(std::string kid, deps_.authority->RotateSigningKey(req->alg()));
                    resp->set_kid(kid);
                    return absl::OkStatus();
                  });
   }
 
-  grpc::Status PurgeExpired(ServerContext* ctx, const v1::PurgeExpiredRequest* /*req*/,
-                            v1::PurgeExpiredResponse* /*resp*/) override {
-    return Serve(ctx, deps_, Rpc::kPurgeExpired,
-                 [&](const core::Caller& caller) { return deps_.authority->PurgeExpired(); });
+  ServerUnaryReactor* PurgeExpired(CallbackServerContext* ctx,
+                                   const v1::PurgeExpiredRequest* /*req*/,
+                                   v1::PurgeExpiredResponse* /*resp*/) override {
+    return Serve(ctx, deps_, Rpc::kPurgeExpired, Where::kPool,
+                 [=, this](const core::Caller& caller) { return deps_.authority->PurgeExpired(); });
   }
 
-  grpc::Status GetStats(ServerContext* ctx, const v1::GetStatsRequest* /*req*/,
-                        v1::GetStatsResponse* resp) override {
-    return Serve(ctx, deps_, Rpc::kGetStats, [&](const core::Caller& caller) -> absl::Status {
-      ASSIGN_OR_RETURN(core::Stats stats, deps_.authority->GetStats());
-      resp->set_families(stats.store.families);
-      resp->set_refresh_records(stats.store.refresh_records);
-      resp->set_denied_jtis(stats.store.denied_jtis);
-      resp->set_subjects(stats.store.subjects);
-      resp->set_disk_bytes(stats.store.disk_bytes);
-      resp->set_signing_keys(static_cast<uint32_t>(stats.signing_keys));
-      return absl::OkStatus();
-    });
+  ServerUnaryReactor* GetStats(CallbackServerContext* ctx, const v1::GetStatsRequest* /*req*/,
+                               v1::GetStatsResponse* resp) override {
+    return Serve(ctx, deps_, Rpc::kGetStats, Where::kInline,
+                 [=, this](const core::Caller& caller) -> absl::Status {
+                   ASSIGN_OR_RETURN(core::Stats stats, deps_.authority->GetStats());
+                   resp->set_families(stats.store.families);
+                   resp->set_refresh_records(stats.store.refresh_records);
+                   resp->set_denied_jtis(stats.store.denied_jtis);
+                   resp->set_subjects(stats.store.subjects);
+                   resp->set_disk_bytes(stats.store.disk_bytes);
+                   resp->set_signing_keys(static_cast<uint32_t>(stats.signing_keys));
+                   return absl::OkStatus();
+                 });
   }
 
  private:

@@ -13,6 +13,7 @@
 
 #include "server/core/authority.h"
 #include "server/core/callers.h"
+#include "server/rpc/worker_pool.h"
 
 namespace ta::rpc {
 
@@ -20,6 +21,7 @@ namespace ta::rpc {
 struct ServiceDeps {
   core::TokenAuthority* authority = nullptr;
   const core::CallerRegistry* callers = nullptr;
+  WorkerPool* pool = nullptr;  // runs the handlers that may block
 };
 
 std::unique_ptr<grpc::Service> MakeAuthorityService(const ServiceDeps& deps);

@@ -27,7 +27,7 @@ std::string ReasonFor(const absl::Status& status) {
   }
 }
 
-grpc::Status ToGrpcStatus(grpc::ServerContext* context, const absl::Status& status) {
+grpc::Status ToGrpcStatus(grpc::ServerContextBase* context, const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   std::string reason = ReasonFor(status);
   context->AddTrailingMetadata(kReasonTrailer, reason);

@@ -21,7 +21,7 @@ inline constexpr char kReasonTrailer[] = "ta-reason";
 std::string ReasonFor(const absl::Status& status);
 
 // Converts `status`, attaching its reason to `context`'s trailing metadata.
-grpc::Status ToGrpcStatus(grpc::ServerContext* context, const absl::Status& status);
+grpc::Status ToGrpcStatus(grpc::ServerContextBase* context, const absl::Status& status);
 
 }  // namespace ta::rpc
 

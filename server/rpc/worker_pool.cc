@@ -1,0 +1,42 @@
+#include "server/rpc/worker_pool.h"
+
+namespace ta::rpc {
+
+WorkerPool::WorkerPool(int threads, size_t max_queue) : max_queue_(max_queue) {
+  threads_.reserve(threads);
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+}
+
+WorkerPool::~WorkerPool() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  for (std::thread& t : threads_) t.join();
+}
+
+bool WorkerPool::Schedule(std::function<void()> task) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_ || queue_.size() >= max_queue_) return false;
+  queue_.push_back(std::move(task));
+  return true;
+}
+
+void WorkerPool::Loop() {
+  while (true) {
+    std::function<void()> task;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](WorkerPool* p)
+               ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) { return p->stopping_ || !p->queue_.empty(); },
+          this));
+      if (queue_.empty()) return;  // stopping, and everything accepted has run
+      task = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    task();
+  }
+}
+
+}  // namespace ta::rpc
