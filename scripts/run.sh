@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-bash scripts/build.sh Release build/release token-authority
+bash scripts/build.sh Release build/release token-authority tokenctl
 exec build/release/server/token-authority --data_dir=./data --default_audience=api "$@"
