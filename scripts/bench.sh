@@ -158,7 +158,7 @@ if ((PEER)); then
   (cd "$PEERDIR" && PEER_DIR="$PEERDIR" DJANGO_SETTINGS_MODULE=settings /usr/bin/python3 seed.py "$N" "$PEERDIR")
   PPORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   (cd "$PEERDIR" && PEER_DIR="$PEERDIR" DJANGO_SETTINGS_MODULE=settings \
-     gunicorn --workers 2 --bind "127.0.0.1:$PPORT" --log-level warning \
+     exec gunicorn --workers 2 --bind "127.0.0.1:$PPORT" --log-level warning \
      django.core.wsgi:get_wsgi_application\(\) >"$WORK/peer.log" 2>&1) &
   PIDS+=("$!")
   for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$PPORT") 2>/dev/null && break; sleep 0.1; done

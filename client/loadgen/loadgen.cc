@@ -9,6 +9,7 @@
 //   refresh              RefreshTokens, each call a fresh pre-issued refresh token
 //   issue                IssueTokens for distinct subjects
 // Pre-issuing (for introspect_* and refresh) is done before the clock starts.
+#include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -62,8 +63,12 @@ template <typename Resp>
 using Starter = std::function<std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>>(
     grpc::ClientContext*, grpc::CompletionQueue*, size_t channel, int64_t seq)>;
 
+// Completion-queue tags: the slot index, with this bit set for a pacing alarm.
+constexpr uintptr_t kAlarmBit = uintptr_t{1} << 62;
+
 template <typename Resp>
 struct Slot {
+  grpc::Alarm alarm;  // paced runs: fires when the slot's next call is due
   std::unique_ptr<grpc::ClientContext> ctx;
   Resp resp;
   grpc::Status status;
@@ -109,7 +114,12 @@ void RunThread(const Starter<Resp>& start, std::vector<size_t> channels, int inf
   void* tag;
   bool ok;
   while (live > 0 && cq.Next(&tag, &ok)) {
-    size_t i = reinterpret_cast<size_t>(tag);
+    const uintptr_t raw = reinterpret_cast<uintptr_t>(tag);
+    if (raw & kAlarmBit) {  // a paced slot is due: never sleep in this loop
+      if (!launch(raw & ~kAlarmBit)) --live;
+      continue;
+    }
+    size_t i = raw;
     Slot<Resp>& s = slots[i];
     absl::Time now = absl::Now();
     out->latencies_us.push_back(static_cast<uint32_t>(absl::ToInt64Microseconds(now - s.started)));
@@ -119,9 +129,10 @@ void RunThread(const Starter<Resp>& start, std::vector<size_t> channels, int inf
     } else if (sink) {
       sink(seqs[i], s.resp);
     }
-    if (shared->interval > absl::ZeroDuration()) {
-      absl::Time due = s.started + shared->interval;
-      if (due > now) absl::SleepFor(due - now);
+    absl::Time due = s.started + shared->interval;
+    if (shared->interval > absl::ZeroDuration() && due > now) {
+      s.alarm.Set(&cq, absl::ToChronoTime(due), reinterpret_cast<void*>(i | kAlarmBit));
+      continue;
     }
     if (!launch(i)) --live;
   }

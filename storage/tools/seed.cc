@@ -80,7 +80,15 @@ int main(int argc, char** argv) {
   absl::Time start = absl::Now();
   Seed(store->get(), absl::GetFlag(FLAGS_families), /*families=*/true, absl::GetFlag(FLAGS_threads));
   Seed(store->get(), absl::GetFlag(FLAGS_jtis), /*families=*/false, absl::GetFlag(FLAGS_threads));
+  absl::Duration seeding = absl::Now() - start;
+  // Compact now, so the measured server does not share the CPU with the bulk load's
+  // background compactions (a steady-state store, which is what the benchmark is about).
+  if (absl::Status s = (*store)->PurgeExpired(); !s.ok()) {
+    std::cerr << "compaction failed: " << s << "\n";
+    return 1;
+  }
   std::cout << "seeded " << absl::GetFlag(FLAGS_families) << " families and "
-            << absl::GetFlag(FLAGS_jtis) << " jtis in " << absl::Now() - start << std::endl;
+            << absl::GetFlag(FLAGS_jtis) << " jtis in " << seeding << ", compacted in "
+            << absl::Now() - start - seeding << std::endl;
   return 0;
 }
