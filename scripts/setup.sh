@@ -15,6 +15,8 @@ PACKAGES=(
   python3 python3-jwt python3-cryptography python3-grpcio python3-protobuf
   # test PKI for the TLS tests
   openssl
+  # fuzzing (libFuzzer) and the storage-fault tests (chattr)
+  clang libclang-rt-14-dev e2fsprogs
 )
 
 # The Node example client (npm packages pinned in client/node/package-lock.json). A machine

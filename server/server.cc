@@ -5,6 +5,7 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -160,7 +161,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   ASSIGN_OR_RETURN(server->callers_, LoadCallers(options));
   server->pool_ =
       std::make_unique<rpc::WorkerPool>(options.worker_threads, options.max_queued_calls);
-  rpc::ServiceDeps deps{server->authority_.get(), server->callers_.get(), server->pool_.get()};
+  rpc::ServiceDeps deps{server->authority_.get(), server->callers_.get(), server->pool_.get(),
+                        &server->gate_};
   server->authority_service_ = rpc::MakeAuthorityService(deps);
   server->admin_service_ = rpc::MakeAdminService(deps);
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
@@ -192,7 +194,12 @@ std::string Server::address() const { return absl::StrCat(host_, ":", port_); }
 void Server::Wait() { server_->Wait(); }
 
 void Server::Shutdown(absl::Duration grace) {
-  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  // gRPC 1.51 would cancel calls still running (call_gate.h), so ours finish first. Then gRPC
+  // gets a moment to flush their answers, not the whole grace: it would also wait for idle
+  // client connections to go away.
+  const absl::Time deadline = absl::Now() + grace;
+  gate_.CloseAndWait(deadline);
+  server_->Shutdown(absl::ToChronoTime(std::min(deadline, absl::Now() + absl::Seconds(1))));
 }
 
 }  // namespace ta

@@ -95,6 +95,7 @@ class Server {
   std::unique_ptr<core::TokenAuthority> authority_;
   std::unique_ptr<core::CallerRegistry> callers_;
   std::unique_ptr<rpc::WorkerPool> pool_;  // after the store: drained before it closes
+  rpc::CallGate gate_;                     // closed by Shutdown before gRPC's (see call_gate.h)
   std::unique_ptr<grpc::Service> authority_service_;
   std::unique_ptr<grpc::Service> admin_service_;
   std::unique_ptr<grpc::Server> server_;  // last: destroyed first

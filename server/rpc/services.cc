@@ -36,15 +36,22 @@ template <typename Handler>
 ServerUnaryReactor* Serve(CallbackServerContext* ctx, const ServiceDeps& deps, Rpc rpc, Where where,
                           Handler handler) {
   ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (!deps.gate->Enter()) {
+    reactor->Finish(ToGrpcStatus(ctx, Error(absl::StatusCode::kUnavailable, "shutting_down",
+                                            "the server is shutting down; retry")));
+    return reactor;
+  }
   const ServiceDeps* d = &deps;
   auto run = [ctx, d, rpc, reactor, handler]() mutable {
     reactor->Finish(Handle(ctx, *d, rpc, handler));
+    d->gate->Leave();
   };
   if (where == Where::kInline) {
     run();
   } else if (!deps.pool->Schedule(std::move(run))) {
     reactor->Finish(ToGrpcStatus(ctx, Error(absl::StatusCode::kResourceExhausted, "overloaded",
                                             "too many calls waiting; retry with backoff")));
+    deps.gate->Leave();
   }
   return reactor;
 }

@@ -13,6 +13,7 @@
 
 #include "server/core/authority.h"
 #include "server/core/callers.h"
+#include "server/rpc/call_gate.h"
 #include "server/rpc/worker_pool.h"
 
 namespace ta::rpc {
@@ -22,6 +23,7 @@ struct ServiceDeps {
   core::TokenAuthority* authority = nullptr;
   const core::CallerRegistry* callers = nullptr;
   WorkerPool* pool = nullptr;  // runs the handlers that may block
+  CallGate* gate = nullptr;    // every call passes it; closed at shutdown
 };
 
 std::unique_ptr<grpc::Service> MakeAuthorityService(const ServiceDeps& deps);

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# fuzz.sh [--ci] [--time SECONDS] [TARGET...]: builds the libFuzzer targets of tests/fuzz with
+# clang (ASan + UBSan, in build/fuzz) and runs each for a bounded time.
+#   --ci          25 s per target (what scripts/test.sh runs)
+#   --time N      N seconds per target (default 600: the long run)
+#   TARGET        base64url jwt storage_codec request (default: all)
+# Each target starts from the checked-in corpus tests/fuzz/corpus/<target>/ (never modified)
+# plus a working corpus in build/fuzz/corpus/<target>/ that grows across runs. A crash,
+# leak or timeout fails the script; the input is kept in build/fuzz/findings/<target>/. Fix
+# the bug, then copy the input to tests/fuzz/corpus/<target>/finding-<what> so that the
+# ordinary build replays it as a regression test (ctest -R fuzz/).
+# Prints executions per target. Needs clang and libclang-rt-14-dev.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=600
+targets=()
+while (($#)); do
+  case $1 in
+    --ci) seconds=25 ;;
+    --time) seconds=$2; shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) targets+=("$1") ;;
+  esac
+  shift
+done
+((${#targets[@]})) || targets=(base64url jwt storage_codec request)
+
+if ! command -v clang++ >/dev/null || ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
+  echo "fuzz.sh: needs clang and libclang-rt-14-dev (apt-get install clang libclang-rt-14-dev)" >&2
+  exit 1
+fi
+dir=build/fuzz
+if [[ ! -f $dir/build.ninja ]]; then
+  CC=clang CXX=clang++ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DTA_FUZZ=ON >/dev/null
+fi
+cmake --build "$dir" --parallel "${TA_JOBS:-$(nproc)}" --target "${targets[@]/#/fuzz_}"
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:suppressions=$PWD/tests/fuzz/ubsan.supp}
+# Static singletons of gRPC/protobuf/absl stay allocated at exit; not our leaks.
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0}
+
+status=0
+summary=()
+for t in "${targets[@]}"; do
+  work=$dir/corpus/$t findings=$dir/findings/$t log=$dir/fuzz-$t.log
+  mkdir -p "$work" "$findings"
+  echo "fuzz: $t for ${seconds}s"
+  max_len=4096
+  [[ $t == jwt ]] && max_len=12288
+  if "$dir/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
+      -max_len=$max_len -print_final_stats=1 -artifact_prefix="$findings/" \
+      "$work" "tests/fuzz/corpus/$t" >"$log" 2>&1; then
+    result=ok
+  else
+    result="FAILED (input in $findings/, log $log)"
+    status=1
+    grep -E "ERROR|SUMMARY|Test unit written" "$log" | head -5 || true
+  fi
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1)
+  summary+=("$(printf '%-14s %10s execs %7s exec/s  %-9s corpus %5s  %s' "$t" "${execs:-?}" \
+    "${rate:-?}" "${cov:-cov: ?}" "$(ls "$work" | wc -l)" "$result")")
+done
+echo "fuzz summary (${seconds}s per target):"
+printf '  %s\n' "${summary[@]}"
+exit $status
