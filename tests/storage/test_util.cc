@@ -10,17 +10,6 @@
 
 namespace ta::storage::testing {
 
-TempDir::TempDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "ta-storage-XXXXXX").string();
-  path_ = mkdtemp(tmpl.data()) != nullptr ? tmpl : std::string();
-  if (path_.empty()) abort();
-}
-
-TempDir::~TempDir() {
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
-}
-
 std::string FamilyIdFor(uint64_t n) {
   std::string id(16, '\0');
   uint64_t mixed = n * 0x9E3779B97F4A7C15ull;
@@ -124,14 +113,14 @@ class RawDbImpl final : public RawDb {
 std::unique_ptr<RawDb> RawDb::Open(const std::string& path) {
   rocksdb::Options options;
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (const CfInfo& info : kColumnFamilies) descriptors.emplace_back(std::string(info.name), options);
+  for (const CfInfo& info : kColumnFamilies)
+    descriptors.emplace_back(std::string(info.name), options);
   std::vector<rocksdb::ColumnFamilyHandle*> raw_handles;
   rocksdb::DB* raw_db = nullptr;
   if (!rocksdb::DB::Open(options, path, descriptors, &raw_handles, &raw_db).ok()) return nullptr;
-  return std::make_unique<RawDbImpl>(
-      std::unique_ptr<rocksdb::DB>(raw_db),
-      std::vector<std::unique_ptr<rocksdb::ColumnFamilyHandle>>(raw_handles.begin(),
-                                                                raw_handles.end()));
+  return std::make_unique<RawDbImpl>(std::unique_ptr<rocksdb::DB>(raw_db),
+                                     std::vector<std::unique_ptr<rocksdb::ColumnFamilyHandle>>(
+                                         raw_handles.begin(), raw_handles.end()));
 }
 
 }  // namespace ta::storage::testing

@@ -12,21 +12,11 @@
 #include "absl/time/time.h"
 #include "storage/codec.h"
 #include "storage/token_store.h"
+#include "tests/support/temp_dir.h"
 
 namespace ta::storage::testing {
 
-// mkdtemp under $TMPDIR; removed with its contents on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TempDir = ::ta::testing::TempDir;
 
 // 16 bytes derived from `n`: distinct n give distinct ids.
 std::string FamilyIdFor(uint64_t n);

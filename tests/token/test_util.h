@@ -20,27 +20,11 @@
 #include "server/token/jwt.h"
 #include "server/token/key.h"
 #include "server/token/key_ring.h"
+#include "tests/support/temp_dir.h"
 
 namespace ta::token::testing {
 
-// A fresh directory under $TMPDIR (mkdtemp), removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string templ = absl::StrCat(base != nullptr ? base : "/tmp", "/ta_token_XXXXXX");
-    path_ = ::mkdtemp(templ.data()) != nullptr ? templ : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using TempDir = ::ta::testing::TempDir;
 
 inline int ModeOf(const std::string& path) {
   struct stat st;
