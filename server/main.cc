@@ -15,6 +15,10 @@
 #include "server/base/clock.h"
 #include "server/server.h"
 
+#ifdef TA_WITH_MIMALLOC
+#include <mimalloc.h>
+#endif
+
 namespace {
 const ta::ServerOptions kDefaults;
 const ta::core::AuthorityOptions kPolicy;
@@ -121,6 +125,9 @@ int main(int argc, char** argv) {
     std::cerr << "token-authority: cannot start: " << server.status().message() << "\n";
     return 1;
   }
+#ifdef TA_WITH_MIMALLOC
+  std::cerr << "token-authority: allocator mimalloc " << mi_version() << "\n";
+#endif
   std::cout << "listening on " << (*server)->address() << std::endl;
 
   std::thread waiter([&] {

@@ -1,7 +1,6 @@
 #include "server/rpc/convert.h"
 
 #include "google/protobuf/util/json_util.h"
-#include "rapidjson/document.h"
 #include "server/base/error.h"
 #include "server/core/refresh_token.h"
 #include "server/token/jwt.h"
@@ -9,57 +8,13 @@
 namespace ta::rpc {
 namespace {
 
-// Claims JSON -> Struct. protobuf's JsonStringToMessage goes through its generic converter
-// and dominated the cost of a cached Introspect; this walks a RapidJSON DOM instead. Input
-// comes from a verified token and was already parsed strictly (depth-bounded), so this only
-// maps value kinds; it still refuses anything unexpected rather than guess.
-constexpr int kMaxDepth = 64;
-
-bool ToValue(const rapidjson::Value& in, google::protobuf::Value* out, int depth);
-
-bool ToStruct(const rapidjson::Value& in, google::protobuf::Struct* out, int depth) {
-  if (!in.IsObject() || depth > kMaxDepth) return false;
-  auto* fields = out->mutable_fields();
-  for (const auto& member : in.GetObject()) {
-    std::string key(member.name.GetString(), member.name.GetStringLength());
-    if (!ToValue(member.value, &(*fields)[key], depth + 1)) return false;
-  }
-  return true;
-}
-
-bool ToValue(const rapidjson::Value& in, google::protobuf::Value* out, int depth) {
-  if (depth > kMaxDepth) return false;
-  switch (in.GetType()) {
-    case rapidjson::kNullType:
-      out->set_null_value(google::protobuf::NULL_VALUE);
-      return true;
-    case rapidjson::kFalseType:
-    case rapidjson::kTrueType:
-      out->set_bool_value(in.GetBool());
-      return true;
-    case rapidjson::kNumberType:
-      out->set_number_value(in.GetDouble());
-      return true;
-    case rapidjson::kStringType:
-      out->set_string_value(in.GetString(), in.GetStringLength());
-      return true;
-    case rapidjson::kObjectType:
-      return ToStruct(in, out->mutable_struct_value(), depth + 1);
-    case rapidjson::kArrayType:
-      for (const auto& item : in.GetArray()) {
-        if (!ToValue(item, out->mutable_list_value()->add_values(), depth + 1)) return false;
-      }
-      out->mutable_list_value();  // an empty array is still a list
-      return true;
-  }
-  return false;
-}
-
-bool ClaimsToStruct(const std::string& json, google::protobuf::Struct* out) {
-  rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(json.data(),
-                                                                                    json.size());
-  return !doc.HasParseError() && ToStruct(doc, out, 0);
+// Puts the pre-rendered claims Struct into `out` as the wire bytes of its claims field.
+// Protobuf writes unknown fields after the known ones, and a message field is on the wire
+// exactly a length-delimited field of the same number, so a client reads `claims` as usual
+// while the server neither builds nor serializes a Struct per call.
+void AttachClaims(const std::string& struct_bytes, v1::IntrospectResponse* out) {
+  out->GetReflection()->MutableUnknownFields(out)->AddLengthDelimited(
+      v1::IntrospectResponse::kClaimsFieldNumber, struct_bytes);
 }
 
 }  // namespace
@@ -105,7 +60,8 @@ core::IntrospectRequest FromProto(const v1::IntrospectRequest& in) {
   return core::IntrospectRequest{in.token(), in.audience()};
 }
 
-absl::Status ToProto(const core::Introspection& in, bool with_reason, v1::IntrospectResponse* out) {
+absl::Status ToProto(const core::Introspection& in, bool with_reason, ClaimsCache& claims,
+                     v1::IntrospectResponse* out) {
   out->set_active(in.active);
   if (!in.active) {
     if (with_reason) out->set_inactive_reason(in.inactive_reason);
@@ -120,8 +76,10 @@ absl::Status ToProto(const core::Introspection& in, bool with_reason, v1::Intros
   for (const std::string& a : in.audience) out->add_audience(a);
   out->set_issued_at(absl::ToUnixSeconds(in.issued_at));
   out->set_expires_at(absl::ToUnixSeconds(in.expires_at));
-  if (!in.claims_json.empty() && !ClaimsToStruct(in.claims_json, out->mutable_claims())) {
-    return absl::InternalError("verified claims did not convert to a Struct");
+  if (!in.claims_json.empty()) {
+    absl::StatusOr<std::shared_ptr<const std::string>> rendered = claims.Render(in.claims_json);
+    if (!rendered.ok()) return rendered.status();
+    AttachClaims(**rendered, out);
   }
   return absl::OkStatus();
 }

@@ -6,6 +6,7 @@
 #include "absl/time/time.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "server/core/authority.h"
+#include "server/rpc/claims_cache.h"
 #include "tokenauthority/v1/token_authority.pb.h"
 
 namespace ta::rpc {
@@ -18,8 +19,9 @@ absl::Time FromTimestamp(const google::protobuf::Timestamp& ts);
 absl::StatusOr<core::IssueRequest> FromProto(const v1::IssueTokensRequest& in);
 void ToProto(const core::TokenPair& in, v1::TokenPair* out);
 core::IntrospectRequest FromProto(const v1::IntrospectRequest& in);
-// `with_reason`: keep inactive_reason on an inactive answer.
-absl::Status ToProto(const core::Introspection& in, bool with_reason, v1::IntrospectResponse* out);
+// `with_reason`: keep inactive_reason on an inactive answer. `claims` renders the claims.
+absl::Status ToProto(const core::Introspection& in, bool with_reason, ClaimsCache& claims,
+                     v1::IntrospectResponse* out);
 void ToProto(const storage::FamilyRecord& in, v1::Family* out);
 void ToProto(const token::KeyInfo& in, v1::KeyInfo* out);
 

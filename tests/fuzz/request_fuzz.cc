@@ -140,7 +140,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       absl::StatusOr<ta::core::Introspection> out = a.Introspect(ta::rpc::FromProto(req));
       Check(out.status());
       v1::IntrospectResponse resp;
-      if (out.ok()) Check(ta::rpc::ToProto(*out, true, &resp));
+      ta::rpc::ClaimsCache claims(/*capacity=*/0);
+      if (out.ok()) Check(ta::rpc::ToProto(*out, true, claims, &resp));
       break;
     }
     case 3: {
