@@ -278,6 +278,12 @@ absl::StatusOr<std::unique_ptr<TokenStore>> RocksDbStore::Open(const RocksDbStor
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
   db_options.keep_log_file_num = 4;
+  // Many writers (the server's worker pool) share each WAL fsync through the write group.
+  // On a small machine, followers spinning and yielding while they wait, and writing
+  // the memtable in parallel, cost CPU the signing needs: off (BENCHMARKS.md, "RocksDB
+  // write options": ~4% less server CPU per IssueTokens, enable_pipelined_write worse).
+  db_options.enable_write_thread_adaptive_yield = false;
+  db_options.allow_concurrent_memtable_write = false;
   // (When the directory cannot be made, DB::Open below reports why.)
   if (rocksdb::Env::Default()->CreateDirIfMissing(o.path).ok()) {
     db_options.info_log = FailSafeLogger::Open(o.path);

@@ -199,16 +199,37 @@ absl::StatusOr<std::unique_ptr<Key>> Key::FromFileContents(absl::string_view con
   return FromHmacSecret(*secret);
 }
 
+EvpMdCtxPtr Key::InitContext(bool sign) const {
+  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  EVP_PKEY_CTX* pctx = nullptr;  // owned by ctx
+  if (ctx == nullptr) return nullptr;
+  const int init =
+      sign ? EVP_DigestSignInit(ctx.get(), &pctx, DigestFor(alg_), nullptr, pkey_.get())
+           : EVP_DigestVerifyInit(ctx.get(), &pctx, DigestFor(alg_), nullptr, pkey_.get());
+  if (init != 1 || (alg_ == Algorithm::kPS256 && !ConfigurePss(pctx))) return nullptr;
+  return ctx;
+}
+
+EvpMdCtxPtr Key::NewContext(bool sign) const {
+  {
+    absl::MutexLock lock(&template_mu_);
+    EvpMdCtxPtr& tmpl = sign ? sign_template_ : verify_template_;
+    if (tmpl == nullptr) tmpl = InitContext(sign);
+    if (tmpl != nullptr) {
+      EvpMdCtxPtr copy(EVP_MD_CTX_new());
+      if (copy != nullptr && EVP_MD_CTX_copy_ex(copy.get(), tmpl.get()) == 1) return copy;
+    }
+  }
+  // This algorithm's provider context cannot be copied: initialise afresh.
+  internal::ClearOpenSslErrors();
+  return InitContext(sign);
+}
+
 absl::StatusOr<std::string> Key::Sign(absl::string_view signing_input) const {
   if (!has_private_) return absl::FailedPreconditionError("public key cannot sign");
   if (alg_ == Algorithm::kHS256) return HmacSha256(secret_, signing_input);
-  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
-  EVP_PKEY_CTX* pctx = nullptr;  // owned by ctx
-  if (ctx == nullptr ||
-      EVP_DigestSignInit(ctx.get(), &pctx, DigestFor(alg_), nullptr, pkey_.get()) != 1 ||
-      (alg_ == Algorithm::kPS256 && !ConfigurePss(pctx))) {
-    return OpenSslError(absl::StatusCode::kInternal, "signature setup");
-  }
+  EvpMdCtxPtr ctx = NewContext(/*sign=*/true);
+  if (ctx == nullptr) return OpenSslError(absl::StatusCode::kInternal, "signature setup");
   size_t len = 0;
   if (EVP_DigestSign(ctx.get(), nullptr, &len, Uchars(signing_input), signing_input.size()) != 1) {
     return OpenSslError(absl::StatusCode::kInternal, "signature size");
@@ -233,11 +254,8 @@ bool Key::Verify(absl::string_view signing_input, absl::string_view signature) c
     if (der.empty()) return false;
     signature = der;
   }
-  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
-  EVP_PKEY_CTX* pctx = nullptr;  // owned by ctx
+  EvpMdCtxPtr ctx = NewContext(/*sign=*/false);
   bool ok = ctx != nullptr &&
-            EVP_DigestVerifyInit(ctx.get(), &pctx, DigestFor(alg_), nullptr, pkey_.get()) == 1 &&
-            (alg_ != Algorithm::kPS256 || ConfigurePss(pctx)) &&
             EVP_DigestVerify(ctx.get(), Uchars(signature), signature.size(), Uchars(signing_input),
                              signing_input.size()) == 1;
   if (!ok) internal::ClearOpenSslErrors();

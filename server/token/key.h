@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/string_view.h"
 #include "server/token/jwt.h"
 #include "server/token/openssl_util.h"
@@ -84,12 +85,24 @@ class Key {
   static absl::StatusOr<std::unique_ptr<Key>> Create(Algorithm alg, internal::EvpPkeyPtr pkey,
                                                      std::string secret, bool has_private);
 
+  // A context ready for one DigestSign (sign) or DigestVerify (!sign) with this key, or
+  // null. Initialising a context fetches the algorithm implementations from the provider
+  // on every call (about a fifth of an ES256 verification); instead one template per
+  // direction is initialised once and copied. Copies are taken under template_mu_, since
+  // OpenSSL does not promise that concurrent copies of one context are safe.
+  internal::EvpMdCtxPtr NewContext(bool sign) const;
+  internal::EvpMdCtxPtr InitContext(bool sign) const;
+
   const Algorithm alg_;
   const internal::EvpPkeyPtr pkey_;  // null for HS256
   const std::string secret_;         // HS256 only
   const bool has_private_;
   const std::vector<JwkMember> public_members_;
   const std::string kid_;
+
+  mutable absl::Mutex template_mu_;
+  mutable internal::EvpMdCtxPtr sign_template_ ABSL_GUARDED_BY(template_mu_);
+  mutable internal::EvpMdCtxPtr verify_template_ ABSL_GUARDED_BY(template_mu_);
 };
 
 // RFC 7638 thumbprint: base64url(SHA-256(canonical JSON of `members`)). `members`
