@@ -4,9 +4,11 @@
 # side by side, and writes the results table into BENCHMARKS.md (between the markers).
 # Every figure is a ratio against the gRPC health check measured in the same run.
 # Loopback only; every load is bounded.
-# Usage: scripts/bench.sh [--no-peer] [--seconds N] [--large N]
-#   --large N  also compare Introspect on a store seeded with N families + N denylisted jtis
-#              against one seeded with 10k of each (RSS, restart-to-serving time).
+# Usage: scripts/bench.sh [--no-peer] [--seconds N] [--large N] [--allocators]
+#   --large N     also compare Introspect on a store seeded with N families + N denylisted
+#                 jtis against one seeded with 10k of each (RSS, restart-to-serving time).
+#   --allocators  also run the allocator A/B: the same server on glibc malloc, jemalloc,
+#                 tcmalloc (LD_PRELOAD on a system-malloc build) and mimalloc (as shipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -14,19 +16,22 @@ ROOT=$(pwd)
 PEER=1
 SECS=10
 LARGE=0
+ALLOCATORS=0
 while (($#)); do
   case $1 in
     --no-peer) PEER=0 ;;
     --seconds) SECS=$2; shift ;;
     --large) LARGE=$2; shift ;;
-    *) echo "usage: $0 [--no-peer] [--seconds N] [--large N]" >&2; exit 2 ;;
+    --allocators) ALLOCATORS=1 ;;
+    *) echo "usage: $0 [--no-peer] [--seconds N] [--large N] [--allocators]" >&2; exit 2 ;;
   esac
   shift
 done
 
 bash scripts/setup.sh
-need=(nghttp2-client wrk)
+need=(nghttp2-client wrk util-linux)
 ((PEER)) && need+=(python3-djangorestframework-simplejwt gunicorn)
+((ALLOCATORS)) && need+=(libjemalloc2 libtcmalloc-minimal4)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -35,7 +40,9 @@ if ((${#missing[@]})); then
   SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-bash scripts/build.sh Release build/release token-authority ta-loadgen ta-seed >/dev/null
+targets=(token-authority ta-loadgen ta-seed)
+((ALLOCATORS)) && targets+=(token-authority-system-malloc)
+bash scripts/build.sh Release build/release "${targets[@]}" >/dev/null
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -46,12 +53,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# SERVER_BIN and SERVER_PRELOAD select the binary and an LD_PRELOAD (allocator A/B only).
+SERVER_BIN=build/release/server/token-authority
+SERVER_PRELOAD=""
 start_server() {  # start_server DATA_DIR [flags...] -> sets PORT, SERVER_PID, START_MS
   local dir=$1
   shift
   local t0
   t0=$(date +%s%N)
-  build/release/server/token-authority --listen=127.0.0.1:0 --data_dir="$dir" \
+  LD_PRELOAD=$SERVER_PRELOAD "$SERVER_BIN" --listen=127.0.0.1:0 --data_dir="$dir" \
     --default_audience=api "$@" >"$WORK/server.out" 2>"$WORK/server.err" &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
@@ -68,11 +78,12 @@ start_server() {  # start_server DATA_DIR [flags...] -> sets PORT, SERVER_PID, S
 
 declare -A RPS P50 P99 P999 ERR
 LG=(build/release/client/loadgen/ta-loadgen --channels=4 --inflight=32 --threads=2)
+PIN=()  # a `taskset -c N` prefix for the generator in the pinned latency runs
 run() {  # run LABEL SCENARIO [extra loadgen flags]
   local label=$1 scenario=$2
   shift 2
   local line
-  line=$("${LG[@]}" --server="127.0.0.1:$PORT" --api_key_file="$DATA/admin.key" \
+  line=$("${PIN[@]}" "${LG[@]}" --server="127.0.0.1:$PORT" --api_key_file="$DATA/admin.key" \
          --scenario="$scenario" --duration="${SECS}s" "$@" | tail -1)
   echo "  $label: $line"
   RPS[$label]=$(sed -n 's/.* rps=\([0-9]*\).*/\1/p' <<<"$line")
@@ -95,6 +106,14 @@ run issue issue
 run health_again health
 HALF=$((RPS[introspect_same] / 2))
 run introspect_half_rate introspect_same --rate="$HALF"
+# Latency with the generator kept off the server's core: server threads on CPU 0, generator
+# on CPU 1, so neither preempts the other; peak and half rate measured the same way.
+for task in /proc/"$SERVER_PID"/task/*; do taskset -pc 0 "${task##*/}" >/dev/null; done
+PIN=(taskset -c 1)
+run pinned_peak introspect_same
+PINNED_HALF=$((RPS[pinned_peak] / 2))
+run pinned_half_rate introspect_same --rate="$PINNED_HALF"
+PIN=()
 
 echo "== h2load: health and cached Introspect as raw gRPC over HTTP/2"
 TOKEN=$(build/release/client/loadgen/ta-loadgen --server="127.0.0.1:$PORT" \
@@ -125,6 +144,41 @@ PY
   echo "  h2load health: ${H2_HEALTH} req/s; h2load introspect_same: ${H2_INTRO} req/s"
 fi
 kill "$SERVER_PID"; wait "$SERVER_PID" || true
+
+echo "== RS256 signing key: verification 3x cheaper than ES256, signing 13x dearer"
+DATA=$WORK/data-rs256
+start_server "$DATA" --signing_alg=RS256
+run rs256_health health
+run rs256_introspect_distinct introspect_distinct --count=$((SECS * 3000))
+run rs256_issue issue
+kill "$SERVER_PID"; wait "$SERVER_PID" || true
+
+ALLOC_ROWS=""
+if ((ALLOCATORS)); then
+  echo "== allocator A/B (same server code; glibc/jemalloc/tcmalloc by LD_PRELOAD)"
+  lib=/usr/lib/x86_64-linux-gnu
+  for round in 1 2; do
+    for alloc in glibc jemalloc tcmalloc mimalloc; do
+      SERVER_BIN=build/release/server/token-authority-system-malloc
+      case $alloc in
+        glibc) SERVER_PRELOAD="" ;;
+        jemalloc) SERVER_PRELOAD=$lib/libjemalloc.so.2 ;;
+        tcmalloc) SERVER_PRELOAD=$lib/libtcmalloc_minimal.so.4 ;;
+        mimalloc) SERVER_BIN=build/release/server/token-authority; SERVER_PRELOAD="" ;;
+      esac
+      DATA=$WORK/alloc-$alloc-$round
+      start_server "$DATA"
+      run "a_health" health
+      run "a_same" introspect_same
+      run "a_refresh" refresh --count=$((SECS * 2000))
+      run "a_issue" issue
+      rss_mb=$(awk '/VmHWM/ {printf "%d", $2 / 1024}' "/proc/$SERVER_PID/status")
+      kill "$SERVER_PID"; wait "$SERVER_PID" || true
+      ALLOC_ROWS+="| $alloc | $round | ${RPS[a_health]} | ${RPS[a_same]} | $(ratio "${RPS[a_same]}" "${RPS[a_health]}") | ${RPS[a_refresh]} | ${RPS[a_issue]} | $rss_mb |"$'\n'
+    done
+  done
+  SERVER_BIN=build/release/server/token-authority; SERVER_PRELOAD=""
+fi
 
 LARGE_ROWS=""
 if ((LARGE > 0)); then
@@ -178,7 +232,7 @@ table() {
   local base=${RPS[health]}
   cat <<EOF
 Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')),
-load generator and server on the same machine, \`scripts/bench.sh --seconds $SECS\`
+load generator and server on the same machine, \`scripts/bench.sh --seconds $SECS$( ((LARGE)) && echo " --large $LARGE")$( ((ALLOCATORS)) && echo " --allocators")\`
 (ta-loadgen: 4 channels x 32 in flight, 2 client threads; synced WAL on).
 
 | scenario | calls/s | ratio to health | p50 µs | p99 µs | p999 µs | errors |
@@ -187,6 +241,26 @@ EOF
   for l in health introspect_same introspect_distinct refresh issue health_again introspect_half_rate; do
     echo "| $l | ${RPS[$l]} | $(ratio "${RPS[$l]}" "$base") | ${P50[$l]} | ${P99[$l]} | ${P999[$l]} | ${ERR[$l]} |"
   done
+  echo
+  echo "Latency with the server's threads on CPU 0 and the generator on CPU 1 (\`taskset\`),"
+  echo "peak and half of it measured that way; and a server signing with RS256 instead of ES256:"
+  echo
+  echo "| scenario | calls/s | ratio | p50 µs | p99 µs | p999 µs | errors |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+  for l in pinned_peak pinned_half_rate; do
+    echo "| $l | ${RPS[$l]} | $(ratio "${RPS[$l]}" "${RPS[pinned_peak]}") to pinned peak | ${P50[$l]} | ${P99[$l]} | ${P999[$l]} | ${ERR[$l]} |"
+  done
+  for l in rs256_health rs256_introspect_distinct rs256_issue; do
+    echo "| $l | ${RPS[$l]} | $(ratio "${RPS[$l]}" "${RPS[rs256_health]}") to rs256_health | ${P50[$l]} | ${P99[$l]} | ${P999[$l]} | ${ERR[$l]} |"
+  done
+  if ((ALLOCATORS)); then
+    echo
+    echo "Allocator A/B (\`--allocators\`; two interleaved rounds; refresh and issue with synced WAL):"
+    echo
+    echo "| allocator | round | health | introspect_same | ratio | refresh | issue | peak RSS MiB |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    printf '%s' "$ALLOC_ROWS"
+  fi
   if [[ -n $H2_HEALTH ]]; then
     echo
     echo "h2load (-c 4 -m 32 -t 2): health ${H2_HEALTH} req/s; introspect_same ${H2_INTRO} req/s" \

@@ -82,6 +82,13 @@ struct Slot {
   grpc::Status status;
   std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> reader;
   absl::Time started;
+  // Paced runs: when this call was due. A call that was already overdue when its slot's
+  // previous call finished (the server fell behind) is measured from here, so the server
+  // is charged for the wait (no coordinated omission). A call started by its alarm is
+  // measured from when it started: gRPC alarms fire up to about a millisecond late, and
+  // that lateness is the generator's, not the server's.
+  absl::Time due;
+  bool overdue = false;
   size_t channel = 0;
 };
 
@@ -95,7 +102,8 @@ struct Shared {
 
 template <typename Resp>
 void RunThread(const Starter<Resp>& start, std::vector<size_t> channels, int inflight,
-               Shared* shared, Outcome* out, std::function<void(int64_t, const Resp&)> sink) {
+               int thread_index, int threads, Shared* shared, Outcome* out,
+               std::function<void(int64_t, const Resp&)> sink) {
   grpc::CompletionQueue cq;
   std::vector<Slot<Resp>> slots(channels.size() * inflight);
   std::vector<int64_t> seqs(slots.size());
@@ -115,32 +123,50 @@ void RunThread(const Starter<Resp>& start, std::vector<size_t> channels, int inf
     return true;
   };
   size_t live = 0;
+  const bool paced = shared->interval > absl::ZeroDuration();
+  const absl::Time begin = absl::Now();
   for (size_t i = 0; i < slots.size(); ++i) {
     slots[i].channel = channels[i % channels.size()];
-    if (launch(i)) ++live;
+    if (paced) {
+      // Spread the slots' phases evenly over one interval (across all threads), so calls
+      // arrive at a steady rate instead of every slot firing at once.
+      const size_t global = i * threads + thread_index;
+      const size_t total = slots.size() * threads;
+      slots[i].due = begin + shared->interval * (static_cast<double>(global) / total);
+      slots[i].alarm.Set(&cq, absl::ToChronoTime(slots[i].due),
+                         reinterpret_cast<void*>(i | kAlarmBit));
+      ++live;
+    } else if (launch(i)) {
+      ++live;
+    }
   }
   void* tag;
   bool ok;
   while (live > 0 && cq.Next(&tag, &ok)) {
     const uintptr_t raw = reinterpret_cast<uintptr_t>(tag);
     if (raw & kAlarmBit) {  // a paced slot is due: never sleep in this loop
+      slots[raw & ~kAlarmBit].overdue = false;
       if (!launch(raw & ~kAlarmBit)) --live;
       continue;
     }
     size_t i = raw;
     Slot<Resp>& s = slots[i];
     absl::Time now = absl::Now();
-    out->latencies_us.push_back(static_cast<uint32_t>(absl::ToInt64Microseconds(now - s.started)));
+    const absl::Time from = paced && s.overdue ? s.due : s.started;
+    out->latencies_us.push_back(static_cast<uint32_t>(absl::ToInt64Microseconds(now - from)));
     ++out->calls;
     if (!s.status.ok()) {
       if (out->errors++ == 0) out->first_error = s.status.error_message();
     } else if (sink) {
       sink(seqs[i], s.resp);
     }
-    absl::Time due = s.started + shared->interval;
-    if (shared->interval > absl::ZeroDuration() && due > now) {
-      s.alarm.Set(&cq, absl::ToChronoTime(due), reinterpret_cast<void*>(i | kAlarmBit));
-      continue;
+    if (paced) {
+      s.due += shared->interval;
+      if (s.due > now) {
+        s.alarm.Set(&cq, absl::ToChronoTime(s.due), reinterpret_cast<void*>(i | kAlarmBit));
+        continue;
+      }
+      s.overdue = true;  // starts at once, and is charged from its due time
     }
     if (!launch(i)) --live;
   }
@@ -172,7 +198,8 @@ Outcome Drive(const Starter<Resp>& start, size_t channels, int64_t limit,
     std::vector<size_t> mine;
     for (size_t c = t; c < channels; c += threads) mine.push_back(c);
     if (mine.empty()) continue;
-    workers.emplace_back(RunThread<Resp>, std::cref(start), mine, inflight, &shared, &outs[t],
+    workers.emplace_back(RunThread<Resp>, std::cref(start), mine, inflight, t, threads, &shared,
+                         &outs[t],
                          sink);
   }
   for (std::thread& w : workers) w.join();
