@@ -8,7 +8,7 @@ PACKAGES=(
   g++ cmake ninja-build ccache pkg-config
   # libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
-  libabsl-dev libssl-dev librocksdb-dev rapidjson-dev libmimalloc-dev
+  libabsl-dev libssl-dev librocksdb-dev rapidjson-dev libgoogle-perftools-dev
   # tests and benchmarks
   catch2 libbenchmark-dev
   # interop tests and the Python example client (run with /usr/bin/python3)

@@ -15,8 +15,8 @@
 #include "server/base/clock.h"
 #include "server/server.h"
 
-#ifdef TA_WITH_MIMALLOC
-#include <mimalloc.h>
+#ifdef TA_WITH_TCMALLOC
+#include <gperftools/tcmalloc.h>
 #endif
 
 namespace {
@@ -125,8 +125,9 @@ int main(int argc, char** argv) {
     std::cerr << "token-authority: cannot start: " << server.status().message() << "\n";
     return 1;
   }
-#ifdef TA_WITH_MIMALLOC
-  std::cerr << "token-authority: allocator mimalloc " << mi_version() << "\n";
+#ifdef TA_WITH_TCMALLOC
+  std::cerr << "token-authority: allocator tcmalloc (" << tc_version(nullptr, nullptr, nullptr)
+            << ")\n";
 #endif
   std::cout << "listening on " << (*server)->address() << std::endl;
 
