@@ -3,7 +3,7 @@
 // Thin: each method decodes the request into core types, calls core::TokenAuthority, encodes
 // the answer and maps the status (status.h). No storage, crypto or business rules here.
 // Every call is authorized (auth.h) before any work. The factories hide the generated
-// headers from whoever builds the server. Thread-safe (the sync server calls concurrently).
+// headers from whoever builds the server. Thread-safe (gRPC calls methods concurrently).
 #ifndef TA_SERVER_RPC_SERVICES_H_
 #define TA_SERVER_RPC_SERVICES_H_
 
