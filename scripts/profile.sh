@@ -38,9 +38,9 @@ LG=(build/release/client/loadgen/ta-loadgen --server="127.0.0.1:$PORT"
     --api_key_file="$DATA/admin.key" --channels=1 --inflight=4 --threads=1)
 for scenario in "$@"; do
   "${LG[@]}" --scenario="$scenario" --count=500 --duration=120s >/dev/null  # warm-up
-  callgrind_control -z "$VG" >/dev/null
+  callgrind_control -z "$VG" >/dev/null 2>&1
   "${LG[@]}" --scenario="$scenario" --count="$N" --duration=600s >/dev/null
-  callgrind_control -d "$scenario" "$VG" >/dev/null
+  callgrind_control -d "$scenario" "$VG" >/dev/null 2>&1
   dump=$(ls -t "$OUT"/callgrind.out.* | head -1)
   total=$(callgrind_annotate "$dump" 2>/dev/null | sed -n 's/^\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' |
           tr -d ,)
