@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # sanitize.sh [--ci] [--asan-only | --tsan-only]: the tests under sanitizers (issue 8).
 #   ASan + UBSan (build/asan, -DTA_SANITIZE=address,undefined): token_tests, storage_tests,
-#     rpc_tests (claims rendering, message arenas), integration_tests (in-process server over a real channel), the attack suite's
+#     rpc_tests (claims rendering), integration_tests (in-process server over a real channel), the attack suite's
 #     in-process cases, and the fuzz corpora replayed (seeds + past findings).
 #   TSan (build/tsan, -DTA_SANITIZE=thread): the storage concurrency tests (64 threads
 #     rotating one token, with and without grace: one winner, the rest reuse or replay).

@@ -195,25 +195,23 @@ std::string EncodeFamily(const FamilyRecord& r, absl::Time drop_after) {
 absl::StatusOr<FamilyRecord> DecodeFamily(absl::string_view value) {
   pb::FamilyRecordProto p;
   if (absl::Status s = ParseBody(value, "family", &p); !s.ok()) return s;
-  // Strings move out of the parsed message: a family is decoded on every Introspect.
   FamilyRecord r;
-  r.family_id = std::move(*p.mutable_family_id());
-  r.subject = std::move(*p.mutable_subject());
-  r.client_id = std::move(*p.mutable_client_id());
-  r.audience.reserve(p.audience_size());
-  for (std::string& a : *p.mutable_audience()) r.audience.push_back(std::move(a));
-  r.scope = std::move(*p.mutable_scope());
+  r.family_id = p.family_id();
+  r.subject = p.subject();
+  r.client_id = p.client_id();
+  r.audience.assign(p.audience().begin(), p.audience().end());
+  r.scope = p.scope();
   r.metadata.insert(p.metadata().begin(), p.metadata().end());
-  r.issued_by = std::move(*p.mutable_issued_by());
-  r.extra_claims_json = std::move(*p.mutable_extra_claims_json());
+  r.issued_by = p.issued_by();
+  r.extra_claims_json = p.extra_claims_json();
   r.created_at = MicrosToTime(p.created_at_micros());
   r.expires_at = MicrosToTime(p.expires_at_micros());
   r.generation = p.generation();
   r.rotated_at = MicrosToTime(p.rotated_at_micros());
   r.revoked = p.revoked();
   r.revoked_at = MicrosToTime(p.revoked_at_micros());
-  r.revoke_reason = std::move(*p.mutable_revoke_reason());
-  r.revoked_by = std::move(*p.mutable_revoked_by());
+  r.revoke_reason = p.revoke_reason();
+  r.revoked_by = p.revoked_by();
   return r;
 }
 

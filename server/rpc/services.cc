@@ -1,7 +1,6 @@
 #include "server/rpc/services.h"
 
 #include "server/base/error.h"
-#include "server/rpc/arena_allocator.h"
 #include "server/base/status_macros.h"
 #include "server/rpc/auth.h"
 #include "server/rpc/convert.h"
@@ -59,13 +58,7 @@ ServerUnaryReactor* Serve(CallbackServerContext* ctx, const ServiceDeps& deps, R
 
 class AuthorityService final : public v1::TokenAuthority::CallbackService {
  public:
-  explicit AuthorityService(const ServiceDeps& deps) : deps_(deps) {
-    // The high-rate methods build their messages on pooled per-call arenas.
-    SetMessageAllocatorFor_IssueTokens(&issue_messages_);
-    SetMessageAllocatorFor_RefreshTokens(&refresh_messages_);
-    SetMessageAllocatorFor_Introspect(&introspect_messages_);
-    SetMessageAllocatorFor_IntrospectBatch(&batch_messages_);
-  }
+  explicit AuthorityService(const ServiceDeps& deps) : deps_(deps) {}
 
   ServerUnaryReactor* IssueTokens(CallbackServerContext* ctx, const v1::IssueTokensRequest* req,
                                   v1::TokenPair* resp) override {
@@ -158,10 +151,6 @@ class AuthorityService final : public v1::TokenAuthority::CallbackService {
   const ServiceDeps deps_;
   // Tokens introspected again render their claims once (claims_cache.h). ~1 KiB per entry.
   ClaimsCache claims_{16'384};
-  ArenaMessageAllocator<v1::IssueTokensRequest, v1::TokenPair> issue_messages_;
-  ArenaMessageAllocator<v1::RefreshTokensRequest, v1::TokenPair> refresh_messages_;
-  ArenaMessageAllocator<v1::IntrospectRequest, v1::IntrospectResponse> introspect_messages_;
-  ArenaMessageAllocator<v1::IntrospectBatchRequest, v1::IntrospectBatchResponse> batch_messages_;
 };
 
 class AdminService final : public v1::TokenAdmin::CallbackService {
