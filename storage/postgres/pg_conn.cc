@@ -129,6 +129,9 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(
                      absl::StrCat("token store: cannot connect to PostgreSQL: ",
                                   absl::StripTrailingAsciiWhitespace(why)));
   }
+  // Server notices (e.g. "terminating connection due to shutdown") would go to stderr; the
+  // errors that matter reach the caller as statuses.
+  PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
   return std::unique_ptr<Connection>(new Connection(std::move(conn), redact));
 }
 

@@ -231,10 +231,12 @@ absl::StatusOr<FamilyPage> PostgresStore::ListFamilies(const ListFamiliesQuery& 
   return page;
 }
 
-absl::Status PostgresStore::ReapOnce(absl::Time now, bool* more) {
+absl::Status PostgresStore::ReapOnce(absl::Time now, bool wait, bool* more) {
   return RunTransaction([&](Connection& c) -> absl::Status {
     *more = false;
-    ASSIGN_OR_RETURN(Rows locked, c.Exec(sql::kTryReaperLock, Params().Int64(kReaperLockKey)));
+    // kReaperLock waits for the lock; kTryReaperLock answers whether it got it.
+    ASSIGN_OR_RETURN(Rows locked, c.Exec(wait ? sql::kReaperLock : sql::kTryReaperLock,
+                                         Params().Int64(kReaperLockKey)));
     ASSIGN_OR_RETURN(bool mine, locked.Bool(0, 0));
     if (!mine) return absl::OkStatus();  // another replica is reaping
     for (const Statement* reap :
@@ -253,7 +255,7 @@ void PostgresStore::ReaperLoop() {
     // Errors (server down, timeouts) are retried at the next interval; readers hide expired
     // rows meanwhile, so a late reaper costs disk only.
     while (more && !stopping_.HasBeenNotified()) {
-      if (!ReapOnce(options_.clock->Now(), &more).ok()) break;
+      if (!ReapOnce(options_.clock->Now(), /*wait=*/false, &more).ok()) break;
     }
   }
 }
@@ -261,7 +263,7 @@ void PostgresStore::ReaperLoop() {
 absl::Status PostgresStore::PurgeExpired() {
   const absl::Time now = options_.clock->Now();
   bool more = true;
-  while (more) RETURN_IF_ERROR(ReapOnce(now, &more));
+  while (more) RETURN_IF_ERROR(ReapOnce(now, /*wait=*/true, &more));
   return absl::OkStatus();
 }
 

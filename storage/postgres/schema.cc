@@ -129,6 +129,8 @@ const Statement kLockSubjectExclusive{1, "ta_lock_subject_exclusive",
                                       "SELECT pg_advisory_xact_lock($1::int8)"};
 const Statement kTryReaperLock{2, "ta_try_reaper_lock",
                                "SELECT pg_try_advisory_xact_lock($1::int8)"};
+const Statement kReaperLock{26, "ta_reaper_lock",
+                            "SELECT true FROM (SELECT pg_advisory_xact_lock($1::int8)) AS locked"};
 const Statement kGetFamily{3, "ta_get_family",
                            "SELECT " TA_FAMILY_COLUMNS " FROM ta_families f WHERE f.id = $1::bytea"};
 // The subject's cutoff and block ride along; the caller holds the subject's lock, so they

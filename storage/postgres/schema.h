@@ -39,7 +39,7 @@ absl::Status SetSchemaVersionForTesting(Connection& conn, int64_t version);
 
 // Every statement, indexed for Connection's prepared-statement cache.
 namespace sql {
-extern const Statement kLockSubjectShared, kLockSubjectExclusive, kTryReaperLock;
+extern const Statement kLockSubjectShared, kLockSubjectExclusive, kTryReaperLock, kReaperLock;
 extern const Statement kGetFamily, kGetFamilyForRotate, kInsertFamily, kRevokeFamily;
 extern const Statement kGetRefresh, kGetRefreshPair, kInsertRefresh, kRotate;
 extern const Statement kDenyJti, kIsJtiDenied;

@@ -69,8 +69,10 @@ class PostgresStore final : public TokenStore {
                                                          absl::Time now);
   // The rest of Rotate once the family is locked and checked (ordered_ops.cc).
   absl::Status RotateLocked(Connection& c, const RotateRequest& request, RotateOutcome& out);
-  // One reaper round over every table; sets *more when a table had a full batch.
-  absl::Status ReapOnce(absl::Time now, bool* more);
+  // One reaper round over every table; sets *more when a table had a full batch. `wait`:
+  // queue for the reaper lock (PurgeExpired) instead of leaving the round to the replica
+  // that holds it (the reaper thread).
+  absl::Status ReapOnce(absl::Time now, bool wait, bool* more);
   void ReaperLoop();
 
   const PostgresStoreOptions options_;

@@ -25,13 +25,13 @@ std::string FamilyIdFor(uint64_t n);
 FamilyRecord MakeFamily(absl::string_view id, absl::string_view subject, absl::Time now);
 // The family's refresh record of `generation`, idle-expiring in 1 day.
 RefreshRecord MakeRefresh(absl::string_view id, uint64_t generation, absl::Time now);
-// A RotateRequest presenting `generation` with a prepared successor.
+// A RotateRequest presenting `generation` of a family of `subject`, with a prepared successor.
 RotateRequest MakeRotate(absl::string_view id, uint64_t generation, absl::Time now,
-                         absl::Duration grace = absl::ZeroDuration());
+                         absl::Duration grace = absl::ZeroDuration(),
+                         absl::string_view subject = "alice");
+// A SubjectUpdate at `now`: cutoff "now" (not_before unset), block unchanged, no leeway.
+SubjectUpdate MakeUpdate(absl::string_view subject, absl::Time now);
 
-// A subject record with only the fields most tests care about.
-SubjectRecord MakeSubject(absl::string_view subject, absl::Time expires_at,
-                          absl::Time not_before = absl::InfinitePast());
 ListFamiliesQuery MakeQuery(absl::string_view subject, absl::Time now,
                             bool include_revoked = false);
 
