@@ -51,5 +51,5 @@ leaf client gateway ca client
 leaf rogue gateway other-ca client
 for kind in uri dns email ip; do leaf "id-$kind" nobody ca "id-$kind"; done
 leaf id-cn ops-cn ca id-cn
-leaf attack-dns spiffe://test/ops ca attack-dns
+leaf attack-dns 'spiffe:\/\/test\/ops' ca attack-dns  # "/" escaped for -subj
 leaf attack-email nobody ca attack-email

@@ -136,30 +136,19 @@ TEST_CASE("TLS: each SAN type matches only its own credential type; CN only with
   Pki pki;
   TestServer s([&pki](ServerOptions& o) {
     const std::string callers = pki.Path("callers.txt");
-    std::ofstream(callers) << "by-uri issuer cert-uri:spiffe://test/ops
-"
-                           << "by-dns issuer cert-dns:ops.test
-"
-                           << "by-email issuer cert-email:ops@test.example
-"
-                           << "by-ip issuer cert-ip:10.9.8.7
-"
-                           << "by-cn issuer cert-cn:ops-cn
-"
+    std::ofstream(callers) << "by-uri issuer cert-uri:spiffe://test/ops\n"
+                           << "by-dns issuer cert-dns:ops.test\n"
+                           << "by-email issuer cert-email:ops@test.example\n"
+                           << "by-ip issuer cert-ip:10.9.8.7\n"
+                           << "by-cn issuer cert-cn:ops-cn\n"
                            // the same texts under the other types: must never match
-                           << "x-dns issuer cert-dns:spiffe://test/ops
-"
-                           << "x-uri issuer cert-uri:ops.test
-"
-                           << "x-ip issuer cert-ip:ops@test.example
-"
-                           << "x-cn issuer cert-cn:spiffe://test/ops
-"
-                           << "x-cn-nobody issuer cert-cn:nobody
-"
+                           << "x-dns issuer cert-dns:spiffe://test/ops\n"
+                           << "x-uri issuer cert-uri:ops.test\n"
+                           << "x-ip issuer cert-ip:ops@test.example\n"
+                           << "x-cn issuer cert-cn:spiffe://test/ops\n"
+                           << "x-cn-nobody issuer cert-cn:nobody\n"
                            << "ops admin " << core::CallerRegistry::KeyCredential("admin-key")
-                           << "
-";
+                           << "\n";
     o.callers_file = callers;
     o.tls_cert = pki.Path("server.pem");
     o.tls_key = pki.Path("server.key");
