@@ -71,7 +71,8 @@ if ((tsan)); then
   configure build/tsan thread
   cmake --build build/tsan --parallel "$jobs" --target storage_tests
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/reliability/tsan.supp"
-  run "tsan storage races" build/tsan/tests/storage/storage_tests "[concurrency]"
+  run "tsan storage rotation and subject races" build/tsan/tests/storage/storage_tests \
+    "[concurrency],[subject]"
   unset TSAN_OPTIONS
 fi
 echo "sanitize: all clean"

@@ -10,20 +10,20 @@
 #include "absl/strings/str_cat.h"
 #include "server/base/error.h"
 #include "server/base/status_macros.h"
+#include "storage/codec.h"  // kFamilyIdSize, kMaxSubjectSize
 #include "storage/postgres/schema.h"
 #include "storage/postgres/store_impl.h"
+#include "storage/store_rules.h"
 
 namespace ta::storage::pg {
 namespace {
 
-constexpr size_t kMaxSubjectSize = 256;
-constexpr size_t kFamilyIdSize = 16;
 // Columns of kGetFamilyForRotate after the family's: the subject's record (NULL if none).
 constexpr int kSubjectNotBefore = kFamilyColumns;
 constexpr int kSubjectBlockUntil = kFamilyColumns + 1;
 constexpr int kSubjectExpiresAt = kFamilyColumns + 2;
 
-absl::Status ValidSubject(absl::string_view subject) {
+absl::Status ValidSubject(absl::string_view subject) {  // CreateFamily's check
   if (subject.empty() || subject.size() > kMaxSubjectSize) {
     return ta::InvalidField("subject", "subject must be 1 to 256 bytes");
   }
@@ -49,13 +49,12 @@ absl::StatusOr<std::optional<SubjectRecord>> LiveSubject(Connection& c, absl::st
 absl::StatusOr<std::optional<RotateResult>> SubjectVerdict(const Rows& rows,
                                                            const FamilyRecord& f, absl::Time now) {
   if (rows.IsNull(0, kSubjectNotBefore)) return std::nullopt;
-  ASSIGN_OR_RETURN(absl::Time expires_at, rows.Time(0, kSubjectExpiresAt));
-  if (now > expires_at) return std::nullopt;
-  ASSIGN_OR_RETURN(absl::Time not_before, rows.Time(0, kSubjectNotBefore));
-  ASSIGN_OR_RETURN(absl::Time block_until, rows.Time(0, kSubjectBlockUntil));
-  if (f.created_at <= not_before) return RotateResult::kSubjectRevoked;
-  if (now < block_until) return RotateResult::kSubjectBlocked;
-  return std::nullopt;
+  SubjectRecord subject;
+  ASSIGN_OR_RETURN(subject.expires_at, rows.Time(0, kSubjectExpiresAt));
+  if (now > subject.expires_at) return std::nullopt;
+  ASSIGN_OR_RETURN(subject.not_before, rows.Time(0, kSubjectNotBefore));
+  ASSIGN_OR_RETURN(subject.block_until, rows.Time(0, kSubjectBlockUntil));
+  return SubjectRefusesRotation(subject, f, now);
 }
 
 }  // namespace
@@ -72,14 +71,7 @@ absl::Status PostgresStore::CreateFamily(const FamilyRecord& family, const Refre
     RETURN_IF_ERROR(LockSubject(c, family.subject, /*exclusive=*/false));
     ASSIGN_OR_RETURN(std::optional<SubjectRecord> subject,
                      LiveSubject(c, family.subject, family.created_at));
-    if (subject.has_value() && family.created_at < subject->block_until) {
-      return ta::Error(absl::StatusCode::kFailedPrecondition, "subject_blocked",
-                       "token store: the subject is blocked");
-    }
-    if (subject.has_value() && family.created_at <= subject->not_before) {
-      return ta::Error(absl::StatusCode::kAborted, "subject_revoked",
-                       "token store: the subject's sessions were revoked after this one began");
-    }
+    if (subject.has_value()) RETURN_IF_ERROR(AdmitNewFamily(*subject, family.created_at));
     Params params;
     AppendFamily(params, family, FamilyDropAfter(family));
     ASSIGN_OR_RETURN(Rows inserted, c.Exec(sql::kInsertFamily, params));
@@ -188,33 +180,24 @@ absl::Status PostgresStore::RotateLocked(Connection& c, const RotateRequest& req
 }
 
 absl::StatusOr<SubjectRecord> PostgresStore::UpdateSubject(const SubjectUpdate& update) {
-  RETURN_IF_ERROR(ValidSubject(update.subject));
-  if (update.not_before.has_value() && *update.not_before > update.now) {
-    return ta::InvalidField("not_before", "not_before must not be after now");
-  }
+  RETURN_IF_ERROR(ValidateSubjectUpdate(update));
   SubjectRecord merged;
   RETURN_IF_ERROR(RunTransaction([&](Connection& c) -> absl::Status {
     RETURN_IF_ERROR(LockSubject(c, update.subject, /*exclusive=*/true));
     ASSIGN_OR_RETURN(std::optional<SubjectRecord> stored,
                      LiveSubject(c, update.subject, update.now));
-    const SubjectRecord before = stored.value_or(SubjectRecord{});  // defaults: infinite past
-    const absl::Time base = std::max(before.not_before, update.not_before.value_or(update.now));
+    const absl::Time requested = update.not_before.value_or(update.now);
+    const absl::Time base = stored.has_value() ? std::max(stored->not_before, requested) : requested;
     Params params;
     params.Bytes(update.subject).Time(base).Bool(!update.not_before.has_value());
-    ASSIGN_OR_RETURN(Rows cutoff, c.Exec(sql::kSubjectCutoff, params));
-    merged = SubjectRecord();
-    merged.subject = update.subject;
-    ASSIGN_OR_RETURN(merged.not_before, cutoff.Time(0, 0));
-    merged.block_until = update.block_until.value_or(before.block_until);
-    merged.reason = update.reason;
-    merged.revoked_by = update.revoked_by;
-    merged.updated_at = update.now;
-    merged.expires_at = stored.has_value() ? before.expires_at : absl::InfinitePast();
-    merged.expires_at = std::max(merged.expires_at, merged.block_until);
-    if (!cutoff.IsNull(0, 1)) {
-      ASSIGN_OR_RETURN(absl::Time latest, cutoff.Time(0, 1));
-      merged.expires_at = std::max(merged.expires_at, latest + update.token_leeway);
+    ASSIGN_OR_RETURN(Rows cutoff_row, c.Exec(sql::kSubjectCutoff, params));
+    ASSIGN_OR_RETURN(absl::Time cutoff, cutoff_row.Time(0, 0));
+    absl::Time keep_until = absl::InfinitePast();
+    if (!cutoff_row.IsNull(0, 1)) {
+      ASSIGN_OR_RETURN(absl::Time latest, cutoff_row.Time(0, 1));
+      keep_until = latest + update.token_leeway;
     }
+    merged = MergeSubject(stored, update, cutoff, keep_until);
     Params upsert;
     upsert.Bytes(merged.subject).Time(merged.not_before).Time(merged.block_until);
     upsert.Bytes(merged.reason).Bytes(merged.revoked_by).Time(merged.updated_at);

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/base/error.h"
 #include "server/base/status_macros.h"
+#include "storage/codec.h"  // kFamilyIdSize, kMaxSubjectSize
 #include "storage/postgres/schema.h"
 #include "storage/postgres/store_impl.h"
 
@@ -14,8 +15,6 @@ namespace pg {
 namespace {
 
 constexpr size_t kMaxJtiSize = 1024;
-constexpr size_t kMaxSubjectSize = 256;
-constexpr size_t kFamilyIdSize = 16;
 constexpr int kMaxPageSize = 1000;
 constexpr int kDefaultPageSize = 50;
 // Below this many rows (by the planner's estimate) GetStats counts exactly.

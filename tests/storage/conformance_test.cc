@@ -20,7 +20,7 @@ using testing::MakeFamily;
 using testing::MakeQuery;
 using testing::MakeRefresh;
 using testing::MakeRotate;
-using testing::MakeUpdate;
+using testing::MakeSubjectUpdate;
 using testing::Records;
 
 TEMPLATE_TEST_CASE("Store: created family, refresh record and index read back", "[storage]",
@@ -52,13 +52,15 @@ TEMPLATE_TEST_CASE("Store: created family, refresh record and index read back", 
   CHECK(page->families[0].family_id == f.family_id);
 }
 
-TEMPLATE_TEST_CASE("Store: any byte string round-trips exactly, times to the microsecond",
+// Subjects and ids are any bytes; the other strings arrive from proto3 string fields, so they
+// are UTF-8 (NUL included), which is all the RocksDB store's records promise to carry.
+TEMPLATE_TEST_CASE("Store: byte strings round-trip exactly, times to the microsecond",
                    "[storage]", TA_EVERY_STORE) {
   auto h = TestType::Make();
   h->clock().Advance(absl::Nanoseconds(123'456'000));  // microsecond precision is kept
   const std::string subject("s\0\xff\xfe", 4);
   FamilyRecord f = MakeFamily(FamilyIdFor(7), subject, h->Now());
-  f.metadata = {{"", ""}, {std::string("k\0", 2), "\xc3\x28"}};
+  f.metadata = {{"", ""}, {std::string("k\0", 2), "caf\xc3\xa9"}};
   f.audience = {};
   f.extra_claims_json = "{\"a\":[1,2]}";
   REQUIRE(h->store().CreateFamily(f, MakeRefresh(f.family_id, 0, h->Now())).ok());
@@ -162,7 +164,7 @@ TEMPLATE_TEST_CASE("Store: everything survives close and reopen", "[storage]", T
           RotateResult::kRotated);
   REQUIRE(*h->store().RevokeFamily(f.family_id, "admin", "ops", h->Now()));
   REQUIRE(h->store().DenyJti("jti-1", h->Now() + absl::Hours(1)).ok());
-  SubjectUpdate ban = MakeUpdate("bob", h->Now());
+  SubjectUpdate ban = MakeSubjectUpdate("bob", h->Now());
   ban.block_until = h->Now() + absl::Hours(1);
   REQUIRE(h->store().UpdateSubject(ban).ok());
   h->Reopen();
@@ -260,13 +262,13 @@ TEMPLATE_TEST_CASE("Store: PurgeExpired physically drops expired records", "[sto
   auto h = TestType::Make();
   FamilyRecord old_family = h->Create(1);
   REQUIRE(h->store().DenyJti("old-jti", h->Now() + absl::Minutes(5)).ok());
-  SubjectUpdate old_ban = MakeUpdate("old", h->Now());
+  SubjectUpdate old_ban = MakeSubjectUpdate("old", h->Now());
   old_ban.block_until = h->Now() + absl::Hours(1);
   REQUIRE(h->store().UpdateSubject(old_ban).ok());
   h->clock().Advance(absl::Hours(24 * 40));  // past every expiry + retention above
   FamilyRecord fresh = h->Create(2);
   REQUIRE(h->store().DenyJti("new-jti", h->Now() + absl::Minutes(5)).ok());
-  SubjectUpdate new_ban = MakeUpdate("new", h->Now());
+  SubjectUpdate new_ban = MakeSubjectUpdate("new", h->Now());
   new_ban.block_until = h->Now() + absl::Hours(1);
   REQUIRE(h->store().UpdateSubject(new_ban).ok());
   REQUIRE(h->store().PurgeExpired().ok());

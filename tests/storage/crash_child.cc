@@ -51,8 +51,7 @@ int main(int argc, char** argv) {
                              testing::MakeRefresh(id, 0, now)));
     Ack("create " + hex);
     for (uint64_t gen = 0; gen < 2; ++gen) {
-      absl::StatusOr<RotateOutcome> out = store.Rotate(
-          testing::MakeRotate(id, gen, now, absl::ZeroDuration(), "crash-subject"));
+      absl::StatusOr<RotateOutcome> out = store.Rotate(testing::MakeRotate(id, gen, now, absl::ZeroDuration(), "crash-subject"));
       Check(out.status());
       if (out->result != RotateResult::kRotated) _exit(4);
       Ack(absl::StrCat("rotate ", hex, " ", gen + 1));
@@ -63,10 +62,8 @@ int main(int argc, char** argv) {
     Check(store.DenyJti(jti, now + absl::Hours(1)));
     Ack("deny " + jti);
     const std::string subject = absl::StrCat("subject-", round, "-", i);
-    SubjectUpdate update = testing::MakeUpdate(subject, now);
-    update.not_before = now;
-    update.block_until = now + absl::Hours(1);  // keeps the record an hour
-    Check(store.UpdateSubject(update).status());
+    Check(store.UpdateSubject(testing::MakeSubjectUpdate(subject, now, now, now + absl::Hours(1)))
+              .status());
     Ack(absl::StrCat("subject ", subject, " ", absl::ToUnixMicros(now)));
   }
 }

@@ -58,12 +58,16 @@ RotateRequest MakeRotate(absl::string_view id, uint64_t generation, absl::Time n
   return req;
 }
 
-SubjectUpdate MakeUpdate(absl::string_view subject, absl::Time now) {
+SubjectUpdate MakeSubjectUpdate(absl::string_view subject, absl::Time now,
+                                std::optional<absl::Time> not_before,
+                                std::optional<absl::Time> block_until) {
   SubjectUpdate u;
   u.subject = std::string(subject);
-  u.reason = "test";
-  u.revoked_by = "ops";
   u.now = now;
+  u.not_before = not_before;
+  u.block_until = block_until;
+  u.reason = "test";
+  u.revoked_by = "tests";
   return u;
 }
 

@@ -25,13 +25,16 @@ std::string FamilyIdFor(uint64_t n);
 FamilyRecord MakeFamily(absl::string_view id, absl::string_view subject, absl::Time now);
 // The family's refresh record of `generation`, idle-expiring in 1 day.
 RefreshRecord MakeRefresh(absl::string_view id, uint64_t generation, absl::Time now);
-// A RotateRequest presenting `generation` of a family of `subject`, with a prepared successor.
+// A RotateRequest presenting `generation` with a prepared successor; `subject` must be the
+// family's (MakeFamily's callers mostly use "alice").
 RotateRequest MakeRotate(absl::string_view id, uint64_t generation, absl::Time now,
                          absl::Duration grace = absl::ZeroDuration(),
                          absl::string_view subject = "alice");
-// A SubjectUpdate at `now`: cutoff "now" (not_before unset), block unchanged, no leeway.
-SubjectUpdate MakeUpdate(absl::string_view subject, absl::Time now);
 
+// A RevokeSubject for the store: cutoff `not_before` (nullopt: now), optional block.
+SubjectUpdate MakeSubjectUpdate(absl::string_view subject, absl::Time now,
+                                std::optional<absl::Time> not_before = std::nullopt,
+                                std::optional<absl::Time> block_until = std::nullopt);
 ListFamiliesQuery MakeQuery(absl::string_view subject, absl::Time now,
                             bool include_revoked = false);
 
