@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "server/base/clock.h"
-#include "storage/rocksdb_store.h"
+#include "storage/rocksdb/rocksdb_store.h"
 #include "tests/storage/test_util.h"
 
 namespace ta::storage {
