@@ -17,7 +17,7 @@
 #include "server/base/error.h"
 #include "server/base/net.h"
 #include "server/base/status_macros.h"
-#include "storage/rocksdb_store.h"
+#include "storage/rocksdb/rocksdb_store.h"
 
 namespace ta {
 namespace {

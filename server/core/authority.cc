@@ -60,6 +60,9 @@ absl::Status ValidateAuthorityOptions(const AuthorityOptions& o) {
   if (o.reuse_grace < absl::ZeroDuration() || o.reuse_grace > absl::Seconds(60)) {
     return OptionError("reuse_grace", "must be between 0s and 60s");
   }
+  if (o.max_revocation_lag < absl::Milliseconds(10) || o.max_revocation_lag > absl::Minutes(1)) {
+    return OptionError("max_revocation_lag", "must be between 10ms and 1m");
+  }
   if (o.clock == nullptr) return OptionError("clock", "must not be null");
   return absl::OkStatus();
 }
@@ -70,15 +73,23 @@ absl::StatusOr<std::unique_ptr<TokenAuthority>> TokenAuthority::Create(
   if (store == nullptr || keys == nullptr) {
     return absl::InvalidArgumentError("TokenAuthority needs a store and a key ring");
   }
-  return absl::WrapUnique(new TokenAuthority(options, store, keys));
+  auto authority = absl::WrapUnique(new TokenAuthority(options, store, keys));
+  // Listen first, then load: an entry appended in between is applied twice, never missed.
+  RevocationView* view = authority->view_.get();
+  store->SetRevocationListener([view](const storage::RevocationEntry& e) { view->Apply(e); });
+  RETURN_IF_ERROR(view->Load(*store, options.clock->Now()));
+  return authority;
 }
+
+TokenAuthority::~TokenAuthority() { store_->SetRevocationListener(nullptr); }
 
 TokenAuthority::TokenAuthority(const AuthorityOptions& options, storage::TokenStore* store,
                                token::KeyRing* keys)
     : options_(options),
       store_(store),
       keys_(keys),
-      verify_cache_(options.verify_cache_bytes) {}
+      verify_cache_(options.verify_cache_bytes),
+      view_(std::make_unique<RevocationView>(options.shared_store, options.max_revocation_lag)) {}
 
 absl::StatusOr<TokenPair> TokenAuthority::IssueTokens(const IssueRequest& request,
                                                       const Caller& caller) {
@@ -131,6 +142,7 @@ absl::StatusOr<TokenPair> TokenAuthority::TryIssue(const IssueRequest& request,
   family.expires_at = now + options_.family_ttl;
   family.generation = 0;
   family.rotated_at = now;
+  family.access_live_until = AccessExpiry(family, now) + options_.leeway;
   storage::RefreshRecord first = MakeRefreshRecord(family, 0, request.scope, now);
   // Mint first: a request whose token cannot be issued must leave nothing behind.
   ASSIGN_OR_RETURN(TokenPair pair, MakePair(family, first, now));
@@ -172,6 +184,8 @@ absl::StatusOr<TokenPair> TokenAuthority::RefreshTokens(const RefreshRequest& re
   rotate.successor =
       MakeRefreshRecord(*family, presented.generation + 1,
                         request.scope.empty() ? presented.scope : request.scope, now);
+  // Covers the token minted below and, on a replay, the one minted with the same `now`.
+  rotate.access_live_until = AccessExpiry(*family, now) + options_.leeway;
   // Mint and sign before the store commits: once the presented token is spent, a failure
   // would leave the client with a dead token whose retry looks like reuse. (Nothing the
   // tokens carry changes with the rotation itself.)
@@ -266,9 +280,7 @@ absl::StatusOr<std::string> TokenAuthority::MintAccessToken(const storage::Famil
   claims.aud = family.audience;
   claims.iat = absl::FromUnixSeconds(absl::ToUnixSeconds(now));
   claims.nbf = claims.iat;
-  // Never outlive the session: a family's absolute expiry caps its access tokens too.
-  claims.exp = std::min(claims.iat + options_.access_ttl,
-                        absl::FromUnixSeconds(absl::ToUnixSeconds(family.expires_at)));
+  claims.exp = AccessExpiry(family, now);
   claims.jti = token::Base64UrlEncode(token::RandomBytes(16));
   claims.client_id = family.client_id;
   claims.scope = std::string(scope);
@@ -282,6 +294,13 @@ absl::StatusOr<std::string> TokenAuthority::MintAccessToken(const storage::Famil
     return InvalidField("extra_claims", "extra_claims make the access token exceed 8 KiB");
   }
   return token;
+}
+
+absl::Time TokenAuthority::AccessExpiry(const storage::FamilyRecord& family,
+                                         absl::Time now) const {
+  // Never outlive the session: a family's absolute expiry caps its access tokens too.
+  return std::min(absl::FromUnixSeconds(absl::ToUnixSeconds(now)) + options_.access_ttl,
+                  absl::FromUnixSeconds(absl::ToUnixSeconds(family.expires_at)));
 }
 
 absl::StatusOr<TokenPair> TokenAuthority::MakePair(const storage::FamilyRecord& family,

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/base/clock.h"
+#include "server/core/revocation_view.h"
 #include "server/core/verify_cache.h"
 #include "server/token/key_ring.h"
 #include "storage/token_store.h"
@@ -45,6 +46,15 @@ struct AuthorityOptions {
   // the bytes the entries hold (token, claims, overhead: ~1.5 KiB for a typical token).
   // Default 64 MiB; 0 disables.
   size_t verify_cache_bytes = 64 << 20;
+  // Whether other processes (replicas) write the same store. Then the revocation view is
+  // trusted only while a follower proves it current within max_revocation_lag; alone, the
+  // view is current by construction (the store hands it every revocation before the call
+  // that made it returns). Default false.
+  bool shared_store = false;
+  // With shared_store: how stale the revocation view may be before Introspect of an access
+  // token answers UNAVAILABLE ("revocations_stale") rather than risk calling a revoked token
+  // active. Default 1 s.
+  absl::Duration max_revocation_lag = absl::Seconds(1);
   // Time source. Never null.
   const Clock* clock = Clock::Real();
 };
@@ -158,12 +168,20 @@ class TokenAuthority {
   absl::Status PurgeExpired() { return store_->PurgeExpired(); }
   absl::StatusOr<Stats> GetStats();
 
+  // The revocations that can still matter, in memory (revocation_view.h). A follower of a
+  // shared store applies entries and marks it current; health reports use IsCurrent.
+  RevocationView& view() { return *view_; }
+
+  ~TokenAuthority();
+
  private:
   TokenAuthority(const AuthorityOptions& options, storage::TokenStore* store, token::KeyRing* keys);
 
   // Mints an access token for `family` (with its extra claims) and `scope`, issued now.
   absl::StatusOr<std::string> MintAccessToken(const storage::FamilyRecord& family,
                                               absl::string_view scope, absl::Time now);
+  // The exp of an access token of `family` minted at `now` (never past the family's end).
+  absl::Time AccessExpiry(const storage::FamilyRecord& family, absl::Time now) const;
   storage::RefreshRecord MakeRefreshRecord(const storage::FamilyRecord& family, uint64_t generation,
                                            absl::string_view scope, absl::Time now) const;
   std::string RefreshTokenFor(absl::string_view family_id, uint64_t generation) const;
@@ -190,6 +208,7 @@ class TokenAuthority {
   storage::TokenStore* const store_;
   token::KeyRing* const keys_;
   VerifyCache verify_cache_;
+  std::unique_ptr<RevocationView> view_;
 };
 
 }  // namespace ta::core

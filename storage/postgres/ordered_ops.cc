@@ -5,6 +5,7 @@
 // its record.
 #include <algorithm>
 #include <map>
+#include <vector>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -87,9 +88,11 @@ absl::Status PostgresStore::CreateFamily(const FamilyRecord& family, const Refre
 
 absl::StatusOr<RotateOutcome> PostgresStore::Rotate(const RotateRequest& request) {
   RotateOutcome out;
+  std::vector<RevocationEntry> logged;  // reuse detected: the family's log entry
   if (request.family_id.size() != kFamilyIdSize) return out;  // kNotFound
   RETURN_IF_ERROR(RunTransaction([&](Connection& c) -> absl::Status {
     out = RotateOutcome();
+    logged.clear();
     const absl::Time now = request.now;
     RETURN_IF_ERROR(LockSubject(c, request.subject, /*exclusive=*/false));
     ASSIGN_OR_RETURN(Rows rows, c.Exec(sql::kGetFamilyForRotate, Params().Bytes(request.family_id)));
@@ -110,13 +113,15 @@ absl::StatusOr<RotateOutcome> PostgresStore::Rotate(const RotateRequest& request
       out.result = *verdict;
       return absl::OkStatus();
     }
-    return RotateLocked(c, request, out);
+    return RotateLocked(c, request, out, logged);
   }));
+  Announce(logged);
   return out;
 }
 
 absl::Status PostgresStore::RotateLocked(Connection& c, const RotateRequest& request,
-                                         RotateOutcome& out) {
+                                         RotateOutcome& out,
+                                         std::vector<RevocationEntry>& logged) {
   const absl::Time now = request.now;
   const uint64_t gen = request.generation;
   FamilyRecord& f = out.family;
@@ -143,12 +148,13 @@ absl::Status PostgresStore::RotateLocked(Connection& c, const RotateRequest& req
     params.Bytes(f.family_id).Int64(static_cast<int64_t>(gen)).Time(now);
     params.Int64(static_cast<int64_t>(successor.generation)).Bytes(successor.secret_hash);
     params.Bytes(successor.scope).Time(successor.issued_at).Time(successor.expires_at);
-    params.Time(RefreshDropAfter(successor));
+    params.Time(RefreshDropAfter(successor)).Time(request.access_live_until);
     ASSIGN_OR_RETURN(Rows advanced, c.Exec(sql::kRotate, params));
     if (advanced.size() != 1) {  // cannot happen while the row is locked; never commit it
       return ta::Error(absl::StatusCode::kUnavailable, "store_unavailable",
                        "token store: rotation lost its compare-and-set");
     }
+    ASSIGN_OR_RETURN(f.access_live_until, advanced.Time(0, 0));
     f.generation = successor.generation;
     f.rotated_at = now;
     out.current = std::move(successor);
@@ -164,7 +170,10 @@ absl::Status PostgresStore::RotateLocked(Connection& c, const RotateRequest& req
     }
     out.current = current->second;
     out.result = RotateResult::kReplayWithinGrace;
-    return absl::OkStatus();
+    if (request.access_live_until <= f.access_live_until) return absl::OkStatus();
+    f.access_live_until = request.access_live_until;
+    return c.Exec(sql::kExtendAccess, Params().Bytes(f.family_id).Time(f.access_live_until))
+        .status();
   }
   ASSIGN_OR_RETURN(Rows revoked, c.Exec(sql::kRevokeFamily, Params().Bytes(f.family_id).Time(now)
                                                               .Bytes("refresh_token_reuse")
@@ -176,12 +185,14 @@ absl::Status PostgresStore::RotateLocked(Connection& c, const RotateRequest& req
   ASSIGN_OR_RETURN(WithDropAfter<FamilyRecord> updated, FamilyAt(revoked, 0));
   f = std::move(updated.record);
   out.result = RotateResult::kReuseDetected;
-  return absl::OkStatus();
+  logged.push_back(FamilyRevocation(f, RevocationEntry::Kind::kFamily, now));
+  return Append(c, logged.back());
 }
 
 absl::StatusOr<SubjectRecord> PostgresStore::UpdateSubject(const SubjectUpdate& update) {
   RETURN_IF_ERROR(ValidateSubjectUpdate(update));
   SubjectRecord merged;
+  std::vector<RevocationEntry> killed;
   RETURN_IF_ERROR(RunTransaction([&](Connection& c) -> absl::Status {
     RETURN_IF_ERROR(LockSubject(c, update.subject, /*exclusive=*/true));
     ASSIGN_OR_RETURN(std::optional<SubjectRecord> stored,
@@ -202,9 +213,32 @@ absl::StatusOr<SubjectRecord> PostgresStore::UpdateSubject(const SubjectUpdate& 
     upsert.Bytes(merged.subject).Time(merged.not_before).Time(merged.block_until);
     upsert.Bytes(merged.reason).Bytes(merged.revoked_by).Time(merged.updated_at);
     upsert.Time(merged.expires_at);
-    return c.Exec(sql::kUpsertSubject, upsert).status();
+    RETURN_IF_ERROR(c.Exec(sql::kUpsertSubject, upsert).status());
+    // The families this cutoff newly kills go into the revocation log in the same commit.
+    const absl::Time old_cutoff = stored.has_value() ? stored->not_before : absl::InfinitePast();
+    ASSIGN_OR_RETURN(killed, KilledFamilies(c, update.subject, old_cutoff, merged.not_before,
+                                            update.now));
+    for (RevocationEntry& entry : killed) RETURN_IF_ERROR(Append(c, entry));
+    return absl::OkStatus();
   }));
+  Announce(killed);
   return merged;
+}
+
+absl::StatusOr<std::vector<RevocationEntry>> PostgresStore::KilledFamilies(
+    Connection& c, absl::string_view subject, absl::Time old_cutoff, absl::Time cutoff,
+    absl::Time now) {
+  std::vector<RevocationEntry> killed;
+  if (cutoff <= old_cutoff) return killed;
+  ASSIGN_OR_RETURN(Rows rows, c.Exec(sql::kSubjectKills,
+                                     Params().Bytes(subject).Time(cutoff).Time(old_cutoff)));
+  for (int i = 0; i < rows.size(); ++i) {
+    ASSIGN_OR_RETURN(WithDropAfter<FamilyRecord> f, FamilyAt(rows, i));
+    if (now > f.drop_after) continue;
+    RevocationEntry entry = FamilyRevocation(f.record, RevocationEntry::Kind::kSubject, now);
+    if (entry.live_until > now) killed.push_back(std::move(entry));
+  }
+  return killed;
 }
 
 }  // namespace ta::storage::pg

@@ -1,6 +1,7 @@
 // PostgresStore: opening, the plain reads and writes, the reaper and stats. The operations
 // ordered by the subject lock are in ordered_ops.cc.
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -9,6 +10,7 @@
 #include "storage/codec.h"  // kFamilyIdSize, kMaxSubjectSize
 #include "storage/postgres/schema.h"
 #include "storage/postgres/store_impl.h"
+#include "storage/store_rules.h"
 
 namespace ta::storage {
 namespace pg {
@@ -151,27 +153,81 @@ absl::StatusOr<bool> PostgresStore::RevokeFamily(absl::string_view family_id,
                                                  absl::string_view reason,
                                                  absl::string_view revoked_by, absl::Time now) {
   if (family_id.size() != kFamilyIdSize) return NotFound("family");
-  bool changed = false, found = false;
+  bool found = false;
+  std::vector<RevocationEntry> logged;
   RETURN_IF_ERROR(RunTransaction([&](Connection& c) -> absl::Status {
+    logged.clear();
     ASSIGN_OR_RETURN(Rows rows, c.Exec(sql::kRevokeFamily, Params().Bytes(family_id).Time(now)
                                                                .Bytes(reason).Bytes(revoked_by)));
-    changed = rows.size() == 1;
-    if (changed) return FamilyAt(rows, 0).status();  // a corrupt row is reported (and rolled back)
+    if (rows.size() == 1) {  // a corrupt row is reported, and the transaction rolled back
+      ASSIGN_OR_RETURN(WithDropAfter<FamilyRecord> f, FamilyAt(rows, 0));
+      logged.push_back(FamilyRevocation(f.record, RevocationEntry::Kind::kFamily, now));
+      return Append(c, logged.back());
+    }
     ASSIGN_OR_RETURN(std::optional<FamilyRecord> family, LoadFamily(c, family_id, now));
     found = family.has_value();
     return absl::OkStatus();
   }));
-  if (!changed && !found) return NotFound("family");
-  return changed;
+  Announce(logged);
+  if (logged.empty() && !found) return NotFound("family");
+  return !logged.empty();
 }
 
 absl::Status PostgresStore::DenyJti(absl::string_view jti, absl::Time expires_at) {
   if (jti.empty() || jti.size() > kMaxJtiSize) {
     return ta::InvalidField("jti", "jti must be 1 to 1024 bytes");
   }
-  return Run([&](Connection& c) {
-    return c.Exec(sql::kDenyJti, Params().Bytes(jti).Time(expires_at)).status();
-  });
+  RevocationEntry entry;
+  entry.kind = RevocationEntry::Kind::kJti;
+  entry.id = std::string(jti);
+  entry.revoked_at = options_.clock->Now();
+  entry.live_until = expires_at;
+  RETURN_IF_ERROR(RunTransaction([&](Connection& c) -> absl::Status {
+    RETURN_IF_ERROR(c.Exec(sql::kDenyJti, Params().Bytes(jti).Time(expires_at)).status());
+    return Append(c, entry);
+  }));
+  Announce({entry});
+  return absl::OkStatus();
+}
+
+absl::Status PostgresStore::Append(Connection& c, RevocationEntry& entry) {
+  Params params;
+  params.Int64(static_cast<int64_t>(entry.kind)).Bytes(entry.id).Time(entry.revoked_at);
+  params.Time(entry.live_until);
+  ASSIGN_OR_RETURN(Rows rows, c.Exec(sql::kAppendRevocation, params));
+  if (rows.size() != 1) {
+    return ta::Error(absl::StatusCode::kDataLoss, "store_corrupt",
+                     "token store: ta_meta has no revocation_seq");
+  }
+  ASSIGN_OR_RETURN(int64_t seq, rows.Int64(0, 0));
+  entry.seq = static_cast<uint64_t>(seq);
+  return absl::OkStatus();
+}
+
+void PostgresStore::Announce(const std::vector<RevocationEntry>& entries) const {
+  if (!listener_) return;
+  for (const RevocationEntry& entry : entries) listener_(entry);
+}
+
+absl::StatusOr<std::vector<RevocationEntry>> PostgresStore::ReadRevocations(uint64_t after_seq,
+                                                                            absl::Time now,
+                                                                            size_t limit) {
+  std::vector<RevocationEntry> entries;
+  constexpr uint64_t kMaxSeq = std::numeric_limits<int64_t>::max();
+  if (limit == 0 || after_seq >= kMaxSeq) return entries;
+  RETURN_IF_ERROR(Run([&](Connection& c) -> absl::Status {
+    entries.clear();
+    Params params;
+    params.Int64(static_cast<int64_t>(after_seq)).Time(now);
+    params.Int64(static_cast<int64_t>(std::min<uint64_t>(limit, kMaxSeq)));
+    ASSIGN_OR_RETURN(Rows rows, c.Exec(sql::kReadRevocations, params));
+    for (int i = 0; i < rows.size(); ++i) {
+      ASSIGN_OR_RETURN(RevocationEntry entry, RevocationAt(rows, i));
+      entries.push_back(std::move(entry));
+    }
+    return absl::OkStatus();
+  }));
+  return entries;
 }
 
 absl::StatusOr<bool> PostgresStore::IsJtiDenied(absl::string_view jti, absl::Time now) {
@@ -239,7 +295,8 @@ absl::Status PostgresStore::ReapOnce(absl::Time now, bool wait, bool* more) {
     ASSIGN_OR_RETURN(bool mine, locked.Bool(0, 0));
     if (!mine) return absl::OkStatus();  // another replica is reaping
     for (const Statement* reap :
-         {&sql::kReapRefresh, &sql::kReapFamilies, &sql::kReapDenylist, &sql::kReapSubjects}) {
+         {&sql::kReapRefresh, &sql::kReapFamilies, &sql::kReapDenylist, &sql::kReapSubjects,
+          &sql::kReapRevocations}) {
       ASSIGN_OR_RETURN(Rows rows, c.Exec(*reap, Params().Time(now).Int64(options_.reap_batch)));
       ASSIGN_OR_RETURN(int64_t deleted, rows.Int64(0, 0));
       if (deleted >= options_.reap_batch) *more = true;

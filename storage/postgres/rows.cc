@@ -68,7 +68,7 @@ void AppendFamily(Params& p, const FamilyRecord& f, absl::Time drop_after) {
   p.Bytes(f.scope).Bytes(EncodeStringList(metadata)).Bytes(f.issued_by).Bytes(f.extra_claims_json);
   p.Time(f.created_at).Time(f.expires_at).Int64(static_cast<int64_t>(f.generation));
   p.Time(f.rotated_at).Bool(f.revoked).Time(f.revoked_at).Bytes(f.revoke_reason);
-  p.Bytes(f.revoked_by).Time(drop_after);
+  p.Bytes(f.revoked_by).Time(drop_after).Time(f.access_live_until);
 }
 
 absl::StatusOr<WithDropAfter<FamilyRecord>> FamilyAt(const Rows& rows, int row) {
@@ -94,6 +94,7 @@ absl::StatusOr<WithDropAfter<FamilyRecord>> FamilyAt(const Rows& rows, int row) 
   f.revoke_reason = Str(rows, row, 14);
   f.revoked_by = Str(rows, row, 15);
   ASSIGN_OR_RETURN(out.drop_after, rows.Time(row, 16));
+  ASSIGN_OR_RETURN(f.access_live_until, rows.Time(row, 17));
   if (f.family_id.size() != 16) return Corrupt("family id");
   return out;
 }
@@ -119,6 +120,19 @@ absl::StatusOr<WithDropAfter<RefreshRecord>> RefreshAt(const Rows& rows, int row
   }
   ASSIGN_OR_RETURN(out.drop_after, rows.Time(row, 7));
   return out;
+}
+
+absl::StatusOr<RevocationEntry> RevocationAt(const Rows& rows, int row) {
+  RevocationEntry e;
+  ASSIGN_OR_RETURN(int64_t seq, rows.Int64(row, 0));
+  ASSIGN_OR_RETURN(int64_t kind, rows.Int64(row, 1));
+  if (kind < 1 || kind > 3) return Corrupt("revocation kind");
+  e.seq = static_cast<uint64_t>(seq);
+  e.kind = static_cast<RevocationEntry::Kind>(kind);
+  e.id = Str(rows, row, 2);
+  ASSIGN_OR_RETURN(e.revoked_at, rows.Time(row, 3));
+  ASSIGN_OR_RETURN(e.live_until, rows.Time(row, 4));
+  return e;
 }
 
 absl::StatusOr<SubjectRecord> SubjectAt(const Rows& rows, int row) {

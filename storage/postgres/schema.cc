@@ -34,7 +34,8 @@ CREATE TABLE ta_families (
   revoked_at bigint NOT NULL,
   revoke_reason bytea NOT NULL,
   revoked_by bytea NOT NULL,
-  drop_after bigint NOT NULL);
+  drop_after bigint NOT NULL,
+  access_live_until bigint NOT NULL);
 CREATE INDEX ta_families_by_subject ON ta_families (subject, created_at DESC, id);
 CREATE INDEX ta_families_drop ON ta_families (drop_after);
 CREATE TABLE ta_refresh (
@@ -59,6 +60,16 @@ CREATE TABLE ta_subjects (
   updated_at bigint NOT NULL,
   expires_at bigint NOT NULL);
 CREATE INDEX ta_subjects_drop ON ta_subjects (expires_at);
+-- The revocation log: seq from ta_meta 'revocation_seq', updated in the appending
+-- transaction, so numbers are gapless and committed in order (the row lock).
+CREATE TABLE ta_revocations (
+  seq bigint PRIMARY KEY,
+  kind smallint NOT NULL,
+  id bytea NOT NULL,
+  revoked_at bigint NOT NULL,
+  live_until bigint NOT NULL);
+CREATE INDEX ta_revocations_drop ON ta_revocations (live_until);
+INSERT INTO ta_meta VALUES ('revocation_seq', 0);
 )sql"},
 };
 
@@ -118,7 +129,7 @@ namespace sql {
 #define TA_FAMILY_COLUMNS                                                                   \
   "f.id, f.subject, f.client_id, f.audience, f.scope, f.metadata, f.issued_by, "            \
   "f.extra_claims_json, f.created_at, f.expires_at, f.generation, f.rotated_at, f.revoked, " \
-  "f.revoked_at, f.revoke_reason, f.revoked_by, f.drop_after"
+  "f.revoked_at, f.revoke_reason, f.revoked_by, f.drop_after, f.access_live_until"
 #define TA_REFRESH_COLUMNS                                                                 \
   "r.family_id, r.generation, r.secret_hash, r.scope, r.issued_at, r.expires_at, r.spent_at, " \
   "r.drop_after"
@@ -144,7 +155,7 @@ const Statement kInsertFamily{
     5, "ta_insert_family",
     "INSERT INTO ta_families VALUES ($1::bytea, $2::bytea, $3::bytea, $4::bytea, $5::bytea, "
     "$6::bytea, $7::bytea, $8::bytea, $9::int8, $10::int8, $11::int8, $12::int8, $13::bool, "
-    "$14::int8, $15::bytea, $16::bytea, $17::int8) ON CONFLICT (id) DO NOTHING"};
+    "$14::int8, $15::bytea, $16::bytea, $17::int8, $18::int8) ON CONFLICT (id) DO NOTHING"};
 const Statement kRevokeFamily{
     6, "ta_revoke_family",
     "UPDATE ta_families f SET revoked = true, revoked_at = $2::int8, revoke_reason = $3::bytea, "
@@ -169,8 +180,9 @@ const Statement kRotate{
     "  WHERE family_id = $1::bytea AND generation = $2::int8), "
     "successor AS (INSERT INTO ta_refresh VALUES ($1::bytea, $4::int8, $5::bytea, $6::bytea, "
     "  $7::int8, $8::int8, NULL, $9::int8)) "
-    "UPDATE ta_families SET generation = $4::int8, rotated_at = $3::int8 "
-    "WHERE id = $1::bytea AND generation = $2::int8 AND NOT revoked RETURNING generation"};
+    "UPDATE ta_families SET generation = $4::int8, rotated_at = $3::int8, "
+    "access_live_until = GREATEST(access_live_until, $10::int8) "
+    "WHERE id = $1::bytea AND generation = $2::int8 AND NOT revoked RETURNING access_live_until"};
 const Statement kDenyJti{11, "ta_deny_jti",
                          "INSERT INTO ta_denylist VALUES ($1::bytea, $2::int8) "
                          "ON CONFLICT (jti) DO UPDATE SET expires_at = EXCLUDED.expires_at"};
@@ -233,6 +245,31 @@ const Statement kCountFamilies{22, "ta_count_families", "SELECT count(*) FROM ta
 const Statement kCountRefresh{23, "ta_count_refresh", "SELECT count(*) FROM ta_refresh"};
 const Statement kCountDenylist{24, "ta_count_denylist", "SELECT count(*) FROM ta_denylist"};
 const Statement kCountSubjects{25, "ta_count_subjects", "SELECT count(*) FROM ta_subjects"};
+
+const Statement kExtendAccess{
+    27, "ta_extend_access",
+    "UPDATE ta_families SET access_live_until = $2::int8 "
+    "WHERE id = $1::bytea AND access_live_until < $2::int8"};
+// $1 kind, $2 id, $3 revoked_at, $4 live_until; returns the seq.
+const Statement kAppendRevocation{
+    28, "ta_append_revocation",
+    "WITH s AS (UPDATE ta_meta SET value = value + 1 WHERE name = 'revocation_seq' "
+    "RETURNING value) INSERT INTO ta_revocations SELECT s.value, ($1::int8)::int2, $2::bytea, "
+    "$3::int8, $4::int8 FROM s RETURNING seq"};
+const Statement kReadRevocations{
+    29, "ta_read_revocations",
+    "SELECT seq, kind::int8, id, revoked_at, live_until FROM ta_revocations "
+    "WHERE seq > $1::int8 AND live_until > $2::int8 ORDER BY seq LIMIT $3::int8"};
+const Statement kReapRevocations{
+    30, "ta_reap_revocations",
+    "WITH gone AS (DELETE FROM ta_revocations WHERE seq IN (SELECT seq FROM ta_revocations "
+    "WHERE live_until < $1::int8 LIMIT $2::int8) RETURNING 1) SELECT count(*) FROM gone"};
+// The families of subject $1 a cutoff moved from $3 to $2 newly kills (not revoked before).
+const Statement kSubjectKills{
+    31, "ta_subject_kills",
+    "SELECT " TA_FAMILY_COLUMNS " FROM ta_families f WHERE f.subject = $1::bytea "
+    "AND f.created_at <= $2::int8 AND f.created_at > $3::int8 AND NOT f.revoked"};
+const Statement kCountRevocations{32, "ta_count_revocations", "SELECT count(*) FROM ta_revocations"};
 
 #undef TA_FAMILY_COLUMNS
 #undef TA_REFRESH_COLUMNS

@@ -2,9 +2,9 @@
 // every statement the store runs (one place owns the format, as storage/codec.h does for
 // RocksDB).
 //
-// Tables (DESIGN §6): ta_families (with the subject index for keyset pagination, newest
-// first), ta_refresh (SHA-256 of the secret only), ta_denylist, ta_subjects, ta_meta (the
-// schema version). Times are bigint microseconds since the epoch, always the caller's `now`,
+// Tables (DESIGN §6, §10): ta_families (with the subject index for keyset pagination, newest
+// first), ta_refresh (SHA-256 of the secret only), ta_denylist, ta_subjects, ta_revocations
+// (the revocation log), ta_meta (the schema version and the log's last number). Times are bigint microseconds since the epoch, always the caller's `now`,
 // never SQL now(); INT64_MIN/INT64_MAX stand for the infinite past/future. Ids, hashes,
 // subjects and every caller-supplied string are bytea, so any byte string round-trips
 // exactly. Each expiring row carries drop_after (indexed): readers hide rows once
@@ -48,6 +48,8 @@ extern const Statement kListFamilies;
 extern const Statement kReapFamilies, kReapRefresh, kReapDenylist, kReapSubjects;
 extern const Statement kTableStats;
 extern const Statement kCountFamilies, kCountRefresh, kCountDenylist, kCountSubjects;
+extern const Statement kExtendAccess, kAppendRevocation, kReadRevocations, kReapRevocations;
+extern const Statement kSubjectKills, kCountRevocations;
 }  // namespace sql
 
 }  // namespace ta::storage::pg

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "absl/functional/function_ref.h"
 #include "absl/synchronization/notification.h"
@@ -28,6 +29,11 @@ class PostgresStore final : public TokenStore {
   // Migrates the schema, then starts the reaper. Called once by OpenPostgresStore.
   absl::Status Start();
 
+  void SetRevocationListener(RevocationListener listener) override {
+    listener_ = std::move(listener);
+  }
+  absl::StatusOr<std::vector<RevocationEntry>> ReadRevocations(uint64_t after_seq, absl::Time now,
+                                                               size_t limit) override;
   absl::Status CreateFamily(const FamilyRecord& family, const RefreshRecord& first) override;
   absl::StatusOr<FamilyRecord> GetFamily(absl::string_view family_id, absl::Time now) override;
   absl::StatusOr<RefreshRecord> GetRefresh(absl::string_view family_id, uint64_t generation,
@@ -67,8 +73,21 @@ class PostgresStore final : public TokenStore {
   // Reads one family, hiding it past its drop-after.
   absl::StatusOr<std::optional<FamilyRecord>> LoadFamily(Connection& c, absl::string_view id,
                                                          absl::Time now);
-  // The rest of Rotate once the family is locked and checked (ordered_ops.cc).
-  absl::Status RotateLocked(Connection& c, const RotateRequest& request, RotateOutcome& out);
+  // The rest of Rotate once the family is locked and checked (ordered_ops.cc); a reuse
+  // revocation's log entry goes to `logged`.
+  absl::Status RotateLocked(Connection& c, const RotateRequest& request, RotateOutcome& out,
+                            std::vector<RevocationEntry>& logged);
+  // Appends `entry` to the log inside the caller's transaction, setting its seq. The seq
+  // counter's row lock orders appends across every store sharing the database.
+  static absl::Status Append(Connection& c, RevocationEntry& entry);
+  // Hands committed entries to the listener (before the call that made them returns).
+  void Announce(const std::vector<RevocationEntry>& entries) const;
+  // The log entries for the families of `subject` the cutoff moving from `old_cutoff` to
+  // `cutoff` newly kills and whose access tokens can still verify at `now`.
+  absl::StatusOr<std::vector<RevocationEntry>> KilledFamilies(Connection& c,
+                                                              absl::string_view subject,
+                                                              absl::Time old_cutoff,
+                                                              absl::Time cutoff, absl::Time now);
   // One reaper round over every table; sets *more when a table had a full batch. `wait`:
   // queue for the reaper lock (PurgeExpired) instead of leaving the round to the replica
   // that holds it (the reaper thread).
@@ -77,6 +96,7 @@ class PostgresStore final : public TokenStore {
 
   const PostgresStoreOptions options_;
   Pool pool_;
+  RevocationListener listener_;  // set once, before concurrent use
   absl::Notification stopping_;
   std::optional<std::thread> reaper_;
 };

@@ -18,7 +18,7 @@
 #include "server/core/authority.h"
 #include "server/rpc/convert.h"
 #include "server/rpc/status.h"
-#include "storage/rocksdb_store.h"
+#include "storage/rocksdb/rocksdb_store.h"
 #include "tokenauthority/v1/token_authority.pb.h"
 
 namespace {

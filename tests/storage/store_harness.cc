@@ -8,7 +8,7 @@
 #include "storage/codec.h"
 #include "storage/postgres/postgres_store.h"
 #include "storage/postgres/sql_session.h"
-#include "storage/rocksdb_store.h"
+#include "storage/rocksdb/rocksdb_store.h"
 #include "tests/storage/test_util.h"
 #include "tests/support/pg_cluster.h"
 
@@ -73,6 +73,7 @@ class RocksDbHarness final : public StoreHarness {
       case Records::kDenylist: return Cf::kDenylist;
       case Records::kSubjects: return Cf::kSubjects;
       case Records::kSubjectIndex: return Cf::kSubjectFamilies;
+      case Records::kRevocations: return Cf::kRevocations;
     }
     return Cf::kDefault;
   }
@@ -109,6 +110,7 @@ class PostgresHarness final : public StoreHarness {
     if (records == Records::kRefresh) table = "ta_refresh";
     if (records == Records::kDenylist) table = "ta_denylist";
     if (records == Records::kSubjects) table = "ta_subjects";
+    if (records == Records::kRevocations) table = "ta_revocations";
     auto rows = Sql(absl::StrCat("SELECT count(*) FROM ", table));
     return std::stoul(rows[0][0]);
   }

@@ -29,7 +29,7 @@
 namespace ta::storage::testing {
 
 // What PhysicalCount counts.
-enum class Records { kFamilies, kRefresh, kDenylist, kSubjects, kSubjectIndex };
+enum class Records { kFamilies, kRefresh, kDenylist, kSubjects, kSubjectIndex, kRevocations };
 
 class StoreHarness {
  public:
