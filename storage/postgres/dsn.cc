@@ -93,6 +93,7 @@ absl::StatusOr<ConnectParams> ConnectParamsFor(const std::string& dsn,
       {"keepalives_idle", "10"},
       {"keepalives_interval", "5"},
       {"keepalives_count", "3"},
+      {"tcp_user_timeout", "10000"},  // ms: unacknowledged data on a dead link fails the call
   };
   for (const auto& [key, value] : defaults) {
     if (!has(key)) out.params.emplace_back(key, value);

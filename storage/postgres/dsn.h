@@ -35,7 +35,8 @@ struct ConnectParams {
 
 // Parses the DSN and adds the store's defaults where the DSN sets none: connect_timeout
 // (whole seconds, at least 2 as libpq requires), application_name "token-authority", and
-// TCP keepalives so a vanished server is noticed.
+// TCP keepalives plus a 10 s tcp_user_timeout, so a vanished server is noticed instead of
+// waited for (both apply to TCP only; a Unix socket reports a dead server at once).
 absl::StatusOr<ConnectParams> ConnectParamsFor(const std::string& dsn,
                                                absl::Duration connect_timeout);
 

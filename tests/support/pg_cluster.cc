@@ -62,8 +62,10 @@ absl::StatusOr<int> FreePort() {
   return port;
 }
 
+// Under /tmp whatever TMPDIR says: the postgres user must be able to reach it, and the socket
+// path inside it must stay within the 107 bytes a Unix socket address allows.
 absl::StatusOr<std::string> MakeOwnedTempDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "ta-pg-XXXXXX").string();
+  std::string tmpl = "/tmp/ta-pg-XXXXXX";
   if (mkdtemp(tmpl.data()) == nullptr) return absl::InternalError("mkdtemp failed");
   if (geteuid() == 0) {
     const passwd* pw = getpwnam("postgres");
