@@ -13,6 +13,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "server/base/error.h"
 #include "storage/postgres/sql_session.h"
 #include "tests/storage/test_util.h"
@@ -129,6 +130,24 @@ TEST_CASE("PostgresStore: an unreachable server is UNAVAILABLE at start, without
   CHECK(s.code() == absl::StatusCode::kUnavailable);
   CHECK(ReasonOf(s) == "store_unavailable");
   CHECK_FALSE(absl::StrContains(s.message(), "Zq9-secret"));
+}
+
+TEST_CASE("PostgresStore: a multi-host DSN falls through to the host that answers",
+          "[storage][postgres]") {
+  auto db = FreshDatabase();
+  std::map<std::string, std::string> parts;  // host, port, user, dbname of the test database
+  for (absl::string_view piece : absl::StrSplit(db->dsn(), ' ')) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(piece, absl::MaxSplits('=', 1));
+    parts[kv.first] = kv.second;  // a later dbname wins, as in libpq
+  }
+  ::ta::testing::TempDir dead;  // no server listens there
+  const std::string dsn = absl::StrCat(
+      "host=", dead.path(), ",", parts["host"], " port=", parts["port"], ",", parts["port"],
+      " user=", parts["user"], " dbname=", parts["dbname"], " target_session_attrs=read-write");
+  FakeClock clock;
+  std::unique_ptr<TokenStore> store = Open(OptionsFor(dsn, &clock));
+  FamilyRecord f = MakeFamily(FamilyIdFor(1), "alice", clock.Now());
+  CHECK(store->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now())).ok());
 }
 
 TEST_CASE("PostgresStore: a lost server is UNAVAILABLE at once; the store reconnects later",
