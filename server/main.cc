@@ -61,6 +61,9 @@ ABSL_FLAG(std::string, callers_file, "",
           "caller file (name, roles, credential); default: generated <data_dir>/admin.key");
 ABSL_FLAG(size_t, verify_cache_mb, kPolicy.verify_cache_bytes >> 20,
           "memory for access tokens remembered as verified, MiB (0 disables the cache)");
+ABSL_FLAG(std::string, audit_log, "",
+          "audit trail, one JSON line per security event: a file (reopened on SIGHUP), \"-\" "
+          "for stdout, or \"off\"; default <data_dir>/audit.log");
 ABSL_FLAG(absl::Duration, testing_clock_offset, absl::ZeroDuration(),
           "TESTS ONLY: shift the server's clock by this much");
 
@@ -95,6 +98,7 @@ ta::ServerOptions OptionsFromFlags(ta::OffsetClock* clock) {
   o.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
   o.tls_allow_no_client_cert = absl::GetFlag(FLAGS_tls_allow_no_client_cert);
   o.callers_file = absl::GetFlag(FLAGS_callers_file);
+  o.audit_log = absl::GetFlag(FLAGS_audit_log);
   return o;
 }
 
@@ -107,12 +111,13 @@ int main(int argc, char** argv) {
   // measurable on the introspection hot path. Our lock order is tested, not traced.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
-  // Block the stop signals before any thread exists, so only the waiter below sees them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // Block the signals we handle before any thread exists, so only the waiter below sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   ta::OffsetClock clock(absl::GetFlag(FLAGS_testing_clock_offset));
   ta::ServerOptions options = OptionsFromFlags(&clock);
@@ -133,7 +138,10 @@ int main(int argc, char** argv) {
 
   std::thread waiter([&] {
     int signal = 0;
-    sigwait(&stop_signals, &signal);
+    while (sigwait(&signals, &signal) == 0 && signal == SIGHUP) {
+      absl::Status reopened = (*server)->ReopenAuditLog();  // logrotate moved it
+      std::cerr << "token-authority: SIGHUP, audit log reopened: " << reopened.ToString() << "\n";
+    }
     std::cerr << "token-authority: signal " << signal << ", shutting down\n";
     (*server)->Shutdown(options.shutdown_grace);
   });

@@ -23,6 +23,8 @@ class Service;
 
 namespace ta {
 
+class AuditLog;
+
 struct ServerOptions {
   // host:port to bind. Port 0 picks a free port (see Server::port()). Default loopback:
   // plaintext is refused on other addresses unless allow_insecure is set.
@@ -64,6 +66,9 @@ struct ServerOptions {
   int max_queued_calls = 10'000;
   // How long in-flight RPCs may finish after SIGTERM before they are cancelled. Default 10 s.
   absl::Duration shutdown_grace = absl::Seconds(10);
+  // The audit trail (server/audit_log.h): a file path, "-" for stdout, or "off". Default
+  // <data_dir>/audit.log (filled by ValidateServerOptions).
+  std::string audit_log;
   // Token policy: lifetimes, leeway, issuer, audience, grace.
   core::AuthorityOptions authority;
 };
@@ -82,6 +87,8 @@ class Server {
   std::string address() const;
 
   void Wait();
+  // Starts a new audit log file at the same path (after logrotate moved the old one; SIGHUP).
+  absl::Status ReopenAuditLog();
   // Stops accepting calls; in-flight ones get up to `grace`, then are cancelled.
   void Shutdown(absl::Duration grace);
 
@@ -92,6 +99,7 @@ class Server {
   int port_ = 0;
   std::unique_ptr<storage::TokenStore> store_;
   std::unique_ptr<token::KeyRing> keys_;
+  std::unique_ptr<AuditLog> audit_;  // null when off
   std::unique_ptr<core::TokenAuthority> authority_;
   std::unique_ptr<core::CallerRegistry> callers_;
   rpc::CallGate gate_;  // closed by Shutdown before gRPC's (see call_gate.h)
