@@ -25,7 +25,13 @@ const ta::core::AuthorityOptions kPolicy;
 }  // namespace
 
 ABSL_FLAG(std::string, listen, kDefaults.listen, "host:port to serve on (port 0: any free port)");
-ABSL_FLAG(std::string, data_dir, kDefaults.data_dir, "directory of the RocksDB store");
+ABSL_FLAG(std::string, data_dir, kDefaults.data_dir,
+          "directory of the RocksDB store and of generated keys");
+ABSL_FLAG(std::string, store, kDefaults.store.engine, "token store: rocksdb or postgres");
+ABSL_FLAG(std::string, postgres_dsn, "",
+          "with --store=postgres: libpq connection string or URI (password: prefer PGPASSFILE)");
+ABSL_FLAG(int, postgres_pool_size, kDefaults.store.postgres_pool_size,
+          "with --store=postgres: connections kept open");
 ABSL_FLAG(std::string, key_dir, "",
           "directory of signing keys and the refresh secret "
           "(default <data_dir>/keys)");
@@ -73,6 +79,9 @@ ta::ServerOptions OptionsFromFlags(ta::OffsetClock* clock) {
   ta::ServerOptions o;
   o.listen = absl::GetFlag(FLAGS_listen);
   o.data_dir = absl::GetFlag(FLAGS_data_dir);
+  o.store.engine = absl::GetFlag(FLAGS_store);
+  o.store.postgres_dsn = absl::GetFlag(FLAGS_postgres_dsn);
+  o.store.postgres_pool_size = absl::GetFlag(FLAGS_postgres_pool_size);
   o.key_dir = absl::GetFlag(FLAGS_key_dir);
   o.allow_insecure = absl::GetFlag(FLAGS_allow_insecure);
   o.signing_alg = absl::GetFlag(FLAGS_signing_alg);

@@ -96,6 +96,7 @@ absl::Status ValidateServerOptions(ServerOptions& options) {
                          host);
   }
   if (options.data_dir.empty()) return FlagError("data_dir", "must not be empty");
+  RETURN_IF_ERROR(ValidateStoreOptions(options.store));
   if (options.key_dir.empty()) options.key_dir = options.data_dir + "/keys";
   if (options.audit_log.empty()) options.audit_log = options.data_dir + "/audit.log";
   absl::StatusOr<token::Algorithm> alg = token::ParseAlgorithm(options.signing_alg);
@@ -144,7 +145,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   store_options.block_cache_bytes = options.block_cache_mb << 20;
   store_options.sync_writes = options.sync_writes;
   store_options.clock = options.authority.clock;
-  ASSIGN_OR_RETURN(server->store_, storage::OpenRocksDbStore(store_options));
+  ASSIGN_OR_RETURN(server->store_, OpenStore(options.store, store_options));
 
   token::KeyRingOptions key_options;
   key_options.key_dir = options.key_dir;

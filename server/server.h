@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "server/core/authority.h"
 #include "server/rpc/services.h"
+#include "server/store.h"
 
 namespace grpc {
 class Server;
@@ -29,8 +30,11 @@ struct ServerOptions {
   // host:port to bind. Port 0 picks a free port (see Server::port()). Default loopback:
   // plaintext is refused on other addresses unless allow_insecure is set.
   std::string listen = "127.0.0.1:50051";
-  // Where the RocksDB store lives. Created if missing.
+  // Where the RocksDB store lives (and, whatever the store, the generated keys and admin
+  // key). Created if missing.
   std::string data_dir = "./data";
+  // Which store: RocksDB in data_dir (default) or PostgreSQL (server/store.h).
+  StoreOptions store;
   // Private keys and the refresh-token secret (PEM files, 0600). Default <data_dir>/keys.
   // Kept apart from the store so a copy of the database alone forges nothing.
   std::string key_dir;
@@ -54,7 +58,7 @@ struct ServerOptions {
   absl::Duration retired_key_window = absl::Hours(24);
   // Accept HS256 keys found in key_dir (never published). Default false.
   bool allow_hs256 = false;
-  // RocksDB block cache. Default 256 MiB.
+  // RocksDB block cache. Default 256 MiB. (RocksDB only, as is sync_writes.)
   size_t block_cache_mb = 256;
   // fsync the WAL before acknowledging rotations and revocations. Benchmarks only: false
   // loses acknowledged revocations on power loss. Default true.
