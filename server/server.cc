@@ -156,6 +156,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   ASSIGN_OR_RETURN(server->keys_, token::KeyRing::Open(key_options));
 
   core::AuthorityOptions authority_options = options.authority;
+  // Replicas share the PostgreSQL store: the view must follow its log (DESIGN §10).
+  authority_options.shared_store = options.store.engine == "postgres";
   if (options.audit_log != "off") {
     ASSIGN_OR_RETURN(server->audit_, AuditLog::Open(options.audit_log));
     authority_options.audit = server->audit_.get();
