@@ -9,6 +9,9 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <vector>
+
+#include <google/protobuf/descriptor.pb.h>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
@@ -49,6 +52,59 @@ std::set<std::string> ListServices(const std::string& address) {
   }
   REQUIRE(stream->Finish().ok());
   return names;
+}
+
+// The file descriptors reflection returns for `symbol`, parsed; REQUIREs an answer with no
+// error response (grpcurl's "Symbol not found" is an error_response).
+std::vector<google::protobuf::FileDescriptorProto> FilesContaining(const std::string& address,
+                                                                    const std::string& symbol) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto stub = reflection::ServerReflection::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto stream = stub->ServerReflectionInfo(&ctx);
+  reflection::ServerReflectionRequest req;
+  req.set_file_containing_symbol(symbol);
+  REQUIRE(stream->Write(req));
+  stream->WritesDone();
+  reflection::ServerReflectionResponse resp;
+  REQUIRE(stream->Read(&resp));
+  INFO(symbol << ": " << resp.error_response().error_message());
+  REQUIRE_FALSE(resp.has_error_response());
+  std::vector<google::protobuf::FileDescriptorProto> files;
+  for (const std::string& bytes : resp.file_descriptor_response().file_descriptor_proto()) {
+    REQUIRE(files.emplace_back().ParseFromString(bytes));
+  }
+  while (stream->Read(&resp)) {
+  }
+  REQUIRE(stream->Finish().ok());
+  return files;
+}
+
+// Issue 16 (4b): grpc.health.v1.Health was listed but "Symbol not found", so grpcurl could
+// neither describe nor call it.
+TEST_CASE("Server: reflection describes every service it lists, health included",
+          "[integration][reflection]") {
+  TempDir dir;
+  std::unique_ptr<ServerProcess> server = StartServer(dir);
+  for (const std::string& service : ListServices(server->address())) {
+    std::vector<google::protobuf::FileDescriptorProto> files =
+        FilesContaining(server->address(), service);
+    REQUIRE_FALSE(files.empty());
+    std::string package = service.substr(0, service.rfind('.'));
+    std::string name = service.substr(service.rfind('.') + 1);
+    const google::protobuf::FileDescriptorProto& file = files.front();
+    CHECK(file.package() == package);
+    bool found = false;
+    for (const auto& s : file.service()) found = found || s.name() == name;
+    INFO(service << " in " << file.name());
+    CHECK(found);
+  }
+  std::vector<google::protobuf::FileDescriptorProto> health =
+      FilesContaining(server->address(), "grpc.health.v1.Health");
+  CHECK(health.front().name() == "grpc/health/v1/health.proto");
+  // grpcurl builds requests from the message types, so they must resolve too.
+  CHECK_FALSE(FilesContaining(server->address(), "grpc.health.v1.HealthCheckRequest").empty());
 }
 
 TEST_CASE("Server: serves health and reflection, stops cleanly on SIGTERM", "[integration]") {
