@@ -134,6 +134,14 @@ TEST_CASE("tokenctl: jwks, rotate-key, stats, revoke and family", "[tokenctl]") 
   CHECK(Tokenctl(server, {"purge-expired"}).exit_code == 0);
 }
 
+// Issue 16 (4d): a fresh store holds its writes in the WAL until a flush; stats said 0 bytes.
+TEST_CASE("tokenctl: stats counts the bytes of writes not yet flushed", "[tokenctl]") {
+  LiveServer server;
+  IssueJson(server, "dora");
+  auto stats = Json<v1::GetStatsResponse>(Tokenctl(server, {"stats", "--json"}));
+  CHECK(stats.disk_bytes() > 0);
+}
+
 TEST_CASE("tokenctl: usage errors exit 2 and name the problem", "[tokenctl]") {
   struct Case {
     std::vector<std::string> args;
