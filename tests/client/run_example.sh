@@ -14,31 +14,7 @@ server=${2:?server binary}
 src=${3:?source dir}
 work=${4:?work dir}
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ta-example-XXXXXX")
-server_pid=
-cleanup() {
-  if [[ -n "$server_pid" ]]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" || true; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-start_server() {
-  mkdir -p "$tmp/data"
-  "$server" --listen=127.0.0.1:0 --data_dir="$tmp/data" --default_audience=api \
-    >"$tmp/server.out" 2>"$tmp/server.err" &
-  server_pid=$!
-  for _ in $(seq 1 200); do
-    if grep -q '^listening on ' "$tmp/server.out" 2>/dev/null; then
-      address=$(sed -n 's/^listening on //p' "$tmp/server.out" | head -n1)
-      return 0
-    fi
-    kill -0 "$server_pid" 2>/dev/null || { cat "$tmp/server.err" >&2; fail "server exited early"; }
-    sleep 0.1
-  done
-  fail "server printed no listening line in 20 s"
-}
+source "$(dirname "$0")/live_server.sh"
 
 run_python() {
   local python=${PYTHON:-/usr/bin/python3}
@@ -136,11 +112,7 @@ run_ruby() {
   ruby -I "$tmp/ruby" "$src/client/ruby/example.rb" "$address" "${key_args[@]}"
 }
 
-address=
-start_server
-key_args=()
-[[ -f "$tmp/data/admin.key" ]] && key_args=("$tmp/data/admin.key")
-echo "server at $address${key_args:+ (with admin.key)}"
+start_server "$server"
 
 case "$lang" in
   python) run_python ;;

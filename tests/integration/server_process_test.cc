@@ -246,9 +246,12 @@ TEST_CASE("Server: the README walkthrough works as written", "[integration][read
   CHECK(status.error_code() == grpc::StatusCode::UNAUTHENTICATED);
   CHECK(reason == "refresh_token_reused");
 
-  // 5. RevokeFamily of a fresh session.
+  // 5. A second session (her phone), then RevokeFamily of it.
+  v1::IssueTokensRequest phone = issue;
+  phone.set_scope("read");
+  (*phone.mutable_session_metadata())["device"] = "phone";
   v1::TokenPair session;
-  REQUIRE(call([&](auto* c) { return api->IssueTokens(c, issue, &session); }).first.ok());
+  REQUIRE(call([&](auto* c) { return api->IssueTokens(c, phone, &session); }).first.ok());
   v1::RevokeFamilyRequest revoke_family;
   revoke_family.set_family_id(session.family_id());
   revoke_family.set_reason("logout");
