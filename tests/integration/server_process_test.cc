@@ -2,6 +2,7 @@
 // health, lists its services through reflection, and exits 0 on SIGTERM.
 #include "tests/support/server_process.h"
 
+#include <google/protobuf/descriptor.pb.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
@@ -10,8 +11,6 @@
 #include <fstream>
 #include <set>
 #include <vector>
-
-#include <google/protobuf/descriptor.pb.h>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
@@ -57,7 +56,7 @@ std::set<std::string> ListServices(const std::string& address) {
 // The file descriptors reflection returns for `symbol`, parsed; REQUIREs an answer with no
 // error response (grpcurl's "Symbol not found" is an error_response).
 std::vector<google::protobuf::FileDescriptorProto> FilesContaining(const std::string& address,
-                                                                    const std::string& symbol) {
+                                                                   const std::string& symbol) {
   auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   auto stub = reflection::ServerReflection::NewStub(channel);
   grpc::ClientContext ctx;
