@@ -108,11 +108,16 @@ void PrintSubject(const v1::RevokeSubjectResponse& r, Io& io) {
 }
 
 std::string State(const v1::Family& f, absl::Time now) {
-  if (f.revoked()) {
-    return absl::StrCat("REVOKED ", RelativeTime(FromProto(f.revoked_at()), now),
-                        f.revoke_reason().empty() ? "" : ": ", f.revoke_reason());
-  }
+  if (f.revoked()) return "REVOKED";
   return FromProto(f.expires_at()) <= now ? "expired" : "active";
+}
+
+// When, by whom and why a session was revoked.
+std::string Note(const v1::Family& f, absl::Time now) {
+  if (!f.revoked()) return "";
+  return absl::StrCat("revoked ", RelativeTime(FromProto(f.revoked_at()), now),
+                      f.revoked_by().empty() ? "" : " by ", f.revoked_by(),
+                      f.revoke_reason().empty() ? "" : ": ", f.revoke_reason());
 }
 
 void PrintSessions(const v1::ListFamiliesResponse& r, const CommandInput& in, Io& io) {
@@ -123,22 +128,24 @@ void PrintSessions(const v1::ListFamiliesResponse& r, const CommandInput& in, Io
   }
   using A = Table::Align;
   Table table({{"FAMILY_ID"},
+               {"STATE"},
                {"CLIENT"},
                {"CREATED"},
                {"LAST_REFRESH"},
                {"EXPIRES"},
                {"GEN", A::kRight},
-               {"STATE"},
-               {"METADATA"}});
+               {"METADATA"},
+               {"NOTE"}});
   int revoked = 0;
   for (const v1::Family& f : r.families()) {
     revoked += f.revoked();
-    table.AddRow({f.family_id(), f.client_id(), RelativeTime(FromProto(f.created_at()), io.now),
+    table.AddRow({f.family_id(), State(f, io.now), f.client_id(),
+                  RelativeTime(FromProto(f.created_at()), io.now),
                   RelativeTime(FromProto(f.last_refreshed_at()), io.now),
                   RelativeTime(FromProto(f.expires_at()), io.now), absl::StrCat(f.generation()),
-                  State(f, io.now), Metadata(f)});
+                  Metadata(f), Note(f, io.now)});
   }
-  table.Print(io.out);
+  table.Print(io.out, io.out_columns);
   io.out << r.families_size() << (r.families_size() == 1 ? " session" : " sessions");
   if (in.include_revoked) io.out << ", " << revoked << " revoked";
   io.out << "\n";
@@ -156,7 +163,7 @@ void PrintJwks(const v1::GetJwksResponse& r, Io& io) {
                   RelativeTime(FromProto(k.created_at()), io.now),
                   k.active() ? "-" : RelativeTime(FromProto(k.retire_at()), io.now)});
   }
-  table.Print(io.out);
+  table.Print(io.out, io.out_columns);
   io.out << "* signs new tokens; the others only verify, until RETIRES\n";
 }
 
@@ -168,7 +175,7 @@ void PrintStats(const v1::GetStatsResponse& r, Io& io) {
   table.AddRow({"denied access tokens", absl::StrCat(r.denied_jtis())});
   table.AddRow({"revoked subjects", absl::StrCat(r.subjects())});
   table.AddRow({"signing keys", absl::StrCat(r.signing_keys())});
-  table.Print(io.out);
+  table.Print(io.out, io.out_columns);
   io.out << "on disk: " << HumanBytes(r.disk_bytes()) << " (" << r.disk_bytes()
          << " bytes of SST and WAL files)\n"
          << "record counts are the store's estimates, exact after purge-expired\n";

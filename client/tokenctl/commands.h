@@ -52,11 +52,12 @@ struct CommandInput {
 
 // Where a command reads and writes, and what the terminal can do.
 struct Io {
-  std::ostream& out;                // the answer
-  std::ostream& err;                // errors, progress
-  std::istream& in;                 // tokens and subject lists given as "-"
-  bool progress = false;            // draw progress lines on `err` (it is a terminal)
-  int columns = 80;                 // width of that terminal
+  std::ostream& out;      // the answer
+  std::ostream& err;      // errors, progress
+  std::istream& in;       // tokens and subject lists given as "-"
+  bool progress = false;  // draw progress lines on `err` (it is a terminal)
+  int columns = 80;       // width of that terminal
+  int out_columns = 0;    // width of `out` when it is a terminal (tables are cut to it), else 0
   bool prompt_for_secrets = false;  // stdin is a terminal: prompt, echo off
   absl::Time now = absl::Now();     // what relative times in tables are relative to
 };

@@ -318,6 +318,7 @@ int main(int argc, char** argv) {
   ta::tokenctl::Io io{std::cout, std::cerr, std::cin};
   io.progress = ta::tokenctl::IsInteractive(STDERR_FILENO);
   io.columns = ta::tokenctl::TerminalColumns(STDERR_FILENO);
+  if (isatty(STDOUT_FILENO) == 1) io.out_columns = ta::tokenctl::TerminalColumns(STDOUT_FILENO);
   io.prompt_for_secrets = ta::tokenctl::IsInteractive(STDIN_FILENO);
   return ta::tokenctl::RunCommand(*command, input, **client, io);
 }

@@ -15,7 +15,7 @@ void Table::AddRow(std::vector<std::string> cells) {
   rows_.push_back(std::move(cells));
 }
 
-void Table::Print(std::ostream& out) const {
+void Table::Print(std::ostream& out, size_t max_width) const {
   std::vector<size_t> widths;
   for (const Column& c : columns_) widths.push_back(DisplayWidth(c.header));
   for (const auto& row : rows_) {
@@ -35,7 +35,7 @@ void Table::Print(std::ostream& out) const {
       if (!last) line += "  ";
     }
     line.erase(line.find_last_not_of(' ') + 1);
-    out << line << "\n";
+    out << (max_width == 0 ? line : Truncate(line, max_width)) << "\n";
   };
   print_row([&](size_t i) -> absl::string_view { return columns_[i].header; });
   for (const auto& row : rows_) print_row([&](size_t i) -> absl::string_view { return row[i]; });
@@ -43,6 +43,16 @@ void Table::Print(std::ostream& out) const {
 
 size_t DisplayWidth(absl::string_view s) {
   return std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; });
+}
+
+std::string Truncate(absl::string_view s, size_t width) {
+  if (DisplayWidth(s) <= width) return std::string(s);
+  size_t keep = width < 3 ? 0 : width - 3, chars = 0, end = 0;
+  while (end < s.size() && chars <= keep) {
+    if ((s[end] & 0xC0) != 0x80 && chars++ == keep) break;
+    ++end;
+  }
+  return absl::StrCat(s.substr(0, end), std::string(std::min<size_t>(width, 3), '.'));
 }
 
 std::string RelativeTime(absl::Time t, absl::Time now) {

@@ -17,7 +17,9 @@ namespace ta::tokenctl {
 
 // Rows of cells under a header, printed with every column as wide as its widest cell
 // (counted in UTF-8 characters) and two spaces between columns. The last column is not
-// padded, so no line carries trailing blanks.
+// padded, so no line carries trailing blanks. Given a width (a terminal's), longer lines are
+// cut to it and end in "..." instead of wrapping, as ps and systemctl do; put the columns
+// people need first.
 class Table {
  public:
   enum class Align { kLeft, kRight };
@@ -31,7 +33,8 @@ class Table {
   // A row with one cell per column (missing cells print empty, extra ones are dropped).
   void AddRow(std::vector<std::string> cells);
   size_t rows() const { return rows_.size(); }
-  void Print(std::ostream& out) const;
+  // `max_width` 0: lines are never cut (pipes, files).
+  void Print(std::ostream& out, size_t max_width = 0) const;
 
  private:
   std::vector<Column> columns_;
@@ -50,6 +53,9 @@ std::string HumanBytes(uint64_t bytes);
 // Characters (UTF-8 code points) in `s`: the width of a cell on a terminal for the text we
 // print (no wide or combining characters).
 size_t DisplayWidth(absl::string_view s);
+
+// `s` cut to `width` characters, its last three replaced by "..." when it was longer.
+std::string Truncate(absl::string_view s, size_t width);
 
 }  // namespace ta::tokenctl
 

@@ -30,6 +30,16 @@ TEST_CASE("Table: columns are as wide as their widest cell, numbers right-aligne
         "é           0\n");
 }
 
+TEST_CASE("Table: a width cuts long lines with ... instead of wrapping", "[tokenctl][format]") {
+  Table table({{"A"}, {"B"}});
+  table.AddRow({"1", "ééééééééé"});
+  std::ostringstream cut, whole;
+  table.Print(cut, 8);
+  table.Print(whole);
+  CHECK(cut.str() == "A  B\n1  éé...\n");
+  CHECK(whole.str() == "A  B\n1  ééééééééé\n");
+}
+
 TEST_CASE("RelativeTime: one unit, past and future, far times as dates", "[tokenctl][format]") {
   CHECK(RelativeTime(kNow, kNow) == "just now");
   CHECK(RelativeTime(kNow - absl::Seconds(42), kNow) == "42 s ago");

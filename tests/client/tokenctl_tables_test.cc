@@ -69,7 +69,9 @@ TEST_CASE("tokenctl: sessions is a table with relative times and revoked rows ma
     CheckAligned(table.out, row, "METADATA", "device=laptop,ip=10.0.0.1");
   }
   CheckAligned(table.out, live, "STATE", "active ");
-  CheckAligned(table.out, dead, "STATE", "REVOKED just now: logout");
+  CheckAligned(table.out, dead, "STATE", "REVOKED");
+  CheckAligned(table.out, dead, "NOTE", "revoked just now by local-admin: logout");
+  CHECK(absl::EndsWith(live, "device=laptop,ip=10.0.0.1"));
   CHECK(absl::StrContains(table.out, "\n2 sessions, 1 revoked\n"));
 
   ProcessResult active = Tokenctl(server, {"sessions", "alice"});
