@@ -4,7 +4,8 @@
 #     rpc_tests (claims rendering), integration_tests (in-process server over a real channel), the attack suite's
 #     in-process cases, and the fuzz corpora replayed (seeds + past findings).
 #   TSan (build/tsan, -DTA_SANITIZE=thread): the storage concurrency tests (64 threads
-#     rotating one token, with and without grace: one winner, the rest reuse or replay).
+#     rotating one token, with and without grace: one winner, the rest reuse or replay;
+#     subject updates, creations and rotations racing bans).
 # Only these test binaries are built (each sanitizer in its own build directory). Any report
 # fails the run (halt_on_error). --ci is accepted for symmetry with fuzz.sh (same runs).
 #
@@ -69,7 +70,8 @@ if ((tsan)); then
   configure build/tsan thread
   cmake --build build/tsan --parallel "$jobs" --target storage_tests
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/reliability/tsan.supp"
-  run "tsan storage rotation races" build/tsan/tests/storage/storage_tests "*concurrent*"
+  run "tsan storage rotation and subject races" build/tsan/tests/storage/storage_tests \
+    "*concurrent*,[subject]"
   unset TSAN_OPTIONS
 fi
 echo "sanitize: all clean"

@@ -59,8 +59,8 @@ ABSL_FLAG(bool, tls_allow_no_client_cert, false,
           "with --tls_client_ca, also accept clients without a certificate (API key only)");
 ABSL_FLAG(std::string, callers_file, "",
           "caller file (name, roles, credential); default: generated <data_dir>/admin.key");
-ABSL_FLAG(size_t, verify_cache_entries, kPolicy.verify_cache_entries,
-          "access tokens remembered as verified (0 disables the cache)");
+ABSL_FLAG(size_t, verify_cache_mb, kPolicy.verify_cache_bytes >> 20,
+          "memory for access tokens remembered as verified, MiB (0 disables the cache)");
 ABSL_FLAG(absl::Duration, testing_clock_offset, absl::ZeroDuration(),
           "TESTS ONLY: shift the server's clock by this much");
 
@@ -88,7 +88,7 @@ ta::ServerOptions OptionsFromFlags(ta::OffsetClock* clock) {
   o.authority.family_ttl = absl::GetFlag(FLAGS_family_ttl);
   o.authority.leeway = absl::GetFlag(FLAGS_leeway);
   o.authority.reuse_grace = absl::GetFlag(FLAGS_reuse_grace);
-  o.authority.verify_cache_entries = absl::GetFlag(FLAGS_verify_cache_entries);
+  o.authority.verify_cache_bytes = absl::GetFlag(FLAGS_verify_cache_mb) << 20;
   o.authority.clock = clock;
   o.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   o.tls_key = absl::GetFlag(FLAGS_tls_key);

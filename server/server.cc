@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.pb.h"
 #include "server/base/error.h"
+#include "server/base/net.h"
 #include "server/base/status_macros.h"
 #include "storage/rocksdb_store.h"
 
@@ -39,10 +40,6 @@ absl::Status SplitHostPort(absl::string_view listen, std::string* host, int* por
     return FlagError("listen", "port must be 0..65535");
   }
   return absl::OkStatus();
-}
-
-bool IsLoopback(absl::string_view host) {
-  return host == "localhost" || host == "[::1]" || absl::StartsWith(host, "127.");
 }
 
 absl::StatusOr<std::string> ReadPem(absl::string_view flag, const std::string& path) {
@@ -92,7 +89,7 @@ absl::Status ValidateServerOptions(ServerOptions& options) {
   if (!options.tls_client_ca.empty() && !tls) {
     return FlagError("tls_client_ca", "needs --tls_cert and --tls_key");
   }
-  if (!tls && !IsLoopback(host) && !options.allow_insecure) {
+  if (!tls && !IsLoopbackHost(host) && !options.allow_insecure) {
     return FlagError("listen",
                      "plaintext is only served on loopback; pass --allow_insecure "
                      "(or configure TLS) to bind " +
@@ -131,7 +128,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   std::string host;
   int port = 0;
   RETURN_IF_ERROR(SplitHostPort(options.listen, &host, &port));
-  if (!IsLoopback(host) && options.tls_cert.empty()) {
+  if (!IsLoopbackHost(host) && options.tls_cert.empty()) {
     std::cerr << "warning: serving plaintext gRPC on non-loopback address " << host << "\n";
   }
 
@@ -205,6 +202,9 @@ void Server::Shutdown(absl::Duration grace) {
   const absl::Time deadline = absl::Now() + grace;
   gate_.CloseAndWait(deadline);
   server_->Shutdown(absl::ToChronoTime(std::min(deadline, absl::Now() + absl::Seconds(1))));
+  // Calls the grace did not cover finish now (their clients already see CANCELLED), while
+  // everything they touch is still alive.
+  pool_->Stop();
 }
 
 }  // namespace ta

@@ -94,10 +94,13 @@ class Server {
   std::unique_ptr<token::KeyRing> keys_;
   std::unique_ptr<core::TokenAuthority> authority_;
   std::unique_ptr<core::CallerRegistry> callers_;
-  std::unique_ptr<rpc::WorkerPool> pool_;  // after the store: drained before it closes
-  rpc::CallGate gate_;                     // closed by Shutdown before gRPC's (see call_gate.h)
+  rpc::CallGate gate_;  // closed by Shutdown before gRPC's (see call_gate.h)
   std::unique_ptr<grpc::Service> authority_service_;
   std::unique_ptr<grpc::Service> admin_service_;
+  // A pooled call still running when the shutdown grace runs out uses the services and the
+  // gate until it has left: Shutdown drains the pool, and it is declared after them so it
+  // is also destroyed (drained) before them.
+  std::unique_ptr<rpc::WorkerPool> pool_;
   std::unique_ptr<grpc::Server> server_;  // last: destroyed first
 };
 

@@ -61,14 +61,34 @@ struct RefreshRecord {
   std::optional<absl::Time> spent_at;  // set when rotated away
 };
 
-// Per-subject revocation cutoff and ban (DESIGN §5 RevokeSubject).
+// Per-subject revocation cutoff and ban (DESIGN §5 RevokeSubject). Written only through
+// TokenStore::UpdateSubject, which merges atomically.
 struct SubjectRecord {
   std::string subject;
   absl::Time not_before = absl::InfinitePast();   // tokens/families created before this are dead
   absl::Time block_until = absl::InfinitePast();  // no new family / refresh until then
   std::string reason, revoked_by;
   absl::Time updated_at;
-  absl::Time expires_at;  // when the record stops mattering (set by the caller); dropped after
+  // When the record stops mattering; dropped after. Computed by the store (UpdateSubject).
+  absl::Time expires_at;
+};
+
+// One RevokeSubject, merged into the stored record by TokenStore::UpdateSubject.
+struct SubjectUpdate {
+  std::string subject;
+  // The cutoff: families created at or before it are dead. nullopt means "now", and then the
+  // cutoff also covers every family of the subject already stored when the update commits,
+  // even one whose created_at is a little after `now` (a concurrent IssueTokens whose clock
+  // read came later, or another replica's clock running ahead). Must not be after `now`.
+  std::optional<absl::Time> not_before;
+  // nullopt keeps the stored block; a value replaces it (the past lifts a ban).
+  std::optional<absl::Time> block_until;
+  std::string reason, revoked_by;
+  absl::Time now;
+  // How long after a killed family's expires_at one of its access tokens can still be
+  // accepted (the verification leeway). The record lives at least that long past the last
+  // family it kills, whatever lifetimes are configured later.
+  absl::Duration token_leeway = absl::ZeroDuration();
 };
 
 enum class RotateResult {
@@ -79,10 +99,17 @@ enum class RotateResult {
   kFamilyExpired,      // now >= family.expires_at
   kTokenExpired,       // presented record's idle expiry passed; the family is NOT revoked
   kNotFound,           // family or presented generation unknown (or from the future)
+  kSubjectRevoked,     // the family was created at or before its subject's cutoff
+  kSubjectBlocked,     // now < the subject's block_until: no refresh while banned
 };
 
 struct RotateRequest {
   std::string family_id;
+  // The family's subject (from GetFamily; a family's subject never changes). The store checks
+  // the subject's cutoff and block in the same critical section as the rotation, so a refresh
+  // never succeeds after a RevokeSubject that kills or blocks the family was acknowledged.
+  // A subject that does not match the stored family's is INVALID_ARGUMENT.
+  std::string subject;
   // Generation of the presented token (its secret was already checked by the caller against
   // GetRefresh's hash).
   uint64_t generation = 0;
@@ -129,9 +156,14 @@ class TokenStore {
   virtual ~TokenStore() = default;
 
   // Writes the family, its subject-index entry and the first refresh record in one synced
-  // batch. ALREADY_EXISTS if the id is taken; INVALID_ARGUMENT if the id is not 16 bytes,
-  // the subject is empty or longer than 256 bytes, or `first` is not generation
-  // family.generation of the same family.
+  // batch, ordered against UpdateSubject of the same subject (linearizable: either the update
+  // sees the family and its cutoff covers it, or the creation sees the update):
+  // FAILED_PRECONDITION "subject_blocked" if family.created_at < the subject's block_until;
+  // ABORTED "subject_revoked" if family.created_at <= the subject's cutoff (a revocation that
+  // committed first would kill the family on arrival; the caller may retry with a fresh time).
+  // ALREADY_EXISTS if the id is taken; INVALID_ARGUMENT if the id is not 16 bytes, the subject
+  // is empty or longer than 256 bytes, or `first` is not generation family.generation of the
+  // same family. Nothing is written on any error.
   virtual absl::Status CreateFamily(const FamilyRecord& family, const RefreshRecord& first) = 0;
 
   // NOT_FOUND when absent, or when past expires_at + family_retention. Within the retention
@@ -139,16 +171,20 @@ class TokenStore {
   // An id that is not 16 bytes is simply unknown (NOT_FOUND), here and in every other read.
   virtual absl::StatusOr<FamilyRecord> GetFamily(absl::string_view family_id, absl::Time now) = 0;
 
-  // NOT_FOUND when absent (reason "not_found") or when now >= the record's expires_at
-  // (reason "refresh_token_expired", kept for refresh_retention so the two can be told apart).
+  // NOT_FOUND ("not_found") when absent or past expires_at + refresh_retention. An expired
+  // record is still returned within the retention window: the caller checks the token's
+  // secret against secret_hash first and only then tells "expired" from "invalid", so a
+  // forged secret learns nothing about which generations exist.
   virtual absl::StatusOr<RefreshRecord> GetRefresh(absl::string_view family_id,
                                                    uint64_t generation, absl::Time now) = 0;
 
-  // Atomic per family (DESIGN §3 steps 2-6); checks in this order: family absent ->
-  // kNotFound; revoked -> kFamilyRevoked; now >= expires_at -> kFamilyExpired; presented
-  // record absent -> kNotFound; now >= its expires_at -> kTokenExpired; current -> kRotated
-  // (one synced batch); immediate predecessor within grace -> kReplayWithinGrace; older ->
-  // kReuseDetected (family revoked, reason "refresh_token_reuse", synced); newer -> kNotFound.
+  // Atomic per family and ordered against UpdateSubject of the family's subject (DESIGN §3
+  // steps 2-6); checks in this order: family absent -> kNotFound; revoked -> kFamilyRevoked;
+  // now >= expires_at -> kFamilyExpired; created_at <= subject cutoff -> kSubjectRevoked;
+  // now < subject block_until -> kSubjectBlocked; presented record absent -> kNotFound;
+  // now >= its expires_at -> kTokenExpired; current -> kRotated (one synced batch);
+  // immediate predecessor within grace -> kReplayWithinGrace; older -> kReuseDetected
+  // (family revoked, reason "refresh_token_reuse", synced); newer -> kNotFound.
   virtual absl::StatusOr<RotateOutcome> Rotate(const RotateRequest& request) = 0;
 
   // Marks the family revoked (synced). true if it changed anything, false if already revoked.
@@ -162,8 +198,18 @@ class TokenStore {
   // true while now <= expires_at; false once past it.
   virtual absl::StatusOr<bool> IsJtiDenied(absl::string_view jti, absl::Time now) = 0;
 
-  // Synced; replaces any previous record of the subject.
-  virtual absl::Status PutSubject(const SubjectRecord& record) = 0;
+  // Merges `update` into the subject's record atomically (per subject; concurrent updates and
+  // CreateFamily/Rotate of the subject are linearizable) and returns the merged record, synced:
+  //   not_before  = max(stored, update.not_before or now, [unset: newest stored family's
+  //                 created_at]) -- a cutoff never moves back;
+  //   block_until = update.block_until if set, else the stored one;
+  //   reason, revoked_by, updated_at = the update's;
+  //   expires_at  = max(stored, block_until, every family created at or before not_before:
+  //                 its expires_at + token_leeway) -- computed from the families themselves,
+  //                 never from today's configured lifetimes.
+  // A stored record past its expires_at counts as absent. INVALID_ARGUMENT for an empty or
+  // over-long subject, or a not_before after now.
+  virtual absl::StatusOr<SubjectRecord> UpdateSubject(const SubjectUpdate& update) = 0;
   // nullopt when absent or once now > record.expires_at.
   virtual absl::StatusOr<std::optional<SubjectRecord>> GetSubject(absl::string_view subject,
                                                                   absl::Time now) = 0;

@@ -12,6 +12,7 @@
 #include "server/token/base64url.h"
 #include "server/token/crypto.h"
 #include "server/token/jwt.h"
+#include "server/token/key.h"
 
 namespace ta::core {
 namespace {
@@ -26,6 +27,17 @@ absl::Status Unauthenticated(absl::string_view reason, absl::string_view message
 
 int64_t SecondsUntil(absl::Time end, absl::Time now) {
   return std::max<int64_t>(0, absl::ToInt64Seconds(end - now));
+}
+
+// A ban or logout racing IssueTokens makes it start over with a fresh time (see IssueTokens).
+constexpr int kIssueAttempts = 3;
+
+// The size of `token` once re-signed by the key with the longest signature the ring accepts
+// (the header is the same length for every algorithm: alg names are 5 characters, kids are
+// RFC 7638 thumbprints).
+size_t WorstCaseSignedSize(absl::string_view token) {
+  constexpr size_t kMaxSignatureChars = (token::kMaxSignatureBytes * 4 + 2) / 3;
+  return token.rfind('.') + 1 + kMaxSignatureChars;
 }
 
 }  // namespace
@@ -66,7 +78,7 @@ TokenAuthority::TokenAuthority(const AuthorityOptions& options, storage::TokenSt
     : options_(options),
       store_(store),
       keys_(keys),
-      verify_cache_(options.verify_cache_entries) {}
+      verify_cache_(options.verify_cache_bytes) {}
 
 absl::StatusOr<TokenPair> TokenAuthority::IssueTokens(const IssueRequest& request,
                                                       const Caller& caller) {
@@ -78,25 +90,39 @@ absl::StatusOr<TokenPair> TokenAuthority::IssueTokens(const IssueRequest& reques
   if (!request.extra_claims_json.empty()) {
     RETURN_IF_ERROR(token::ValidateExtraClaims(request.extra_claims_json));
   }
+  // An issuer listed with clients= starts sessions only for those clients.
+  if (!caller.MayActFor(request.client_id)) {
+    return Error(absl::StatusCode::kPermissionDenied, "permission_denied",
+                 "the caller may not issue tokens for this client_id");
+  }
   std::vector<std::string> audience =
       request.audience.empty() ? options_.default_audience : request.audience;
   if (audience.empty()) {
     return InvalidField("audience", "audience is required (the server has no default audience)");
   }
 
-  const absl::Time now = options_.clock->Now();
-  ASSIGN_OR_RETURN(std::optional<storage::SubjectRecord> subject,
-                   store_->GetSubject(request.subject, now));
-  if (subject && now < subject->block_until) {
-    return Error(absl::StatusCode::kFailedPrecondition, "subject_blocked",
-                 "subject is blocked from starting sessions");
+  // The store orders the creation against RevokeSubject (storage/token_store.h): a ban that
+  // committed first refuses it, and a revocation that commits later covers it. When a
+  // revocation's cutoff already covers this session's start (its clock read came later, or
+  // another replica's clock is ahead), try again with a fresh time a few times.
+  absl::Status status;
+  for (int attempt = 0; attempt < kIssueAttempts; ++attempt) {
+    absl::StatusOr<TokenPair> pair = TryIssue(request, audience, caller);
+    if (pair.ok() || ReasonOf(pair.status()) != "subject_revoked") return pair;
+    status = pair.status();
   }
+  return status;
+}
 
+absl::StatusOr<TokenPair> TokenAuthority::TryIssue(const IssueRequest& request,
+                                                   const std::vector<std::string>& audience,
+                                                   const Caller& caller) {
+  const absl::Time now = options_.clock->Now();
   storage::FamilyRecord family;
   family.family_id = token::RandomBytes(kFamilyIdBytes);
   family.subject = request.subject;
   family.client_id = request.client_id;
-  family.audience = std::move(audience);
+  family.audience = audience;
   family.scope = request.scope;
   family.metadata = request.session_metadata;
   family.issued_by = caller.name;
@@ -127,8 +153,11 @@ absl::StatusOr<TokenPair> TokenAuthority::RefreshTokens(const RefreshRequest& re
     return Error(absl::StatusCode::kPermissionDenied, "permission_denied",
                  "the refresh token belongs to another client");
   }
-  ASSIGN_OR_RETURN(std::string problem, FamilyProblem(*family, now, /*for_refresh=*/true));
-  if (!problem.empty()) return Unauthenticated(problem, "the session can no longer be refreshed");
+  if (family->revoked) return Unauthenticated("family_revoked", "the session was revoked");
+  if (now >= family->expires_at) return Unauthenticated("family_expired", "the session has expired");
+  if (now >= presented.expires_at) {
+    return Unauthenticated("refresh_token_expired", "refresh token has expired");
+  }
   if (!ScopeWithin(request.scope, presented.scope)) {
     return Error(absl::StatusCode::kInvalidArgument, "invalid_scope",
                  "requested scope exceeds the scope of the refresh token");
@@ -136,16 +165,23 @@ absl::StatusOr<TokenPair> TokenAuthority::RefreshTokens(const RefreshRequest& re
 
   storage::RotateRequest rotate;
   rotate.family_id = presented.family_id;
+  rotate.subject = family->subject;
   rotate.generation = presented.generation;
   rotate.now = now;
   rotate.grace = options_.reuse_grace;
   rotate.successor =
       MakeRefreshRecord(*family, presented.generation + 1,
                         request.scope.empty() ? presented.scope : request.scope, now);
+  // Mint and sign before the store commits: once the presented token is spent, a failure
+  // would leave the client with a dead token whose retry looks like reuse. (Nothing the
+  // tokens carry changes with the rotation itself.)
+  ASSIGN_OR_RETURN(TokenPair next, MakePair(*family, rotate.successor, now));
   ASSIGN_OR_RETURN(storage::RotateOutcome outcome, store_->Rotate(rotate));
   switch (outcome.result) {
     case storage::RotateResult::kRotated:
+      return next;
     case storage::RotateResult::kReplayWithinGrace:
+      // Nothing was written, so a failure here leaves a retry possible.
       return MakePair(outcome.family, outcome.current, now);
     case storage::RotateResult::kReuseDetected:
       return Unauthenticated("refresh_token_reused",
@@ -156,6 +192,10 @@ absl::StatusOr<TokenPair> TokenAuthority::RefreshTokens(const RefreshRequest& re
       return Unauthenticated("family_expired", "the session has expired");
     case storage::RotateResult::kTokenExpired:
       return Unauthenticated("refresh_token_expired", "refresh token has expired");
+    case storage::RotateResult::kSubjectRevoked:
+      return Unauthenticated("subject_revoked", "the session can no longer be refreshed");
+    case storage::RotateResult::kSubjectBlocked:
+      return Unauthenticated("subject_blocked", "the session can no longer be refreshed");
     case storage::RotateResult::kNotFound:
       break;
   }
@@ -168,21 +208,20 @@ absl::StatusOr<storage::RefreshRecord> TokenAuthority::CheckRefreshToken(absl::s
   absl::StatusOr<storage::RefreshRecord> record =
       store_->GetRefresh(parts.family_id, parts.generation, now);
   if (absl::IsNotFound(record.status())) {
-    // Expired records are kept a while so the caller learns why, not just "unknown".
-    if (ReasonOf(record.status()) == "refresh_token_expired") {
-      return Unauthenticated("refresh_token_expired", "refresh token has expired");
-    }
     return Unauthenticated("invalid_refresh_token", "refresh token is not valid");
   }
   RETURN_IF_ERROR(record.status());
+  // The secret first: without it, the answer must not depend on which generations exist or
+  // have expired (a family id is public as the access token's `sid`).
   if (!token::ConstantTimeEquals(token::Sha256(parts.secret), record->secret_hash)) {
     return Unauthenticated("invalid_refresh_token", "refresh token is not valid");
   }
+  // Expired records are kept a while, so the holder learns why, not just "unknown".
   return record;
 }
 
 absl::StatusOr<std::string> TokenAuthority::FamilyProblem(const storage::FamilyRecord& family,
-                                                          absl::Time now, bool for_refresh) {
+                                                          absl::Time now) {
   if (family.revoked) return std::string("family_revoked");
   if (now >= family.expires_at) return std::string("family_expired");
   ASSIGN_OR_RETURN(std::optional<storage::SubjectRecord> subject,
@@ -191,7 +230,6 @@ absl::StatusOr<std::string> TokenAuthority::FamilyProblem(const storage::FamilyR
   // token issued before it, at full (microsecond) precision. A tie counts as before: when in
   // doubt, fail closed.
   if (subject && family.created_at <= subject->not_before) return std::string("subject_revoked");
-  if (for_refresh && subject && now < subject->block_until) return std::string("subject_blocked");
   return std::string();
 }
 
@@ -237,8 +275,10 @@ absl::StatusOr<std::string> TokenAuthority::MintAccessToken(const storage::Famil
   claims.sid = EncodeFamilyId(family.family_id);
   claims.extra_json = family.extra_claims_json;
   ASSIGN_OR_RETURN(std::string token, keys_->Sign(claims, "at+jwt"));
-  // Verification refuses tokens over kMaxTokenBytes, so never hand one out.
-  if (token.size() > kMaxTokenBytes) {
+  // Verification refuses tokens over kMaxTokenBytes, so never hand one out -- nor one that
+  // would outgrow it once a key with a longer signature signs it (after RotateSigningKey),
+  // or the session could be issued today and never be refreshed.
+  if (WorstCaseSignedSize(token) > kMaxTokenBytes) {
     return InvalidField("extra_claims", "extra_claims make the access token exceed 8 KiB");
   }
   return token;

@@ -41,9 +41,10 @@ struct AuthorityOptions {
   // (idempotent retry after a lost response) instead of signalling reuse. 0 = off; <= 60 s.
   absl::Duration reuse_grace = absl::ZeroDuration();
   // Access tokens whose signature verified are remembered (by exact token text) until
-  // their exp + leeway, so repeated introspection skips signature verification. Default
-  // 100k entries (~1 KiB each); 0 disables.
-  size_t verify_cache_entries = 100'000;
+  // their exp + leeway, so repeated introspection skips signature verification. Bounded by
+  // the bytes the entries hold (token, claims, overhead: ~1.5 KiB for a typical token).
+  // Default 64 MiB; 0 disables.
+  size_t verify_cache_bytes = 64 << 20;
   // Time source. Never null.
   const Clock* clock = Clock::Real();
 };
@@ -169,10 +170,13 @@ class TokenAuthority {
   absl::StatusOr<TokenPair> MakePair(const storage::FamilyRecord& family,
                                      const storage::RefreshRecord& refresh, absl::Time now);
 
-  // The checks shared by refresh and introspection: reason "" when the family is usable.
-  // A subject block stops refreshes but not the tokens already out (the cutoff does that).
-  absl::StatusOr<std::string> FamilyProblem(const storage::FamilyRecord& family, absl::Time now,
-                                            bool for_refresh);
+  // Introspection's family checks: reason "" when the family's tokens are usable. (A subject
+  // block stops refreshes, checked by the store's Rotate, not the tokens already out.)
+  absl::StatusOr<std::string> FamilyProblem(const storage::FamilyRecord& family, absl::Time now);
+  // One attempt of IssueTokens at the clock's current time.
+  absl::StatusOr<TokenPair> TryIssue(const IssueRequest& request,
+                                     const std::vector<std::string>& audience,
+                                     const Caller& caller);
   // The refresh record a token names, its secret checked; "invalid_refresh_token" otherwise.
   absl::StatusOr<storage::RefreshRecord> CheckRefreshToken(absl::string_view token, absl::Time now);
 

@@ -41,14 +41,40 @@ bool IsHex64(absl::string_view s) {
          });
 }
 
-absl::Status CheckCredential(absl::string_view credential) {
+constexpr absl::string_view kCertTypes[] = {"cert-uri:", "cert-dns:", "cert-email:", "cert-ip:",
+                                             "cert-cn:"};
+
+// The credential as it is keyed in the registry, or why it is refused.
+absl::StatusOr<std::string> NormalizeCredential(absl::string_view credential) {
   absl::string_view rest = credential;
   if (absl::ConsumePrefix(&rest, "key-sha256:")) {
-    if (IsHex64(rest)) return absl::OkStatus();
+    if (IsHex64(rest)) return std::string(credential);
     return absl::InvalidArgumentError("key-sha256: needs 64 lowercase hex digits");
   }
-  if (absl::ConsumePrefix(&rest, "cert:") && !rest.empty()) return absl::OkStatus();
-  return absl::InvalidArgumentError("credential must be key-sha256:<hex> or cert:<name>");
+  if (absl::StartsWith(credential, "cert:")) {
+    return absl::InvalidArgumentError(
+        "'cert:' is ambiguous (it would match a name of any type); write cert-uri:, cert-dns:, "
+        "cert-email:, cert-ip: or cert-cn:");
+  }
+  for (absl::string_view type : kCertTypes) {
+    if (!absl::ConsumePrefix(&rest, type)) continue;
+    if (rest.empty()) return absl::InvalidArgumentError(absl::StrCat(type, " needs a name"));
+    // DNS names compare case-insensitively (RFC 6125 §6.4.1).
+    return type == "cert-dns:" ? absl::AsciiStrToLower(credential) : std::string(credential);
+  }
+  return absl::InvalidArgumentError(
+      "credential must be key-sha256:<hex> or cert-uri:/cert-dns:/cert-email:/cert-ip:/cert-cn:"
+      "<name>");
+}
+
+// Strips a comment: '#' at the start or after white space. A '#' inside a word stays.
+absl::string_view StripComment(absl::string_view line) {
+  for (size_t i = 0; i < line.size(); ++i) {
+    if (line[i] == '#' && (i == 0 || absl::ascii_isspace(static_cast<unsigned char>(line[i - 1])))) {
+      return line.substr(0, i);
+    }
+  }
+  return line;
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
@@ -88,19 +114,24 @@ absl::Status CallerRegistry::Add(absl::string_view line, absl::string_view where
     if (!parsed.ok()) return fail(parsed.status().message());
     entry.caller.roles.push_back(*parsed);
   }
-  std::string credential(fields[2]);
-  if (absl::Status s = CheckCredential(credential); !s.ok()) return fail(s.message());
+  absl::StatusOr<std::string> credential = NormalizeCredential(fields[2]);
+  if (!credential.ok()) return fail(credential.status().message());
   for (size_t i = 3; i < fields.size(); ++i) {
     absl::string_view option = fields[i];
     if (option == "revoked") {
       entry.revoked = true;
     } else if (absl::ConsumePrefix(&option, "clients=")) {
-      entry.caller.client_ids = absl::StrSplit(option, ',', absl::SkipEmpty());
+      // An empty list would mean "any client": fail closed instead.
+      std::vector<std::string> ids = absl::StrSplit(option, ',');
+      if (std::any_of(ids.begin(), ids.end(), [](const std::string& id) { return id.empty(); })) {
+        return fail("clients= needs a comma-separated list of client_ids (none may be empty)");
+      }
+      entry.caller.client_ids = std::move(ids);
     } else {
       return fail(absl::StrCat("unknown option '", option, "'"));
     }
   }
-  if (!by_credential_.emplace(credential, std::move(entry)).second) {
+  if (!by_credential_.emplace(*std::move(credential), std::move(entry)).second) {
     return fail("credential listed twice");
   }
   return absl::OkStatus();
@@ -112,7 +143,7 @@ absl::StatusOr<std::unique_ptr<CallerRegistry>> CallerRegistry::Parse(absl::stri
   int number = 0;
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     ++number;
-    line = absl::StripAsciiWhitespace(line.substr(0, line.find('#')));
+    line = absl::StripAsciiWhitespace(StripComment(line));
     if (line.empty()) continue;
     RETURN_IF_ERROR(registry->Add(line, absl::StrCat(origin, ":", number)));
   }
@@ -155,14 +186,31 @@ absl::StatusOr<Caller> CallerRegistry::ByApiKey(absl::string_view api_key) const
   return it->second.caller;
 }
 
-absl::StatusOr<Caller> CallerRegistry::ByCertificate(const std::vector<std::string>& names) const {
-  for (const std::string& name : names) {
-    auto it = by_credential_.find(absl::StrCat("cert:", name));
+absl::StatusOr<Caller> CallerRegistry::ByCertificate(const PeerCertificate& peer) const {
+  std::vector<std::string> keys;
+  for (const std::string& v : peer.uris) keys.push_back(absl::StrCat("cert-uri:", v));
+  for (const std::string& v : peer.dns_names) {
+    keys.push_back(absl::StrCat("cert-dns:", absl::AsciiStrToLower(v)));
+  }
+  for (const std::string& v : peer.emails) keys.push_back(absl::StrCat("cert-email:", v));
+  for (const std::string& v : peer.ips) keys.push_back(absl::StrCat("cert-ip:", v));
+  // RFC 6125 §6.4.4: the CN is a fallback only when there is no subjectAltName at all.
+  if (!peer.HasSan() && !peer.common_name.empty()) {
+    keys.push_back(absl::StrCat("cert-cn:", peer.common_name));
+  }
+  const Entry* found = nullptr;
+  for (const std::string& key : keys) {
+    auto it = by_credential_.find(key);
     if (it == by_credential_.end()) continue;
     if (it->second.revoked) return Unauthenticated("caller_revoked");
-    return it->second.caller;
+    // Names of two different callers in one certificate: refuse rather than pick one.
+    if (found != nullptr && found->caller.name != it->second.caller.name) {
+      return Unauthenticated("unauthenticated");
+    }
+    found = &it->second;
   }
-  return Unauthenticated("unauthenticated");
+  if (found == nullptr) return Unauthenticated("unauthenticated");
+  return found->caller;
 }
 
 }  // namespace ta::core

@@ -78,7 +78,7 @@ absl::StatusOr<Introspection> TokenAuthority::IntrospectAccess(const IntrospectR
   absl::StatusOr<storage::FamilyRecord> family = store_->GetFamily(*family_id, now);
   if (absl::IsNotFound(family.status())) return Inactive("family_not_found");
   RETURN_IF_ERROR(family.status());
-  ASSIGN_OR_RETURN(std::string problem, FamilyProblem(*family, now, /*for_refresh=*/false));
+  ASSIGN_OR_RETURN(std::string problem, FamilyProblem(*family, now));
   if (!problem.empty()) return Inactive(problem);
 
   Introspection out;
@@ -125,7 +125,7 @@ absl::StatusOr<Introspection> TokenAuthority::IntrospectRefresh(const Introspect
   absl::StatusOr<storage::FamilyRecord> family = store_->GetFamily(record->family_id, now);
   if (absl::IsNotFound(family.status())) return Inactive("family_not_found");
   RETURN_IF_ERROR(family.status());
-  ASSIGN_OR_RETURN(std::string problem, FamilyProblem(*family, now, /*for_refresh=*/false));
+  ASSIGN_OR_RETURN(std::string problem, FamilyProblem(*family, now));
   if (!problem.empty()) return Inactive(problem);
   if (record->generation != family->generation) return Inactive("refresh_token_spent");
   if (now >= record->expires_at) return Inactive("refresh_token_expired");

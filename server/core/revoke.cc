@@ -101,25 +101,21 @@ absl::StatusOr<storage::SubjectRecord> TokenAuthority::RevokeSubject(
   RETURN_IF_ERROR(CheckIdentifier("subject", request.subject, kMaxSubjectBytes));
   RETURN_IF_ERROR(CheckText("reason", request.reason, kMaxReasonBytes));
   const absl::Time now = options_.clock->Now();
-  const absl::Time not_before = request.not_before.value_or(now);
-  if (not_before > now) {
+  if (request.not_before.has_value() && *request.not_before > now) {
     return InvalidField("not_before", "not_before may not be in the future");
   }
-  ASSIGN_OR_RETURN(std::optional<storage::SubjectRecord> existing,
-                   store_->GetSubject(request.subject, now));
-  storage::SubjectRecord record = existing.value_or(storage::SubjectRecord{});
-  record.subject = request.subject;
-  // A cutoff never moves back: lowering it would bring revoked tokens back to life.
-  record.not_before = std::max(record.not_before, not_before);
-  if (request.block_until) record.block_until = *request.block_until;
-  record.reason = request.reason;
-  record.revoked_by = caller.name;
-  record.updated_at = now;
-  // The cutoff matters while a family started before it can still be alive.
-  record.expires_at =
-      std::max(record.not_before + options_.family_ttl + options_.leeway, record.block_until);
-  RETURN_IF_ERROR(store_->PutSubject(record));
-  return record;
+  // The store merges atomically: concurrent revocations of one subject keep every serial
+  // order's guarantees (the cutoff never moves back; an unset block keeps the stored one),
+  // and the record lives as long as the families it kills, whatever lifetimes are configured.
+  storage::SubjectUpdate update;
+  update.subject = request.subject;
+  update.not_before = request.not_before;
+  update.block_until = request.block_until;
+  update.reason = request.reason;
+  update.revoked_by = caller.name;
+  update.now = now;
+  update.token_leeway = options_.leeway;
+  return store_->UpdateSubject(update);
 }
 
 absl::StatusOr<storage::FamilyPage> TokenAuthority::ListFamilies(

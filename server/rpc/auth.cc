@@ -1,5 +1,6 @@
 #include "server/rpc/auth.h"
 
+#include <grpc/grpc_security_constants.h>
 #include <grpcpp/security/auth_context.h>
 
 #include "absl/strings/ascii.h"
@@ -37,21 +38,32 @@ bool TableAllows(Rpc rpc, Role role) {
   return false;
 }
 
-std::vector<std::string> PeerNames(const grpc::AuthContext& auth) {
-  std::vector<std::string> names;
-  for (const char* property : {"x509_subject_alternative_name", "x509_common_name"}) {
-    for (const grpc::string_ref& v : auth.FindPropertyValues(property)) {
-      names.emplace_back(v.data(), v.size());
-    }
+std::vector<std::string> Values(const grpc::AuthContext& auth, const char* property) {
+  std::vector<std::string> values;
+  for (const grpc::string_ref& v : auth.FindPropertyValues(property)) {
+    values.emplace_back(v.data(), v.size());
   }
-  return names;
+  return values;
+}
+
+// The verified peer certificate's identities, typed. (gRPC's "x509_subject_alternative_name"
+// mixes every SAN type, so only the typed properties are used.)
+core::PeerCertificate PeerOf(const grpc::AuthContext& auth) {
+  core::PeerCertificate peer;
+  peer.uris = Values(auth, GRPC_PEER_URI_PROPERTY_NAME);
+  peer.dns_names = Values(auth, GRPC_PEER_DNS_PROPERTY_NAME);
+  peer.emails = Values(auth, GRPC_PEER_EMAIL_PROPERTY_NAME);
+  peer.ips = Values(auth, GRPC_PEER_IP_PROPERTY_NAME);
+  std::vector<std::string> cn = Values(auth, GRPC_X509_CN_PROPERTY_NAME);
+  if (cn.size() == 1) peer.common_name = cn[0];  // several CNs: no CN identity at all
+  return peer;
 }
 
 absl::StatusOr<core::Caller> Authenticate(grpc::ServerContextBase* context,
                                           const core::CallerRegistry& registry) {
   std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
   if (auth != nullptr && auth->IsPeerAuthenticated()) {
-    absl::StatusOr<core::Caller> caller = registry.ByCertificate(PeerNames(*auth));
+    absl::StatusOr<core::Caller> caller = registry.ByCertificate(PeerOf(*auth));
     if (caller.ok() || ReasonOf(caller.status()) == "caller_revoked") return caller;
   }
   const auto& metadata = context->client_metadata();

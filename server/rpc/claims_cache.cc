@@ -1,6 +1,5 @@
 #include "server/rpc/claims_cache.h"
 
-#include "absl/hash/hash.h"
 #include "google/protobuf/struct.pb.h"
 #include "rapidjson/document.h"
 
@@ -55,7 +54,6 @@ bool ToValue(const rapidjson::Value& in, google::protobuf::Value* out, int depth
 
 }  // namespace
 
-ClaimsCache::ClaimsCache(size_t capacity) : per_shard_((capacity + kShards - 1) / kShards) {}
 
 absl::StatusOr<std::string> ClaimsCache::RenderUncached(absl::string_view claims_json) {
   rapidjson::Document doc;
@@ -70,21 +68,14 @@ absl::StatusOr<std::string> ClaimsCache::RenderUncached(absl::string_view claims
 
 absl::StatusOr<std::shared_ptr<const std::string>> ClaimsCache::Render(
     absl::string_view claims_json) {
-  Shard* shard = nullptr;
-  if (per_shard_ > 0) {
-    shard = &shards_[absl::HashOf(claims_json) % kShards];
-    absl::MutexLock lock(&shard->mu);
-    auto it = shard->entries.find(claims_json);
-    if (it != shard->entries.end()) return it->second;
+  // Rendered bytes never go stale (a pure function of the text), so entries never end.
+  if (std::shared_ptr<const std::string> hit = cache_.Find(claims_json, absl::UnixEpoch())) {
+    return hit;
   }
   absl::StatusOr<std::string> rendered = RenderUncached(claims_json);
   if (!rendered.ok()) return rendered.status();
   auto bytes = std::make_shared<const std::string>(*std::move(rendered));
-  if (shard != nullptr) {
-    absl::MutexLock lock(&shard->mu);
-    if (shard->entries.size() >= per_shard_) shard->entries.clear();
-    shard->entries.insert_or_assign(std::string(claims_json), bytes);
-  }
+  cache_.Insert(claims_json, bytes, bytes->size(), absl::InfiniteFuture(), absl::UnixEpoch());
   return bytes;
 }
 

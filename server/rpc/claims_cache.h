@@ -7,27 +7,24 @@
 // keyed by the exact claims JSON (a pure function of it: never stale), and placed into the
 // answer as the claims field's wire bytes (see AttachClaims in convert.cc).
 //
-// Bounded: at most `capacity` entries; a full shard is cleared (the cheapest bound that
-// never blocks for long). Thread-safe: sharded, one mutex per shard.
+// Bounded by bytes (server/base/sharded_cache.h): each entry is charged its claims text, the
+// rendered bytes and a fixed overhead. Thread-safe.
 #ifndef TA_SERVER_RPC_CLAIMS_CACHE_H_
 #define TA_SERVER_RPC_CLAIMS_CACHE_H_
 
-#include <array>
 #include <memory>
 #include <string>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
+#include "server/base/sharded_cache.h"
 
 namespace ta::rpc {
 
 class ClaimsCache {
  public:
-  // capacity 0: render every time, remember nothing.
-  explicit ClaimsCache(size_t capacity);
+  // capacity_bytes 0: render every time, remember nothing.
+  explicit ClaimsCache(size_t capacity_bytes) : cache_(capacity_bytes) {}
 
   // The serialized Struct for `claims_json` (a JSON object from a verified token).
   // INTERNAL when it is not one: verified claims always are.
@@ -36,16 +33,11 @@ class ClaimsCache {
   // Renders without the cache (tests compare the two paths).
   static absl::StatusOr<std::string> RenderUncached(absl::string_view claims_json);
 
- private:
-  static constexpr size_t kShards = 16;
-  struct Shard {
-    absl::Mutex mu;
-    absl::flat_hash_map<std::string, std::shared_ptr<const std::string>> entries
-        ABSL_GUARDED_BY(mu);
-  };
+  // Bytes charged to the entries held now.
+  size_t bytes() { return cache_.bytes(); }
 
-  const size_t per_shard_;
-  std::array<Shard, kShards> shards_;
+ private:
+  ShardedCache<std::string> cache_;
 };
 
 }  // namespace ta::rpc

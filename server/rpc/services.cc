@@ -149,8 +149,8 @@ class AuthorityService final : public v1::TokenAuthority::CallbackService {
   }
 
   const ServiceDeps deps_;
-  // Tokens introspected again render their claims once (claims_cache.h). ~1 KiB per entry.
-  ClaimsCache claims_{16'384};
+  // Tokens introspected again render their claims once (claims_cache.h).
+  ClaimsCache claims_{16 << 20};
 };
 
 class AdminService final : public v1::TokenAdmin::CallbackService {

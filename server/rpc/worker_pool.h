@@ -3,8 +3,8 @@
 // RocksDB's group commit share one fsync among them.
 //
 // Bounded: Schedule() refuses work once `max_queue` tasks wait, so overload turns into a
-// quick RESOURCE_EXHAUSTED instead of unbounded memory. The destructor runs every task
-// already accepted, then joins. Thread-safe.
+// quick RESOURCE_EXHAUSTED instead of unbounded memory. Stop() (or the destructor) runs every
+// task already accepted, then joins. Thread-safe.
 #ifndef TA_SERVER_RPC_WORKER_POOL_H_
 #define TA_SERVER_RPC_WORKER_POOL_H_
 
@@ -27,6 +27,9 @@ class WorkerPool {
 
   // False (and `task` not run) when the queue is full or the pool is stopping.
   bool Schedule(std::function<void()> task);
+  // Refuses new tasks, runs every accepted one, joins the threads. Idempotent; not from a
+  // pool thread.
+  void Stop();
 
  private:
   void Loop();

@@ -55,6 +55,7 @@ absl::Status CheckKeyFits(EVP_PKEY* pkey, Algorithm alg) {
     case Algorithm::kPS256:
       if (!EVP_PKEY_is_a(pkey, "RSA")) return mismatch("not an RSA key");
       if (EVP_PKEY_get_bits(pkey) < kMinRsaBits) return mismatch("RSA key under 2048 bits");
+      if (EVP_PKEY_get_bits(pkey) > kMaxRsaBits) return mismatch("RSA key over 4096 bits");
       return absl::OkStatus();
     case Algorithm::kHS256:
       return mismatch("HS256 takes a secret, not a key pair");

@@ -25,6 +25,11 @@ namespace ta::token {
 
 // Smallest accepted sizes (RFC 7518 §3.3 and §3.2).
 inline constexpr int kMinRsaBits = 2048;
+// Largest accepted RSA key: it bounds the signature size (kMaxSignatureBytes), so a token
+// sized against that bound fits whichever key signs it after a rotation.
+inline constexpr int kMaxRsaBits = 4096;
+// The largest signature any accepted key produces (RSA-4096; ES256 64, Ed25519 64, HS256 32).
+inline constexpr size_t kMaxSignatureBytes = kMaxRsaBits / 8;
 inline constexpr size_t kMinHmacSecretBytes = 32;
 
 // A JWK member name and its (string) value.

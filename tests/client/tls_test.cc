@@ -19,7 +19,7 @@ namespace v1 = ::tokenauthority::v1;
 // Serves TLS with server.pem and requires client certificates from ca.pem; the one in
 // client.pem is the admin caller "gateway". No API key exists.
 std::vector<std::string> MtlsArgs(const Pki& pki) {
-  std::ofstream(pki.Path("callers.txt")) << "gateway admin cert:spiffe://test/gateway\n";
+  std::ofstream(pki.Path("callers.txt")) << "gateway admin cert-uri:spiffe://test/gateway\n";
   return {"--tls_cert=" + pki.Path("server.pem"), "--tls_key=" + pki.Path("server.key"),
           "--tls_client_ca=" + pki.Path("ca.pem"), "--callers_file=" + pki.Path("callers.txt")};
 }

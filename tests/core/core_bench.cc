@@ -22,7 +22,7 @@ namespace {
 namespace v1 = ::tokenauthority::v1;
 
 struct Fixture {
-  explicit Fixture(size_t verify_cache_entries = 100'000) {
+  explicit Fixture(size_t verify_cache_bytes = 64 << 20) {
     storage::RocksDbStoreOptions store_options;
     store_options.path = dir.Sub("db");
     store_options.sync_writes = false;
@@ -32,7 +32,7 @@ struct Fixture {
     keys = token::KeyRing::Open(key_options).value();
     AuthorityOptions options;
     options.default_audience = {"api"};
-    options.verify_cache_entries = verify_cache_entries;
+    options.verify_cache_bytes = verify_cache_bytes;
     authority = TokenAuthority::Create(options, store.get(), keys.get()).value();
     issuer.name = "bench";
     issuer.roles = {Role::kIssuer, Role::kClient};
@@ -90,7 +90,7 @@ BENCHMARK(BM_IntrospectCachedWire);
 
 // Every call a token not seen before (cache off): signature verification included.
 void BM_IntrospectUncached(benchmark::State& state) {
-  Fixture f(/*verify_cache_entries=*/0);
+  Fixture f(/*verify_cache_bytes=*/0);
   std::vector<std::string> tokens;
   for (int i = 0; i < 64; ++i) tokens.push_back(f.Issue(i).access_token);
   size_t i = 0;

@@ -20,6 +20,8 @@ std::string WriteCallers(const std::string& dir) {
   std::ofstream out(path);
   out << "# test callers\n"
       << "login   issuer   " << core::CallerRegistry::KeyCredential("issuer-key") << "\n"
+      << "webauth issuer   " << core::CallerRegistry::KeyCredential("web-issuer-key")
+      << " clients=web\n"
       << "webapp  client   " << core::CallerRegistry::KeyCredential("client-key")
       << " clients=web\n"
       << "api     resource " << core::CallerRegistry::KeyCredential("resource-key") << "\n"
@@ -199,6 +201,21 @@ TEST_CASE("Auth: a client may refresh and revoke only tokens of its own client_i
   REQUIRE(CallAs("admin-key", s.admin(), &v1::TokenAdmin::Stub::GetFamily, get, &record).ok());
   CHECK(record.revoked_by() == "webapp");
   CHECK(record.issued_by() == "login");
+}
+
+TEST_CASE("Auth: an issuer listed with clients= starts sessions only for those clients",
+          "[auth]") {
+  TestServer s = AuthServer();
+  v1::IssueTokensRequest req;
+  req.set_subject("dora");
+  req.set_client_id("web");
+  v1::TokenPair pair;
+  CHECK(CallAs("web-issuer-key", s.api(), &v1::TokenAuthority::Stub::IssueTokens, req, &pair).ok());
+  req.set_client_id("mobile");
+  CallResult other = CallAs("web-issuer-key", s.api(), &v1::TokenAuthority::Stub::IssueTokens, req, &pair);
+  CHECK(other.status.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  CHECK(other.reason == "permission_denied");
+  CHECK(CallAs("issuer-key", s.api(), &v1::TokenAuthority::Stub::IssueTokens, req, &pair).ok());
 }
 
 TEST_CASE("Auth: inactive reasons are for admins only", "[auth]") {

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make_certs.sh DIR: a test PKI. ca/ signs server (localhost, 127.0.0.1) and client
 # (CN=gateway, SAN URI spiffe://test/gateway); other-ca/ signs a rogue client with the same CN.
+# id-uri, id-dns, id-email, id-ip carry one SAN of that type (and CN=nobody); id-cn has no SAN;
+# attack-dns and attack-email carry an identity's text in the wrong place (issue 12).
 set -euo pipefail
 cd "$1"
 days=2
@@ -10,6 +12,26 @@ subjectAltName = DNS:localhost, IP:127.0.0.1
 extendedKeyUsage = serverAuth
 [client]
 subjectAltName = URI:spiffe://test/gateway
+extendedKeyUsage = clientAuth
+[id-uri]
+subjectAltName = URI:spiffe://test/ops
+extendedKeyUsage = clientAuth
+[id-dns]
+subjectAltName = DNS:ops.test
+extendedKeyUsage = clientAuth
+[id-email]
+subjectAltName = email:ops@test.example
+extendedKeyUsage = clientAuth
+[id-ip]
+subjectAltName = IP:10.9.8.7
+extendedKeyUsage = clientAuth
+[id-cn]
+extendedKeyUsage = clientAuth
+[attack-dns]
+subjectAltName = DNS:dev-box.example
+extendedKeyUsage = clientAuth
+[attack-email]
+subjectAltName = email:spiffe://test/ops
 extendedKeyUsage = clientAuth
 CNF
 ca() {  # ca NAME
@@ -27,3 +49,7 @@ ca other-ca
 leaf server localhost ca server
 leaf client gateway ca client
 leaf rogue gateway other-ca client
+for kind in uri dns email ip; do leaf "id-$kind" nobody ca "id-$kind"; done
+leaf id-cn ops-cn ca id-cn
+leaf attack-dns 'spiffe:\/\/test\/ops' ca attack-dns  # "/" escaped for -subj
+leaf attack-email nobody ca attack-email

@@ -63,7 +63,7 @@ CallResult IssueAs(v1::TokenAuthority::Stub& stub, const std::string& key = "") 
 std::function<void(ServerOptions&)> TlsOptions(const Pki& pki, bool allow_no_cert) {
   return [&pki, allow_no_cert](ServerOptions& o) {
     const std::string callers = pki.Path("callers.txt");
-    std::ofstream(callers) << "gateway resource cert:spiffe://test/gateway\n"
+    std::ofstream(callers) << "gateway resource cert-uri:spiffe://test/gateway\n"
                            << "login issuer " << core::CallerRegistry::KeyCredential("login-key")
                            << "\n";
     o.callers_file = callers;
@@ -105,6 +105,64 @@ TEST_CASE("TLS: without a client certificate, API keys work only when allowed", 
     CHECK(IssueAs(*anonymous, "login-key").ok());
     CHECK(Jwks(*anonymous).reason == "unauthenticated");
   }
+}
+
+// The caller a certificate authenticates as, read back from the session it issued (or the
+// refusal's reason).
+std::string IssuedBy(TestServer& s, const Pki& pki, const std::string& cert) {
+  auto stub = TlsStub(pki, s.address(), cert);
+  v1::IssueTokensRequest req;
+  req.set_subject("alice");
+  req.set_client_id("web");
+  v1::TokenPair pair;
+  CallResult issued = CallAs("", *stub, &v1::TokenAuthority::Stub::IssueTokens, req, &pair);
+  if (!issued.ok()) return "refused:" + issued.reason;
+  auto admin = v1::TokenAdmin::NewStub(grpc::CreateCustomChannel(
+      s.address(), grpc::SslCredentials({pki.Pem("ca.pem"), "", ""}), [] {
+        grpc::ChannelArguments args;
+        args.SetSslTargetNameOverride("localhost");
+        return args;
+      }()));
+  v1::GetFamilyRequest get;
+  get.set_family_id(pair.family_id());
+  v1::Family family;
+  REQUIRE(CallAs("admin-key", *admin, &v1::TokenAdmin::Stub::GetFamily, get, &family).ok());
+  return family.issued_by();
+}
+
+TEST_CASE("TLS: each SAN type matches only its own credential type; CN only without SANs",
+          "[tls][security]") {
+  // Issue 12: cert: matched any SAN type and the CN even when SANs existed.
+  Pki pki;
+  TestServer s([&pki](ServerOptions& o) {
+    const std::string callers = pki.Path("callers.txt");
+    std::ofstream(callers) << "by-uri issuer cert-uri:spiffe://test/ops\n"
+                           << "by-dns issuer cert-dns:ops.test\n"
+                           << "by-email issuer cert-email:ops@test.example\n"
+                           << "by-ip issuer cert-ip:10.9.8.7\n"
+                           << "by-cn issuer cert-cn:ops-cn\n"
+                           // the same texts under the other types: must never match
+                           << "x-dns issuer cert-dns:spiffe://test/ops\n"
+                           << "x-uri issuer cert-uri:ops.test\n"
+                           << "x-ip issuer cert-ip:ops@test.example\n"
+                           << "x-cn issuer cert-cn:spiffe://test/ops\n"
+                           << "x-cn-nobody issuer cert-cn:nobody\n"
+                           << "ops admin " << core::CallerRegistry::KeyCredential("admin-key")
+                           << "\n";
+    o.callers_file = callers;
+    o.tls_cert = pki.Path("server.pem");
+    o.tls_key = pki.Path("server.key");
+    o.tls_client_ca = pki.Path("ca.pem");
+    o.tls_allow_no_client_cert = true;
+  });
+  CHECK(IssuedBy(s, pki, "id-uri") == "by-uri");
+  CHECK(IssuedBy(s, pki, "id-dns") == "by-dns");
+  CHECK(IssuedBy(s, pki, "id-email") == "by-email");
+  CHECK(IssuedBy(s, pki, "id-ip") == "by-ip");
+  CHECK(IssuedBy(s, pki, "id-cn") == "by-cn");
+  // The review's certificates from the same CA: refused, not taken for spiffe://test/ops.
+  CHECK(IssuedBy(s, pki, "attack-dns") == "refused:unauthenticated");
+  CHECK(IssuedBy(s, pki, "attack-email") == "refused:unauthenticated");
 }
 
 TEST_CASE("TLS: a plaintext client cannot talk to a TLS server", "[tls]") {

@@ -33,7 +33,7 @@ google::protobuf::Struct ParsedByProtobuf(const std::string& json) {
 
 TEST_CASE("ClaimsCache: rendered bytes parse to the Struct protobuf builds from the JSON",
           "[rpc][claims]") {
-  ClaimsCache cache(64);
+  ClaimsCache cache(1 << 20);
   for (const std::string& json : Samples()) {
     INFO(json);
     absl::StatusOr<std::shared_ptr<const std::string>> bytes = cache.Render(json);
@@ -48,7 +48,7 @@ TEST_CASE("ClaimsCache: rendered bytes parse to the Struct protobuf builds from 
 
 TEST_CASE("ClaimsCache: a client reads the claims field of an answer built by ToProto",
           "[rpc][claims]") {
-  ClaimsCache cache(64);
+  ClaimsCache cache(1 << 20);
   core::Introspection in;
   in.active = true;
   in.token_type = "access_token";
@@ -68,7 +68,7 @@ TEST_CASE("ClaimsCache: a client reads the claims field of an answer built by To
 }
 
 TEST_CASE("ClaimsCache: an inactive answer carries no claims", "[rpc][claims]") {
-  ClaimsCache cache(64);
+  ClaimsCache cache(1 << 20);
   core::Introspection in;
   in.active = false;
   in.inactive_reason = "token_revoked";
@@ -82,7 +82,7 @@ TEST_CASE("ClaimsCache: an inactive answer carries no claims", "[rpc][claims]") 
 }
 
 TEST_CASE("ClaimsCache: not an object is INTERNAL, never a partial answer", "[rpc][claims]") {
-  ClaimsCache cache(64);
+  ClaimsCache cache(1 << 20);
   for (const char* bad : {"[1,2]", "\"text\"", "{\"a\":", "{\"a\":1} trailing", ""}) {
     INFO(bad);
     absl::StatusOr<std::shared_ptr<const std::string>> bytes = cache.Render(bad);
@@ -91,7 +91,7 @@ TEST_CASE("ClaimsCache: not an object is INTERNAL, never a partial answer", "[rp
 }
 
 TEST_CASE("ClaimsCache: bounded, and correct under concurrent renders", "[rpc][claims]") {
-  ClaimsCache cache(32);  // 2 entries per shard: forces clears while threads read
+  ClaimsCache cache(16 * 400);  // ~2 entries per shard: forces clears while threads read
   std::vector<std::thread> threads;
   std::atomic<int> mismatches{0};
   for (int t = 0; t < 4; ++t) {
@@ -109,6 +109,7 @@ TEST_CASE("ClaimsCache: bounded, and correct under concurrent renders", "[rpc][c
   }
   for (std::thread& th : threads) th.join();
   CHECK(mismatches == 0);
+  CHECK(cache.bytes() <= 16 * 400);
 }
 
 }  // namespace

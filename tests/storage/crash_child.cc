@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
                              testing::MakeRefresh(id, 0, now)));
     Ack("create " + hex);
     for (uint64_t gen = 0; gen < 2; ++gen) {
-      absl::StatusOr<RotateOutcome> out = store.Rotate(testing::MakeRotate(id, gen, now));
+      absl::StatusOr<RotateOutcome> out = store.Rotate(testing::MakeRotate(id, gen, now, absl::ZeroDuration(), "crash-subject"));
       Check(out.status());
       if (out->result != RotateResult::kRotated) _exit(4);
       Ack(absl::StrCat("rotate ", hex, " ", gen + 1));
@@ -62,7 +62,8 @@ int main(int argc, char** argv) {
     Check(store.DenyJti(jti, now + absl::Hours(1)));
     Ack("deny " + jti);
     const std::string subject = absl::StrCat("subject-", round, "-", i);
-    Check(store.PutSubject(testing::MakeSubject(subject, now + absl::Hours(1), now)));
+    Check(store.UpdateSubject(testing::MakeSubjectUpdate(subject, now, now, now + absl::Hours(1)))
+              .status());
     Ack(absl::StrCat("subject ", subject, " ", absl::ToUnixMicros(now)));
   }
 }

@@ -88,7 +88,7 @@ TEST_CASE("RocksDbStore: invalid records are rejected before any write", "[stora
   CHECK(ReasonOf(fx.store->CreateFamily(f, MakeRefresh(FamilyIdFor(2), 0, fx.Now()))) ==
         "invalid_argument:first");
   CHECK(ReasonOf(fx.store->DenyJti("", fx.Now())) == "invalid_argument:jti");
-  CHECK(ReasonOf(fx.store->PutSubject(SubjectRecord{})) == "invalid_argument:subject");
+  CHECK(ReasonOf(fx.store->UpdateSubject(SubjectUpdate{}).status()) == "invalid_argument:subject");
   CHECK(fx.store->GetFamily(FamilyIdFor(1), fx.Now()).status().code() ==
         absl::StatusCode::kNotFound);
 }
@@ -133,24 +133,30 @@ TEST_CASE("RocksDbStore: denylist holds a jti until its exp", "[storage]") {
   CHECK_FALSE(*fx.store->IsJtiDenied("jti-1", exp + absl::Microseconds(1)));
 }
 
-TEST_CASE("RocksDbStore: subject record replaces and hides after its expiry", "[storage]") {
+TEST_CASE("RocksDbStore: subject updates merge and the record hides after its expiry",
+          "[storage]") {
   Fixture fx;
   CHECK_FALSE(fx.store->GetSubject("bob", fx.Now())->has_value());
-  SubjectRecord s = testing::MakeSubject("bob", fx.Now() + absl::Hours(1), fx.Now());
-  s.reason = "stolen laptop";
-  s.revoked_by = "admin";
-  REQUIRE(fx.store->PutSubject(s).ok());
-  s.block_until = fx.Now() + absl::Minutes(30);
-  s.reason = "ban";
-  REQUIRE(fx.store->PutSubject(s).ok());
+  SubjectUpdate u = testing::MakeSubjectUpdate("bob", fx.Now(), fx.Now(), fx.Now() + absl::Hours(1));
+  u.reason = "stolen laptop";
+  u.revoked_by = "admin";
+  REQUIRE(fx.store->UpdateSubject(u).ok());
+  u.block_until.reset();  // keeps the stored block
+  u.reason = "ban";
+  absl::StatusOr<SubjectRecord> merged = fx.store->UpdateSubject(u);
+  REQUIRE(merged.ok());
   absl::StatusOr<std::optional<SubjectRecord>> got = fx.store->GetSubject("bob", fx.Now());
   REQUIRE(got.ok());
   REQUIRE(got->has_value());
   CHECK((*got)->reason == "ban");
-  CHECK((*got)->block_until == s.block_until);
-  CHECK((*got)->not_before == s.not_before);
-  CHECK((*fx.store->GetSubject("bob", s.expires_at)).has_value());
-  CHECK_FALSE((*fx.store->GetSubject("bob", s.expires_at + absl::Microseconds(1))).has_value());
+  CHECK((*got)->revoked_by == "admin");
+  CHECK((*got)->block_until == fx.Now() + absl::Hours(1));
+  CHECK((*got)->not_before == fx.Now());
+  CHECK((*got)->expires_at == merged->expires_at);
+  CHECK((*got)->expires_at == fx.Now() + absl::Hours(1));  // no families: the block bounds it
+  CHECK((*fx.store->GetSubject("bob", merged->expires_at)).has_value());
+  CHECK_FALSE(
+      (*fx.store->GetSubject("bob", merged->expires_at + absl::Microseconds(1))).has_value());
 }
 
 TEST_CASE("RocksDbStore: everything survives close and reopen", "[storage]") {
@@ -160,7 +166,10 @@ TEST_CASE("RocksDbStore: everything survives close and reopen", "[storage]") {
           RotateResult::kRotated);
   REQUIRE(*fx.store->RevokeFamily(f.family_id, "admin", "ops", fx.Now()));
   REQUIRE(fx.store->DenyJti("jti-1", fx.Now() + absl::Hours(1)).ok());
-  REQUIRE(fx.store->PutSubject(testing::MakeSubject("bob", fx.Now() + absl::Hours(1))).ok());
+  REQUIRE(fx.store
+              ->UpdateSubject(testing::MakeSubjectUpdate("bob", fx.Now(), std::nullopt,
+                                                         fx.Now() + absl::Hours(1)))
+              .ok());
   fx.Reopen();
   absl::StatusOr<FamilyRecord> got = fx.store->GetFamily(f.family_id, fx.Now());
   REQUIRE(got.ok());
@@ -222,14 +231,16 @@ TEST_CASE("RocksDbStore: readers hide expired records before compaction", "[stor
         RotateResult::kNotFound);
 }
 
-TEST_CASE("RocksDbStore: GetRefresh tells an expired record from an unknown one", "[storage]") {
+TEST_CASE("RocksDbStore: GetRefresh returns an expired record within retention", "[storage]") {
   Fixture fx;
   FamilyRecord f = fx.Create(1);
   absl::Time exp = MakeRefresh(f.family_id, 0, fx.Now()).expires_at;
-  absl::Status s = fx.store->GetRefresh(f.family_id, 0, exp).status();
+  // The caller checks the secret against the hash first, then the expiry (issue 12).
+  absl::StatusOr<RefreshRecord> expired = fx.store->GetRefresh(f.family_id, 0, exp);
+  REQUIRE(expired.ok());
+  CHECK(expired->expires_at == exp);
+  absl::Status s = fx.store->GetRefresh(f.family_id, 0, exp + absl::Hours(25)).status();
   CHECK(s.code() == absl::StatusCode::kNotFound);
-  CHECK(ReasonOf(s) == "refresh_token_expired");
-  s = fx.store->GetRefresh(f.family_id, 0, exp + absl::Hours(25)).status();
   CHECK(ReasonOf(s) == "not_found");
 }
 
@@ -237,11 +248,17 @@ TEST_CASE("RocksDbStore: PurgeExpired physically drops expired records", "[stora
   Fixture fx;
   FamilyRecord old_family = fx.Create(1);
   REQUIRE(fx.store->DenyJti("old-jti", fx.Now() + absl::Minutes(5)).ok());
-  REQUIRE(fx.store->PutSubject(testing::MakeSubject("old", fx.Now() + absl::Hours(1))).ok());
+  REQUIRE(fx.store
+              ->UpdateSubject(testing::MakeSubjectUpdate("old", fx.Now(), std::nullopt,
+                                                         fx.Now() + absl::Hours(1)))
+              .ok());
   fx.clock.Advance(absl::Hours(24 * 40));  // past every expiry + retention above
   FamilyRecord fresh = fx.Create(2);
   REQUIRE(fx.store->DenyJti("new-jti", fx.Now() + absl::Minutes(5)).ok());
-  REQUIRE(fx.store->PutSubject(testing::MakeSubject("new", fx.Now() + absl::Hours(1))).ok());
+  REQUIRE(fx.store
+              ->UpdateSubject(testing::MakeSubjectUpdate("new", fx.Now(), std::nullopt,
+                                                         fx.Now() + absl::Hours(1)))
+              .ok());
   REQUIRE(fx.store->PurgeExpired().ok());
   absl::StatusOr<StoreStats> stats = fx.store->GetStats();
   REQUIRE(stats.ok());

@@ -134,7 +134,8 @@ void BM_Rotate(benchmark::State& state) {
   for (auto _ : state) {
     int64_t n = state.thread_index() * slice + static_cast<int64_t>(Mix(++i) % slice);
     uint64_t gen = generations[n].load();
-    auto out = store->Rotate(testing::MakeRotate(testing::FamilyIdFor(n), gen, kNow));
+    auto out = store->Rotate(testing::MakeRotate(testing::FamilyIdFor(n), gen, kNow,
+                                                 absl::ZeroDuration(), absl::StrCat("user-", n % 100000)));
     if (!out.ok() || out->result != RotateResult::kRotated) {
       state.SkipWithError("rotate failed");
       break;

@@ -47,9 +47,10 @@ RefreshRecord MakeRefresh(absl::string_view id, uint64_t generation, absl::Time 
 }
 
 RotateRequest MakeRotate(absl::string_view id, uint64_t generation, absl::Time now,
-                         absl::Duration grace) {
+                         absl::Duration grace, absl::string_view subject) {
   RotateRequest req;
   req.family_id = std::string(id);
+  req.subject = std::string(subject);
   req.generation = generation;
   req.now = now;
   req.grace = grace;
@@ -57,13 +58,17 @@ RotateRequest MakeRotate(absl::string_view id, uint64_t generation, absl::Time n
   return req;
 }
 
-SubjectRecord MakeSubject(absl::string_view subject, absl::Time expires_at, absl::Time not_before) {
-  SubjectRecord s;
-  s.subject = std::string(subject);
-  s.not_before = not_before;
-  s.updated_at = not_before == absl::InfinitePast() ? absl::UnixEpoch() : not_before;
-  s.expires_at = expires_at;
-  return s;
+SubjectUpdate MakeSubjectUpdate(absl::string_view subject, absl::Time now,
+                                std::optional<absl::Time> not_before,
+                                std::optional<absl::Time> block_until) {
+  SubjectUpdate u;
+  u.subject = std::string(subject);
+  u.now = now;
+  u.not_before = not_before;
+  u.block_until = block_until;
+  u.reason = "test";
+  u.revoked_by = "tests";
+  return u;
 }
 
 ListFamiliesQuery MakeQuery(absl::string_view subject, absl::Time now, bool include_revoked) {

@@ -25,13 +25,16 @@ std::string FamilyIdFor(uint64_t n);
 FamilyRecord MakeFamily(absl::string_view id, absl::string_view subject, absl::Time now);
 // The family's refresh record of `generation`, idle-expiring in 1 day.
 RefreshRecord MakeRefresh(absl::string_view id, uint64_t generation, absl::Time now);
-// A RotateRequest presenting `generation` with a prepared successor.
+// A RotateRequest presenting `generation` with a prepared successor; `subject` must be the
+// family's (MakeFamily's callers mostly use "alice").
 RotateRequest MakeRotate(absl::string_view id, uint64_t generation, absl::Time now,
-                         absl::Duration grace = absl::ZeroDuration());
+                         absl::Duration grace = absl::ZeroDuration(),
+                         absl::string_view subject = "alice");
 
-// A subject record with only the fields most tests care about.
-SubjectRecord MakeSubject(absl::string_view subject, absl::Time expires_at,
-                          absl::Time not_before = absl::InfinitePast());
+// A RevokeSubject for the store: cutoff `not_before` (nullopt: now), optional block.
+SubjectUpdate MakeSubjectUpdate(absl::string_view subject, absl::Time now,
+                                std::optional<absl::Time> not_before = std::nullopt,
+                                std::optional<absl::Time> block_until = std::nullopt);
 ListFamiliesQuery MakeQuery(absl::string_view subject, absl::Time now,
                             bool include_revoked = false);
 

@@ -43,10 +43,14 @@ void TestServer::StartServer() {
   admin_ = v1::TokenAdmin::NewStub(channel_);
 }
 
-void TestServer::Restart() {
+void TestServer::Restart(const std::function<void(ServerOptions&)>& tweak) {
   server_->Shutdown(absl::ZeroDuration());
   server_->Wait();
   server_.reset();
+  if (tweak) {
+    tweak(options_);
+    REQUIRE(ValidateServerOptions(options_).ok());
+  }
   StartServer();
 }
 

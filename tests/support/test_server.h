@@ -52,8 +52,9 @@ class TestServer {
   v1::TokenAuthority::Stub& api() { return *api_; }
   v1::TokenAdmin::Stub& admin() { return *admin_; }
   const std::string& address() const { return address_; }
-  // Stops and starts again on the same data (same clock), e.g. to check persistence.
-  void Restart();
+  // Stops and starts again on the same data (same clock), e.g. to check persistence;
+  // `tweak` changes the options from then on (e.g. shorter lifetimes after an incident).
+  void Restart(const std::function<void(ServerOptions&)>& tweak = nullptr);
 
   // The local admin key the server generated (<data_dir>/admin.key).
   const std::string& admin_key() const { return admin_key_; }

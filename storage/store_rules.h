@@ -1,0 +1,38 @@
+// Rules of the TokenStore contract that do not depend on the engine (storage/token_store.h):
+// how a subject update merges into the stored record, and when a subject's cutoff or block
+// refuses a new family or a rotation. Every store applies them inside its own critical
+// section (a lock, a transaction), so the engines differ only in how they make them atomic.
+//
+// Pure functions; thread-safe.
+#ifndef TA_STORAGE_STORE_RULES_H_
+#define TA_STORAGE_STORE_RULES_H_
+
+#include <optional>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "storage/token_store.h"
+
+namespace ta::storage {
+
+// INVALID_ARGUMENT ("invalid_argument:subject" / ":not_before") for an empty or over-long
+// subject or a cutoff after `now`.
+absl::Status ValidateSubjectUpdate(const SubjectUpdate& update);
+
+// The record UpdateSubject stores: `stored` (nullopt when absent or expired) merged with
+// `update`. `cutoff` is the merged cutoff the store computed (>= stored and requested);
+// `keep_until` is the latest expires_at + token_leeway of the families it kills.
+SubjectRecord MergeSubject(const std::optional<SubjectRecord>& stored, const SubjectUpdate& update,
+                           absl::Time cutoff, absl::Time keep_until);
+
+// Whether a family created at `created_at` may start under `subject`: FAILED_PRECONDITION
+// "subject_blocked" while blocked, ABORTED "subject_revoked" when the cutoff already covers it.
+absl::Status AdmitNewFamily(const SubjectRecord& subject, absl::Time created_at);
+
+// kSubjectRevoked / kSubjectBlocked when the subject stops `family` from rotating at `now`.
+std::optional<RotateResult> SubjectRefusesRotation(const SubjectRecord& subject,
+                                                   const FamilyRecord& family, absl::Time now);
+
+}  // namespace ta::storage
+
+#endif  // TA_STORAGE_STORE_RULES_H_

@@ -1,0 +1,235 @@
+// The store's subject contract (issue 12, storage/token_store.h): UpdateSubject merges
+// atomically, CreateFamily and Rotate are ordered against it, and a subject record lives as
+// long as the families it kills. The racing cases run hundreds of rounds.
+#include <catch2/catch.hpp>
+
+#include <functional>
+#include <latch>
+#include <memory>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "server/base/clock.h"
+#include "server/base/error.h"
+#include "storage/rocksdb_store.h"
+#include "tests/storage/test_util.h"
+
+namespace ta::storage {
+namespace {
+
+using testing::FamilyIdFor;
+using testing::MakeFamily;
+using testing::MakeRefresh;
+using testing::MakeRotate;
+using testing::MakeSubjectUpdate;
+
+constexpr int kRounds = 300;
+
+struct Fixture {
+  testing::TempDir dir;
+  FakeClock clock;
+  std::unique_ptr<TokenStore> store;
+
+  Fixture() {
+    RocksDbStoreOptions o;
+    o.path = dir.path();
+    o.clock = &clock;
+    o.block_cache_bytes = 8 << 20;
+    o.sync_writes = false;  // the races, not the fsyncs, are under test
+    absl::StatusOr<std::unique_ptr<TokenStore>> opened = OpenRocksDbStore(o);
+    REQUIRE(opened.ok());
+    store = *std::move(opened);
+  }
+  absl::Time Now() const { return clock.Now(); }
+  absl::Status Create(uint64_t n, absl::string_view subject, absl::Time created_at) {
+    FamilyRecord f = MakeFamily(FamilyIdFor(n), subject, created_at);
+    return store->CreateFamily(f, MakeRefresh(f.family_id, 0, created_at));
+  }
+  SubjectRecord Subject(absl::string_view subject) {
+    absl::StatusOr<std::optional<SubjectRecord>> got = store->GetSubject(subject, Now());
+    REQUIRE(got.ok());
+    REQUIRE(got->has_value());
+    return **got;
+  }
+};
+
+void Race(const std::function<void()>& a, const std::function<void()>& b) {
+  std::latch go(2);
+  std::thread first([&] {
+    go.arrive_and_wait();
+    a();
+  });
+  go.arrive_and_wait();
+  b();
+  first.join();
+}
+
+TEST_CASE("Store: concurrent subject updates keep every serial order's guarantees",
+          "[storage][subject][race]") {
+  Fixture fx;
+  const absl::Time ban = fx.Now() + absl::Hours(24 * 365);
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string subject = absl::StrCat("s", round);
+    // A ban racing a plain logout: the ban is never lost.
+    Race([&] { REQUIRE(fx.store->UpdateSubject(MakeSubjectUpdate(subject, fx.Now(), {}, ban)).ok()); },
+         [&] { REQUIRE(fx.store->UpdateSubject(MakeSubjectUpdate(subject, fx.Now())).ok()); });
+    SubjectRecord after = fx.Subject(subject);
+    CHECK(after.block_until == ban);
+    CHECK(after.not_before == fx.Now());
+    // An older explicit cutoff racing "now": the cutoff never moves back.
+    fx.clock.Advance(absl::Seconds(1));
+    Race([&] { REQUIRE(fx.store->UpdateSubject(MakeSubjectUpdate(subject, fx.Now())).ok()); },
+         [&] {
+           REQUIRE(fx.store
+                       ->UpdateSubject(MakeSubjectUpdate(subject, fx.Now(),
+                                                         fx.Now() - absl::Hours(1)))
+                       .ok());
+         });
+    after = fx.Subject(subject);
+    CHECK(after.not_before == fx.Now());
+    CHECK(after.block_until == ban);  // neither update named a block: kept
+  }
+}
+
+TEST_CASE("Store: a family created concurrently with a ban is covered or refused",
+          "[storage][subject][race]") {
+  Fixture fx;
+  const absl::Time ban = fx.Now() + absl::Hours(24 * 365);
+  int created = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string subject = absl::StrCat("s", round);
+    // The family's clock read came a little after the ban's (or its replica runs ahead).
+    const absl::Time created_at = fx.Now() + absl::Microseconds(1 + round % 7);
+    absl::Status create;
+    Race([&] { create = fx.Create(round, subject, created_at); },
+         [&] { REQUIRE(fx.store->UpdateSubject(MakeSubjectUpdate(subject, fx.Now(), {}, ban)).ok()); });
+    SubjectRecord after = fx.Subject(subject);
+    if (create.ok()) {
+      ++created;
+      CHECK(created_at <= after.not_before);  // the ban's cutoff covers it
+      absl::StatusOr<RotateOutcome> out =
+          fx.store->Rotate(MakeRotate(FamilyIdFor(round), 0, created_at, {}, subject));
+      REQUIRE(out.ok());
+      CHECK(out->result == RotateResult::kSubjectRevoked);
+    } else {
+      CHECK(ReasonOf(create) == "subject_blocked");
+      CHECK(absl::IsNotFound(fx.store->GetFamily(FamilyIdFor(round), fx.Now()).status()));
+    }
+  }
+  INFO(created << " of " << kRounds << " creations committed first");
+  SUCCEED();
+}
+
+TEST_CASE("Store: a rotation racing a ban either commits whole or is refused whole",
+          "[storage][subject][race]") {
+  Fixture fx;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string subject = absl::StrCat("s", round);
+    REQUIRE(fx.Create(round, subject, fx.Now()).ok());
+    fx.clock.Advance(absl::Microseconds(10));
+    absl::StatusOr<RotateOutcome> rotated;
+    Race([&] { rotated = fx.store->Rotate(MakeRotate(FamilyIdFor(round), 0, fx.Now(), {}, subject)); },
+         [&] {
+           REQUIRE(fx.store->UpdateSubject(MakeSubjectUpdate(subject, fx.Now(), {}, fx.Now() + absl::Hours(1)))
+                       .ok());
+         });
+    REQUIRE(rotated.ok());
+    absl::StatusOr<FamilyRecord> family = fx.store->GetFamily(FamilyIdFor(round), fx.Now());
+    REQUIRE(family.ok());
+    if (rotated->result == RotateResult::kRotated) {
+      CHECK(family->generation == 1);
+    } else {
+      CHECK(rotated->result == RotateResult::kSubjectRevoked);
+      CHECK(family->generation == 0);
+      CHECK(absl::IsNotFound(fx.store->GetRefresh(FamilyIdFor(round), 1, fx.Now()).status()));
+    }
+    // Whatever the order, nothing rotates after the ban returned.
+    CHECK(fx.store->Rotate(MakeRotate(FamilyIdFor(round), family->generation, fx.Now(), {}, subject))
+              ->result == RotateResult::kSubjectRevoked);
+  }
+}
+
+TEST_CASE("Store: without not_before the cutoff covers every stored family, even one ahead",
+          "[storage][subject]") {
+  Fixture fx;
+  const absl::Time ahead = fx.Now() + absl::Milliseconds(5);  // another replica's clock
+  REQUIRE(fx.Create(1, "bob", ahead).ok());
+  absl::StatusOr<SubjectRecord> record = fx.store->UpdateSubject(MakeSubjectUpdate("bob", fx.Now()));
+  REQUIRE(record.ok());
+  CHECK(record->not_before == ahead);
+  CHECK(fx.store->Rotate(MakeRotate(FamilyIdFor(1), 0, ahead, {}, "bob"))->result ==
+        RotateResult::kSubjectRevoked);
+  // A family whose start the cutoff already covers is refused, and nothing is written.
+  absl::Status late = fx.Create(2, "bob", ahead);
+  CHECK(late.code() == absl::StatusCode::kAborted);
+  CHECK(ReasonOf(late) == "subject_revoked");
+  CHECK(absl::IsNotFound(fx.store->GetFamily(FamilyIdFor(2), fx.Now()).status()));
+  CHECK(fx.Create(3, "bob", ahead + absl::Microseconds(1)).ok());
+  // An explicit older cutoff does not reach for the newest family.
+  REQUIRE(fx.Create(4, "carol", ahead).ok());
+  record = fx.store->UpdateSubject(MakeSubjectUpdate("carol", fx.Now(), fx.Now()));
+  REQUIRE(record.ok());
+  CHECK(record->not_before == fx.Now());
+  CHECK(fx.store->Rotate(MakeRotate(FamilyIdFor(4), 0, ahead, {}, "carol"))->result ==
+        RotateResult::kRotated);
+}
+
+TEST_CASE("Store: a ban refuses new families and rotations until it ends", "[storage][subject]") {
+  Fixture fx;
+  REQUIRE(fx.Create(1, "dave", fx.Now()).ok());
+  fx.clock.Advance(absl::Seconds(1));
+  const absl::Time until = fx.Now() + absl::Hours(1);
+  REQUIRE(fx.store
+              ->UpdateSubject(MakeSubjectUpdate("dave", fx.Now(), fx.Now() - absl::Hours(1), until))
+              .ok());  // cutoff before the family: only the block applies to it
+  fx.clock.Advance(absl::Seconds(1));
+  absl::Status blocked = fx.Create(2, "dave", fx.Now());
+  CHECK(blocked.code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(ReasonOf(blocked) == "subject_blocked");
+  CHECK(fx.store->Rotate(MakeRotate(FamilyIdFor(1), 0, fx.Now(), {}, "dave"))->result ==
+        RotateResult::kSubjectBlocked);
+  CHECK(fx.store->GetFamily(FamilyIdFor(1), fx.Now())->generation == 0);
+  fx.clock.Set(until);
+  CHECK(fx.Create(3, "dave", fx.Now()).ok());
+  CHECK(fx.store->Rotate(MakeRotate(FamilyIdFor(1), 0, fx.Now(), {}, "dave"))->result ==
+        RotateResult::kRotated);
+}
+
+TEST_CASE("Store: a subject record lives as long as the families it kills", "[storage][subject]") {
+  // Issue 12: the lifetime came from the configured family_ttl, so shortening it let
+  // families issued under the longer one outlive their cutoff.
+  Fixture fx;
+  FamilyRecord long_lived = MakeFamily(FamilyIdFor(1), "erin", fx.Now());
+  long_lived.expires_at = fx.Now() + absl::Hours(720);
+  REQUIRE(fx.store->CreateFamily(long_lived, MakeRefresh(long_lived.family_id, 0, fx.Now())).ok());
+  fx.clock.Advance(absl::Seconds(1));
+  SubjectUpdate logout = MakeSubjectUpdate("erin", fx.Now());
+  logout.token_leeway = absl::Seconds(30);
+  absl::StatusOr<SubjectRecord> record = fx.store->UpdateSubject(logout);
+  REQUIRE(record.ok());
+  CHECK(record->expires_at == long_lived.expires_at + absl::Seconds(30));
+  // A family started after the cutoff does not stretch it; a later, older cutoff never
+  // shortens it.
+  fx.clock.Advance(absl::Seconds(1));
+  FamilyRecord later = MakeFamily(FamilyIdFor(2), "erin", fx.Now());
+  later.expires_at = fx.Now() + absl::Hours(2000);
+  REQUIRE(fx.store->CreateFamily(later, MakeRefresh(later.family_id, 0, fx.Now())).ok());
+  record = fx.store->UpdateSubject(MakeSubjectUpdate("erin", fx.Now(), fx.Now() - absl::Hours(1)));
+  REQUIRE(record.ok());
+  CHECK(record->expires_at == long_lived.expires_at + absl::Seconds(30));
+  fx.clock.Set(long_lived.expires_at + absl::Seconds(30));
+  CHECK(fx.store->GetSubject("erin", fx.Now())->has_value());
+}
+
+TEST_CASE("Store: Rotate refuses a subject that is not the family's", "[storage][subject]") {
+  Fixture fx;
+  REQUIRE(fx.Create(1, "frank", fx.Now()).ok());
+  absl::Status s = fx.store->Rotate(MakeRotate(FamilyIdFor(1), 0, fx.Now(), {}, "mallory")).status();
+  CHECK(ReasonOf(s) == "invalid_argument:subject");
+  CHECK(fx.store->GetFamily(FamilyIdFor(1), fx.Now())->generation == 0);
+  CHECK(ReasonOf(fx.store->UpdateSubject(MakeSubjectUpdate("frank", fx.Now(), fx.Now() + absl::Seconds(1)))
+                     .status()) == "invalid_argument:not_before");
+}
+
+}  // namespace
+}  // namespace ta::storage
