@@ -69,40 +69,41 @@ std::string Metadata(const ::tokenauthority::v1::Family& f) {
 
 namespace {
 
-using namespace internal;  // NOLINT(build/namespaces): the subcommands, listed below
-
 // Help and completion are generated from this table (client/tokenctl/help.cc).
 constexpr Command kCommands[] = {
     {"issue", "SUBJECT", "start a session for SUBJECT; prints its token pair",
      "client_id scope audience metadata extra_claims",
      "tokenctl issue alice --client_id=web --scope=\"read write\" --metadata=device=laptop", 1, 1,
-     Issue},
+     internal::Issue},
     {"refresh", "REFRESH_TOKEN|-",
      "spend a refresh token for the next pair (reuse ends the session)", "scope",
-     "tokenctl refresh - < refresh_token.txt", 1, 1, Refresh},
+     "tokenctl refresh - < refresh_token.txt", 1, 1, internal::Refresh},
     {"introspect", "TOKEN|-", "whether a token is active now, and its claims",
      "audience include_reason", "tokenctl introspect - --include_reason <<<\"$ACCESS_TOKEN\"", 1, 1,
-     Introspect},
+     internal::Introspect},
     {"revoke", "TOKEN|-", "revoke a token (a refresh token ends its session)", "",
-     "tokenctl revoke - <<<\"$ACCESS_TOKEN\"", 1, 1, Revoke},
+     "tokenctl revoke - <<<\"$ACCESS_TOKEN\"", 1, 1, internal::Revoke},
     {"revoke-family", "FAMILY_ID | --token=TOKEN|-",
      "end one session, by its id or any of its tokens", "token reason",
-     "tokenctl revoke-family --token=- --reason=logout < refresh_token.txt", 0, 1, RevokeFamily},
+     "tokenctl revoke-family --token=- --reason=logout < refresh_token.txt", 0, 1,
+     internal::RevokeFamily},
     {"revoke-subject", "SUBJECT | --from_file=FILE|-",
      "end SUBJECT's sessions (or each listed subject's)", "reason not_before block_until from_file",
      "tokenctl revoke-subject --from_file=leaked-users.txt --reason=incident-42", 0, 1,
-     RevokeSubject},
+     internal::RevokeSubject},
     {"sessions", "SUBJECT", "SUBJECT's sessions, newest first",
      "include_revoked page_size page_token", "tokenctl sessions alice --include_revoked", 1, 1,
-     Sessions},
+     internal::Sessions},
     {"family", "FAMILY_ID", "one session in full", "", "tokenctl family 3ZfRSMpyS7htF1VpPM3rAg", 1,
-     1, Family},
-    {"jwks", "", "the signing keys (* signs new tokens)", "", "tokenctl jwks", 0, 0, Jwks},
+     1, internal::Family},
+    {"jwks", "", "the signing keys (* signs new tokens)", "", "tokenctl jwks", 0, 0,
+     internal::Jwks},
     {"rotate-key", "", "make a new signing key active; the old one still verifies", "alg",
-     "tokenctl rotate-key --alg=EdDSA", 0, 0, RotateKey},
+     "tokenctl rotate-key --alg=EdDSA", 0, 0, internal::RotateKey},
     {"purge-expired", "", "drop expired records now, not at compaction", "",
-     "tokenctl purge-expired", 0, 0, Purge},
-    {"stats", "", "record counts and the store's size on disk", "", "tokenctl stats", 0, 0, Stats},
+     "tokenctl purge-expired", 0, 0, internal::Purge},
+    {"stats", "", "record counts and the store's size on disk", "", "tokenctl stats", 0, 0,
+     internal::Stats},
     {"help", "[SUBCOMMAND]", "this overview, or a subcommand's flags and example", "",
      "tokenctl help sessions", 0, 1, nullptr},
     {"completion", "bash", "print the bash completion script", "",
@@ -134,8 +135,9 @@ int ExitCodeFor(const absl::Status& status) {
 
 int RunCommand(const Command& command, const CommandInput& input, client::Client& client, Io& io) {
   if (input.args.size() < command.min_args || input.args.size() > command.max_args) {
-    return UsageError(io, absl::StrCat("usage: tokenctl ", command.name, " ", command.args,
-                                       " (tokenctl help ", command.name, ")"));
+    return internal::UsageError(
+        io, absl::StrCat("usage: tokenctl ", command.name, " ", command.args, " (tokenctl help ",
+                         command.name, ")"));
   }
   return command.run(input, client, io);
 }

@@ -98,8 +98,9 @@ std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
   for (size_t i = 1; i < args.size() && args[i] != "--"; ++i) {
     if (!absl::StartsWith(args[i], "-") || args[i] == "-") continue;
     size_t eq = std::min(args[i].find('='), args[i].size());
-    size_t start = args[i].find_first_not_of('-');
-    std::replace(args[i].begin() + std::min(start, eq), args[i].begin() + eq, '-', '_');
+    for (size_t k = std::min(args[i].find_first_not_of('-'), eq); k < eq; ++k) {
+      if (args[i][k] == '-') args[i][k] = '_';
+    }
   }
   return args;
 }
@@ -116,7 +117,7 @@ absl::StatusOr<Scan> ScanCommandLine(const std::vector<std::string>& args) {
   for (size_t i = 1; i < args.size(); ++i) {
     absl::string_view arg = args[i];
     if (arg == "--") {
-      scan.positional.insert(scan.positional.end(), args.begin() + i + 1, args.end());
+      while (++i < args.size()) scan.positional.push_back(args[i]);
       break;
     }
     if (arg.size() < 2 || arg[0] != '-') {  // positional, or "-" for stdin
@@ -302,6 +303,7 @@ int main(int argc, char** argv) {
   if (std::optional<int> code = LocalCommand(*scan)) return *code;
 
   std::vector<char*> arg_ptrs;
+  arg_ptrs.reserve(args.size());
   for (std::string& a : args) arg_ptrs.push_back(a.data());
   absl::ParseCommandLine(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
   if (scan->positional.empty()) return Usage("missing subcommand");

@@ -45,9 +45,10 @@ std::string Progress::Frame(uint64_t done, absl::Time now, int spin) const {
   std::string eta = "ETA -:--";
   double seconds = absl::ToDoubleSeconds(elapsed);
   if (done > 0 && seconds > 0) {
-    rate = absl::StrFormat("  %.0f/s", done / seconds);
+    rate = absl::StrFormat("  %.0f/s", static_cast<double>(done) / seconds);
     uint64_t left = options_.total - std::min(done, options_.total);
-    eta = absl::StrCat("ETA ", Clock(elapsed * (static_cast<double>(left) / done)));
+    eta = absl::StrCat("ETA ",
+                       Clock(elapsed * (static_cast<double>(left) / static_cast<double>(done))));
   }
   std::string tail = absl::StrCat("  ", counts, rate, "  ", eta);
   int bar = std::max<int>(10, options_.columns - 1 - static_cast<int>(options_.label.size()) - 2 -

@@ -32,7 +32,6 @@ class Table {
 
   // A row with one cell per column (missing cells print empty, extra ones are dropped).
   void AddRow(std::vector<std::string> cells);
-  size_t rows() const { return rows_.size(); }
   // `max_width` 0: lines are never cut (pipes, files).
   void Print(std::ostream& out, size_t max_width = 0) const;
 
