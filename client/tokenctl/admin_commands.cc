@@ -59,8 +59,9 @@ absl::StatusOr<std::vector<Line>> ReadSubjects(const std::string& path, Io& io) 
     if (subject.empty() || subject[0] == '#') continue;
     lines.push_back({number, std::string(subject)});
   }
-  if (lines.empty())
+  if (lines.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("--from_file: no subjects in ", path));
+  }
   return lines;
 }
 
@@ -86,7 +87,7 @@ int RevokeSubjectsFromFile(const CommandInput& in, const v1::RevokeSubjectReques
     absl::StatusOr<v1::RevokeSubjectResponse> result = c.RevokeSubject(req);
     if (result.ok() && in.json) io.out << SubjectJson(line.subject, *result) << "\n";
     if (!result.ok()) {
-      progress.Finish();  // an error line must not be drawn over
+      progress.Erase();  // the error gets a line of its own; the bar comes back below it
       io.err << "line " << line.number << ": " << line.subject << ": ";
       if (CallError(io, result.status()) == kExitUnreachable) {
         io.err << "stopped: " << done << " of " << lines->size()

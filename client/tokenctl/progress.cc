@@ -69,6 +69,13 @@ void Progress::Redraw() {
   DrawLocked(options_.now());
 }
 
+void Progress::Erase() {
+  absl::MutexLock lock(&mu_);
+  if (!enabled_ || finished_) return;
+  out_ << kEraseLine << std::flush;
+  last_draw_ = absl::InfinitePast();
+}
+
 void Progress::Finish() {
   absl::MutexLock lock(&mu_);
   if (finished_) return;

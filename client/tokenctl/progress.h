@@ -47,7 +47,9 @@ class Progress {
   void Set(uint64_t done);
   // Redraws now (the spinner moves on). Called by Ticker.
   void Redraw();
-  // Erases the line. Idempotent.
+  // Erases the line so that a message can be printed; the next Set() draws it again.
+  void Erase();
+  // Erases the line for good. Idempotent.
   void Finish();
 
   // The frame for `done` units at `now` (no control characters); for tests.

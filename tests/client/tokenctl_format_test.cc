@@ -92,6 +92,15 @@ TEST_CASE("Progress: a bar with count, rate and ETA, redrawn in place, erased at
   CHECK_FALSE(absl::StrContains(written, "31/100"));
 }
 
+TEST_CASE("Progress: Erase clears the line for a message, the next Set draws again",
+          "[tokenctl][format]") {
+  FakeProgress f;
+  Progress progress(f.out, true, f.Options(10));
+  progress.Erase();
+  progress.Set(1);  // drawn at once although the first frame is not 100 ms old
+  CHECK(absl::EndsWith(f.out.str(), "\r\033[K\r" + progress.Frame(1, f.now, 0) + "\033[K"));
+}
+
 TEST_CASE("Progress: unknown total shows a spinner and the elapsed time", "[tokenctl][format]") {
   FakeProgress f;
   Progress progress(f.out, true, f.Options(0));
