@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "server/core/authority.h"
 #include "server/rpc/services.h"
+#include "server/store.h"
 
 namespace grpc {
 class Server;
@@ -23,12 +24,17 @@ class Service;
 
 namespace ta {
 
+class AuditLog;
+
 struct ServerOptions {
   // host:port to bind. Port 0 picks a free port (see Server::port()). Default loopback:
   // plaintext is refused on other addresses unless allow_insecure is set.
   std::string listen = "127.0.0.1:50051";
-  // Where the RocksDB store lives. Created if missing.
+  // Where the RocksDB store lives (and, whatever the store, the generated keys and admin
+  // key). Created if missing.
   std::string data_dir = "./data";
+  // Which store: RocksDB in data_dir (default) or PostgreSQL (server/store.h).
+  StoreOptions store;
   // Private keys and the refresh-token secret (PEM files, 0600). Default <data_dir>/keys.
   // Kept apart from the store so a copy of the database alone forges nothing.
   std::string key_dir;
@@ -52,7 +58,7 @@ struct ServerOptions {
   absl::Duration retired_key_window = absl::Hours(24);
   // Accept HS256 keys found in key_dir (never published). Default false.
   bool allow_hs256 = false;
-  // RocksDB block cache. Default 256 MiB.
+  // RocksDB block cache. Default 256 MiB. (RocksDB only, as is sync_writes.)
   size_t block_cache_mb = 256;
   // fsync the WAL before acknowledging rotations and revocations. Benchmarks only: false
   // loses acknowledged revocations on power loss. Default true.
@@ -64,6 +70,9 @@ struct ServerOptions {
   int max_queued_calls = 10'000;
   // How long in-flight RPCs may finish after SIGTERM before they are cancelled. Default 10 s.
   absl::Duration shutdown_grace = absl::Seconds(10);
+  // The audit trail (server/audit_log.h): a file path, "-" for stdout, or "off". Default
+  // <data_dir>/audit.log (filled by ValidateServerOptions).
+  std::string audit_log;
   // Token policy: lifetimes, leeway, issuer, audience, grace.
   core::AuthorityOptions authority;
 };
@@ -82,6 +91,8 @@ class Server {
   std::string address() const;
 
   void Wait();
+  // Starts a new audit log file at the same path (after logrotate moved the old one; SIGHUP).
+  absl::Status ReopenAuditLog();
   // Stops accepting calls; in-flight ones get up to `grace`, then are cancelled.
   void Shutdown(absl::Duration grace);
 
@@ -92,6 +103,7 @@ class Server {
   int port_ = 0;
   std::unique_ptr<storage::TokenStore> store_;
   std::unique_ptr<token::KeyRing> keys_;
+  std::unique_ptr<AuditLog> audit_;  // null when off
   std::unique_ptr<core::TokenAuthority> authority_;
   std::unique_ptr<core::CallerRegistry> callers_;
   rpc::CallGate gate_;  // closed by Shutdown before gRPC's (see call_gate.h)

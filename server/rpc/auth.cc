@@ -89,15 +89,43 @@ bool RoleAllows(const core::Caller& caller, Rpc rpc) {
   return false;
 }
 
-absl::StatusOr<core::Caller> Authorize(grpc::ServerContextBase* context,
-                                       const core::CallerRegistry& registry, Rpc rpc) {
-  absl::StatusOr<core::Caller> caller = Authenticate(context, registry);
-  if (!caller.ok()) return caller.status();
-  if (!RoleAllows(*caller, rpc)) {
-    return Error(absl::StatusCode::kPermissionDenied, "permission_denied",
-                 "the caller's roles do not include this call");
+const char* RpcName(Rpc rpc) {
+  switch (rpc) {
+    case Rpc::kIssueTokens: return "IssueTokens";
+    case Rpc::kRefreshTokens: return "RefreshTokens";
+    case Rpc::kIntrospect: return "Introspect";
+    case Rpc::kIntrospectBatch: return "IntrospectBatch";
+    case Rpc::kRevokeToken: return "RevokeToken";
+    case Rpc::kRevokeFamily: return "RevokeFamily";
+    case Rpc::kGetJwks: return "GetJwks";
+    case Rpc::kRevokeSubject: return "RevokeSubject";
+    case Rpc::kListFamilies: return "ListFamilies";
+    case Rpc::kGetFamily: return "GetFamily";
+    case Rpc::kRotateSigningKey: return "RotateSigningKey";
+    case Rpc::kPurgeExpired: return "PurgeExpired";
+    case Rpc::kGetStats: return "GetStats";
   }
-  return caller;
+  return "unknown";
+}
+
+absl::StatusOr<core::Caller> Authorize(grpc::ServerContextBase* context,
+                                       const core::CallerRegistry& registry, Rpc rpc,
+                                       core::AuditSink* audit) {
+  absl::StatusOr<core::Caller> caller = Authenticate(context, registry);
+  absl::Status refused = caller.status();
+  if (caller.ok() && !RoleAllows(*caller, rpc)) {
+    refused = Error(absl::StatusCode::kPermissionDenied, "permission_denied",
+                    "the caller's roles do not include this call");
+  }
+  if (refused.ok()) return caller;
+  if (audit != nullptr) {
+    core::AuditEvent event{.action = "auth.refused", .rpc = RpcName(rpc)};
+    event.time = absl::Now();
+    if (caller.ok()) event.caller = caller->name;
+    core::SetOutcome(refused, &event);
+    audit->Record(event);
+  }
+  return refused;
 }
 
 }  // namespace ta::rpc

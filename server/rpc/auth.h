@@ -10,6 +10,7 @@
 #include <grpcpp/server_context.h>
 
 #include "absl/status/statusor.h"
+#include "server/core/audit.h"
 #include "server/core/callers.h"
 
 namespace ta::rpc {
@@ -33,10 +34,14 @@ enum class Rpc {
 // Whether `caller`'s roles admit `rpc` (admin admits everything).
 bool RoleAllows(const core::Caller& caller, Rpc rpc);
 
+// The method's name, e.g. "IssueTokens".
+const char* RpcName(Rpc rpc);
+
 // UNAUTHENTICATED when no accepted credential is presented, PERMISSION_DENIED when the caller
-// lacks the role.
+// lacks the role; either is recorded in `audit` ("auth.refused") when it is not null.
 absl::StatusOr<core::Caller> Authorize(grpc::ServerContextBase* context,
-                                       const core::CallerRegistry& registry, Rpc rpc);
+                                       const core::CallerRegistry& registry, Rpc rpc,
+                                       core::AuditSink* audit);
 
 }  // namespace ta::rpc
 

@@ -24,6 +24,7 @@ struct ServiceDeps {
   const core::CallerRegistry* callers = nullptr;
   WorkerPool* pool = nullptr;  // runs the handlers that may block
   CallGate* gate = nullptr;    // every call passes it; closed at shutdown
+  core::AuditSink* audit = nullptr;  // refused callers are recorded here; may be null
 };
 
 std::unique_ptr<grpc::Service> MakeAuthorityService(const ServiceDeps& deps);
