@@ -17,6 +17,11 @@
 #include "server/base/error.h"
 #include "server/base/net.h"
 #include "server/base/status_macros.h"
+#include "server/http/endpoints.h"
+#include "server/http/listener.h"
+#include "server/metrics/metered_store.h"
+#include "server/metrics/prometheus_metrics.h"
+#include "server/readiness.h"
 #include "storage/rocksdb_store.h"
 
 namespace ta {
@@ -113,6 +118,7 @@ absl::Status ValidateServerOptions(ServerOptions& options) {
   if (options.shutdown_grace < absl::ZeroDuration() || options.shutdown_grace > absl::Minutes(5)) {
     return FlagError("shutdown_grace", "must be 0s..5m");
   }
+  RETURN_IF_ERROR(ValidateHttpOptions(options));
   absl::Status authority = core::ValidateAuthorityOptions(options.authority);
   if (!authority.ok()) {
     std::string reason = ReasonOf(authority);
@@ -143,6 +149,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   store_options.sync_writes = options.sync_writes;
   store_options.clock = options.authority.clock;
   ASSIGN_OR_RETURN(server->store_, storage::OpenRocksDbStore(store_options));
+  RETURN_IF_ERROR(server->StartMetrics(options));
 
   token::KeyRingOptions key_options;
   key_options.key_dir = options.key_dir;
@@ -152,14 +159,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   key_options.allow_hs256 = options.allow_hs256;
   ASSIGN_OR_RETURN(server->keys_, token::KeyRing::Open(key_options));
 
-  ASSIGN_OR_RETURN(
-      server->authority_,
-      core::TokenAuthority::Create(options.authority, server->store_.get(), server->keys_.get()));
+  core::AuthorityOptions policy = options.authority;
+  policy.metrics = server->MetricsForCore();
+  ASSIGN_OR_RETURN(server->authority_,
+                   core::TokenAuthority::Create(policy, server->Store(), server->keys_.get()));
   ASSIGN_OR_RETURN(server->callers_, LoadCallers(options));
   server->pool_ =
       std::make_unique<rpc::WorkerPool>(options.worker_threads, options.max_queued_calls);
   rpc::ServiceDeps deps{server->authority_.get(), server->callers_.get(), server->pool_.get(),
-                        &server->gate_};
+                        &server->gate_, server->MetricsForFaces()};
   server->authority_service_ = rpc::MakeAuthorityService(deps);
   server->admin_service_ = rpc::MakeAdminService(deps);
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
@@ -179,6 +187,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   }
   server->host_ = host;
   server->port_ = selected_port;
+  RETURN_IF_ERROR(server->StartHealthAndHttp(options));
   return server;
 }
 
@@ -196,6 +205,7 @@ void Server::Shutdown(absl::Duration grace) {
   // client connections to go away.
   const absl::Time deadline = absl::Now() + grace;
   gate_.CloseAndWait(deadline);
+  StopHttp(std::min(deadline - absl::Now(), absl::Seconds(1)));
   server_->Shutdown(absl::ToChronoTime(std::min(deadline, absl::Now() + absl::Seconds(1))));
   // Calls the grace did not cover finish now (their clients already see CANCELLED), while
   // everything they touch is still alive.

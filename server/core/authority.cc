@@ -61,6 +61,7 @@ absl::Status ValidateAuthorityOptions(const AuthorityOptions& o) {
     return OptionError("reuse_grace", "must be between 0s and 60s");
   }
   if (o.clock == nullptr) return OptionError("clock", "must not be null");
+  if (o.metrics == nullptr) return OptionError("metrics", "must not be null");
   return absl::OkStatus();
 }
 
@@ -140,6 +141,14 @@ absl::StatusOr<TokenPair> TokenAuthority::TryIssue(const IssueRequest& request,
 
 absl::StatusOr<TokenPair> TokenAuthority::RefreshTokens(const RefreshRequest& request,
                                                         const Caller& caller) {
+  bool replayed = false;
+  absl::StatusOr<TokenPair> pair = Refresh(request, caller, &replayed);
+  options_.metrics->OnRefresh(RefreshOutcomeOf(pair.status(), replayed));
+  return pair;
+}
+
+absl::StatusOr<TokenPair> TokenAuthority::Refresh(const RefreshRequest& request,
+                                                  const Caller& caller, bool* replayed) {
   RETURN_IF_ERROR(CheckToken("refresh_token", request.refresh_token));
   RETURN_IF_ERROR(CheckScope("scope", request.scope));
   const absl::Time now = options_.clock->Now();
@@ -182,6 +191,7 @@ absl::StatusOr<TokenPair> TokenAuthority::RefreshTokens(const RefreshRequest& re
       return next;
     case storage::RotateResult::kReplayWithinGrace:
       // Nothing was written, so a failure here leaves a retry possible.
+      *replayed = true;
       return MakePair(outcome.family, outcome.current, now);
     case storage::RotateResult::kReuseDetected:
       return Unauthenticated("refresh_token_reused",

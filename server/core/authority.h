@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/base/clock.h"
+#include "server/core/metrics.h"
 #include "server/core/verify_cache.h"
 #include "server/token/key_ring.h"
 #include "storage/token_store.h"
@@ -47,6 +48,9 @@ struct AuthorityOptions {
   size_t verify_cache_bytes = 64 << 20;
   // Time source. Never null.
   const Clock* clock = Clock::Real();
+  // Where refresh outcomes, revocations and verify-cache lookups are counted. Never null;
+  // default records nothing. Not owned; must outlive the authority.
+  CoreMetrics* metrics = CoreMetrics::None();
 };
 
 // Validates every field, naming the offending one (reason "invalid_argument:<field>").
@@ -93,6 +97,9 @@ struct RefreshRequest {
 struct IntrospectRequest {
   std::string token;
   std::string audience;
+  // Answer inactive ("not_an_access_token") for a refresh token: what a protected resource
+  // asks, since it must never accept one (RFC 7662 §4). Default false.
+  bool access_tokens_only = false;
 };
 
 struct Introspection {
@@ -170,6 +177,9 @@ class TokenAuthority {
   absl::StatusOr<TokenPair> MakePair(const storage::FamilyRecord& family,
                                      const storage::RefreshRecord& refresh, absl::Time now);
 
+  // RefreshTokens without the metrics; `replayed` is set for a grace replay.
+  absl::StatusOr<TokenPair> Refresh(const RefreshRequest& request, const Caller& caller,
+                                    bool* replayed);
   // Introspection's family checks: reason "" when the family's tokens are usable. (A subject
   // block stops refreshes, checked by the store's Rotate, not the tokens already out.)
   absl::StatusOr<std::string> FamilyProblem(const storage::FamilyRecord& family, absl::Time now);

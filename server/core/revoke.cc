@@ -33,10 +33,11 @@ absl::Status CheckOwnership(storage::TokenStore* store, absl::string_view family
 
 absl::StatusOr<bool> RevokeKnownFamily(storage::TokenStore* store, absl::string_view family_id,
                                        absl::string_view reason, const Caller& caller,
-                                       absl::Time now) {
+                                       absl::Time now, CoreMetrics* metrics) {
   RETURN_IF_ERROR(CheckOwnership(store, family_id, caller, now));
   absl::StatusOr<bool> changed = store->RevokeFamily(family_id, reason, caller.name, now);
   if (absl::IsNotFound(changed.status())) return FamilyNotFound();
+  if (changed.ok() && *changed) metrics->OnRevocation(RevocationWidth::kFamily);
   return changed;
 }
 
@@ -49,8 +50,8 @@ absl::Status TokenAuthority::RevokeToken(absl::string_view token, const Caller& 
     absl::StatusOr<storage::RefreshRecord> record = CheckRefreshToken(token, now);
     if (absl::IsUnauthenticated(record.status())) return absl::OkStatus();  // RFC 7009 §2.2
     RETURN_IF_ERROR(record.status());
-    absl::StatusOr<bool> changed =
-        RevokeKnownFamily(store_, record->family_id, "token_revoked", caller, now);
+    absl::StatusOr<bool> changed = RevokeKnownFamily(store_, record->family_id, "token_revoked",
+                                                     caller, now, options_.metrics);
     if (absl::IsNotFound(changed.status())) return absl::OkStatus();
     return changed.status();
   }
@@ -62,7 +63,9 @@ absl::Status TokenAuthority::RevokeToken(absl::string_view token, const Caller& 
   if (!jwt.ok()) return absl::OkStatus();  // invalid or already expired: nothing to deny
   if (!caller.MayActFor(jwt->claims.client_id)) return NotYours();  // RFC 7009 §2.1
   // Verification accepts a token until exp + leeway, so the entry must live that long too.
-  return store_->DenyJti(jwt->claims.jti, jwt->claims.exp + options_.leeway);
+  RETURN_IF_ERROR(store_->DenyJti(jwt->claims.jti, jwt->claims.exp + options_.leeway));
+  options_.metrics->OnRevocation(RevocationWidth::kToken);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<bool> TokenAuthority::RevokeFamily(absl::string_view family_id,
@@ -73,7 +76,7 @@ absl::StatusOr<bool> TokenAuthority::RevokeFamily(absl::string_view family_id,
   const absl::Time now = options_.clock->Now();
   if (!family_id.empty()) {
     ASSIGN_OR_RETURN(std::string raw, DecodeFamilyId(family_id));
-    return RevokeKnownFamily(store_, raw, why, caller, now);
+    return RevokeKnownFamily(store_, raw, why, caller, now, options_.metrics);
   }
   if (token.empty()) return InvalidField("family_id", "family_id or token is required");
   RETURN_IF_ERROR(CheckToken("token", token));
@@ -83,7 +86,7 @@ absl::StatusOr<bool> TokenAuthority::RevokeFamily(absl::string_view family_id,
       return InvalidField("token", "token is not a refresh token of this service");
     }
     RETURN_IF_ERROR(record.status());
-    return RevokeKnownFamily(store_, record->family_id, why, caller, now);
+    return RevokeKnownFamily(store_, record->family_id, why, caller, now, options_.metrics);
   }
   token::VerifyPolicy policy;
   policy.issuer = options_.issuer;
@@ -93,7 +96,7 @@ absl::StatusOr<bool> TokenAuthority::RevokeFamily(absl::string_view family_id,
   if (!jwt.ok()) return InvalidField("token", "token is not a valid access token of this service");
   absl::StatusOr<std::string> raw = DecodeFamilyId(jwt->claims.sid);
   if (!raw.ok()) return InvalidField("token", "token names no family");
-  return RevokeKnownFamily(store_, *raw, why, caller, now);
+  return RevokeKnownFamily(store_, *raw, why, caller, now, options_.metrics);
 }
 
 absl::StatusOr<storage::SubjectRecord> TokenAuthority::RevokeSubject(
@@ -115,7 +118,9 @@ absl::StatusOr<storage::SubjectRecord> TokenAuthority::RevokeSubject(
   update.revoked_by = caller.name;
   update.now = now;
   update.token_leeway = options_.leeway;
-  return store_->UpdateSubject(update);
+  ASSIGN_OR_RETURN(storage::SubjectRecord record, store_->UpdateSubject(update));
+  options_.metrics->OnRevocation(RevocationWidth::kSubject);
+  return record;
 }
 
 absl::StatusOr<storage::FamilyPage> TokenAuthority::ListFamilies(
