@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/core/authority.h"
+#include "server/http/listener.h"
 #include "server/rpc/services.h"
 
 namespace grpc {
@@ -84,6 +85,9 @@ struct ServerOptions {
   // face under another name (a proxy, a load balancer). Default: the issuer when it is an
   // http(s) URL, else http(s)://<http_listen as bound>.
   std::string public_url;
+  // The HTTP face's limits and timeouts (its host, port and TLS fields are ignored: they come
+  // from http_listen and the tls_* fields above). Defaults in server/http/listener.h.
+  http::ListenerOptions http_limits;
   // Cache-Control max-age of the JWKS and the metadata. Default 60 s; 0s..1h.
   absl::Duration jwks_max_age = absl::Seconds(60);
   // How often readiness (both faces' health) probes the store. Default 2 s; 100ms..1m.

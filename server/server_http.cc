@@ -126,7 +126,7 @@ absl::Status Server::StartHealthAndHttp(const ServerOptions& options) {
       });
   if (options.http_listen.empty()) return absl::OkStatus();
 
-  http::ListenerOptions listen;
+  http::ListenerOptions listen = options.http_limits;
   RETURN_IF_ERROR(SplitHttpListen(options.http_listen, &listen.host, &listen.port));
   if (!IsLoopbackHost(listen.host) && options.tls_cert.empty()) {
     std::cerr << "warning: serving plaintext HTTP on non-loopback address " << listen.host << "\n";

@@ -79,6 +79,11 @@ Endpoints::RouteInfo Endpoints::Find(absl::string_view path) const {
 
 void Endpoints::Handle(HttpRequest request, Respond respond) {
   const RouteInfo info = Find(request.path);
+  if (!deps_.gate->Enter()) {
+    if (deps_.metrics != nullptr) deps_.metrics->OnHttp(info.name, 503, absl::ZeroDuration());
+    return respond(ErrorResponse(Error(absl::StatusCode::kUnavailable, "shutting_down",
+                                       "the server is shutting down; retry")));
+  }
   const auto start = std::chrono::steady_clock::now();
   // Every answer is counted and leaves the gate exactly once.
   Respond done = [this, name = info.name, start, respond = std::move(respond)](HttpResponse r) {
@@ -89,11 +94,6 @@ void Endpoints::Handle(HttpRequest request, Respond respond) {
     respond(std::move(r));
     deps_.gate->Leave();
   };
-  if (!deps_.gate->Enter()) {
-    if (deps_.metrics != nullptr) deps_.metrics->OnHttp(info.name, 503, absl::ZeroDuration());
-    return respond(ErrorResponse(Error(absl::StatusCode::kUnavailable, "shutting_down",
-                                       "the server is shutting down; retry")));
-  }
   if (info.route == Route::kUnknown) {
     return done(ErrorResponse(Error(absl::StatusCode::kNotFound, "not_found", "no such path")));
   }
