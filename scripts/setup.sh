@@ -9,12 +9,17 @@ PACKAGES=(
   # libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libssl-dev librocksdb-dev rapidjson-dev libgoogle-perftools-dev
+  # the HTTP face: Boost.Beast (header-only, Boost 1.81) and prometheus-cpp (core + text format)
+  libboost1.81-dev prometheus-cpp-dev
   # tests and benchmarks
   catch2 libbenchmark-dev
   # interop tests and the Python example client (run with /usr/bin/python3)
   python3 python3-jwt python3-cryptography python3-grpcio python3-protobuf
   # test PKI for the TLS tests
   openssl
+  # the HTTP face's interop tests: Apache httpd + mod_auth_openidc as a resource server,
+  # promtool (prometheus) for /metrics, curl (also for the README's examples)
+  apache2 libapache2-mod-auth-openidc prometheus curl
   # fuzzing (libFuzzer) and the storage-fault tests (chattr)
   clang libclang-rt-14-dev e2fsprogs
 )
