@@ -4,11 +4,15 @@
 # side by side, and writes the results table into BENCHMARKS.md (between the markers).
 # Every figure is a ratio against the gRPC health check measured in the same run.
 # Loopback only; every load is bounded.
-# Usage: scripts/bench.sh [--no-peer] [--seconds N] [--large N] [--allocators]
+# Usage: scripts/bench.sh [--no-peer] [--seconds N] [--large N] [--allocators] | --http [--seconds N]
 #   --large N     also compare Introspect on a store seeded with N families + N denylisted
 #                 jtis against one seeded with 10k of each (RSS, restart-to-serving time).
 #   --allocators  also run the allocator A/B: the same server on glibc malloc, jemalloc,
 #                 mimalloc (LD_PRELOAD on a system-malloc build) and tcmalloc (as shipped).
+#   --http        only the HTTP face (issue 15): RFC 7662 introspection over HTTP/1.1 (wrk)
+#                 against gRPC Introspect (ta-loadgen) on the same server, in alternating
+#                 rounds of N s (default 5), and each face's empty handler; writes its own
+#                 block of BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -17,13 +21,15 @@ PEER=1
 SECS=10
 LARGE=0
 ALLOCATORS=0
+HTTP=0
 while (($#)); do
   case $1 in
     --no-peer) PEER=0 ;;
     --seconds) SECS=$2; shift ;;
     --large) LARGE=$2; shift ;;
     --allocators) ALLOCATORS=1 ;;
-    *) echo "usage: $0 [--no-peer] [--seconds N] [--large N] [--allocators]" >&2; exit 2 ;;
+    --http) HTTP=1; PEER=0; [[ $SECS == 10 ]] && SECS=5 ;;
+    *) echo "usage: $0 [--no-peer] [--seconds N] [--large N] [--allocators] | --http" >&2; exit 2 ;;
   esac
   shift
 done
@@ -94,6 +100,11 @@ run() {  # run LABEL SCENARIO [extra loadgen flags]
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+if ((HTTP)); then
+  source scripts/bench_http.sh
+  exit 0
+fi
 
 echo "== token-authority ($(nproc) cores)"
 DATA=$WORK/data
