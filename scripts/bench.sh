@@ -4,7 +4,13 @@
 # side by side, and writes the results table into BENCHMARKS.md (between the markers).
 # Every figure is a ratio against the gRPC health check measured in the same run.
 # Loopback only; every load is bounded.
-# Usage: scripts/bench.sh [--no-peer] [--seconds N] [--large N] [--allocators] | --http [--seconds N]
+# Usage: scripts/bench.sh [--no-peer] [--seconds N] [--large N] [--allocators] [--store=S]
+#        scripts/bench.sh --http [--seconds N]
+#   --store=S     both (default): the RocksDB rows, then issue/refresh/introspect on the
+#                 PostgreSQL store (a local cluster, fsync and synchronous_commit on) and the
+#                 SimpleJWT peer on SQLite and on that PostgreSQL. rocksdb: no PostgreSQL
+#                 rows. postgres: the RocksDB baseline rows the ratios need and the PostgreSQL
+#                 rows only (no RS256, h2load or latency runs).
 #   --large N     also compare Introspect on a store seeded with N families + N denylisted
 #                 jtis against one seeded with 10k of each (RSS, restart-to-serving time).
 #   --allocators  also run the allocator A/B: the same server on glibc malloc, jemalloc,
@@ -22,14 +28,16 @@ SECS=10
 LARGE=0
 ALLOCATORS=0
 HTTP=0
+STORE=both
 while (($#)); do
   case $1 in
+    --store=rocksdb|--store=postgres|--store=both) STORE=${1#--store=} ;;
     --no-peer) PEER=0 ;;
     --seconds) SECS=$2; shift ;;
     --large) LARGE=$2; shift ;;
     --allocators) ALLOCATORS=1 ;;
-    --http) HTTP=1; PEER=0; [[ $SECS == 10 ]] && SECS=5 ;;
-    *) echo "usage: $0 [--no-peer] [--seconds N] [--large N] [--allocators] | --http" >&2; exit 2 ;;
+    --http) HTTP=1; PEER=0; STORE=rocksdb; [[ $SECS == 10 ]] && SECS=5 ;;
+    *) echo "usage: $0 [--no-peer] [--seconds N] [--large N] [--allocators] [--store=both|rocksdb|postgres] | --http" >&2; exit 2 ;;
   esac
   shift
 done
@@ -37,6 +45,10 @@ done
 bash scripts/setup.sh
 need=(nghttp2-client wrk util-linux)
 ((PEER)) && need+=(python3-djangorestframework-simplejwt gunicorn)
+PGROWS=0; FULL=1
+[[ $STORE != rocksdb ]] && PGROWS=1
+[[ $STORE == postgres ]] && FULL=0
+((PEER && PGROWS)) && need+=(python3-psycopg2)
 ((ALLOCATORS)) && need+=(libjemalloc2 libmimalloc2.0)
 missing=()
 for p in "${need[@]}"; do
@@ -52,9 +64,11 @@ bash scripts/build.sh Release build/release "${targets[@]}" >/dev/null
 
 WORK=$(mktemp -d)
 PIDS=()
+PGDIR=""  # the PostgreSQL cluster's directory once started
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  if [[ -n $PGDIR ]]; then bash scripts/pg_local.sh stop "$PGDIR" || true; rm -rf "$PGDIR"; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -142,6 +156,8 @@ done
 PAIR_MEDIAN=$(printf '%s\n' "${PAIR_RATIOS[@]}" | sort -n | sed -n 2p)
 HALF=$((RPS[introspect_same] / 2))
 run introspect_half_rate introspect_same --rate="$HALF"
+H2_HEALTH=""; H2_INTRO=""
+if ((FULL)); then
 # Latency with the generator kept off the server's core: server threads on CPU 0, generator
 # on CPU 1, so neither preempts the other; peak and half rate measured the same way.
 for task in /proc/"$SERVER_PID"/task/*; do taskset -pc 0 "${task##*/}" >/dev/null; done
@@ -154,7 +170,6 @@ PIN=()
 echo "== h2load: health and cached Introspect as raw gRPC over HTTP/2"
 TOKEN=$(build/release/client/loadgen/ta-loadgen --server="127.0.0.1:$PORT" \
         --api_key_file="$DATA/admin.key" --print_token 2>/dev/null | tail -1 || true)
-H2_HEALTH=""; H2_INTRO=""
 if [[ -n $TOKEN ]]; then
   # gRPC framing: 1 byte "not compressed", 4 bytes big-endian length, then the message.
   printf '\x00\x00\x00\x00\x00' >"$WORK/health.bin"
@@ -187,7 +202,29 @@ start_server "$DATA" --signing_alg=RS256
 run rs256_health health
 run rs256_introspect_distinct introspect_distinct --count=$((SECS * 3000))
 run rs256_issue issue
+fi  # FULL
 kill "$SERVER_PID"; wait "$SERVER_PID" || true
+
+if ((PGROWS)); then
+  echo "== PostgreSQL store (local PostgreSQL 15, fsync and synchronous_commit on)"
+  PGDIR=$(mktemp -d /tmp/ta-bench-pg-XXXXXX)
+  PGDSN=$(bash scripts/pg_local.sh start "$PGDIR")
+  PSQL=(/usr/lib/postgresql/15/bin/psql -qX -h "$PGDIR" -U postgres -d postgres)
+  "${PSQL[@]}" -c "CREATE DATABASE tokens" -c "CREATE DATABASE simplejwt"
+  DATA=$WORK/data-pg
+  start_server "$DATA" --store=postgres --postgres_dsn="$PGDSN dbname=tokens"
+  run pg_health health
+  run pg_introspect_same introspect_same
+  run pg_introspect_distinct introspect_distinct --count=$((SECS * 3000))
+  for round in 1 2 3; do
+    run "pg_refresh_$round" refresh --count=$((SECS * 2000))
+    run "pg_issue_$round" issue
+  done
+  median_of pg_refresh pg_refresh_1 pg_refresh_2 pg_refresh_3
+  median_of pg_issue pg_issue_1 pg_issue_2 pg_issue_3
+  PG_DB_MB=$("${PSQL[@]}" -d tokens -tAc "SELECT pg_database_size('tokens') / 1048576")
+  kill "$SERVER_PID"; wait "$SERVER_PID" || true
+fi
 
 ALLOC_ROWS=""
 if ((ALLOCATORS)); then
@@ -249,29 +286,43 @@ if ((LARGE > 0)); then
 fi
 
 SJ_REFRESH=""; SJ_VERIFY=""; SJ_REFRESH_ERR=""; SJ_VERIFY_ERR=""
+SJPG_REFRESH=""; SJPG_VERIFY=""; SJPG_REFRESH_ERR=""; SJPG_VERIFY_ERR=""
+# peer NAME [VAR=VALUE...]: seeds and serves SimpleJWT (settings from the environment given),
+# runs verify and refresh with wrk, and prints "verify non2xx refresh non2xx".
+peer() {
+  local name=$1 dir=$WORK/peer-$1 port pid
+  shift
+  mkdir -p "$dir"
+  cp scripts/peers/simplejwt/*.py "$dir/"
+  (cd "$dir" && env PEER_DIR="$dir" DJANGO_SETTINGS_MODULE=settings "$@" \
+     /usr/bin/python3 seed.py "$((SECS * 1500))" "$dir")
+  port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  (cd "$dir" && exec env PEER_DIR="$dir" DJANGO_SETTINGS_MODULE=settings "$@" \
+     gunicorn --workers 2 --bind "127.0.0.1:$port" --log-level warning \
+     django.core.wsgi:get_wsgi_application\(\) >"$WORK/peer-$name.log" 2>&1) &
+  pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  local script out
+  for script in verify.lua refresh.lua; do
+    out=$(PEER_TOKENS="$dir/tokens.txt" PEER_ACCESS="$dir/access.txt" PEER_THREADS=2 \
+          wrk -t 2 -c 8 -d "${SECS}s" -s "scripts/peers/simplejwt/$script" "http://127.0.0.1:$port")
+    printf '%s %s ' "$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$out")" \
+      "$(sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' <<<"$out" | grep . || echo 0)"
+  done
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  echo
+}
 if ((PEER)); then
   echo "== Django REST Framework SimpleJWT (gunicorn, 2 workers, SQLite, rotation + blacklist)"
-  PEERDIR=$WORK/peer
-  mkdir -p "$PEERDIR"
-  cp scripts/peers/simplejwt/*.py "$PEERDIR/"
-  N=$((SECS * 1500))
-  (cd "$PEERDIR" && PEER_DIR="$PEERDIR" DJANGO_SETTINGS_MODULE=settings /usr/bin/python3 seed.py "$N" "$PEERDIR")
-  PPORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  (cd "$PEERDIR" && PEER_DIR="$PEERDIR" DJANGO_SETTINGS_MODULE=settings \
-     exec gunicorn --workers 2 --bind "127.0.0.1:$PPORT" --log-level warning \
-     django.core.wsgi:get_wsgi_application\(\) >"$WORK/peer.log" 2>&1) &
-  PIDS+=("$!")
-  for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$PPORT") 2>/dev/null && break; sleep 0.1; done
-  wrk_run() {  # wrk_run SCRIPT -> "rps non2xx"
-    local out
-    out=$(PEER_TOKENS="$PEERDIR/tokens.txt" PEER_ACCESS="$PEERDIR/access.txt" PEER_THREADS=2 \
-          wrk -t 2 -c 8 -d "${SECS}s" -s "scripts/peers/simplejwt/$1" "http://127.0.0.1:$PPORT")
-    echo "$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$out") \
-$(sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' <<<"$out")"
-  }
-  read -r SJ_VERIFY SJ_VERIFY_ERR <<<"$(wrk_run verify.lua)"
-  read -r SJ_REFRESH SJ_REFRESH_ERR <<<"$(wrk_run refresh.lua)"
+  read -r SJ_VERIFY SJ_VERIFY_ERR SJ_REFRESH SJ_REFRESH_ERR <<<"$(peer sqlite)"
   echo "  simplejwt verify: $SJ_VERIFY req/s (non-2xx ${SJ_VERIFY_ERR:-0}); refresh: $SJ_REFRESH req/s (non-2xx ${SJ_REFRESH_ERR:-0})"
+  if ((PGROWS)); then
+    echo "== SimpleJWT on the same PostgreSQL (psycopg2)"
+    read -r SJPG_VERIFY SJPG_VERIFY_ERR SJPG_REFRESH SJPG_REFRESH_ERR <<<"$(peer postgres \
+      PEER_PG_HOST="$PGDIR" PEER_PG_DB=simplejwt)"
+    echo "  simplejwt/postgres verify: $SJPG_VERIFY req/s (non-2xx $SJPG_VERIFY_ERR); refresh: $SJPG_REFRESH req/s (non-2xx $SJPG_REFRESH_ERR)"
+  fi
 fi
 
 table() {
@@ -293,6 +344,7 @@ EOF
   echo
   echo "Alternating 5 s pairs of health and introspect_same: ratios ${PAIR_RATIOS[*]}; median $PAIR_MEDIAN."
   echo
+  if ((FULL)); then
   echo "Latency with the server's threads on CPU 0 and the generator on CPU 1 (\`taskset\`),"
   echo "peak and half of it measured that way; and a server signing with RS256 instead of ES256:"
   echo
@@ -304,6 +356,23 @@ EOF
   for l in rs256_health rs256_introspect_distinct rs256_issue; do
     echo "| $l | ${RPS[$l]} | $(ratio "${RPS[$l]}" "${RPS[rs256_health]}") to rs256_health | ${P50[$l]} | ${P99[$l]} | ${P999[$l]} | ${ERR[$l]} |"
   done
+  fi  # FULL
+  if ((PGROWS)); then
+    echo
+    echo "The PostgreSQL store (\`--store=postgres\`): a local PostgreSQL 15 on the same 2 cores"
+    echo "(Unix socket, fsync on, synchronous_commit on, default settings otherwise), the server's"
+    echo "16 pooled connections; beside the RocksDB figures of this run (database after the"
+    echo "run: ${PG_DB_MB} MiB):"
+    echo
+    echo "| scenario | PostgreSQL calls/s | RocksDB calls/s | PostgreSQL / RocksDB | p50 µs | p99 µs | p999 µs | errors |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    for l in health introspect_same introspect_distinct refresh issue; do
+      echo "| $l | ${RPS[pg_$l]} | ${RPS[$l]} | $(ratio "${RPS[pg_$l]}" "${RPS[$l]}") | ${P50[pg_$l]} | ${P99[pg_$l]} | ${P999[pg_$l]} | ${ERR[pg_$l]} |"
+    done
+    echo
+    echo "PostgreSQL refresh and issue: median of three alternating rounds (calls/s: refresh"
+    echo "${ROUNDS[pg_refresh]% }; issue ${ROUNDS[pg_issue]% })."
+  fi
   if [[ -n $H2_HEALTH ]]; then
     echo
     echo "h2load (-c 4 -m 32 -t 2): health ${H2_HEALTH} req/s; introspect_same ${H2_INTRO} req/s" \
@@ -329,6 +398,10 @@ EOF
     echo "| --- | ---: | ---: | ---: |"
     echo "| verify (SimpleJWT verify vs our Introspect, distinct tokens) | $SJ_VERIFY | ${RPS[introspect_distinct]} | $(ratio "${RPS[introspect_distinct]}" "${SJ_VERIFY%.*}") |"
     echo "| refresh with rotation | $SJ_REFRESH (non-2xx: ${SJ_REFRESH_ERR:-0}) | ${RPS[refresh]} | $(ratio "${RPS[refresh]}" "${SJ_REFRESH%.*}") |"
+    if ((PGROWS)); then
+      echo "| verify, both on PostgreSQL | $SJPG_VERIFY | ${RPS[pg_introspect_distinct]} | $(ratio "${RPS[pg_introspect_distinct]}" "${SJPG_VERIFY%.*}") |"
+      echo "| refresh with rotation, both on PostgreSQL | $SJPG_REFRESH (non-2xx: ${SJPG_REFRESH_ERR:-0}) | ${RPS[pg_refresh]} | $(ratio "${RPS[pg_refresh]}" "${SJPG_REFRESH%.*}") |"
+    fi
   fi
 }
 

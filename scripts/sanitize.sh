@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # sanitize.sh [--ci] [--asan-only | --tsan-only]: the tests under sanitizers (issue 8).
-#   ASan + UBSan (build/asan, -DTA_SANITIZE=address,undefined): token_tests, storage_tests,
+#   ASan + UBSan (build/asan, -DTA_SANITIZE=address,undefined): token_tests, storage_tests (the
+#     conformance suite on both stores: each run starts its own throwaway PostgreSQL cluster),
 #     rpc_tests (claims rendering), integration_tests (in-process server over a real channel),
 #     http_tests (the HTTP face: parsing, handlers, a real server over sockets), the attack suite's
 #     in-process cases, and the fuzz corpora replayed (seeds + past findings).
-#   TSan (build/tsan, -DTA_SANITIZE=thread): the storage concurrency tests (64 threads
-#     rotating one token, with and without grace: one winner, the rest reuse or replay;
-#     subject updates, creations and rotations racing bans).
+#   TSan (build/tsan, -DTA_SANITIZE=thread): the storage concurrency tests on both stores (64
+#     threads rotating one token, with and without grace: one winner, the rest reuse or
+#     replay; subject updates racing creations and rotations).
 # Only these test binaries are built (each sanitizer in its own build directory). Any report
 # fails the run (halt_on_error). --ci is accepted for symmetry with fuzz.sh (same runs).
 #
@@ -73,7 +74,7 @@ if ((tsan)); then
   cmake --build build/tsan --parallel "$jobs" --target storage_tests
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/reliability/tsan.supp"
   run "tsan storage rotation and subject races" build/tsan/tests/storage/storage_tests \
-    "*concurrent*,[subject]"
+    "[concurrency],[subject]"
   unset TSAN_OPTIONS
 fi
 echo "sanitize: all clean"

@@ -9,12 +9,17 @@ PACKAGES=(
   # libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libssl-dev librocksdb-dev rapidjson-dev libgoogle-perftools-dev
+  # the PostgreSQL store: libpq to build; the server binaries for the tests' throwaway
+  # clusters (tests/support/pg_cluster.h), which use /usr/lib/postgresql/15/bin directly
+  libpq-dev postgresql-15
   # the HTTP face: Boost.Beast (header-only, Boost 1.81) and prometheus-cpp (core + text format)
   libboost1.81-dev prometheus-cpp-dev
   # tests and benchmarks
   catch2 libbenchmark-dev
   # interop tests and the Python example client (run with /usr/bin/python3)
   python3 python3-jwt python3-cryptography python3-grpcio python3-protobuf
+  # the SimpleJWT peer of scripts/bench.sh on PostgreSQL
+  python3-psycopg2
   # test PKI for the TLS tests
   openssl
   # the HTTP face's interop tests: Apache httpd + mod_auth_openidc as a resource server,
@@ -42,6 +47,14 @@ fi
 
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+# The tests bring their own clusters: keep Debian from creating (and starting) a system one
+# when it installs PostgreSQL for the first time (a drop-in its createcluster.conf includes;
+# a machine that already has PostgreSQL keeps what it has).
+if [[ ! -d /usr/lib/postgresql/15 ]]; then
+  $SUDO mkdir -p /etc/postgresql-common/createcluster.d
+  echo "create_main_cluster = false" |
+    $SUDO tee /etc/postgresql-common/createcluster.d/token-authority.conf >/dev/null
+fi
 echo "setup: installing ${missing[*]}"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

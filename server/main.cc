@@ -25,7 +25,13 @@ const ta::core::AuthorityOptions kPolicy;
 }  // namespace
 
 ABSL_FLAG(std::string, listen, kDefaults.listen, "host:port to serve on (port 0: any free port)");
-ABSL_FLAG(std::string, data_dir, kDefaults.data_dir, "directory of the RocksDB store");
+ABSL_FLAG(std::string, data_dir, kDefaults.data_dir,
+          "directory of the RocksDB store and of generated keys");
+ABSL_FLAG(std::string, store, kDefaults.store.engine, "token store: rocksdb or postgres");
+ABSL_FLAG(std::string, postgres_dsn, "",
+          "with --store=postgres: libpq connection string or URI (password: prefer PGPASSFILE)");
+ABSL_FLAG(int, postgres_pool_size, kDefaults.store.postgres_pool_size,
+          "with --store=postgres: connections kept open");
 ABSL_FLAG(std::string, key_dir, "",
           "directory of signing keys and the refresh secret "
           "(default <data_dir>/keys)");
@@ -69,6 +75,9 @@ ABSL_FLAG(absl::Duration, jwks_max_age, kDefaults.jwks_max_age,
           "Cache-Control max-age of the JWKS and metadata (keep below the key publish delay)");
 ABSL_FLAG(size_t, verify_cache_mb, kPolicy.verify_cache_bytes >> 20,
           "memory for access tokens remembered as verified, MiB (0 disables the cache)");
+ABSL_FLAG(std::string, audit_log, "",
+          "audit trail, one JSON line per security event: a file (reopened on SIGHUP), \"-\" "
+          "for stdout, or \"off\"; default <data_dir>/audit.log");
 ABSL_FLAG(absl::Duration, testing_clock_offset, absl::ZeroDuration(),
           "TESTS ONLY: shift the server's clock by this much");
 
@@ -78,6 +87,9 @@ ta::ServerOptions OptionsFromFlags(ta::OffsetClock* clock) {
   ta::ServerOptions o;
   o.listen = absl::GetFlag(FLAGS_listen);
   o.data_dir = absl::GetFlag(FLAGS_data_dir);
+  o.store.engine = absl::GetFlag(FLAGS_store);
+  o.store.postgres_dsn = absl::GetFlag(FLAGS_postgres_dsn);
+  o.store.postgres_pool_size = absl::GetFlag(FLAGS_postgres_pool_size);
   o.key_dir = absl::GetFlag(FLAGS_key_dir);
   o.allow_insecure = absl::GetFlag(FLAGS_allow_insecure);
   o.signing_alg = absl::GetFlag(FLAGS_signing_alg);
@@ -103,6 +115,7 @@ ta::ServerOptions OptionsFromFlags(ta::OffsetClock* clock) {
   o.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
   o.tls_allow_no_client_cert = absl::GetFlag(FLAGS_tls_allow_no_client_cert);
   o.callers_file = absl::GetFlag(FLAGS_callers_file);
+  o.audit_log = absl::GetFlag(FLAGS_audit_log);
   o.http_listen = absl::GetFlag(FLAGS_http_listen);
   o.public_url = absl::GetFlag(FLAGS_public_url);
   o.jwks_max_age = absl::GetFlag(FLAGS_jwks_max_age);
@@ -118,12 +131,13 @@ int main(int argc, char** argv) {
   // measurable on the introspection hot path. Our lock order is tested, not traced.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
-  // Block the stop signals before any thread exists, so only the waiter below sees them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // Block the signals we handle before any thread exists, so only the waiter below sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   ta::OffsetClock clock(absl::GetFlag(FLAGS_testing_clock_offset));
   ta::ServerOptions options = OptionsFromFlags(&clock);
@@ -147,7 +161,10 @@ int main(int argc, char** argv) {
 
   std::thread waiter([&] {
     int signal = 0;
-    sigwait(&stop_signals, &signal);
+    while (sigwait(&signals, &signal) == 0 && signal == SIGHUP) {
+      absl::Status reopened = (*server)->ReopenAuditLog();  // logrotate moved it
+      std::cerr << "token-authority: SIGHUP, audit log reopened: " << reopened.ToString() << "\n";
+    }
     std::cerr << "token-authority: signal " << signal << ", shutting down\n";
     (*server)->Shutdown(options.shutdown_grace);
   });

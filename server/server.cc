@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "server/audit_log.h"
 #include "server/base/error.h"
 #include "server/base/net.h"
 #include "server/base/status_macros.h"
@@ -22,7 +23,7 @@
 #include "server/metrics/metered_store.h"
 #include "server/metrics/prometheus_metrics.h"
 #include "server/readiness.h"
-#include "storage/rocksdb_store.h"
+#include "storage/rocksdb/rocksdb_store.h"
 
 namespace ta {
 namespace {
@@ -100,7 +101,9 @@ absl::Status ValidateServerOptions(ServerOptions& options) {
                          host);
   }
   if (options.data_dir.empty()) return FlagError("data_dir", "must not be empty");
+  RETURN_IF_ERROR(ValidateStoreOptions(options.store));
   if (options.key_dir.empty()) options.key_dir = options.data_dir + "/keys";
+  if (options.audit_log.empty()) options.audit_log = options.data_dir + "/audit.log";
   absl::StatusOr<token::Algorithm> alg = token::ParseAlgorithm(options.signing_alg);
   if (!alg.ok() || *alg == token::Algorithm::kHS256) {
     return FlagError("signing_alg", "must be ES256, EdDSA, RS256 or PS256");
@@ -148,7 +151,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   store_options.block_cache_bytes = options.block_cache_mb << 20;
   store_options.sync_writes = options.sync_writes;
   store_options.clock = options.authority.clock;
-  ASSIGN_OR_RETURN(server->store_, storage::OpenRocksDbStore(store_options));
+  ASSIGN_OR_RETURN(server->store_, OpenStore(options.store, store_options));
   RETURN_IF_ERROR(server->StartMetrics(options));
 
   token::KeyRingOptions key_options;
@@ -159,15 +162,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   key_options.allow_hs256 = options.allow_hs256;
   ASSIGN_OR_RETURN(server->keys_, token::KeyRing::Open(key_options));
 
-  core::AuthorityOptions policy = options.authority;
-  policy.metrics = server->MetricsForCore();
-  ASSIGN_OR_RETURN(server->authority_,
-                   core::TokenAuthority::Create(policy, server->Store(), server->keys_.get()));
+  core::AuthorityOptions authority_options = options.authority;
+  if (options.audit_log != "off") {
+    ASSIGN_OR_RETURN(server->audit_, AuditLog::Open(options.audit_log));
+    authority_options.audit = server->audit_.get();
+  }
+  authority_options.metrics = server->MetricsForCore();
+  ASSIGN_OR_RETURN(
+      server->authority_,
+      core::TokenAuthority::Create(authority_options, server->Store(), server->keys_.get()));
   ASSIGN_OR_RETURN(server->callers_, LoadCallers(options));
   server->pool_ =
       std::make_unique<rpc::WorkerPool>(options.worker_threads, options.max_queued_calls);
   rpc::ServiceDeps deps{server->authority_.get(), server->callers_.get(), server->pool_.get(),
-                        &server->gate_, server->MetricsForFaces()};
+                        &server->gate_, server->audit_.get(), server->MetricsForFaces()};
   server->authority_service_ = rpc::MakeAuthorityService(deps);
   server->admin_service_ = rpc::MakeAdminService(deps);
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
@@ -198,6 +206,10 @@ Server::~Server() {
 std::string Server::address() const { return absl::StrCat(host_, ":", port_); }
 
 void Server::Wait() { server_->Wait(); }
+
+absl::Status Server::ReopenAuditLog() {
+  return audit_ == nullptr ? absl::OkStatus() : audit_->Reopen();
+}
 
 void Server::Shutdown(absl::Duration grace) {
   // gRPC 1.51 would cancel calls still running (call_gate.h), so ours finish first. Then gRPC

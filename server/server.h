@@ -18,6 +18,7 @@
 #include "server/core/authority.h"
 #include "server/http/listener.h"
 #include "server/rpc/services.h"
+#include "server/store.h"
 
 namespace grpc {
 class Server;
@@ -36,12 +37,17 @@ class ServerMetrics;
 }  // namespace metrics
 class ReadinessMonitor;
 
+class AuditLog;
+
 struct ServerOptions {
   // host:port to bind. Port 0 picks a free port (see Server::port()). Default loopback:
   // plaintext is refused on other addresses unless allow_insecure is set.
   std::string listen = "127.0.0.1:50051";
-  // Where the RocksDB store lives. Created if missing.
+  // Where the RocksDB store lives (and, whatever the store, the generated keys and admin
+  // key). Created if missing.
   std::string data_dir = "./data";
+  // Which store: RocksDB in data_dir (default) or PostgreSQL (server/store.h).
+  StoreOptions store;
   // Private keys and the refresh-token secret (PEM files, 0600). Default <data_dir>/keys.
   // Kept apart from the store so a copy of the database alone forges nothing.
   std::string key_dir;
@@ -65,7 +71,7 @@ struct ServerOptions {
   absl::Duration retired_key_window = absl::Hours(24);
   // Accept HS256 keys found in key_dir (never published). Default false.
   bool allow_hs256 = false;
-  // RocksDB block cache. Default 256 MiB.
+  // RocksDB block cache. Default 256 MiB. (RocksDB only, as is sync_writes.)
   size_t block_cache_mb = 256;
   // fsync the WAL before acknowledging rotations and revocations. Benchmarks only: false
   // loses acknowledged revocations on power loss. Default true.
@@ -92,6 +98,9 @@ struct ServerOptions {
   absl::Duration jwks_max_age = absl::Seconds(60);
   // How often readiness (both faces' health) probes the store. Default 2 s; 100ms..1m.
   absl::Duration readiness_interval = absl::Seconds(2);
+  // The audit trail (server/audit_log.h): a file path, "-" for stdout, or "off". Default
+  // <data_dir>/audit.log (filled by ValidateServerOptions).
+  std::string audit_log;
   // Token policy: lifetimes, leeway, issuer, audience, grace.
   core::AuthorityOptions authority;
 };
@@ -116,6 +125,8 @@ class Server {
   std::string http_address() const;
 
   void Wait();
+  // Starts a new audit log file at the same path (after logrotate moved the old one; SIGHUP).
+  absl::Status ReopenAuditLog();
   // Stops accepting calls; in-flight ones get up to `grace`, then are cancelled.
   void Shutdown(absl::Duration grace);
 
@@ -139,6 +150,7 @@ class Server {
   std::unique_ptr<storage::TokenStore> store_;
   std::unique_ptr<metrics::MeteredStore> metered_store_;  // store_ as the authority sees it
   std::unique_ptr<token::KeyRing> keys_;
+  std::unique_ptr<AuditLog> audit_;  // null when off
   std::unique_ptr<core::TokenAuthority> authority_;
   std::unique_ptr<core::CallerRegistry> callers_;
   rpc::CallGate gate_;  // closed by Shutdown before gRPC's (see call_gate.h)

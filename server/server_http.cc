@@ -54,12 +54,21 @@ std::string BaseUrl(const ServerOptions& o, const std::string& host, int port) {
   return absl::StrCat(o.tls_cert.empty() ? "http://" : "https://", host, ":", port);
 }
 
-// Readiness: the store answers a point read.
-absl::Status ProbeStore(storage::TokenStore* store, const Clock* clock) {
-  absl::StatusOr<bool> read = store->IsJtiDenied("ta-readiness-probe", clock->Now());
-  if (read.ok()) return absl::OkStatus();
-  return Error(absl::StatusCode::kUnavailable, "store_unavailable",
-               absl::StrCat("the store does not answer: ", read.status().message()));
+// Readiness: the store answers a point read, and the revocation view can be trusted (with a
+// shared store, a follower proved it current within --max_revocation_lag).
+absl::Status Probe(storage::TokenStore* store, core::TokenAuthority* authority,
+                   const Clock* clock) {
+  const absl::Time now = clock->Now();
+  absl::StatusOr<bool> read = store->IsJtiDenied("ta-readiness-probe", now);
+  if (!read.ok()) {
+    return Error(absl::StatusCode::kUnavailable, "store_unavailable",
+                 absl::StrCat("the store does not answer: ", read.status().message()));
+  }
+  if (!authority->view().IsCurrent(now)) {
+    return Error(absl::StatusCode::kUnavailable, "revocations_stale",
+                 "the revocation view is not proved current");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -119,7 +128,9 @@ metrics::ServerMetrics* Server::MetricsForFaces() const { return metrics_.get();
 absl::Status Server::StartHealthAndHttp(const ServerOptions& options) {
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
   readiness_ = std::make_unique<ReadinessMonitor>(
-      [store = store_.get(), clock = options.authority.clock] { return ProbeStore(store, clock); },
+      [store = store_.get(), authority = authority_.get(), clock = options.authority.clock] {
+        return Probe(store, authority, clock);
+      },
       options.readiness_interval,
       [health](bool ready) {
         if (health != nullptr) health->SetServingStatus(ready);

@@ -189,6 +189,9 @@ std::string EncodeFamily(const FamilyRecord& r, absl::Time drop_after) {
   p.set_revoked_at_micros(TimeToMicros(r.revoked_at));
   p.set_revoke_reason(r.revoke_reason);
   p.set_revoked_by(r.revoked_by);
+  if (r.access_live_until != absl::InfinitePast()) {
+    p.set_access_live_until_micros(TimeToMicros(r.access_live_until));
+  }
   return WithHeader(drop_after, p);
 }
 
@@ -212,6 +215,9 @@ absl::StatusOr<FamilyRecord> DecodeFamily(absl::string_view value) {
   r.revoked_at = MicrosToTime(p.revoked_at_micros());
   r.revoke_reason = p.revoke_reason();
   r.revoked_by = p.revoked_by();
+  r.access_live_until = p.access_live_until_micros() == 0
+                            ? absl::InfinitePast()
+                            : MicrosToTime(p.access_live_until_micros());
   return r;
 }
 
@@ -297,6 +303,52 @@ absl::StatusOr<uint32_t> DecodeFormatVersion(absl::string_view value) {
   if (absl::Status s = ParseBody(value, "format-version", &p); !s.ok()) return s;
   if (p.format_version() == 0) return Corrupt("format-version record (version 0)");
   return p.format_version();
+}
+
+std::string RevocationKey(uint64_t seq) {
+  std::string key;
+  AppendU64(&key, seq);
+  return key;
+}
+
+absl::StatusOr<uint64_t> DecodeRevocationKey(absl::string_view key) {
+  if (key.size() != kU64Size) return Corrupt("revocations key (bad length)");
+  return LoadU64(key);
+}
+
+std::string EncodeRevocation(const RevocationEntry& e) {
+  pb::RevocationEntryProto p;
+  p.set_kind(static_cast<uint32_t>(e.kind));
+  p.set_id(e.id);
+  p.set_revoked_at_micros(TimeToMicros(e.revoked_at));
+  p.set_live_until_micros(TimeToMicros(e.live_until));
+  return WithHeader(e.live_until, p);
+}
+
+absl::StatusOr<RevocationEntry> DecodeRevocation(absl::string_view key, absl::string_view value) {
+  pb::RevocationEntryProto p;
+  if (absl::Status s = ParseBody(value, "revocation", &p); !s.ok()) return s;
+  absl::StatusOr<uint64_t> seq = DecodeRevocationKey(key);
+  if (!seq.ok()) return seq.status();
+  if (p.kind() < 1 || p.kind() > 3 || p.id().empty()) return Corrupt("revocation record (kind/id)");
+  RevocationEntry e;
+  e.seq = *seq;
+  e.kind = static_cast<RevocationEntry::Kind>(p.kind());
+  e.id = p.id();
+  e.revoked_at = MicrosToTime(p.revoked_at_micros());
+  e.live_until = MicrosToTime(p.live_until_micros());
+  return e;
+}
+
+std::string EncodeU64Value(uint64_t v) {
+  std::string out;
+  AppendU64(&out, v);
+  return out;
+}
+
+absl::StatusOr<uint64_t> DecodeU64Value(absl::string_view value) {
+  if (value.size() != kU64Size) return Corrupt("meta counter (bad length)");
+  return LoadU64(value);
 }
 
 }  // namespace ta::storage

@@ -33,13 +33,19 @@ namespace ta::storage {
 
 // Format of the whole database, stored once in `meta` and checked at open. Bump when a
 // change would be misread by an older binary (a new value layout, a changed key layout).
-inline constexpr uint32_t kStoreFormatVersion = 1;
+// 2: the revocation log (column family `revocations`, meta keys kRevocationSeqKey and
+// kRevocationLogKey); a version-1 database is upgraded at open (its live revocations are
+// written into the log once).
+inline constexpr uint32_t kStoreFormatVersion = 2;
 // First byte of every value.
 inline constexpr uint8_t kValueFormatVersion = 1;
 inline constexpr size_t kValueHeaderSize = 9;
 inline constexpr size_t kFamilyIdSize = 16;
 inline constexpr size_t kMaxSubjectSize = 256;
 inline constexpr absl::string_view kFormatVersionKey = "format_version";
+// The highest revocation-log sequence number ever assigned (u64 BE), so numbering continues
+// after every entry has expired and been compacted away.
+inline constexpr absl::string_view kRevocationSeqKey = "revocation_seq";
 
 // Column families. Values are indices into kColumnFamilies. Append only; never renumber.
 enum class Cf : int {
@@ -50,6 +56,7 @@ enum class Cf : int {
   kSubjects = 4,
   kSubjectFamilies = 5,
   kMeta = 6,
+  kRevocations = 7,
 };
 
 struct CfInfo {
@@ -59,7 +66,7 @@ struct CfInfo {
   bool point_lookups;      // read by exact key: worth a whole-key bloom filter
 };
 
-inline constexpr std::array<CfInfo, 7> kColumnFamilies = {{
+inline constexpr std::array<CfInfo, 8> kColumnFamilies = {{
     {Cf::kDefault, "default", false, false},
     {Cf::kFamilies, "families", true, true},
     {Cf::kRefresh, "refresh", true, true},
@@ -67,6 +74,7 @@ inline constexpr std::array<CfInfo, 7> kColumnFamilies = {{
     {Cf::kSubjects, "subjects", true, true},
     {Cf::kSubjectFamilies, "subject_families", true, false},
     {Cf::kMeta, "meta", false, true},
+    {Cf::kRevocations, "revocations", true, false},
 }};
 
 inline constexpr const CfInfo& CfInfoOf(Cf cf) { return kColumnFamilies[static_cast<int>(cf)]; }
@@ -138,6 +146,16 @@ std::string EncodeSubjectFamilyEntry(absl::Time drop_after);
 // The format-version record's layout never changes (header byte 1, no drop-after), so any
 // binary can read which format a database has, even one from the future.
 std::string EncodeFormatVersion(uint32_t version);
+
+// `revocations`: key = u64 BE sequence number (numeric order = key order); value = header
+// (drop-after = live_until) ‖ RevocationEntryProto.
+std::string RevocationKey(uint64_t seq);
+absl::StatusOr<uint64_t> DecodeRevocationKey(absl::string_view key);
+std::string EncodeRevocation(const RevocationEntry& entry);
+absl::StatusOr<RevocationEntry> DecodeRevocation(absl::string_view key, absl::string_view value);
+// meta kRevocationSeqKey.
+std::string EncodeU64Value(uint64_t v);
+absl::StatusOr<uint64_t> DecodeU64Value(absl::string_view value);
 absl::StatusOr<uint32_t> DecodeFormatVersion(absl::string_view value);
 
 }  // namespace ta::storage

@@ -54,4 +54,16 @@ std::optional<RotateResult> SubjectRefusesRotation(const SubjectRecord& subject,
   return std::nullopt;
 }
 
+RevocationEntry FamilyRevocation(const FamilyRecord& family, RevocationEntry::Kind kind,
+                                 absl::Time now) {
+  RevocationEntry entry;
+  entry.kind = kind;
+  entry.id = family.family_id;
+  entry.revoked_at = now;
+  entry.live_until = family.access_live_until != absl::InfinitePast()
+                         ? family.access_live_until
+                         : family.expires_at + kMaxTokenLeeway;
+  return entry;
+}
+
 }  // namespace ta::storage

@@ -33,6 +33,15 @@ absl::Status AdmitNewFamily(const SubjectRecord& subject, absl::Time created_at)
 std::optional<RotateResult> SubjectRefusesRotation(const SubjectRecord& subject,
                                                    const FamilyRecord& family, absl::Time now);
 
+// The largest verification leeway the server accepts: how long after its family's expiry an
+// access token of a family without access_live_until (written before it existed) may verify.
+inline constexpr absl::Duration kMaxTokenLeeway = absl::Minutes(5);
+
+// The revocation-log entry for `family` revoked (kFamily) or killed by its subject's cutoff
+// (kSubject) at `now`: live until its access_live_until, or expires_at + kMaxTokenLeeway.
+RevocationEntry FamilyRevocation(const FamilyRecord& family, RevocationEntry::Kind kind,
+                                 absl::Time now);
+
 }  // namespace ta::storage
 
 #endif  // TA_STORAGE_STORE_RULES_H_

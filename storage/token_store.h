@@ -18,6 +18,7 @@
 #define TA_STORAGE_TOKEN_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -48,6 +49,12 @@ struct FamilyRecord {
   absl::Time revoked_at;
   std::string revoke_reason;  // e.g. "refresh_token_reuse", "admin", "logout"
   std::string revoked_by;
+  // The latest instant any access token minted for this family can still verify (its exp +
+  // the verification leeway), set by the caller whenever it mints (CreateFamily, Rotate). A
+  // revocation of the family matters until then (RevocationEntry::live_until). InfinitePast
+  // in records written before it existed: the store then assumes expires_at + 5 min (the
+  // largest leeway), since access tokens never outlive their family.
+  absl::Time access_live_until = absl::InfinitePast();
 };
 
 // One refresh token generation of a family; kept after it is spent, for reuse detection.
@@ -118,6 +125,10 @@ struct RotateRequest {
   // Prepared by the caller: generation = presented + 1, secret_hash, scope, issued_at = now,
   // expires_at. The store overwrites family_id and generation with the right values.
   RefreshRecord successor;
+  // exp + leeway of the access token minted with the successor (or, on a replay, with the
+  // successor returned again); on kRotated and kReplayWithinGrace the family's
+  // access_live_until becomes the later of it and the stored one (a replay writes only then).
+  absl::Time access_live_until = absl::InfinitePast();
 };
 
 struct RotateOutcome {
@@ -150,9 +161,49 @@ struct StoreStats {
   uint64_t disk_bytes = 0;
 };
 
+// One entry of the revocation log (DESIGN §10): a revocation that kills access tokens, kept
+// while any token it kills can still verify. The log is what the in-memory revocation view
+// (server/core/revocation_view.h) is built from and kept current by, so introspecting an
+// access token needs no store read.
+struct RevocationEntry {
+  enum class Kind : uint8_t {
+    kJti = 1,      // one access token (RevokeToken): id = jti
+    kFamily = 2,   // a family revoked (logout, admin, reuse detected): id = raw family id
+    kSubject = 3,  // a family killed by its subject's cutoff (RevokeSubject): id = family id
+  };
+  uint64_t seq = 0;  // assigned by the store: unique, increasing with each append
+  Kind kind = Kind::kJti;
+  std::string id;
+  absl::Time revoked_at;
+  // No token this entry kills can verify after this instant: the entry may be forgotten then.
+  // jti: the token's exp + leeway (DenyJti's expires_at); family: its access_live_until.
+  absl::Time live_until;
+};
+
+// Receives every entry the store appended, after its commit and before the call that
+// appended it returns (so a server's own revocations are in its view before they are
+// acknowledged). Must be quick and must not call back into the store.
+using RevocationListener = std::function<void(const RevocationEntry&)>;
+
 class TokenStore {
  public:
   virtual ~TokenStore() = default;
+
+  // The revocation log. Appended in the same atomic write as the revocation itself by:
+  // DenyJti (one kJti entry), RevokeFamily and Rotate's reuse detection (one kFamily entry,
+  // only when the family was not revoked before), and UpdateSubject (one kSubject entry per
+  // family the new cutoff kills whose access_live_until is still ahead, and that was neither
+  // revoked nor killed before).
+  //
+  // Set the listener once, before the store is used concurrently.
+  virtual void SetRevocationListener(RevocationListener listener) = 0;
+  // Entries with seq > after_seq and live_until > now, in seq order, at most `limit` (>= 1).
+  // Entries become readable in commit order on one store handle; across processes sharing a
+  // store (replicas) an entry may become visible after one with a higher seq (see the
+  // follower's overlap window in DESIGN §10).
+  virtual absl::StatusOr<std::vector<RevocationEntry>> ReadRevocations(uint64_t after_seq,
+                                                                       absl::Time now,
+                                                                       size_t limit) = 0;
 
   // Writes the family, its subject-index entry and the first refresh record in one synced
   // batch, ordered against UpdateSubject of the same subject (linearizable: either the update
@@ -182,7 +233,8 @@ class TokenStore {
   // now >= expires_at -> kFamilyExpired; created_at <= subject cutoff -> kSubjectRevoked;
   // now < subject block_until -> kSubjectBlocked; presented record absent -> kNotFound;
   // now >= its expires_at -> kTokenExpired; current -> kRotated (one synced batch);
-  // immediate predecessor within grace -> kReplayWithinGrace; older -> kReuseDetected
+  // immediate predecessor within grace -> kReplayWithinGrace (writes nothing but a later
+  // access_live_until, see RotateRequest); older -> kReuseDetected
   // (family revoked, reason "refresh_token_reuse", synced); newer -> kNotFound.
   virtual absl::StatusOr<RotateOutcome> Rotate(const RotateRequest& request) = 0;
 

@@ -60,6 +60,9 @@ absl::Status ValidateAuthorityOptions(const AuthorityOptions& o) {
   if (o.reuse_grace < absl::ZeroDuration() || o.reuse_grace > absl::Seconds(60)) {
     return OptionError("reuse_grace", "must be between 0s and 60s");
   }
+  if (o.max_revocation_lag < absl::Milliseconds(10) || o.max_revocation_lag > absl::Minutes(1)) {
+    return OptionError("max_revocation_lag", "must be between 10ms and 1m");
+  }
   if (o.clock == nullptr) return OptionError("clock", "must not be null");
   if (o.metrics == nullptr) return OptionError("metrics", "must not be null");
   return absl::OkStatus();
@@ -71,18 +74,48 @@ absl::StatusOr<std::unique_ptr<TokenAuthority>> TokenAuthority::Create(
   if (store == nullptr || keys == nullptr) {
     return absl::InvalidArgumentError("TokenAuthority needs a store and a key ring");
   }
-  return absl::WrapUnique(new TokenAuthority(options, store, keys));
+  auto authority = absl::WrapUnique(new TokenAuthority(options, store, keys));
+  // Listen first, then load: an entry appended in between is applied twice, never missed.
+  RevocationView* view = authority->view_.get();
+  store->SetRevocationListener([view](const storage::RevocationEntry& e) { view->Apply(e); });
+  RETURN_IF_ERROR(view->Load(*store, options.clock->Now()));
+  return authority;
 }
+
+TokenAuthority::~TokenAuthority() { store_->SetRevocationListener(nullptr); }
 
 TokenAuthority::TokenAuthority(const AuthorityOptions& options, storage::TokenStore* store,
                                token::KeyRing* keys)
     : options_(options),
       store_(store),
       keys_(keys),
-      verify_cache_(options.verify_cache_bytes) {}
+      verify_cache_(options.verify_cache_bytes),
+      view_(std::make_unique<RevocationView>(options.shared_store, options.max_revocation_lag)) {}
+
+void TokenAuthority::Audit(AuditEvent event, const absl::Status& status,
+                           const Caller& caller) const {
+  if (options_.audit == nullptr) return;
+  event.time = options_.clock->Now();
+  event.caller = caller.name;
+  const std::string reason = event.reason;
+  SetOutcome(status, &event);
+  if (status.ok()) event.reason = reason;
+  options_.audit->Record(event);
+}
 
 absl::StatusOr<TokenPair> TokenAuthority::IssueTokens(const IssueRequest& request,
                                                       const Caller& caller) {
+  AuditEvent event{.action = "session.issue", .rpc = "IssueTokens"};
+  absl::StatusOr<TokenPair> pair = Issue(request, caller, &event);
+  if (pair.ok()) event.family_id = pair->family_id;
+  Audit(std::move(event), pair.status(), caller);
+  return pair;
+}
+
+absl::StatusOr<TokenPair> TokenAuthority::Issue(const IssueRequest& request, const Caller& caller,
+                                                AuditEvent* event) {
+  event->subject = request.subject;
+  event->client_id = request.client_id;
   RETURN_IF_ERROR(CheckIdentifier("subject", request.subject, kMaxSubjectBytes));
   RETURN_IF_ERROR(CheckIdentifier("client_id", request.client_id, kMaxClientIdBytes));
   RETURN_IF_ERROR(CheckAudiences("audience", request.audience));
@@ -132,6 +165,7 @@ absl::StatusOr<TokenPair> TokenAuthority::TryIssue(const IssueRequest& request,
   family.expires_at = now + options_.family_ttl;
   family.generation = 0;
   family.rotated_at = now;
+  family.access_live_until = AccessExpiry(family, now) + options_.leeway;
   storage::RefreshRecord first = MakeRefreshRecord(family, 0, request.scope, now);
   // Mint first: a request whose token cannot be issued must leave nothing behind.
   ASSIGN_OR_RETURN(TokenPair pair, MakePair(family, first, now));
@@ -141,14 +175,17 @@ absl::StatusOr<TokenPair> TokenAuthority::TryIssue(const IssueRequest& request,
 
 absl::StatusOr<TokenPair> TokenAuthority::RefreshTokens(const RefreshRequest& request,
                                                         const Caller& caller) {
-  bool replayed = false;
-  absl::StatusOr<TokenPair> pair = Refresh(request, caller, &replayed);
-  options_.metrics->OnRefresh(RefreshOutcomeOf(pair.status(), replayed));
+  AuditEvent event{.action = "session.refresh", .rpc = "RefreshTokens"};
+  absl::StatusOr<TokenPair> pair = Refresh(request, caller, &event);
+  options_.metrics->OnRefresh(
+      RefreshOutcomeOf(pair.status(), pair.ok() && event.reason == "grace_replay"));
+  if (ReasonOf(pair.status()) == "refresh_token_reused") event.action = "session.reuse_detected";
+  Audit(std::move(event), pair.status(), caller);
   return pair;
 }
 
 absl::StatusOr<TokenPair> TokenAuthority::Refresh(const RefreshRequest& request,
-                                                  const Caller& caller, bool* replayed) {
+                                                  const Caller& caller, AuditEvent* event) {
   RETURN_IF_ERROR(CheckToken("refresh_token", request.refresh_token));
   RETURN_IF_ERROR(CheckScope("scope", request.scope));
   const absl::Time now = options_.clock->Now();
@@ -158,6 +195,9 @@ absl::StatusOr<TokenPair> TokenAuthority::Refresh(const RefreshRequest& request,
     return Unauthenticated("invalid_refresh_token", "refresh token is not valid");
   }
   RETURN_IF_ERROR(family.status());
+  event->subject = family->subject;
+  event->client_id = family->client_id;
+  event->family_id = EncodeFamilyId(family->family_id);
   if (!caller.MayActFor(family->client_id)) {
     return Error(absl::StatusCode::kPermissionDenied, "permission_denied",
                  "the refresh token belongs to another client");
@@ -181,6 +221,8 @@ absl::StatusOr<TokenPair> TokenAuthority::Refresh(const RefreshRequest& request,
   rotate.successor =
       MakeRefreshRecord(*family, presented.generation + 1,
                         request.scope.empty() ? presented.scope : request.scope, now);
+  // Covers the token minted below and, on a replay, the one minted with the same `now`.
+  rotate.access_live_until = AccessExpiry(*family, now) + options_.leeway;
   // Mint and sign before the store commits: once the presented token is spent, a failure
   // would leave the client with a dead token whose retry looks like reuse. (Nothing the
   // tokens carry changes with the rotation itself.)
@@ -188,10 +230,11 @@ absl::StatusOr<TokenPair> TokenAuthority::Refresh(const RefreshRequest& request,
   ASSIGN_OR_RETURN(storage::RotateOutcome outcome, store_->Rotate(rotate));
   switch (outcome.result) {
     case storage::RotateResult::kRotated:
+      event->reason = "rotated";
       return next;
     case storage::RotateResult::kReplayWithinGrace:
-      // Nothing was written, so a failure here leaves a retry possible.
-      *replayed = true;
+      event->reason = "grace_replay";
+      // Nothing was spent, so a failure here leaves a retry possible.
       return MakePair(outcome.family, outcome.current, now);
     case storage::RotateResult::kReuseDetected:
       return Unauthenticated("refresh_token_reused",
@@ -276,9 +319,7 @@ absl::StatusOr<std::string> TokenAuthority::MintAccessToken(const storage::Famil
   claims.aud = family.audience;
   claims.iat = absl::FromUnixSeconds(absl::ToUnixSeconds(now));
   claims.nbf = claims.iat;
-  // Never outlive the session: a family's absolute expiry caps its access tokens too.
-  claims.exp = std::min(claims.iat + options_.access_ttl,
-                        absl::FromUnixSeconds(absl::ToUnixSeconds(family.expires_at)));
+  claims.exp = AccessExpiry(family, now);
   claims.jti = token::Base64UrlEncode(token::RandomBytes(16));
   claims.client_id = family.client_id;
   claims.scope = std::string(scope);
@@ -292,6 +333,13 @@ absl::StatusOr<std::string> TokenAuthority::MintAccessToken(const storage::Famil
     return InvalidField("extra_claims", "extra_claims make the access token exceed 8 KiB");
   }
   return token;
+}
+
+absl::Time TokenAuthority::AccessExpiry(const storage::FamilyRecord& family,
+                                         absl::Time now) const {
+  // Never outlive the session: a family's absolute expiry caps its access tokens too.
+  return std::min(absl::FromUnixSeconds(absl::ToUnixSeconds(now)) + options_.access_ttl,
+                  absl::FromUnixSeconds(absl::ToUnixSeconds(family.expires_at)));
 }
 
 absl::StatusOr<TokenPair> TokenAuthority::MakePair(const storage::FamilyRecord& family,
@@ -308,7 +356,16 @@ absl::StatusOr<TokenPair> TokenAuthority::MakePair(const storage::FamilyRecord& 
   return pair;
 }
 
-absl::StatusOr<std::string> TokenAuthority::RotateSigningKey(absl::string_view alg) {
+absl::StatusOr<std::string> TokenAuthority::RotateSigningKey(absl::string_view alg,
+                                                             const Caller& caller) {
+  absl::StatusOr<std::string> kid = RotateKey(alg);
+  AuditEvent event{.action = "key.rotate", .rpc = "RotateSigningKey"};
+  if (kid.ok()) event.kid = *kid;
+  Audit(std::move(event), kid.status(), caller);
+  return kid;
+}
+
+absl::StatusOr<std::string> TokenAuthority::RotateKey(absl::string_view alg) {
   std::optional<token::Algorithm> algorithm;
   if (!alg.empty()) {
     absl::StatusOr<token::Algorithm> parsed = token::ParseAlgorithm(alg);

@@ -74,15 +74,16 @@ absl::StatusOr<Introspection> TokenAuthority::IntrospectAccess(const IntrospectR
     return jwt.status();
   }
   const token::JwtClaims& claims = (*jwt)->claims;
-  ASSIGN_OR_RETURN(bool denied, store_->IsJtiDenied(claims.jti, now));
-  if (denied) return Inactive("token_revoked");
   absl::StatusOr<std::string> family_id = DecodeFamilyId(claims.sid);
   if (!family_id.ok()) return Inactive("missing_claim");
-  absl::StatusOr<storage::FamilyRecord> family = store_->GetFamily(*family_id, now);
-  if (absl::IsNotFound(family.status())) return Inactive("family_not_found");
-  RETURN_IF_ERROR(family.status());
-  ASSIGN_OR_RETURN(std::string problem, FamilyProblem(*family, now));
-  if (!problem.empty()) return Inactive(problem);
+  // No store read (DESIGN §10): every revocation that can still kill this token is in the
+  // view. (Its family cannot have expired: an access token never outlives its family.)
+  if (!view_->IsCurrent(now)) {
+    return Error(absl::StatusCode::kUnavailable, "revocations_stale",
+                 "this server cannot prove it knows every recent revocation; retry");
+  }
+  absl::string_view revoked = view_->Check(claims.jti, *family_id, now);
+  if (!revoked.empty()) return Inactive(revoked);
 
   Introspection out;
   out.active = true;

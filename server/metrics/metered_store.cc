@@ -39,6 +39,12 @@ auto MeteredStore::Timed(StoreOp op, Call call) -> decltype(call()) {
   return result;
 }
 
+absl::StatusOr<std::vector<storage::RevocationEntry>> MeteredStore::ReadRevocations(
+    uint64_t after_seq, absl::Time now, size_t limit) {
+  return Timed(StoreOp::kReadRevocations,
+               [&] { return store_->ReadRevocations(after_seq, now, limit); });
+}
+
 absl::Status MeteredStore::CreateFamily(const storage::FamilyRecord& family,
                                         const storage::RefreshRecord& first) {
   return Timed(StoreOp::kCreateFamily, [&] { return store_->CreateFamily(family, first); });

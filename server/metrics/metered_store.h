@@ -18,6 +18,13 @@ class MeteredStore final : public storage::TokenStore {
   MeteredStore(storage::TokenStore* store, ServerMetrics* metrics)
       : store_(store), metrics_(metrics) {}
 
+  // Set once at start: passed through.
+  void SetRevocationListener(storage::RevocationListener listener) override {
+    store_->SetRevocationListener(std::move(listener));
+  }
+  absl::StatusOr<std::vector<storage::RevocationEntry>> ReadRevocations(uint64_t after_seq,
+                                                                        absl::Time now,
+                                                                        size_t limit) override;
   absl::Status CreateFamily(const storage::FamilyRecord& family,
                             const storage::RefreshRecord& first) override;
   absl::StatusOr<storage::FamilyRecord> GetFamily(absl::string_view family_id,

@@ -28,8 +28,9 @@ enum class StoreOp {
   kListFamilies,
   kPurgeExpired,
   kGetStats,
+  kReadRevocations,
 };
-inline constexpr int kStoreOpCount = static_cast<int>(StoreOp::kGetStats) + 1;
+inline constexpr int kStoreOpCount = static_cast<int>(StoreOp::kReadRevocations) + 1;
 inline absl::string_view StoreOpName(StoreOp op) {
   static constexpr absl::string_view kNames[kStoreOpCount] = {
       "create_family", "get_family",    "get_refresh",   "rotate",

@@ -55,15 +55,26 @@ absl::StatusOr<core::Caller> Authenticate(grpc::ServerContextBase* context,
 
 }  // namespace
 
+const char* RpcName(Rpc rpc) { return core::OperationName(rpc).data(); }
+
 absl::StatusOr<core::Caller> Authorize(grpc::ServerContextBase* context,
-                                       const core::CallerRegistry& registry, Rpc rpc) {
+                                       const core::CallerRegistry& registry, Rpc rpc,
+                                       core::AuditSink* audit) {
   absl::StatusOr<core::Caller> caller = Authenticate(context, registry);
-  if (!caller.ok()) return caller.status();
-  if (!RoleAllows(*caller, rpc)) {
-    return Error(absl::StatusCode::kPermissionDenied, "permission_denied",
-                 "the caller's roles do not include this call");
+  absl::Status refused = caller.status();
+  if (caller.ok() && !RoleAllows(*caller, rpc)) {
+    refused = Error(absl::StatusCode::kPermissionDenied, "permission_denied",
+                    "the caller's roles do not include this call");
   }
-  return caller;
+  if (refused.ok()) return caller;
+  if (audit != nullptr) {
+    core::AuditEvent event{.action = "auth.refused", .rpc = RpcName(rpc)};
+    event.time = absl::Now();
+    if (caller.ok()) event.caller = caller->name;
+    core::SetOutcome(refused, &event);
+    audit->Record(event);
+  }
+  return refused;
 }
 
 }  // namespace ta::rpc

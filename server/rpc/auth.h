@@ -10,6 +10,7 @@
 #include <grpcpp/server_context.h>
 
 #include "absl/status/statusor.h"
+#include "server/core/audit.h"
 #include "server/core/callers.h"
 #include "server/core/roles.h"
 
@@ -19,10 +20,14 @@ namespace ta::rpc {
 using Rpc = core::Operation;
 using core::RoleAllows;
 
+// The method's name, e.g. "IssueTokens".
+const char* RpcName(Rpc rpc);
+
 // UNAUTHENTICATED when no accepted credential is presented, PERMISSION_DENIED when the caller
-// lacks the role.
+// lacks the role; either is recorded in `audit` ("auth.refused") when it is not null.
 absl::StatusOr<core::Caller> Authorize(grpc::ServerContextBase* context,
-                                       const core::CallerRegistry& registry, Rpc rpc);
+                                       const core::CallerRegistry& registry, Rpc rpc,
+                                       core::AuditSink* audit);
 
 }  // namespace ta::rpc
 

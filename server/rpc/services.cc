@@ -27,7 +27,7 @@ grpc::Status Handle(CallbackServerContext* ctx, const ServiceDeps& deps, Rpc rpc
   if (ctx->IsCancelled() || ctx->deadline() < std::chrono::system_clock::now()) {
     return ToGrpcStatus(ctx, absl::DeadlineExceededError("deadline passed before serving"));
   }
-  absl::StatusOr<core::Caller> caller = Authorize(ctx, *deps.callers, rpc);
+  absl::StatusOr<core::Caller> caller = Authorize(ctx, *deps.callers, rpc, deps.audit);
   if (!caller.ok()) return ToGrpcStatus(ctx, caller.status());
   return ToGrpcStatus(ctx, handler(*caller));
 }
@@ -191,7 +191,7 @@ class AdminService final : public v1::TokenAdmin::CallbackService {
                  [=, this](const core::Caller& caller) -> absl::Status {
                    core::ListFamiliesRequest in{req->subject(), req->page_size(), req->page_token(),
                                                 req->include_revoked()};
-                   ASSIGN_OR_RETURN(storage::FamilyPage page, deps_.authority->ListFamilies(in));
+                   ASSIGN_OR_RETURN(storage::FamilyPage page, deps_.authority->ListFamilies(in, caller));
                    for (const storage::FamilyRecord& f : page.families)
                      ToProto(f, resp->add_families());
                    resp->set_next_page_token(page.next_page_token);
@@ -204,7 +204,7 @@ class AdminService final : public v1::TokenAdmin::CallbackService {
     return Serve(ctx, deps_, Rpc::kGetFamily, Where::kInline,
                  [=, this](const core::Caller& caller) -> absl::Status {
                    ASSIGN_OR_RETURN(storage::FamilyRecord family,
-                                    deps_.authority->GetFamily(req->family_id()));
+                                    deps_.authority->GetFamily(req->family_id(), caller));
                    ToProto(family, resp);
                    return absl::OkStatus();
                  });
@@ -215,7 +215,7 @@ class AdminService final : public v1::TokenAdmin::CallbackService {
                                        v1::RotateSigningKeyResponse* resp) override {
     return Serve(ctx, deps_, Rpc::kRotateSigningKey, Where::kPool,
                  [=, this](const core::Caller& caller) -> absl::Status {
-                   ASSIGN_OR_RETURN(std::string kid, deps_.authority->RotateSigningKey(req->alg()));
+                   ASSIGN_OR_RETURN(std::string kid, deps_.authority->RotateSigningKey(req->alg(), caller));
                    resp->set_kid(kid);
                    return absl::OkStatus();
                  });

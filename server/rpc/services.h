@@ -25,6 +25,7 @@ struct ServiceDeps {
   const core::CallerRegistry* callers = nullptr;
   WorkerPool* pool = nullptr;                 // runs the handlers that may block
   CallGate* gate = nullptr;                   // every call passes it; closed at shutdown
+  core::AuditSink* audit = nullptr;           // refused callers are recorded here; may be null
   metrics::ServerMetrics* metrics = nullptr;  // counts and times every call; null: none
 };
 

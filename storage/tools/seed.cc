@@ -10,7 +10,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "storage/rocksdb_store.h"
+#include "storage/rocksdb/rocksdb_store.h"
 
 ABSL_FLAG(std::string, path, "", "store directory (the server's <data_dir>/db)");
 ABSL_FLAG(int64_t, families, 1'000'000, "families to create");

@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/core/authority.h"
 #include "server/rpc/convert.h"
-#include "storage/rocksdb_store.h"
+#include "storage/rocksdb/rocksdb_store.h"
 #include "tests/support/temp_dir.h"
 #include "tokenauthority/v1/token_authority.pb.h"
 

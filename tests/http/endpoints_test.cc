@@ -7,7 +7,7 @@
 
 #include "server/base/error.h"
 #include "server/readiness.h"
-#include "storage/rocksdb_store.h"
+#include "storage/rocksdb/rocksdb_store.h"
 #include "tests/support/temp_dir.h"
 
 namespace ta::http {
@@ -20,6 +20,16 @@ class SwitchableStore final : public TokenStore {
  public:
   explicit SwitchableStore(TokenStore* real) : real_(real) {}
   std::atomic<bool> down{false};
+
+  void SetRevocationListener(storage::RevocationListener listener) override {
+    real_->SetRevocationListener(std::move(listener));
+  }
+  absl::StatusOr<std::vector<storage::RevocationEntry>> ReadRevocations(uint64_t after,
+                                                                        absl::Time now,
+                                                                        size_t limit) override {
+    if (down) return Down();
+    return real_->ReadRevocations(after, now, limit);
+  }
 
   absl::Status CreateFamily(const storage::FamilyRecord& f,
                             const storage::RefreshRecord& r) override {
@@ -78,6 +88,7 @@ class SwitchableStore final : public TokenStore {
 
 constexpr char kResourceKey[] = "resource-key-0123456789";
 constexpr char kClientKey[] = "client-key-0123456789";
+constexpr char kAdminKey[] = "admin-key-0123456789";
 
 // The pieces Server wires together, minus gRPC and the listener.
 struct Fixture {
@@ -105,7 +116,8 @@ struct Fixture {
     authority = *core::TokenAuthority::Create(ao, store.get(), keys.get());
     callers = *core::CallerRegistry::Parse(
         "gateway resource " + core::CallerRegistry::KeyCredential(kResourceKey) + "\n" +
-            "web-bff client " + core::CallerRegistry::KeyCredential(kClientKey) + "\n",
+            "web-bff client " + core::CallerRegistry::KeyCredential(kClientKey) + "\n" +
+            "ops admin " + core::CallerRegistry::KeyCredential(kAdminKey) + "\n",
         "test");
     readiness = std::make_unique<ReadinessMonitor>(
         [this] {
@@ -153,13 +165,22 @@ TEST_CASE("Endpoints: revocation answers 503 while the store cannot take it", "[
   CHECK(f.Post("/oauth2/introspect", kResourceKey, token).body == R"({"active":false})");
 }
 
-TEST_CASE("Endpoints: introspection answers 503, not inactive, when the store is down", "[http]") {
+TEST_CASE("Endpoints: introspection answers 503, never inactive, when it needs the store",
+          "[http]") {
   Fixture f;
-  const std::string token = f.AccessToken();
-  CHECK(f.Post("/oauth2/introspect", kResourceKey, token).body.find(R"("active":true)") == 1);
+  core::IssueRequest req{"alice", "web", {}, "read", "", {}};
+  core::TokenPair pair =
+      *f.authority->IssueTokens(req, core::Caller{"login", {core::Role::kIssuer}, {}});
   f.store->down = true;
-  HttpResponse r = f.Post("/oauth2/introspect", kResourceKey, token);
+  // An access token is judged from the revocation view (DESIGN §10): no store read.
+  CHECK(f.Post("/oauth2/introspect", kResourceKey, pair.access_token).body.find(
+            R"("active":true)") == 1);
+  // A refresh token (as an admin may ask) is judged from the store.
+  HttpResponse r = f.Post("/oauth2/introspect", kAdminKey, pair.refresh_token);
   CHECK(r.status == 503);
+  CHECK(r.body.find("temporarily_unavailable") != std::string::npos);
+  f.store->down = false;
+  CHECK(f.Post("/oauth2/introspect", kAdminKey, pair.refresh_token).status == 200);
 }
 
 TEST_CASE("Endpoints: /healthz/ready follows the store; /healthz/live does not", "[http]") {

@@ -217,14 +217,15 @@ TEST_CASE("Codec: malformed index keys and page tokens are rejected", "[storage]
 
 TEST_CASE("Codec: the column-family registry is stable", "[storage][codec]") {
   // Never renumber or rename: names are stored in every database.
-  const char* expected[] = {"default", "families", "refresh", "denylist",
-                            "subjects", "subject_families", "meta"};
-  REQUIRE(kColumnFamilies.size() == 7);
+  const char* expected[] = {"default",          "families", "refresh",    "denylist",
+                            "subjects",         "subject_families", "meta", "revocations"};
+  REQUIRE(kColumnFamilies.size() == 8);
   for (size_t i = 0; i < kColumnFamilies.size(); ++i) {
     CHECK(static_cast<size_t>(kColumnFamilies[i].id) == i);
     CHECK(kColumnFamilies[i].name == expected[i]);
   }
   CHECK_FALSE(CfInfoOf(Cf::kMeta).expires);
+  CHECK(CfInfoOf(Cf::kRevocations).expires);
 }
 
 }  // namespace

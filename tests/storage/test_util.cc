@@ -93,6 +93,11 @@ class RawDbImpl final : public RawDb {
     sync.sync = true;
     if (!db_->Put(sync, H(cf), key, value).ok()) abort();
   }
+  void Delete(Cf cf, const std::string& key) override {
+    rocksdb::WriteOptions sync;
+    sync.sync = true;
+    if (!db_->Delete(sync, H(cf), key).ok()) abort();
+  }
   std::optional<std::string> Get(Cf cf, const std::string& key) override {
     std::string value;
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), H(cf), key, &value);

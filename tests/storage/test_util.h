@@ -44,6 +44,7 @@ class RawDb {
   static std::unique_ptr<RawDb> Open(const std::string& path);
   virtual ~RawDb() = default;
   virtual void Put(Cf cf, const std::string& key, const std::string& value) = 0;
+  virtual void Delete(Cf cf, const std::string& key) = 0;
   virtual std::optional<std::string> Get(Cf cf, const std::string& key) = 0;
   // Exact number of keys, by iteration.
   virtual size_t Count(Cf cf) = 0;

@@ -1,6 +1,7 @@
 #include "tests/support/test_server.h"
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <fstream>
 
 namespace ta::testing {
@@ -21,6 +22,15 @@ TestServer::TestServer(const std::function<void(ServerOptions&)>& tweak) {
   options_.data_dir = dir_.path() + "/data";
   options_.authority.default_audience = {"api"};
   options_.authority.clock = &clock_;
+  if (const char* store = std::getenv("TA_TEST_STORE"); store != nullptr && *store != '\0') {
+    REQUIRE(std::string(store) == "postgres");
+    absl::StatusOr<std::unique_ptr<TestDatabase>> db = TestDatabase::Create();
+    INFO(db.status().ToString());
+    REQUIRE(db.ok());
+    database_ = *std::move(db);
+    options_.store.engine = "postgres";
+    options_.store.postgres_dsn = database_->dsn();
+  }
   if (tweak) tweak(options_);
   REQUIRE(ValidateServerOptions(options_).ok());
   StartServer();

@@ -1,6 +1,10 @@
 // An in-process token-authority server for end-to-end tests over a real gRPC channel:
 // a temp data dir, port 0, and a FakeClock the test moves (no sleeping). Also the helpers
 // that read a call's `ta-reason` trailer.
+//
+// The store is RocksDB, or PostgreSQL when the environment has TA_TEST_STORE=postgres: then
+// each TestServer gets a fresh database in the run's test cluster (pg_cluster.h). CTest runs
+// the integration tests both ways (tests/integration/CMakeLists.txt).
 #ifndef TA_TESTS_SUPPORT_TEST_SERVER_H_
 #define TA_TESTS_SUPPORT_TEST_SERVER_H_
 
@@ -12,6 +16,7 @@
 
 #include "server/base/clock.h"
 #include "server/server.h"
+#include "tests/support/pg_cluster.h"
 #include "tests/support/temp_dir.h"
 #include "tokenauthority/v1/token_authority.grpc.pb.h"
 
@@ -81,6 +86,7 @@ class TestServer {
 
   FakeClock clock_;
   TempDir dir_;
+  std::unique_ptr<TestDatabase> database_;  // with TA_TEST_STORE=postgres; outlives server_
   ServerOptions options_;
   std::unique_ptr<Server> server_;
   std::string address_;

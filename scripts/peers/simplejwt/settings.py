@@ -1,5 +1,6 @@
 # Minimal Django project for the SimpleJWT side-by-side in scripts/bench.sh: rotation with
-# blacklist-after-rotation (the field's usual refresh-reuse defence), SQLite, no other apps.
+# blacklist-after-rotation (the field's usual refresh-reuse defence), SQLite (or PostgreSQL when
+# PEER_PG_HOST, the socket directory, and PEER_PG_DB are set), no other apps.
 import os
 from datetime import timedelta
 
@@ -22,6 +23,14 @@ DATABASES = {
         "OPTIONS": {"timeout": 30},
     }
 }
+if os.environ.get("PEER_PG_HOST"):
+    DATABASES["default"] = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": os.environ["PEER_PG_DB"],
+        "USER": "postgres",
+        "HOST": os.environ["PEER_PG_HOST"],
+        "CONN_MAX_AGE": None,  # keep each worker's connection, as our pool does
+    }
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 REST_FRAMEWORK = {"DEFAULT_AUTHENTICATION_CLASSES": [], "DEFAULT_PERMISSION_CLASSES": []}

@@ -12,8 +12,8 @@
 //
 // Thread-safety: the returned store is thread-safe. Only one process may open a path at a
 // time (RocksDB's LOCK file); a second open fails with UNAVAILABLE.
-#ifndef TA_STORAGE_ROCKSDB_STORE_H_
-#define TA_STORAGE_ROCKSDB_STORE_H_
+#ifndef TA_STORAGE_ROCKSDB_ROCKSDB_STORE_H_
+#define TA_STORAGE_ROCKSDB_ROCKSDB_STORE_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -76,4 +76,4 @@ absl::StatusOr<std::unique_ptr<TokenStore>> OpenRocksDbStore(const RocksDbStoreO
 
 }  // namespace ta::storage
 
-#endif  // TA_STORAGE_ROCKSDB_STORE_H_
+#endif  // TA_STORAGE_ROCKSDB_ROCKSDB_STORE_H_

@@ -1,6 +1,7 @@
-// The store's subject contract (issue 12, storage/token_store.h): UpdateSubject merges
-// atomically, CreateFamily and Rotate are ordered against it, and a subject record lives as
-// long as the families it kills. The racing cases run hundreds of rounds.
+// Storage conformance, subjects (issue 12's contract, storage/token_store.h): UpdateSubject
+// merges atomically, CreateFamily and Rotate are ordered against it, and a subject record
+// lives as long as the families it kills; the racing cases run hundreds of rounds. On every
+// store kind (store_harness.h).
 #include <catch2/catch.hpp>
 
 #include <functional>
@@ -11,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/base/clock.h"
 #include "server/base/error.h"
-#include "storage/rocksdb_store.h"
+#include "tests/storage/store_harness.h"
 #include "tests/storage/test_util.h"
 
 namespace ta::storage {
@@ -25,21 +26,14 @@ using testing::MakeSubjectUpdate;
 
 constexpr int kRounds = 300;
 
+// The lead's subject fixture over any store kind.
 struct Fixture {
-  testing::TempDir dir;
-  FakeClock clock;
-  std::unique_ptr<TokenStore> store;
+  std::unique_ptr<testing::StoreHarness> h;
+  FakeClock& clock;
+  TokenStore* store;
 
-  Fixture() {
-    RocksDbStoreOptions o;
-    o.path = dir.path();
-    o.clock = &clock;
-    o.block_cache_bytes = 8 << 20;
-    o.sync_writes = false;  // the races, not the fsyncs, are under test
-    absl::StatusOr<std::unique_ptr<TokenStore>> opened = OpenRocksDbStore(o);
-    REQUIRE(opened.ok());
-    store = *std::move(opened);
-  }
+  explicit Fixture(std::unique_ptr<testing::StoreHarness> harness)
+      : h(std::move(harness)), clock(h->clock()), store(&h->store()) {}
   absl::Time Now() const { return clock.Now(); }
   absl::Status Create(uint64_t n, absl::string_view subject, absl::Time created_at) {
     FamilyRecord f = MakeFamily(FamilyIdFor(n), subject, created_at);
@@ -53,6 +47,7 @@ struct Fixture {
   }
 };
 
+// Runs `a` on a second thread and `b` on this one, released together. Only `b` may assert.
 void Race(const std::function<void()>& a, const std::function<void()>& b) {
   std::latch go(2);
   std::thread first([&] {
@@ -64,36 +59,39 @@ void Race(const std::function<void()>& a, const std::function<void()>& b) {
   first.join();
 }
 
-TEST_CASE("Store: concurrent subject updates keep every serial order's guarantees",
-          "[storage][subject][race]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("Store: concurrent subject updates keep every serial order's guarantees",
+          "[storage][subject][race]", TA_EVERY_STORE) {
+  Fixture fx(TestType::Make());
   const absl::Time ban = fx.Now() + absl::Hours(24 * 365);
   for (int round = 0; round < kRounds; ++round) {
     const std::string subject = absl::StrCat("s", round);
     // A ban racing a plain logout: the ban is never lost.
-    Race([&] { REQUIRE(fx.store->UpdateSubject(MakeSubjectUpdate(subject, fx.Now(), {}, ban)).ok()); },
+    absl::Status other;  // set on Race's second thread (no assertions there), checked after
+    Race([&] { other = fx.store->UpdateSubject(MakeSubjectUpdate(subject, fx.Now(), {}, ban)).status(); },
          [&] { REQUIRE(fx.store->UpdateSubject(MakeSubjectUpdate(subject, fx.Now())).ok()); });
+    REQUIRE(other.ok());
     SubjectRecord after = fx.Subject(subject);
     CHECK(after.block_until == ban);
     CHECK(after.not_before == fx.Now());
     // An older explicit cutoff racing "now": the cutoff never moves back.
     fx.clock.Advance(absl::Seconds(1));
-    Race([&] { REQUIRE(fx.store->UpdateSubject(MakeSubjectUpdate(subject, fx.Now())).ok()); },
+    Race([&] { other = fx.store->UpdateSubject(MakeSubjectUpdate(subject, fx.Now())).status(); },
          [&] {
            REQUIRE(fx.store
                        ->UpdateSubject(MakeSubjectUpdate(subject, fx.Now(),
                                                          fx.Now() - absl::Hours(1)))
                        .ok());
          });
+    REQUIRE(other.ok());
     after = fx.Subject(subject);
     CHECK(after.not_before == fx.Now());
     CHECK(after.block_until == ban);  // neither update named a block: kept
   }
 }
 
-TEST_CASE("Store: a family created concurrently with a ban is covered or refused",
-          "[storage][subject][race]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("Store: a family created concurrently with a ban is covered or refused",
+          "[storage][subject][race]", TA_EVERY_STORE) {
+  Fixture fx(TestType::Make());
   const absl::Time ban = fx.Now() + absl::Hours(24 * 365);
   int created = 0;
   for (int round = 0; round < kRounds; ++round) {
@@ -120,9 +118,9 @@ TEST_CASE("Store: a family created concurrently with a ban is covered or refused
   SUCCEED();
 }
 
-TEST_CASE("Store: a rotation racing a ban either commits whole or is refused whole",
-          "[storage][subject][race]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("Store: a rotation racing a ban either commits whole or is refused whole",
+          "[storage][subject][race]", TA_EVERY_STORE) {
+  Fixture fx(TestType::Make());
   for (int round = 0; round < kRounds; ++round) {
     const std::string subject = absl::StrCat("s", round);
     REQUIRE(fx.Create(round, subject, fx.Now()).ok());
@@ -149,9 +147,9 @@ TEST_CASE("Store: a rotation racing a ban either commits whole or is refused who
   }
 }
 
-TEST_CASE("Store: without not_before the cutoff covers every stored family, even one ahead",
-          "[storage][subject]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("Store: without not_before the cutoff covers every stored family, even one ahead",
+          "[storage][subject]", TA_EVERY_STORE) {
+  Fixture fx(TestType::Make());
   const absl::Time ahead = fx.Now() + absl::Milliseconds(5);  // another replica's clock
   REQUIRE(fx.Create(1, "bob", ahead).ok());
   absl::StatusOr<SubjectRecord> record = fx.store->UpdateSubject(MakeSubjectUpdate("bob", fx.Now()));
@@ -174,8 +172,8 @@ TEST_CASE("Store: without not_before the cutoff covers every stored family, even
         RotateResult::kRotated);
 }
 
-TEST_CASE("Store: a ban refuses new families and rotations until it ends", "[storage][subject]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("Store: a ban refuses new families and rotations until it ends", "[storage][subject]", TA_EVERY_STORE) {
+  Fixture fx(TestType::Make());
   REQUIRE(fx.Create(1, "dave", fx.Now()).ok());
   fx.clock.Advance(absl::Seconds(1));
   const absl::Time until = fx.Now() + absl::Hours(1);
@@ -195,10 +193,10 @@ TEST_CASE("Store: a ban refuses new families and rotations until it ends", "[sto
         RotateResult::kRotated);
 }
 
-TEST_CASE("Store: a subject record lives as long as the families it kills", "[storage][subject]") {
+TEMPLATE_TEST_CASE("Store: a subject record lives as long as the families it kills", "[storage][subject]", TA_EVERY_STORE) {
   // Issue 12: the lifetime came from the configured family_ttl, so shortening it let
   // families issued under the longer one outlive their cutoff.
-  Fixture fx;
+  Fixture fx(TestType::Make());
   FamilyRecord long_lived = MakeFamily(FamilyIdFor(1), "erin", fx.Now());
   long_lived.expires_at = fx.Now() + absl::Hours(720);
   REQUIRE(fx.store->CreateFamily(long_lived, MakeRefresh(long_lived.family_id, 0, fx.Now())).ok());
@@ -221,14 +219,128 @@ TEST_CASE("Store: a subject record lives as long as the families it kills", "[st
   CHECK(fx.store->GetSubject("erin", fx.Now())->has_value());
 }
 
-TEST_CASE("Store: Rotate refuses a subject that is not the family's", "[storage][subject]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("Store: Rotate refuses a subject that is not the family's", "[storage][subject]", TA_EVERY_STORE) {
+  Fixture fx(TestType::Make());
   REQUIRE(fx.Create(1, "frank", fx.Now()).ok());
   absl::Status s = fx.store->Rotate(MakeRotate(FamilyIdFor(1), 0, fx.Now(), {}, "mallory")).status();
   CHECK(ReasonOf(s) == "invalid_argument:subject");
   CHECK(fx.store->GetFamily(FamilyIdFor(1), fx.Now())->generation == 0);
   CHECK(ReasonOf(fx.store->UpdateSubject(MakeSubjectUpdate("frank", fx.Now(), fx.Now() + absl::Seconds(1)))
                      .status()) == "invalid_argument:not_before");
+}
+
+
+// ---- Beyond the cases above ----
+
+SubjectRecord Update(TokenStore& store, const SubjectUpdate& update) {
+  absl::StatusOr<SubjectRecord> merged = store.UpdateSubject(update);
+  INFO(merged.status().ToString());
+  REQUIRE(merged.ok());
+  return *std::move(merged);
+}
+
+SubjectRecord Stored(TokenStore& store, absl::string_view subject, absl::Time now) {
+  absl::StatusOr<std::optional<SubjectRecord>> got = store.GetSubject(subject, now);
+  REQUIRE(got.ok());
+  REQUIRE(got->has_value());
+  return **got;
+}
+
+absl::Status CreateAt(TokenStore& store, uint64_t n, absl::string_view subject, absl::Time at) {
+  FamilyRecord f = MakeFamily(FamilyIdFor(n), subject, at);
+  return store.CreateFamily(f, MakeRefresh(f.family_id, 0, at));
+}
+
+TEMPLATE_TEST_CASE("UpdateSubject: the merged record is returned and stored", "[storage][subject]",
+                   TA_EVERY_STORE) {
+  auto h = TestType::Make();
+  SubjectUpdate u = MakeSubjectUpdate("bob", h->Now());
+  u.block_until = h->Now() + absl::Minutes(30);
+  u.reason = "stolen laptop";
+  u.revoked_by = "admin";
+  SubjectRecord merged = Update(h->store(), u);
+  CHECK(merged.subject == "bob");
+  CHECK(merged.not_before == h->Now());
+  CHECK(merged.block_until == *u.block_until);
+  CHECK(merged.reason == "stolen laptop");
+  CHECK(merged.revoked_by == "admin");
+  CHECK(merged.updated_at == h->Now());
+  CHECK(merged.expires_at == *u.block_until);
+  SubjectRecord stored = Stored(h->store(), "bob", h->Now());
+  CHECK(stored.not_before == merged.not_before);
+  CHECK(stored.block_until == merged.block_until);
+  CHECK(stored.reason == merged.reason);
+  CHECK(stored.expires_at == merged.expires_at);
+  CHECK(h->store().GetSubject("bob", merged.expires_at)->has_value());
+  CHECK_FALSE(h->store().GetSubject("bob", merged.expires_at + absl::Microseconds(1))->has_value());
+}
+
+TEMPLATE_TEST_CASE("UpdateSubject: an unset block keeps the stored one; a past one lifts it",
+                   "[storage][subject]", TA_EVERY_STORE) {
+  auto h = TestType::Make();
+  SubjectUpdate ban = MakeSubjectUpdate("bob", h->Now());
+  ban.block_until = h->Now() + absl::Hours(2);
+  Update(h->store(), ban);
+  h->clock().Advance(absl::Minutes(1));
+  SubjectRecord logout = Update(h->store(), MakeSubjectUpdate("bob", h->Now()));
+  CHECK(logout.block_until == *ban.block_until);
+  CHECK(logout.not_before == h->Now());
+  SubjectUpdate lift = MakeSubjectUpdate("bob", h->Now());
+  lift.block_until = h->Now() - absl::Seconds(1);
+  SubjectRecord lifted = Update(h->store(), lift);
+  CHECK(lifted.block_until == *lift.block_until);
+  CHECK(lifted.expires_at == *ban.block_until);  // expires_at never shrinks
+  CHECK(CreateAt(h->store(), 1, "bob", h->Now() + absl::Microseconds(1)).ok());
+}
+
+TEMPLATE_TEST_CASE("UpdateSubject: bad updates are rejected; an expired record counts as absent",
+                   "[storage][subject]", TA_EVERY_STORE) {
+  auto h = TestType::Make();
+  SubjectUpdate future = MakeSubjectUpdate("bob", h->Now());
+  future.not_before = h->Now() + absl::Microseconds(1);
+  CHECK(ReasonOf(h->store().UpdateSubject(future).status()) == "invalid_argument:not_before");
+  CHECK(ReasonOf(h->store().UpdateSubject(MakeSubjectUpdate(std::string(257, 'b'), h->Now())).status()) ==
+        "invalid_argument:subject");
+  CHECK_FALSE(h->store().GetSubject("bob", h->Now())->has_value());  // nothing written
+  SubjectUpdate ban = MakeSubjectUpdate("bob", h->Now());
+  ban.not_before = h->Now() - absl::Hours(1);
+  ban.block_until = h->Now() + absl::Hours(1);
+  Update(h->store(), ban);
+  h->clock().Advance(absl::Hours(2));
+  SubjectUpdate old = MakeSubjectUpdate("bob", h->Now());
+  old.not_before = h->Now() - absl::Hours(3);
+  SubjectRecord merged = Update(h->store(), old);
+  CHECK(merged.block_until == absl::InfinitePast());  // the expired ban is gone
+  CHECK(merged.not_before == *old.not_before);
+}
+
+TEMPLATE_TEST_CASE("Rotate: checks the subject's cutoff, then its block, after the family's own",
+                   "[storage][subject][rotate]", TA_EVERY_STORE) {
+  auto h = TestType::Make();
+  TokenStore& store = h->store();
+  FamilyRecord f = h->Create(1, "bob");
+  auto rotate = [&](absl::string_view subject = "bob") {
+    return store.Rotate(MakeRotate(f.family_id, 0, h->Now(), absl::ZeroDuration(), subject));
+  };
+  SubjectUpdate block_only = MakeSubjectUpdate("bob", h->Now());
+  block_only.not_before = h->Now() - absl::Seconds(1);  // spares f
+  block_only.block_until = h->Now() + absl::Hours(1);
+  Update(store, block_only);
+  CHECK(rotate()->result == RotateResult::kSubjectBlocked);
+  CHECK(ReasonOf(rotate("mallory").status()) == "invalid_argument:subject");
+  h->clock().Advance(absl::Hours(1));
+  REQUIRE(rotate()->result == RotateResult::kRotated);
+  SubjectUpdate ban = MakeSubjectUpdate("bob", h->Now());
+  ban.block_until = h->Now() + absl::Hours(1);
+  Update(store, ban);
+  absl::StatusOr<RotateOutcome> out =
+      store.Rotate(MakeRotate(f.family_id, 1, h->Now(), absl::ZeroDuration(), "bob"));
+  REQUIRE(out.ok());
+  CHECK(out->result == RotateResult::kSubjectRevoked);
+  CHECK(out->family.generation == 1);
+  REQUIRE(*store.RevokeFamily(f.family_id, "admin", "ops", h->Now()));
+  CHECK(store.Rotate(MakeRotate(f.family_id, 1, h->Now(), absl::ZeroDuration(), "bob"))->result ==
+        RotateResult::kFamilyRevoked);
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
-// RocksDbStore::Rotate: every RotateResult, grace edges, and concurrent rotation.
+// Storage conformance, rotation: every RotateResult, grace edges, the subject checks, and
+// concurrent rotation of one token; on every store kind (store_harness.h).
 #include <catch2/catch.hpp>
 
 #include <latch>
@@ -7,8 +8,8 @@
 #include <thread>
 #include <vector>
 
-#include "server/base/clock.h"
-#include "storage/rocksdb_store.h"
+#include "server/base/error.h"
+#include "tests/storage/store_harness.h"
 #include "tests/storage/test_util.h"
 
 namespace ta::storage {
@@ -18,36 +19,30 @@ using testing::FamilyIdFor;
 using testing::MakeFamily;
 using testing::MakeRefresh;
 using testing::MakeRotate;
+using testing::StoreHarness;
 
+// A store holding one family of "alice" (FamilyIdFor(1)) at generation 0.
 struct Fixture {
-  testing::TempDir dir;
-  FakeClock clock;
-  std::unique_ptr<TokenStore> store;
+  std::unique_ptr<StoreHarness> h;
+  TokenStore* store;
+  FakeClock& clock;
   FamilyRecord family;
 
-  Fixture() {
-    RocksDbStoreOptions o;
-    o.path = dir.path();
-    o.clock = &clock;
-    o.block_cache_bytes = 8 << 20;
-    absl::StatusOr<std::unique_ptr<TokenStore>> opened = OpenRocksDbStore(o);
-    REQUIRE(opened.ok());
-    store = *std::move(opened);
-    family = MakeFamily(FamilyIdFor(1), "alice", clock.Now());
-    REQUIRE(store->CreateFamily(family, MakeRefresh(family.family_id, 0, clock.Now())).ok());
-  }
+  explicit Fixture(std::unique_ptr<StoreHarness> harness)
+      : h(std::move(harness)), store(&h->store()), clock(h->clock()), family(h->Create(1)) {}
   RotateOutcome Rotate(uint64_t generation, absl::Duration grace = absl::ZeroDuration()) {
     absl::StatusOr<RotateOutcome> out =
         store->Rotate(MakeRotate(family.family_id, generation, clock.Now(), grace));
+    INFO(out.status().ToString());
     REQUIRE(out.ok());
     return *std::move(out);
   }
   FamilyRecord Family() { return *store->GetFamily(family.family_id, clock.Now()); }
 };
 
-TEST_CASE("RocksDbStore: rotating the current token spends it and writes the successor",
-          "[storage][rotate]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("Store: rotating the current token spends it and writes the successor",
+          "[storage][rotate]", TA_EVERY_STORE) {
+  Fixture fx(TestType::Make());
   fx.clock.Advance(absl::Minutes(5));
   RotateOutcome out = fx.Rotate(0);
   REQUIRE(out.result == RotateResult::kRotated);
@@ -67,8 +62,8 @@ TEST_CASE("RocksDbStore: rotating the current token spends it and writes the suc
   CHECK(fx.Family().generation == 2);
 }
 
-TEST_CASE("RocksDbStore: reuse of a spent generation revokes the family", "[storage][rotate]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("Store: reuse of a spent generation revokes the family", "[storage][rotate]", TA_EVERY_STORE) {
+  Fixture fx(TestType::Make());
   REQUIRE(fx.Rotate(0).result == RotateResult::kRotated);
   REQUIRE(fx.Rotate(1).result == RotateResult::kRotated);
   fx.clock.Advance(absl::Seconds(1));
@@ -86,16 +81,16 @@ TEST_CASE("RocksDbStore: reuse of a spent generation revokes the family", "[stor
   CHECK(fx.Rotate(1).result == RotateResult::kFamilyRevoked);
 }
 
-TEST_CASE("RocksDbStore: the immediate predecessor with grace off is reuse",
-          "[storage][rotate]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("Store: the immediate predecessor with grace off is reuse",
+          "[storage][rotate]", TA_EVERY_STORE) {
+  Fixture fx(TestType::Make());
   REQUIRE(fx.Rotate(0).result == RotateResult::kRotated);
   CHECK(fx.Rotate(0).result == RotateResult::kReuseDetected);
 }
 
-TEST_CASE("RocksDbStore: replay within the grace window returns the same successor",
-          "[storage][rotate]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("Store: replay within the grace window returns the same successor",
+          "[storage][rotate]", TA_EVERY_STORE) {
+  Fixture fx(TestType::Make());
   const absl::Duration grace = absl::Seconds(10);
   RotateOutcome first = fx.Rotate(0, grace);
   REQUIRE(first.result == RotateResult::kRotated);
@@ -110,8 +105,8 @@ TEST_CASE("RocksDbStore: replay within the grace window returns the same success
   CHECK(fx.Family().generation == 1);  // no write
 }
 
-TEST_CASE("RocksDbStore: replay at the end of the grace window is reuse", "[storage][rotate]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("Store: replay at the end of the grace window is reuse", "[storage][rotate]", TA_EVERY_STORE) {
+  Fixture fx(TestType::Make());
   const absl::Duration grace = absl::Seconds(10);
   REQUIRE(fx.Rotate(0, grace).result == RotateResult::kRotated);
   fx.clock.Advance(grace);  // now - rotated_at == grace: outside
@@ -119,8 +114,8 @@ TEST_CASE("RocksDbStore: replay at the end of the grace window is reuse", "[stor
   CHECK(fx.Family().revoked);
 }
 
-TEST_CASE("RocksDbStore: grace is measured from the latest rotation", "[storage][rotate]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("Store: grace is measured from the latest rotation", "[storage][rotate]", TA_EVERY_STORE) {
+  Fixture fx(TestType::Make());
   const absl::Duration grace = absl::Seconds(10);
   REQUIRE(fx.Rotate(0, grace).result == RotateResult::kRotated);
   fx.clock.Advance(absl::Minutes(5));
@@ -130,8 +125,8 @@ TEST_CASE("RocksDbStore: grace is measured from the latest rotation", "[storage]
   CHECK(fx.Rotate(0, grace).result == RotateResult::kReuseDetected);
 }
 
-TEST_CASE("RocksDbStore: rotate on a revoked family is FamilyRevoked", "[storage][rotate]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("Store: rotate on a revoked family is FamilyRevoked", "[storage][rotate]", TA_EVERY_STORE) {
+  Fixture fx(TestType::Make());
   REQUIRE(*fx.store->RevokeFamily(fx.family.family_id, "logout", "alice", fx.clock.Now()));
   RotateOutcome out = fx.Rotate(0);
   CHECK(out.result == RotateResult::kFamilyRevoked);
@@ -139,9 +134,9 @@ TEST_CASE("RocksDbStore: rotate on a revoked family is FamilyRevoked", "[storage
   CHECK(fx.Family().generation == 0);
 }
 
-TEST_CASE("RocksDbStore: rotate after the family's absolute expiry is FamilyExpired",
-          "[storage][rotate]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("Store: rotate after the family's absolute expiry is FamilyExpired",
+          "[storage][rotate]", TA_EVERY_STORE) {
+  Fixture fx(TestType::Make());
   FamilyRecord short_lived = MakeFamily(FamilyIdFor(2), "alice", fx.clock.Now());
   short_lived.expires_at = fx.clock.Now() + absl::Hours(1);
   RefreshRecord first = MakeRefresh(short_lived.family_id, 0, fx.clock.Now());
@@ -158,13 +153,13 @@ TEST_CASE("RocksDbStore: rotate after the family's absolute expiry is FamilyExpi
   CHECK(rotate_at(short_lived.expires_at - absl::Microseconds(1)) == RotateResult::kRotated);
 }
 
-TEST_CASE("RocksDbStore: an idle-expired token is TokenExpired and the family survives",
-          "[storage][rotate]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("Store: an idle-expired token is TokenExpired and the family survives",
+          "[storage][rotate]", TA_EVERY_STORE) {
+  Fixture fx(TestType::Make());
   absl::Time exp = MakeRefresh(fx.family.family_id, 0, fx.clock.Now()).expires_at;
   fx.clock.Set(exp - absl::Microseconds(1));
   {
-    Fixture other;  // edge: one microsecond before expiry still rotates
+    Fixture other(TestType::Make());  // edge: one microsecond before expiry still rotates
     other.clock.Set(exp - absl::Microseconds(1));
     CHECK(other.Rotate(0).result == RotateResult::kRotated);
   }
@@ -175,9 +170,9 @@ TEST_CASE("RocksDbStore: an idle-expired token is TokenExpired and the family su
   CHECK(f.generation == 0);
 }
 
-TEST_CASE("RocksDbStore: unknown family, unknown or future generation are NotFound",
-          "[storage][rotate]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("Store: unknown family, unknown or future generation are NotFound",
+          "[storage][rotate]", TA_EVERY_STORE) {
+  Fixture fx(TestType::Make());
   absl::StatusOr<RotateOutcome> out = fx.store->Rotate(MakeRotate(FamilyIdFor(99), 0, fx.clock.Now()));
   REQUIRE(out.ok());
   CHECK(out->result == RotateResult::kNotFound);
@@ -212,9 +207,9 @@ std::map<RotateResult, int> RotateConcurrently(Fixture& fx, int threads, absl::D
   return counts;
 }
 
-TEST_CASE("RocksDbStore: 64 concurrent rotations of one token: one winner, the rest reuse",
-          "[storage][rotate][concurrency]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("Store: 64 concurrent rotations of one token: one winner, the rest reuse",
+          "[storage][rotate][concurrency]", TA_EVERY_STORE) {
+  Fixture fx(TestType::Make());
   std::vector<RotateOutcome> outcomes;
   std::map<RotateResult, int> counts = RotateConcurrently(fx, 64, absl::ZeroDuration(), &outcomes);
   CHECK(counts[RotateResult::kRotated] == 1);
@@ -231,9 +226,9 @@ TEST_CASE("RocksDbStore: 64 concurrent rotations of one token: one winner, the r
         absl::StatusCode::kNotFound);
 }
 
-TEST_CASE("RocksDbStore: 64 concurrent rotations within grace all get the same successor",
-          "[storage][rotate][concurrency]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("Store: 64 concurrent rotations within grace all get the same successor",
+          "[storage][rotate][concurrency]", TA_EVERY_STORE) {
+  Fixture fx(TestType::Make());
   std::vector<RotateOutcome> outcomes;
   std::map<RotateResult, int> counts = RotateConcurrently(fx, 64, absl::Seconds(5), &outcomes);
   CHECK(counts[RotateResult::kRotated] == 1);

@@ -1,0 +1,202 @@
+#include "storage/postgres/pg_conn.h"
+
+#include <limits>
+#include <utility>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
+#include "server/base/error.h"
+
+namespace ta::storage::pg {
+namespace {
+
+constexpr absl::string_view kSqlStateUrl = "type.tokenauthority.dev/sqlstate";
+constexpr int kBinary = 1;
+
+void AppendBigEndian(std::string* out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>(v >> shift));
+}
+
+absl::Status Corrupt(absl::string_view what) {
+  return ta::Error(absl::StatusCode::kDataLoss, "store_corrupt",
+                   absl::StrCat("token store: corrupt ", what));
+}
+
+// Class XX (internal error) 001/002: PostgreSQL itself found corrupt data or index pages.
+bool IsCorruption(absl::string_view sqlstate) { return sqlstate == "XX001" || sqlstate == "XX002"; }
+
+}  // namespace
+
+int64_t ToMicros(absl::Time t) {
+  if (t == absl::InfinitePast()) return std::numeric_limits<int64_t>::min();
+  if (t == absl::InfiniteFuture()) return std::numeric_limits<int64_t>::max();
+  return absl::ToUnixMicros(t);
+}
+
+absl::Time FromMicros(int64_t micros) {
+  if (micros == std::numeric_limits<int64_t>::min()) return absl::InfinitePast();
+  if (micros == std::numeric_limits<int64_t>::max()) return absl::InfiniteFuture();
+  return absl::FromUnixMicros(micros);
+}
+
+Params& Params::Bytes(absl::string_view v) {
+  values_.emplace_back(v);
+  return *this;
+}
+
+Params& Params::Int64(int64_t v) {
+  std::string out;
+  AppendBigEndian(&out, static_cast<uint64_t>(v));
+  values_.push_back(std::move(out));
+  return *this;
+}
+
+Params& Params::Bool(bool v) {
+  values_.emplace_back(1, v ? '\1' : '\0');
+  return *this;
+}
+
+std::vector<const char*> Params::Values() const {
+  std::vector<const char*> out;
+  for (const std::string& v : values_) out.push_back(v.data());
+  return out;
+}
+
+std::vector<int> Params::Lengths() const {
+  std::vector<int> out;
+  for (const std::string& v : values_) out.push_back(static_cast<int>(v.size()));
+  return out;
+}
+
+int64_t Rows::affected() const {
+  int64_t n = 0;
+  absl::string_view text = PQcmdTuples(result_.get());
+  for (char c : text) n = n * 10 + (c - '0');
+  return n;
+}
+
+absl::string_view Rows::Bytes(int row, int col) const {
+  return absl::string_view(PQgetvalue(result_.get(), row, col),
+                           static_cast<size_t>(PQgetlength(result_.get(), row, col)));
+}
+
+absl::StatusOr<int64_t> Rows::Int64(int row, int col) const {
+  absl::string_view v = Bytes(row, col);
+  if (v.size() != 8 || IsNull(row, col)) return Corrupt(absl::StrCat("int8 column ", col));
+  uint64_t out = 0;
+  for (char c : v) out = (out << 8) | static_cast<uint8_t>(c);
+  return static_cast<int64_t>(out);
+}
+
+absl::StatusOr<absl::Time> Rows::Time(int row, int col) const {
+  absl::StatusOr<int64_t> micros = Int64(row, col);
+  if (!micros.ok()) return micros.status();
+  return FromMicros(*micros);
+}
+
+absl::StatusOr<bool> Rows::Bool(int row, int col) const {
+  absl::string_view v = Bytes(row, col);
+  if (v.size() != 1 || IsNull(row, col)) return Corrupt(absl::StrCat("bool column ", col));
+  return v[0] != 0;
+}
+
+std::string SqlStateOf(const absl::Status& status) {
+  auto state = status.GetPayload(kSqlStateUrl);
+  return state ? std::string(*state) : std::string();
+}
+
+bool IsRetryable(const absl::Status& status) {
+  const std::string state = SqlStateOf(status);
+  return state == "40001" || state == "40P01";
+}
+
+absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(
+    const std::vector<std::pair<std::string, std::string>>& params, const std::string& redact) {
+  std::vector<const char*> keywords, values;
+  for (const auto& [key, value] : params) {
+    keywords.push_back(key.c_str());
+    values.push_back(value.c_str());
+  }
+  keywords.push_back(nullptr);
+  values.push_back(nullptr);
+  ConnPtr conn(PQconnectdbParams(keywords.data(), values.data(), /*expand_dbname=*/0));
+  if (conn == nullptr || PQstatus(conn.get()) != CONNECTION_OK) {
+    std::string why = conn == nullptr ? "out of memory" : PQerrorMessage(conn.get());
+    if (!redact.empty()) absl::StrReplaceAll({{redact, "****"}}, &why);
+    return ta::Error(absl::StatusCode::kUnavailable, "store_unavailable",
+                     absl::StrCat("token store: cannot connect to PostgreSQL: ",
+                                  absl::StripTrailingAsciiWhitespace(why)));
+  }
+  // Server notices (e.g. "terminating connection due to shutdown") would go to stderr; the
+  // errors that matter reach the caller as statuses.
+  PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
+  return std::unique_ptr<Connection>(new Connection(std::move(conn), redact));
+}
+
+absl::Status Connection::ErrorOf(const PGresult* result, absl::string_view what) const {
+  const char* state = result == nullptr ? nullptr : PQresultErrorField(result, PG_DIAG_SQLSTATE);
+  const char* primary =
+      result == nullptr ? nullptr : PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
+  // The primary message only: DETAIL may quote key values.
+  std::string why = primary != nullptr ? primary : PQerrorMessage(conn_.get());
+  if (!redact_.empty()) absl::StrReplaceAll({{redact_, "****"}}, &why);
+  const std::string sqlstate = state != nullptr ? state : "";
+  const std::string message =
+      absl::StrCat("token store: ", what, ": ", sqlstate.empty() ? "" : sqlstate + " ",
+                   absl::StripTrailingAsciiWhitespace(why));
+  absl::Status s = IsCorruption(sqlstate)
+                       ? ta::Error(absl::StatusCode::kDataLoss, "store_corrupt", message)
+                       : ta::Error(absl::StatusCode::kUnavailable, "store_unavailable", message);
+  if (!sqlstate.empty()) s.SetPayload(kSqlStateUrl, absl::Cord(sqlstate));
+  return s;
+}
+
+absl::StatusOr<ResultPtr> Connection::Check(ResultPtr result, absl::string_view what) const {
+  ExecStatusType st = result == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(result.get());
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return result;
+  return ErrorOf(result.get(), what);
+}
+
+absl::StatusOr<Rows> Connection::Exec(const Statement& statement, const Params& params) {
+  if (!prepared_[statement.index]) {
+    absl::StatusOr<ResultPtr> prepared =
+        Check(ResultPtr(PQprepare(conn_.get(), statement.name, statement.sql, 0, nullptr)),
+              absl::StrCat("prepare ", statement.name));
+    if (!prepared.ok()) return prepared.status();
+    prepared_[statement.index] = true;
+  }
+  std::vector<const char*> values = params.Values();
+  std::vector<int> lengths = params.Lengths();
+  std::vector<int> formats(values.size(), kBinary);
+  absl::StatusOr<ResultPtr> result =
+      Check(ResultPtr(PQexecPrepared(conn_.get(), statement.name, params.size(), values.data(),
+                                     lengths.data(), formats.data(), kBinary)),
+            statement.name);
+  if (!result.ok()) return result.status();
+  return Rows(*std::move(result));
+}
+
+absl::Status Connection::Command(const char* sql) {
+  return Check(ResultPtr(PQexec(conn_.get(), sql)), sql).status();
+}
+
+absl::StatusOr<std::vector<std::vector<std::string>>> Connection::QueryText(
+    const std::string& sql) {
+  absl::StatusOr<ResultPtr> result = Check(ResultPtr(PQexec(conn_.get(), sql.c_str())), "query");
+  if (!result.ok()) return result.status();
+  std::vector<std::vector<std::string>> rows;
+  const PGresult* r = result->get();
+  for (int i = 0; i < PQntuples(r); ++i) {
+    std::vector<std::string>& row = rows.emplace_back();
+    for (int j = 0; j < PQnfields(r); ++j) row.emplace_back(PQgetvalue(r, i, j));
+  }
+  return rows;
+}
+
+bool Connection::in_transaction() const {
+  return PQtransactionStatus(conn_.get()) != PQTRANS_IDLE;
+}
+
+}  // namespace ta::storage::pg

@@ -1,0 +1,262 @@
+// RocksDbStore: families, refresh records, rotation, family revocation, the denylist, and
+// the subject's session list.
+#include <algorithm>
+#include <optional>
+#include <utility>
+
+#include "server/base/status_macros.h"
+#include "storage/rocksdb/store.h"
+#include "storage/store_rules.h"
+
+namespace ta::storage::rocksdb_store {
+
+absl::StatusOr<std::optional<std::string>> RocksDbStore::Read(Cf cf, const std::string& key) {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), Handle(cf), key, &value);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) return FromRocks(s, absl::StrCat("read ", CfInfoOf(cf).name));
+  return value;
+}
+
+absl::Status RocksDbStore::Write(rocksdb::WriteBatch* batch, absl::string_view what) {
+  rocksdb::Status s = db_->Write(write_options_, batch);
+  return s.ok() ? absl::OkStatus() : FromRocks(s, what);
+}
+
+absl::StatusOr<std::optional<FamilyRecord>> RocksDbStore::LoadFamily(absl::string_view id,
+                                                                     absl::Time now) {
+  if (id.size() != kFamilyIdSize) return std::nullopt;
+  ASSIGN_OR_RETURN(std::optional<std::string> value, Read(Cf::kFamilies, FamilyKey(id)));
+  if (!value.has_value()) return std::nullopt;
+  ASSIGN_OR_RETURN(ValueHeader header, DecodeValueHeader(*value));
+  if (!IsLive(header.drop_after_micros, now)) return std::nullopt;
+  ASSIGN_OR_RETURN(FamilyRecord family, DecodeFamily(*value));
+  return family;
+}
+
+absl::StatusOr<std::optional<RefreshRecord>> RocksDbStore::LoadRefresh(absl::string_view id,
+                                                                       uint64_t gen,
+                                                                       absl::Time now) {
+  if (id.size() != kFamilyIdSize) return std::nullopt;
+  ASSIGN_OR_RETURN(std::optional<std::string> value, Read(Cf::kRefresh, RefreshKey(id, gen)));
+  if (!value.has_value()) return std::nullopt;
+  ASSIGN_OR_RETURN(ValueHeader header, DecodeValueHeader(*value));
+  if (!IsLive(header.drop_after_micros, now)) return std::nullopt;
+  ASSIGN_OR_RETURN(RefreshRecord record, DecodeRefresh(*value));
+  return record;
+}
+
+void RocksDbStore::PutFamily(rocksdb::WriteBatch* batch, const FamilyRecord& f) {
+  batch->Put(Handle(Cf::kFamilies), FamilyKey(f.family_id), EncodeFamily(f, FamilyDropAfter(f)));
+}
+
+void RocksDbStore::PutRefresh(rocksdb::WriteBatch* batch, const RefreshRecord& r) {
+  batch->Put(Handle(Cf::kRefresh), RefreshKey(r.family_id, r.generation),
+             EncodeRefresh(r, RefreshDropAfter(r)));
+}
+
+absl::Status RocksDbStore::CreateFamily(const FamilyRecord& family, const RefreshRecord& first) {
+  if (family.family_id.size() != kFamilyIdSize) {
+    return ta::InvalidField("family_id", "family_id must be 16 bytes");
+  }
+  if (family.subject.empty() || family.subject.size() > kMaxSubjectSize) {
+    return ta::InvalidField("subject", "subject must be 1 to 256 bytes");
+  }
+  if (first.family_id != family.family_id || first.generation != family.generation) {
+    return ta::InvalidField("first", "first refresh record must be the family's current one");
+  }
+  absl::ReaderMutexLock subject_lock(&SubjectStripeOf(family.subject));
+  ASSIGN_OR_RETURN(std::optional<SubjectRecord> subject,
+                   LoadSubject(family.subject, family.created_at));
+  if (subject.has_value()) RETURN_IF_ERROR(AdmitNewFamily(*subject, family.created_at));
+  absl::MutexLock lock(&StripeOf(family.family_id));
+  ASSIGN_OR_RETURN(std::optional<std::string> existing,
+                   Read(Cf::kFamilies, FamilyKey(family.family_id)));
+  if (existing.has_value()) {
+    return ta::Error(absl::StatusCode::kAlreadyExists, "already_exists",
+                     "token store: family id already taken");
+  }
+  rocksdb::WriteBatch batch;
+  PutFamily(&batch, family);
+  batch.Put(Handle(Cf::kSubjectFamilies),
+            SubjectFamilyKey(family.subject, family.created_at, family.family_id),
+            EncodeSubjectFamilyEntry(FamilyDropAfter(family)));
+  PutRefresh(&batch, first);
+  return Write(&batch, "create family");
+}
+
+absl::StatusOr<FamilyRecord> RocksDbStore::GetFamily(absl::string_view family_id,
+                                                     absl::Time now) {
+  ASSIGN_OR_RETURN(std::optional<FamilyRecord> family, LoadFamily(family_id, now));
+  if (!family.has_value()) return NotFound("family");
+  return *std::move(family);
+}
+
+absl::StatusOr<RefreshRecord> RocksDbStore::GetRefresh(absl::string_view family_id,
+                                                       uint64_t generation, absl::Time now) {
+  ASSIGN_OR_RETURN(std::optional<RefreshRecord> record, LoadRefresh(family_id, generation, now));
+  if (!record.has_value()) return NotFound("refresh record");
+  return *std::move(record);
+}
+
+absl::StatusOr<RotateOutcome> RocksDbStore::Rotate(const RotateRequest& request) {
+  absl::ReaderMutexLock subject_lock(&SubjectStripeOf(request.subject));
+  absl::MutexLock lock(&StripeOf(request.family_id));
+  return RotateLocked(request);
+}
+
+absl::StatusOr<RotateOutcome> RocksDbStore::RotateLocked(const RotateRequest& request) {
+  RotateOutcome outcome;
+  auto done = [&outcome](RotateResult result) {
+    outcome.result = result;
+    return std::move(outcome);
+  };
+  const absl::Time now = request.now;
+  const uint64_t gen = request.generation;
+  ASSIGN_OR_RETURN(std::optional<FamilyRecord> family, LoadFamily(request.family_id, now));
+  if (!family.has_value()) return done(RotateResult::kNotFound);
+  outcome.family = *std::move(family);
+  FamilyRecord& f = outcome.family;
+  if (f.subject != request.subject) {
+    return ta::InvalidField("subject", "RotateRequest.subject is not the family's subject");
+  }
+  if (f.revoked) return done(RotateResult::kFamilyRevoked);
+  if (now >= f.expires_at) return done(RotateResult::kFamilyExpired);
+  ASSIGN_OR_RETURN(std::optional<SubjectRecord> subject, LoadSubject(f.subject, now));
+  if (subject.has_value()) {
+    std::optional<RotateResult> refused = SubjectRefusesRotation(*subject, f, now);
+    if (refused.has_value()) return done(*refused);
+  }
+  ASSIGN_OR_RETURN(std::optional<RefreshRecord> presented,
+                   LoadRefresh(request.family_id, gen, now));
+  if (!presented.has_value()) return done(RotateResult::kNotFound);
+  if (now >= presented->expires_at) return done(RotateResult::kTokenExpired);
+  if (gen == f.generation) return SpendAndAdvance(request, *std::move(presented), std::move(outcome));
+  if (gen > f.generation) return done(RotateResult::kNotFound);
+  if (gen + 1 == f.generation && request.grace > absl::ZeroDuration() &&
+      now - f.rotated_at < request.grace) {
+    ASSIGN_OR_RETURN(std::optional<RefreshRecord> current,
+                     LoadRefresh(request.family_id, f.generation, now));
+    if (!current.has_value()) {
+      return ta::Error(absl::StatusCode::kDataLoss, "store_corrupt",
+                       "token store: family's current refresh record is missing");
+    }
+    outcome.current = *std::move(current);
+    if (request.access_live_until > f.access_live_until) {
+      // The replay mints an access token too: a later revocation must outlive it.
+      f.access_live_until = request.access_live_until;
+      rocksdb::WriteBatch batch;
+      PutFamily(&batch, f);
+      RETURN_IF_ERROR(Write(&batch, "record the replay's access token"));
+    }
+    return done(RotateResult::kReplayWithinGrace);
+  }
+  RETURN_IF_ERROR(WriteRevocation(&f, "refresh_token_reuse", "reuse-detector", now));
+  return done(RotateResult::kReuseDetected);
+}
+
+absl::StatusOr<RotateOutcome> RocksDbStore::SpendAndAdvance(const RotateRequest& request,
+                                                            RefreshRecord spent,
+                                                            RotateOutcome outcome) {
+  // One batch: the spend, the successor and the family's new generation land together or not
+  // at all, so a crash never leaves two current tokens or none.
+  spent.spent_at = request.now;
+  RefreshRecord successor = request.successor;
+  successor.family_id = request.family_id;
+  successor.generation = request.generation + 1;
+  FamilyRecord updated = outcome.family;
+  updated.generation = successor.generation;
+  updated.rotated_at = request.now;
+  updated.access_live_until = std::max(updated.access_live_until, request.access_live_until);
+  rocksdb::WriteBatch batch;
+  PutRefresh(&batch, spent);
+  PutRefresh(&batch, successor);
+  PutFamily(&batch, updated);
+  RETURN_IF_ERROR(Write(&batch, "rotate"));
+  outcome.result = RotateResult::kRotated;
+  outcome.family = std::move(updated);
+  outcome.current = std::move(successor);
+  return outcome;
+}
+
+absl::Status RocksDbStore::WriteRevocation(FamilyRecord* family, absl::string_view reason,
+                                           absl::string_view revoked_by, absl::Time now) {
+  FamilyRecord updated = *family;
+  updated.revoked = true;
+  updated.revoked_at = now;
+  updated.revoke_reason = std::string(reason);
+  updated.revoked_by = std::string(revoked_by);
+  rocksdb::WriteBatch batch;
+  PutFamily(&batch, updated);
+  RETURN_IF_ERROR(CommitWithLog(&batch, {FamilyEntry(updated, RevocationEntry::Kind::kFamily, now)},
+                                "revoke family"));
+  *family = std::move(updated);  // only once durable, so callers never see an unwritten state
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> RocksDbStore::RevokeFamily(absl::string_view family_id,
+                                                absl::string_view reason,
+                                                absl::string_view revoked_by, absl::Time now) {
+  absl::MutexLock lock(&StripeOf(family_id));
+  ASSIGN_OR_RETURN(std::optional<FamilyRecord> family, LoadFamily(family_id, now));
+  if (!family.has_value()) return NotFound("family");
+  if (family->revoked) return false;
+  RETURN_IF_ERROR(WriteRevocation(&*family, reason, revoked_by, now));
+  return true;
+}
+
+absl::Status RocksDbStore::DenyJti(absl::string_view jti, absl::Time expires_at) {
+  if (jti.empty() || jti.size() > kMaxJtiSize) {
+    return ta::InvalidField("jti", "jti must be 1 to 1024 bytes");
+  }
+  rocksdb::WriteBatch batch;
+  batch.Put(Handle(Cf::kDenylist), DenylistKey(jti), EncodeDeniedJti(expires_at));
+  RevocationEntry entry;
+  entry.kind = RevocationEntry::Kind::kJti;
+  entry.id = std::string(jti);
+  entry.revoked_at = options_.clock->Now();
+  entry.live_until = expires_at;
+  return CommitWithLog(&batch, {std::move(entry)}, "deny jti");
+}
+
+absl::StatusOr<bool> RocksDbStore::IsJtiDenied(absl::string_view jti, absl::Time now) {
+  if (jti.empty() || jti.size() > kMaxJtiSize) return false;
+  ASSIGN_OR_RETURN(std::optional<std::string> value, Read(Cf::kDenylist, DenylistKey(jti)));
+  if (!value.has_value()) return false;
+  ASSIGN_OR_RETURN(absl::Time expires_at, DecodeDeniedJti(*value));
+  return now <= expires_at;
+}
+
+absl::StatusOr<FamilyPage> RocksDbStore::ListFamilies(const ListFamiliesQuery& q) {
+  if (q.subject.empty() || q.subject.size() > kMaxSubjectSize) {
+    return ta::InvalidField("subject", "subject must be 1 to 256 bytes");
+  }
+  const size_t page_size = q.page_size <= 0 ? kDefaultPageSize : std::min(q.page_size, kMaxPageSize);
+  const std::string prefix = SubjectFamiliesPrefix(q.subject);
+  std::string start = prefix;
+  if (!q.page_token.empty()) {
+    ASSIGN_OR_RETURN(std::string suffix, DecodePageToken(q.page_token));
+    start += suffix;
+  }
+  FamilyPage page;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), Handle(Cf::kSubjectFamilies)));
+  for (it->Seek(start); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    absl::string_view key(it->key().data(), it->key().size());
+    if (key == start) continue;  // the page token names the last entry already returned
+    if (page.families.size() == page_size) {
+      const FamilyRecord& last = page.families.back();
+      page.next_page_token = EncodePageToken(last.created_at, last.family_id);
+      return page;
+    }
+    ASSIGN_OR_RETURN(SubjectFamilyKeyParts parts, DecodeSubjectFamilyKey(key));
+    ASSIGN_OR_RETURN(std::optional<FamilyRecord> family, LoadFamily(parts.family_id, q.now));
+    if (!family.has_value()) continue;  // expired: the index entry outlives it a moment
+    bool live = !family->revoked && q.now < family->expires_at;
+    if (live || q.include_revoked) page.families.push_back(*std::move(family));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "list families");
+  return page;
+}
+
+}  // namespace ta::storage::rocksdb_store

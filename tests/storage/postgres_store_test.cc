@@ -1,0 +1,258 @@
+// PostgresStore beyond the shared contract: schema versions and migrations, the DSN and its
+// password, a lost server, the reaper thread, and two stores (replicas) on one database.
+#include "storage/postgres/postgres_store.h"
+
+#include <catch2/catch.hpp>
+
+#include <latch>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "server/base/error.h"
+#include "storage/postgres/sql_session.h"
+#include "tests/storage/test_util.h"
+#include "tests/support/pg_cluster.h"
+
+namespace ta::storage {
+namespace {
+
+using ::ta::testing::PgCluster;
+using ::ta::testing::TestDatabase;
+using testing::FamilyIdFor;
+using testing::MakeFamily;
+using testing::MakeRefresh;
+using testing::MakeRotate;
+
+std::unique_ptr<TestDatabase> FreshDatabase() {
+  absl::StatusOr<std::unique_ptr<TestDatabase>> db = TestDatabase::Create();
+  INFO(db.status().ToString());
+  REQUIRE(db.ok());
+  return *std::move(db);
+}
+
+PostgresStoreOptions OptionsFor(const std::string& dsn, const Clock* clock) {
+  PostgresStoreOptions o;
+  o.dsn = dsn;
+  o.clock = clock;
+  o.reap_interval = absl::ZeroDuration();
+  return o;
+}
+
+std::unique_ptr<TokenStore> Open(const PostgresStoreOptions& o) {
+  absl::StatusOr<std::unique_ptr<TokenStore>> store = OpenPostgresStore(o);
+  INFO(store.status().ToString());
+  REQUIRE(store.ok());
+  return *std::move(store);
+}
+
+std::vector<std::vector<std::string>> Sql(const std::string& dsn, const std::string& sql) {
+  absl::StatusOr<std::unique_ptr<SqlSession>> session = SqlSession::Connect(dsn);
+  REQUIRE(session.ok());
+  absl::StatusOr<std::vector<std::vector<std::string>>> rows = (*session)->Query(sql);
+  INFO(rows.status().ToString());
+  REQUIRE(rows.ok());
+  return *std::move(rows);
+}
+
+TEST_CASE("PostgresStore: a database of a newer schema is refused and nothing is written",
+          "[storage][postgres]") {
+  auto db = FreshDatabase();
+  Sql(db->dsn(), "CREATE TABLE ta_meta (name text PRIMARY KEY, value bigint NOT NULL);"
+                 "INSERT INTO ta_meta VALUES ('schema_version', 99)");
+  FakeClock clock;
+  absl::StatusOr<std::unique_ptr<TokenStore>> opened = OpenPostgresStore(OptionsFor(db->dsn(), &clock));
+  REQUIRE(opened.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(ReasonOf(opened.status()) == "store_format_too_new");
+  CHECK(absl::StrContains(opened.status().message(), "version 99"));
+  CHECK(absl::StrContains(opened.status().message(), "up to 1"));
+  CHECK(Sql(db->dsn(), "SELECT to_regclass('ta_families') IS NULL")[0][0] == "t");
+  CHECK(Sql(db->dsn(), "SELECT value FROM ta_meta")[0][0] == "99");
+}
+
+TEST_CASE("PostgresStore: replicas starting together migrate once", "[storage][postgres]") {
+  auto db = FreshDatabase();
+  FakeClock clock;
+  constexpr int kReplicas = 4;
+  std::vector<absl::Status> results(kReplicas);
+  std::latch start(kReplicas);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kReplicas; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      results[i] = OpenPostgresStore(OptionsFor(db->dsn(), &clock)).status();
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const absl::Status& s : results) CHECK(s.ok());
+  CHECK(Sql(db->dsn(), "SELECT value FROM ta_meta WHERE name = 'schema_version'")[0][0] == "1");
+  Open(OptionsFor(db->dsn(), &clock));  // and a restart migrates nothing
+}
+
+TEST_CASE("PostgresStore: a bad DSN names postgres_dsn and never echoes the password",
+          "[storage][postgres]") {
+  const std::string secret = "Zq9-very-secret";
+  for (const std::string& dsn : {absl::StrCat("host=/tmp password=", secret, " no_such_option=1"),
+                                 absl::StrCat("host=/tmp password ", secret),
+                                 absl::StrCat("postgresql://u:", secret, "@[bad")}) {
+    INFO(dsn);
+    absl::Status s = ValidatePostgresDsn(dsn);
+    CHECK(ReasonOf(s) == "invalid_argument:postgres_dsn");
+    CHECK(absl::StrContains(s.message(), "--postgres_dsn"));
+    CHECK_FALSE(absl::StrContains(s.message(), secret));
+    FakeClock clock;
+    absl::Status open = OpenPostgresStore(OptionsFor(dsn, &clock)).status();
+    CHECK(ReasonOf(open) == "invalid_argument:postgres_dsn");
+    CHECK_FALSE(absl::StrContains(open.message(), secret));
+  }
+  CHECK(ReasonOf(ValidatePostgresDsn("")) == "invalid_argument:postgres_dsn");
+  const std::string redacted =
+      RedactedPostgresDsn(absl::StrCat("postgresql://app:", secret, "@db1,db2/tokens"));
+  CHECK_FALSE(absl::StrContains(redacted, secret));
+  CHECK(absl::StrContains(redacted, "password=****"));
+  CHECK(absl::StrContains(redacted, "host=db1,db2"));
+}
+
+TEST_CASE("PostgresStore: an unreachable server is UNAVAILABLE at start, without the password",
+          "[storage][postgres]") {
+  ::ta::testing::TempDir empty;  // a socket directory with no server in it
+  FakeClock clock;
+  PostgresStoreOptions o = OptionsFor(
+      absl::StrCat("host=", empty.path(), " port=1 user=app password=Zq9-secret"), &clock);
+  absl::Time before = absl::Now();
+  absl::Status s = OpenPostgresStore(o).status();
+  CHECK(absl::Now() - before < absl::Seconds(3));
+  CHECK(s.code() == absl::StatusCode::kUnavailable);
+  CHECK(ReasonOf(s) == "store_unavailable");
+  CHECK_FALSE(absl::StrContains(s.message(), "Zq9-secret"));
+}
+
+TEST_CASE("PostgresStore: a multi-host DSN falls through to the host that answers",
+          "[storage][postgres]") {
+  auto db = FreshDatabase();
+  std::map<std::string, std::string> parts;  // host, port, user, dbname of the test database
+  for (absl::string_view piece : absl::StrSplit(db->dsn(), ' ')) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(piece, absl::MaxSplits('=', 1));
+    parts[kv.first] = kv.second;  // a later dbname wins, as in libpq
+  }
+  ::ta::testing::TempDir dead;  // no server listens there
+  const std::string dsn = absl::StrCat(
+      "host=", dead.path(), ",", parts["host"], " port=", parts["port"], ",", parts["port"],
+      " user=", parts["user"], " dbname=", parts["dbname"], " target_session_attrs=read-write");
+  FakeClock clock;
+  std::unique_ptr<TokenStore> store = Open(OptionsFor(dsn, &clock));
+  FamilyRecord f = MakeFamily(FamilyIdFor(1), "alice", clock.Now());
+  CHECK(store->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now())).ok());
+}
+
+TEST_CASE("PostgresStore: a lost server is UNAVAILABLE at once; the store reconnects later",
+          "[storage][postgres]") {
+  absl::StatusOr<std::unique_ptr<PgCluster>> cluster = PgCluster::Start(/*watchdog=*/true);
+  INFO(cluster.status().ToString());
+  REQUIRE(cluster.ok());
+  absl::StatusOr<std::unique_ptr<TestDatabase>> db = TestDatabase::CreateIn((*cluster)->dsn());
+  REQUIRE(db.ok());
+  FakeClock clock;
+  PostgresStoreOptions o = OptionsFor((*db)->dsn(), &clock);
+  o.pool_size = 4;
+  std::unique_ptr<TokenStore> store = Open(o);
+  FamilyRecord f = MakeFamily(FamilyIdFor(1), "alice", clock.Now());
+  REQUIRE(store->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now())).ok());
+
+  REQUIRE((*cluster)->Kill().ok());
+  for (int i = 0; i < 3; ++i) {
+    absl::Time before = absl::Now();
+    absl::Status s = store->GetFamily(f.family_id, clock.Now()).status();
+    CHECK(absl::Now() - before < absl::Seconds(3));
+    CHECK(s.code() == absl::StatusCode::kUnavailable);
+    CHECK(ReasonOf(s) == "store_unavailable");
+    s = store->Rotate(MakeRotate(f.family_id, 0, clock.Now())).status();
+    CHECK(ReasonOf(s) == "store_unavailable");
+  }
+
+  REQUIRE((*cluster)->Restart().ok());
+  absl::Status s;
+  for (int attempt = 0; attempt < 100; ++attempt) {  // the pool's backoff is at most 5 s
+    s = store->GetFamily(f.family_id, clock.Now()).status();
+    if (s.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  INFO(s.ToString());
+  CHECK(s.ok());
+  CHECK(store->Rotate(MakeRotate(f.family_id, 0, clock.Now()))->result == RotateResult::kRotated);
+  store.reset();
+  db->reset();
+}
+
+TEST_CASE("PostgresStore: the reaper deletes expired rows by itself", "[storage][postgres]") {
+  auto db = FreshDatabase();
+  FakeClock clock;
+  PostgresStoreOptions o = OptionsFor(db->dsn(), &clock);
+  o.reap_interval = absl::Milliseconds(20);
+  o.reap_batch = 2;  // several batches
+  std::unique_ptr<TokenStore> store = Open(o);
+  for (uint64_t n = 0; n < 5; ++n) {
+    FamilyRecord f = MakeFamily(FamilyIdFor(n), "alice", clock.Now());
+    REQUIRE(store->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now())).ok());
+    REQUIRE(store->DenyJti(absl::StrCat("jti-", n), clock.Now() + absl::Minutes(5)).ok());
+  }
+  clock.Advance(absl::Hours(24 * 40));
+  std::string left;
+  for (int i = 0; i < 250; ++i) {
+    left = Sql(db->dsn(), "SELECT (SELECT count(*) FROM ta_families) + "
+                          "(SELECT count(*) FROM ta_refresh) + (SELECT count(*) FROM ta_denylist)")[0][0];
+    if (left == "0") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(left == "0");
+}
+
+TEST_CASE("PostgresStore: two stores on one database share one rotation race",
+          "[storage][postgres][concurrency]") {
+  auto db = FreshDatabase();
+  FakeClock clock;
+  std::unique_ptr<TokenStore> replicas[2] = {Open(OptionsFor(db->dsn(), &clock)),
+                                             Open(OptionsFor(db->dsn(), &clock))};
+  FamilyRecord f = MakeFamily(FamilyIdFor(1), "alice", clock.Now());
+  REQUIRE(replicas[0]->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now())).ok());
+  constexpr int kThreads = 32;
+  std::vector<RotateResult> results(kThreads);
+  std::vector<char> ok(kThreads, 0);
+  std::latch start(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      RotateRequest req = MakeRotate(f.family_id, 0, clock.Now());
+      start.arrive_and_wait();
+      absl::StatusOr<RotateOutcome> out = replicas[t % 2]->Rotate(req);
+      ok[t] = out.ok();
+      if (out.ok()) results[t] = out->result;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  std::map<RotateResult, int> counts;
+  for (int t = 0; t < kThreads; ++t) {
+    REQUIRE(ok[t]);
+    ++counts[results[t]];
+  }
+  CHECK(counts[RotateResult::kRotated] == 1);
+  CHECK(counts[RotateResult::kReuseDetected] == 1);
+  CHECK(counts[RotateResult::kFamilyRevoked] == kThreads - 2);
+}
+
+TEST_CASE("PostgresStore: GetStats reports the database's bytes", "[storage][postgres]") {
+  auto db = FreshDatabase();
+  FakeClock clock;
+  std::unique_ptr<TokenStore> store = Open(OptionsFor(db->dsn(), &clock));
+  absl::StatusOr<StoreStats> stats = store->GetStats();
+  REQUIRE(stats.ok());
+  CHECK(stats->disk_bytes > 0);
+}
+
+}  // namespace
+}  // namespace ta::storage

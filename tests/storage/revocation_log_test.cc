@@ -1,0 +1,102 @@
+// RocksDbStore's revocation log beyond the shared contract (conformance_log_test.cc): a
+// version-1 database is upgraded with its live revocations.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <memory>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "server/base/clock.h"
+#include "storage/codec.h"
+#include "storage/rocksdb/rocksdb_store.h"
+#include "tests/storage/test_util.h"
+
+namespace ta::storage {
+namespace {
+
+using Kind = RevocationEntry::Kind;
+using testing::FamilyIdFor;
+using testing::MakeFamily;
+using testing::MakeRefresh;
+using testing::MakeRotate;
+using testing::MakeSubjectUpdate;
+
+struct Fixture {
+  testing::TempDir dir;
+  FakeClock clock;
+  std::unique_ptr<TokenStore> store;
+  absl::Mutex mu;
+  std::vector<RevocationEntry> heard ABSL_GUARDED_BY(mu);
+
+  Fixture() { Reopen(); }
+  void Reopen() {
+    store.reset();
+    RocksDbStoreOptions o;
+    o.path = dir.path();
+    o.clock = &clock;
+    o.block_cache_bytes = 8 << 20;
+    absl::StatusOr<std::unique_ptr<TokenStore>> opened = OpenRocksDbStore(o);
+    REQUIRE(opened.ok());
+    store = *std::move(opened);
+    store->SetRevocationListener([this](const RevocationEntry& e) {
+      absl::MutexLock lock(&mu);
+      heard.push_back(e);
+    });
+  }
+  absl::Time Now() const { return clock.Now(); }
+  // A family whose latest access token verifies until now + `access`.
+  FamilyRecord Create(uint64_t n, absl::string_view subject = "alice",
+                      absl::Duration access = absl::Minutes(5)) {
+    FamilyRecord f = MakeFamily(FamilyIdFor(n), subject, Now());
+    f.access_live_until = Now() + access;
+    REQUIRE(store->CreateFamily(f, MakeRefresh(f.family_id, 0, Now())).ok());
+    return f;
+  }
+  std::vector<RevocationEntry> Log(uint64_t after = 0) {
+    absl::StatusOr<std::vector<RevocationEntry>> log = store->ReadRevocations(after, Now(), 10'000);
+    REQUIRE(log.ok());
+    return *std::move(log);
+  }
+  std::vector<RevocationEntry> Heard() {
+    absl::MutexLock lock(&mu);
+    return heard;
+  }
+};
+
+TEST_CASE("RocksDbStore log: a version-1 database is upgraded with its live revocations", "[storage][log]") {
+  Fixture fx;
+  FamilyRecord revoked = fx.Create(1);
+  REQUIRE(*fx.store->RevokeFamily(revoked.family_id, "logout", "ops", fx.Now()));
+  FamilyRecord killed = fx.Create(2, "bob");
+  fx.clock.Advance(absl::Seconds(1));
+  REQUIRE(fx.store->UpdateSubject(MakeSubjectUpdate("bob", fx.Now())).ok());
+  REQUIRE(fx.store->DenyJti("jti-live", fx.Now() + absl::Minutes(5)).ok());
+  REQUIRE(fx.store->DenyJti("jti-dead", fx.Now() + absl::Seconds(1)).ok());
+  fx.Create(3);  // live and untouched
+  fx.clock.Advance(absl::Seconds(2));
+  fx.store.reset();
+  {  // Make it look like version 1: no log, no numbering, version 1.
+    std::unique_ptr<testing::RawDb> raw = testing::RawDb::Open(fx.dir.path());
+    REQUIRE(raw != nullptr);
+    for (uint64_t seq = 1; seq <= 4; ++seq) raw->Delete(Cf::kRevocations, RevocationKey(seq));
+    raw->Delete(Cf::kMeta, std::string(kRevocationSeqKey));
+    raw->Put(Cf::kMeta, std::string(kFormatVersionKey), EncodeFormatVersion(1));
+    REQUIRE(raw->Count(Cf::kRevocations) == 0);
+  }
+  fx.Reopen();
+  std::vector<RevocationEntry> log = fx.Log();
+  std::set<std::pair<Kind, std::string>> got;
+  for (const RevocationEntry& e : log) got.emplace(e.kind, e.id);
+  CHECK(got == std::set<std::pair<Kind, std::string>>{{Kind::kJti, "jti-live"},
+                                                      {Kind::kFamily, revoked.family_id},
+                                                      {Kind::kSubject, killed.family_id}});
+  fx.Reopen();  // the upgrade runs once
+  CHECK(fx.Log().size() == log.size());
+}
+
+}  // namespace
+}  // namespace ta::storage
