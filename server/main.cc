@@ -65,6 +65,14 @@ ABSL_FLAG(bool, tls_allow_no_client_cert, false,
           "with --tls_client_ca, also accept clients without a certificate (API key only)");
 ABSL_FLAG(std::string, callers_file, "",
           "caller file (name, roles, credential); default: generated <data_dir>/admin.key");
+ABSL_FLAG(std::string, http_listen, "",
+          "host:port of the HTTP face (JWKS, metadata, RFC 7662/7009, /metrics, /healthz); "
+          "port 0: any free port; empty: off");
+ABSL_FLAG(std::string, public_url, "",
+          "base of the URLs in the HTTP metadata when clients reach it under another name "
+          "(default: --issuer if it is an http(s) URL, else the bound address)");
+ABSL_FLAG(absl::Duration, jwks_max_age, kDefaults.jwks_max_age,
+          "Cache-Control max-age of the JWKS and metadata (keep below the key publish delay)");
 ABSL_FLAG(size_t, verify_cache_mb, kPolicy.verify_cache_bytes >> 20,
           "memory for access tokens remembered as verified, MiB (0 disables the cache)");
 ABSL_FLAG(absl::Duration, max_revocation_lag, kPolicy.max_revocation_lag,
@@ -112,6 +120,9 @@ ta::ServerOptions OptionsFromFlags(ta::OffsetClock* clock) {
   o.callers_file = absl::GetFlag(FLAGS_callers_file);
   o.audit_log = absl::GetFlag(FLAGS_audit_log);
   o.authority.max_revocation_lag = absl::GetFlag(FLAGS_max_revocation_lag);
+  o.http_listen = absl::GetFlag(FLAGS_http_listen);
+  o.public_url = absl::GetFlag(FLAGS_public_url);
+  o.jwks_max_age = absl::GetFlag(FLAGS_jwks_max_age);
   return o;
 }
 
@@ -148,6 +159,9 @@ int main(int argc, char** argv) {
             << ")\n";
 #endif
   std::cout << "listening on " << (*server)->address() << std::endl;
+  if ((*server)->http_port() != 0) {
+    std::cout << "http listening on " << (*server)->http_address() << std::endl;
+  }
 
   std::thread waiter([&] {
     int signal = 0;

@@ -19,6 +19,11 @@
 #include "server/base/error.h"
 #include "server/base/net.h"
 #include "server/base/status_macros.h"
+#include "server/http/endpoints.h"
+#include "server/http/listener.h"
+#include "server/metrics/metered_store.h"
+#include "server/metrics/prometheus_metrics.h"
+#include "server/readiness.h"
 #include "storage/rocksdb/rocksdb_store.h"
 
 namespace ta {
@@ -117,6 +122,7 @@ absl::Status ValidateServerOptions(ServerOptions& options) {
   if (options.shutdown_grace < absl::ZeroDuration() || options.shutdown_grace > absl::Minutes(5)) {
     return FlagError("shutdown_grace", "must be 0s..5m");
   }
+  RETURN_IF_ERROR(ValidateHttpOptions(options));
   absl::Status authority = core::ValidateAuthorityOptions(options.authority);
   if (!authority.ok()) {
     std::string reason = ReasonOf(authority);
@@ -147,6 +153,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   store_options.sync_writes = options.sync_writes;
   store_options.clock = options.authority.clock;
   ASSIGN_OR_RETURN(server->store_, OpenStore(options.store, store_options));
+  RETURN_IF_ERROR(server->StartMetrics(options));
 
   token::KeyRingOptions key_options;
   key_options.key_dir = options.key_dir;
@@ -163,14 +170,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     ASSIGN_OR_RETURN(server->audit_, AuditLog::Open(options.audit_log));
     authority_options.audit = server->audit_.get();
   }
+  authority_options.metrics = server->MetricsForCore();
   ASSIGN_OR_RETURN(
       server->authority_,
-      core::TokenAuthority::Create(authority_options, server->store_.get(), server->keys_.get()));
+      core::TokenAuthority::Create(authority_options, server->Store(), server->keys_.get()));
   ASSIGN_OR_RETURN(server->callers_, LoadCallers(options));
   server->pool_ =
       std::make_unique<rpc::WorkerPool>(options.worker_threads, options.max_queued_calls);
   rpc::ServiceDeps deps{server->authority_.get(), server->callers_.get(), server->pool_.get(),
-                        &server->gate_, server->audit_.get()};
+                        &server->gate_, server->audit_.get(), server->MetricsForFaces()};
   server->authority_service_ = rpc::MakeAuthorityService(deps);
   server->admin_service_ = rpc::MakeAdminService(deps);
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
@@ -194,6 +202,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   }
   server->host_ = host;
   server->port_ = selected_port;
+  RETURN_IF_ERROR(server->StartHealthAndHttp(options));
   return server;
 }
 
@@ -215,6 +224,7 @@ void Server::Shutdown(absl::Duration grace) {
   // client connections to go away.
   const absl::Time deadline = absl::Now() + grace;
   gate_.CloseAndWait(deadline);
+  StopHttp(std::min(deadline - absl::Now(), absl::Seconds(1)));
   server_->Shutdown(absl::ToChronoTime(std::min(deadline, absl::Now() + absl::Seconds(1))));
   // Calls the grace did not cover finish now (their clients already see CANCELLED), while
   // everything they touch is still alive.

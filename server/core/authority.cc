@@ -64,6 +64,7 @@ absl::Status ValidateAuthorityOptions(const AuthorityOptions& o) {
     return OptionError("max_revocation_lag", "must be between 10ms and 1m");
   }
   if (o.clock == nullptr) return OptionError("clock", "must not be null");
+  if (o.metrics == nullptr) return OptionError("metrics", "must not be null");
   return absl::OkStatus();
 }
 
@@ -184,6 +185,8 @@ absl::StatusOr<TokenPair> TokenAuthority::RefreshTokens(const RefreshRequest& re
                                                         const Caller& caller) {
   AuditEvent event{.action = "session.refresh", .rpc = "RefreshTokens"};
   absl::StatusOr<TokenPair> pair = Refresh(request, caller, &event);
+  options_.metrics->OnRefresh(
+      RefreshOutcomeOf(pair.status(), pair.ok() && event.reason == "grace_replay"));
   if (ReasonOf(pair.status()) == "refresh_token_reused") event.action = "session.reuse_detected";
   Audit(std::move(event), pair.status(), caller);
   return pair;

@@ -19,6 +19,7 @@
 #include "absl/time/time.h"
 #include "server/base/clock.h"
 #include "server/core/audit.h"
+#include "server/core/metrics.h"
 #include "server/core/revocation_follower.h"
 #include "server/core/revocation_view.h"
 #include "server/core/verify_cache.h"
@@ -63,6 +64,9 @@ struct AuthorityOptions {
   AuditSink* audit = nullptr;
   // Time source. Never null.
   const Clock* clock = Clock::Real();
+  // Where refresh outcomes, revocations and verify-cache lookups are counted. Never null;
+  // default records nothing. Not owned; must outlive the authority.
+  CoreMetrics* metrics = CoreMetrics::None();
 };
 
 // Validates every field, naming the offending one (reason "invalid_argument:<field>").
@@ -109,6 +113,9 @@ struct RefreshRequest {
 struct IntrospectRequest {
   std::string token;
   std::string audience;
+  // Answer inactive ("not_an_access_token") for a refresh token: what a protected resource
+  // asks, since it must never accept one (RFC 7662 §4). Default false.
+  bool access_tokens_only = false;
 };
 
 struct Introspection {

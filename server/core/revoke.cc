@@ -33,10 +33,11 @@ absl::Status CheckOwnership(storage::TokenStore* store, absl::string_view family
 
 absl::StatusOr<bool> RevokeKnownFamily(storage::TokenStore* store, absl::string_view family_id,
                                        absl::string_view reason, const Caller& caller,
-                                       absl::Time now) {
+                                       absl::Time now, CoreMetrics* metrics) {
   RETURN_IF_ERROR(CheckOwnership(store, family_id, caller, now));
   absl::StatusOr<bool> changed = store->RevokeFamily(family_id, reason, caller.name, now);
   if (absl::IsNotFound(changed.status())) return FamilyNotFound();
+  if (changed.ok() && *changed) metrics->OnRevocation(RevocationWidth::kFamily);
   return changed;
 }
 
@@ -61,8 +62,8 @@ absl::Status TokenAuthority::RevokeOneToken(absl::string_view token, const Calle
     }
     RETURN_IF_ERROR(record.status());
     event->family_id = EncodeFamilyId(record->family_id);
-    absl::StatusOr<bool> changed =
-        RevokeKnownFamily(store_, record->family_id, "token_revoked", caller, now);
+    absl::StatusOr<bool> changed = RevokeKnownFamily(store_, record->family_id, "token_revoked",
+                                                     caller, now, options_.metrics);
     if (absl::IsNotFound(changed.status())) return absl::OkStatus();
     return changed.status();
   }
@@ -81,13 +82,16 @@ absl::Status TokenAuthority::RevokeOneToken(absl::string_view token, const Calle
   event->family_id = jwt->claims.sid;
   if (!caller.MayActFor(jwt->claims.client_id)) return NotYours();  // RFC 7009 §2.1
   // Verification accepts a token until exp + leeway, so the entry must live that long too.
-  return store_->DenyJti(jwt->claims.jti, jwt->claims.exp + options_.leeway);
+  RETURN_IF_ERROR(store_->DenyJti(jwt->claims.jti, jwt->claims.exp + options_.leeway));
+  options_.metrics->OnRevocation(RevocationWidth::kToken);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<bool> TokenAuthority::RevokeFamily(absl::string_view family_id,
                                                   absl::string_view token, absl::string_view reason,
                                                   const Caller& caller) {
-  AuditEvent event{.action = "revoke.family", .rpc = "RevokeFamily",
+  AuditEvent event{.action = "revoke.family",
+                   .rpc = "RevokeFamily",
                    .note = std::string(reason.substr(0, kMaxReasonBytes))};
   absl::StatusOr<bool> changed = RevokeOneFamily(family_id, token, reason, caller, &event);
   if (changed.ok()) event.reason = *changed ? "revoked" : "already_revoked";
@@ -97,15 +101,15 @@ absl::StatusOr<bool> TokenAuthority::RevokeFamily(absl::string_view family_id,
 
 absl::StatusOr<bool> TokenAuthority::RevokeOneFamily(absl::string_view family_id,
                                                      absl::string_view token,
-                                                     absl::string_view reason,
-                                                     const Caller& caller, AuditEvent* event) {
+                                                     absl::string_view reason, const Caller& caller,
+                                                     AuditEvent* event) {
   event->family_id = std::string(family_id.substr(0, 64));
   RETURN_IF_ERROR(CheckText("reason", reason, kMaxReasonBytes));
   const std::string why = reason.empty() ? "revoked" : std::string(reason);
   const absl::Time now = options_.clock->Now();
   if (!family_id.empty()) {
     ASSIGN_OR_RETURN(std::string raw, DecodeFamilyId(family_id));
-    return RevokeKnownFamily(store_, raw, why, caller, now);
+    return RevokeKnownFamily(store_, raw, why, caller, now, options_.metrics);
   }
   if (token.empty()) return InvalidField("family_id", "family_id or token is required");
   RETURN_IF_ERROR(CheckToken("token", token));
@@ -116,7 +120,7 @@ absl::StatusOr<bool> TokenAuthority::RevokeOneFamily(absl::string_view family_id
     }
     RETURN_IF_ERROR(record.status());
     event->family_id = EncodeFamilyId(record->family_id);
-    return RevokeKnownFamily(store_, record->family_id, why, caller, now);
+    return RevokeKnownFamily(store_, record->family_id, why, caller, now, options_.metrics);
   }
   token::VerifyPolicy policy;
   policy.issuer = options_.issuer;
@@ -128,7 +132,7 @@ absl::StatusOr<bool> TokenAuthority::RevokeOneFamily(absl::string_view family_id
   if (!raw.ok()) return InvalidField("token", "token names no family");
   event->family_id = jwt->claims.sid;
   event->subject = jwt->claims.sub;
-  return RevokeKnownFamily(store_, *raw, why, caller, now);
+  return RevokeKnownFamily(store_, *raw, why, caller, now, options_.metrics);
 }
 
 absl::StatusOr<storage::SubjectRecord> TokenAuthority::RevokeSubject(
@@ -162,11 +166,13 @@ absl::StatusOr<storage::SubjectRecord> TokenAuthority::RevokeWholeSubject(
   update.revoked_by = caller.name;
   update.now = now;
   update.token_leeway = options_.leeway;
-  return store_->UpdateSubject(update);
+  ASSIGN_OR_RETURN(storage::SubjectRecord record, store_->UpdateSubject(update));
+  options_.metrics->OnRevocation(RevocationWidth::kSubject);
+  return record;
 }
 
-absl::StatusOr<storage::FamilyPage> TokenAuthority::ListFamilies(
-    const ListFamiliesRequest& request, const Caller& caller) {
+absl::StatusOr<storage::FamilyPage> TokenAuthority::ListFamilies(const ListFamiliesRequest& request,
+                                                                 const Caller& caller) {
   absl::StatusOr<storage::FamilyPage> page = ListSessions(request);
   AuditEvent event{.action = "admin.list_sessions",
                    .rpc = "ListFamilies",

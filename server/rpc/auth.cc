@@ -11,33 +11,6 @@
 namespace ta::rpc {
 namespace {
 
-using core::Role;
-
-// The one role table. Admin may call everything; GetJwks is public to any known caller.
-bool TableAllows(Rpc rpc, Role role) {
-  switch (rpc) {
-    case Rpc::kIssueTokens:
-      return role == Role::kIssuer;
-    case Rpc::kRefreshTokens:
-    case Rpc::kRevokeToken:
-    case Rpc::kRevokeFamily:  // a client only for its own client_ids (checked by the core)
-      return role == Role::kClient;
-    case Rpc::kIntrospect:
-    case Rpc::kIntrospectBatch:
-      return role == Role::kResource;
-    case Rpc::kGetJwks:
-      return true;
-    case Rpc::kRevokeSubject:
-    case Rpc::kListFamilies:
-    case Rpc::kGetFamily:
-    case Rpc::kRotateSigningKey:
-    case Rpc::kPurgeExpired:
-    case Rpc::kGetStats:
-      return false;
-  }
-  return false;
-}
-
 std::vector<std::string> Values(const grpc::AuthContext& auth, const char* property) {
   std::vector<std::string> values;
   for (const grpc::string_ref& v : auth.FindPropertyValues(property)) {
@@ -82,31 +55,7 @@ absl::StatusOr<core::Caller> Authenticate(grpc::ServerContextBase* context,
 
 }  // namespace
 
-bool RoleAllows(const core::Caller& caller, Rpc rpc) {
-  for (Role role : caller.roles) {
-    if (role == Role::kAdmin || TableAllows(rpc, role)) return true;
-  }
-  return false;
-}
-
-const char* RpcName(Rpc rpc) {
-  switch (rpc) {
-    case Rpc::kIssueTokens: return "IssueTokens";
-    case Rpc::kRefreshTokens: return "RefreshTokens";
-    case Rpc::kIntrospect: return "Introspect";
-    case Rpc::kIntrospectBatch: return "IntrospectBatch";
-    case Rpc::kRevokeToken: return "RevokeToken";
-    case Rpc::kRevokeFamily: return "RevokeFamily";
-    case Rpc::kGetJwks: return "GetJwks";
-    case Rpc::kRevokeSubject: return "RevokeSubject";
-    case Rpc::kListFamilies: return "ListFamilies";
-    case Rpc::kGetFamily: return "GetFamily";
-    case Rpc::kRotateSigningKey: return "RotateSigningKey";
-    case Rpc::kPurgeExpired: return "PurgeExpired";
-    case Rpc::kGetStats: return "GetStats";
-  }
-  return "unknown";
-}
+const char* RpcName(Rpc rpc) { return core::OperationName(rpc).data(); }
 
 absl::StatusOr<core::Caller> Authorize(grpc::ServerContextBase* context,
                                        const core::CallerRegistry& registry, Rpc rpc,

@@ -1,4 +1,4 @@
-// Caller authentication and the per-RPC role table (DESIGN §7), in one place.
+// Caller authentication for the gRPC face (DESIGN §7); the role table is server/core/roles.h.
 //
 // Every RPC of TokenAuthority and TokenAdmin names itself with an Rpc value; Authorize()
 // finds the caller (mTLS peer certificate first, then `authorization: Bearer <key>`) and
@@ -12,27 +12,13 @@
 #include "absl/status/statusor.h"
 #include "server/core/audit.h"
 #include "server/core/callers.h"
+#include "server/core/roles.h"
 
 namespace ta::rpc {
 
-enum class Rpc {
-  kIssueTokens,
-  kRefreshTokens,
-  kIntrospect,
-  kIntrospectBatch,
-  kRevokeToken,
-  kRevokeFamily,
-  kGetJwks,
-  kRevokeSubject,
-  kListFamilies,
-  kGetFamily,
-  kRotateSigningKey,
-  kPurgeExpired,
-  kGetStats,
-};
-
-// Whether `caller`'s roles admit `rpc` (admin admits everything).
-bool RoleAllows(const core::Caller& caller, Rpc rpc);
+// The RPCs are the operations of the shared role table (server/core/roles.h).
+using Rpc = core::Operation;
+using core::RoleAllows;
 
 // The method's name, e.g. "IssueTokens".
 const char* RpcName(Rpc rpc);

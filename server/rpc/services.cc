@@ -1,5 +1,7 @@
 #include "server/rpc/services.h"
 
+#include <chrono>
+
 #include "server/base/error.h"
 #include "server/base/status_macros.h"
 #include "server/rpc/auth.h"
@@ -36,21 +38,28 @@ template <typename Handler>
 ServerUnaryReactor* Serve(CallbackServerContext* ctx, const ServiceDeps& deps, Rpc rpc, Where where,
                           Handler handler) {
   ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  const ServiceDeps* d = &deps;
+  auto finish = [d, rpc, reactor, start = std::chrono::steady_clock::now()](grpc::Status status) {
+    if (d->metrics != nullptr) {
+      d->metrics->OnRpc(rpc, static_cast<absl::StatusCode>(status.error_code()),
+                        absl::FromChrono(std::chrono::steady_clock::now() - start));
+    }
+    reactor->Finish(std::move(status));
+  };
   if (!deps.gate->Enter()) {
-    reactor->Finish(ToGrpcStatus(ctx, Error(absl::StatusCode::kUnavailable, "shutting_down",
-                                            "the server is shutting down; retry")));
+    finish(ToGrpcStatus(ctx, Error(absl::StatusCode::kUnavailable, "shutting_down",
+                                   "the server is shutting down; retry")));
     return reactor;
   }
-  const ServiceDeps* d = &deps;
-  auto run = [ctx, d, rpc, reactor, handler]() mutable {
-    reactor->Finish(Handle(ctx, *d, rpc, handler));
+  auto run = [ctx, d, rpc, finish, handler]() mutable {
+    finish(Handle(ctx, *d, rpc, handler));
     d->gate->Leave();
   };
   if (where == Where::kInline) {
     run();
   } else if (!deps.pool->Schedule(std::move(run))) {
-    reactor->Finish(ToGrpcStatus(ctx, Error(absl::StatusCode::kResourceExhausted, "overloaded",
-                                            "too many calls waiting; retry with backoff")));
+    finish(ToGrpcStatus(ctx, Error(absl::StatusCode::kResourceExhausted, "overloaded",
+                                   "too many calls waiting; retry with backoff")));
     deps.gate->Leave();
   }
   return reactor;
