@@ -5,6 +5,7 @@
 # Every figure is a ratio against the gRPC health check measured in the same run.
 # Loopback only; every load is bounded.
 # Usage: scripts/bench.sh [--no-peer] [--seconds N] [--large N] [--allocators] [--store=S]
+#        scripts/bench.sh --http [--seconds N]
 #   --store=S     both (default): the RocksDB rows, then issue/refresh/introspect on the
 #                 PostgreSQL store (a local cluster, fsync and synchronous_commit on) and the
 #                 SimpleJWT peer on SQLite and on that PostgreSQL. rocksdb: no PostgreSQL
@@ -14,6 +15,10 @@
 #                 jtis against one seeded with 10k of each (RSS, restart-to-serving time).
 #   --allocators  also run the allocator A/B: the same server on glibc malloc, jemalloc,
 #                 mimalloc (LD_PRELOAD on a system-malloc build) and tcmalloc (as shipped).
+#   --http        only the HTTP face (issue 15): RFC 7662 introspection over HTTP/1.1 (wrk)
+#                 against gRPC Introspect (ta-loadgen) on the same server, in alternating
+#                 rounds of N s (default 5), and each face's empty handler; writes its own
+#                 block of BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -22,6 +27,7 @@ PEER=1
 SECS=10
 LARGE=0
 ALLOCATORS=0
+HTTP=0
 STORE=both
 while (($#)); do
   case $1 in
@@ -30,7 +36,8 @@ while (($#)); do
     --seconds) SECS=$2; shift ;;
     --large) LARGE=$2; shift ;;
     --allocators) ALLOCATORS=1 ;;
-    *) echo "usage: $0 [--no-peer] [--seconds N] [--large N] [--allocators] [--store=both|rocksdb|postgres]" >&2; exit 2 ;;
+    --http) HTTP=1; PEER=0; STORE=rocksdb; [[ $SECS == 10 ]] && SECS=5 ;;
+    *) echo "usage: $0 [--no-peer] [--seconds N] [--large N] [--allocators] [--store=both|rocksdb|postgres] | --http" >&2; exit 2 ;;
   esac
   shift
 done
@@ -107,6 +114,11 @@ run() {  # run LABEL SCENARIO [extra loadgen flags]
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+if ((HTTP)); then
+  source scripts/bench_http.sh
+  exit 0
+fi
 
 echo "== token-authority ($(nproc) cores)"
 DATA=$WORK/data

@@ -2,7 +2,8 @@
 # sanitize.sh [--ci] [--asan-only | --tsan-only]: the tests under sanitizers (issue 8).
 #   ASan + UBSan (build/asan, -DTA_SANITIZE=address,undefined): token_tests, storage_tests (the
 #     conformance suite on both stores: each run starts its own throwaway PostgreSQL cluster),
-#     rpc_tests (claims rendering), integration_tests (in-process server over a real channel), the attack suite's
+#     rpc_tests (claims rendering), integration_tests (in-process server over a real channel),
+#     http_tests (the HTTP face: parsing, handlers, a real server over sockets), the attack suite's
 #     in-process cases, and the fuzz corpora replayed (seeds + past findings).
 #   TSan (build/tsan, -DTA_SANITIZE=thread): the storage concurrency tests on both stores (64
 #     threads rotating one token, with and without grace: one winner, the rest reuse or
@@ -51,7 +52,7 @@ run() {  # NAME COMMAND...
 if ((asan)); then
   configure build/asan address,undefined
   cmake --build build/asan --parallel "$jobs" --target token_tests storage_tests rpc_tests \
-    integration_tests reliability_tests fuzz_base64url fuzz_jwt fuzz_storage_codec fuzz_request
+    integration_tests http_tests reliability_tests fuzz_base64url fuzz_jwt fuzz_storage_codec fuzz_request
   export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0
   export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions=$PWD/tests/fuzz/ubsan.supp
   export LSAN_OPTIONS=suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0
@@ -59,6 +60,7 @@ if ((asan)); then
   run "asan+ubsan storage_tests" build/asan/tests/storage/storage_tests
   run "asan+ubsan rpc_tests" build/asan/tests/rpc/rpc_tests
   run "asan+ubsan integration_tests" build/asan/tests/integration/integration_tests
+  run "asan+ubsan http_tests" build/asan/tests/http/http_tests
   run "asan+ubsan attack suite (in-process)" build/asan/tests/reliability/reliability_tests \
     "[attack]~[resources]"
   for t in base64url jwt storage_codec request; do

@@ -12,6 +12,8 @@ PACKAGES=(
   # the PostgreSQL store: libpq to build; the server binaries for the tests' throwaway
   # clusters (tests/support/pg_cluster.h), which use /usr/lib/postgresql/15/bin directly
   libpq-dev postgresql-15
+  # the HTTP face: Boost.Beast (header-only, Boost 1.81) and prometheus-cpp (core + text format)
+  libboost1.81-dev prometheus-cpp-dev
   # tests and benchmarks
   catch2 libbenchmark-dev
   # interop tests and the Python example client (run with /usr/bin/python3)
@@ -20,8 +22,21 @@ PACKAGES=(
   python3-psycopg2
   # test PKI for the TLS tests
   openssl
+  # the HTTP face's interop tests: Apache httpd + mod_auth_openidc as a resource server,
+  # promtool (prometheus) for /metrics, curl (also for the README's examples)
+  apache2 libapache2-mod-auth-openidc prometheus curl
   # fuzzing (libFuzzer) and the storage-fault tests (chattr)
   clang libclang-rt-14-dev e2fsprogs
+  # the Go, Java and Ruby example clients (tests/client/run_example.sh), offline from Debian:
+  # Go in GOPATH mode over /usr/share/gocode; protoc-gen-go (APIv2) replaces the older
+  # golang-goprotobuf-dev plugin, which conflicts with it
+  golang-go golang-google-grpc-dev golang-google-protobuf-dev golang-github-golang-protobuf-1-5-dev
+  protoc-gen-go protoc-gen-go-grpc
+  default-jdk-headless libgrpc-java protobuf-compiler-grpc-java-plugin libprotobuf-java
+  libnetty-java libperfmark-java libguava-java libgoogle-gson-java libgeronimo-annotation-1.3-spec-java
+  ruby-grpc ruby-grpc-tools ruby-google-protobuf
+  # tokenctl under a real terminal (tests/client/tty_test.sh)
+  tmux
 )
 
 # The Node example client (npm packages pinned in client/node/package-lock.json). A machine

@@ -65,8 +65,22 @@ ABSL_FLAG(bool, tls_allow_no_client_cert, false,
           "with --tls_client_ca, also accept clients without a certificate (API key only)");
 ABSL_FLAG(std::string, callers_file, "",
           "caller file (name, roles, credential); default: generated <data_dir>/admin.key");
+ABSL_FLAG(std::string, http_listen, "",
+          "host:port of the HTTP face (JWKS, metadata, RFC 7662/7009, /metrics, /healthz); "
+          "port 0: any free port; empty: off");
+ABSL_FLAG(std::string, public_url, "",
+          "base of the URLs in the HTTP metadata when clients reach it under another name "
+          "(default: --issuer if it is an http(s) URL, else the bound address)");
+ABSL_FLAG(absl::Duration, jwks_max_age, kDefaults.jwks_max_age,
+          "Cache-Control max-age of the JWKS and metadata (keep below the key publish delay)");
 ABSL_FLAG(size_t, verify_cache_mb, kPolicy.verify_cache_bytes >> 20,
           "memory for access tokens remembered as verified, MiB (0 disables the cache)");
+ABSL_FLAG(absl::Duration, max_revocation_lag, kPolicy.max_revocation_lag,
+          "with --store=postgres: how stale this replica's view of revocations may be before "
+          "introspection answers UNAVAILABLE (revocations_stale) instead of guessing");
+ABSL_FLAG(std::string, audit_log, "",
+          "audit trail, one JSON line per security event: a file (reopened on SIGHUP), \"-\" "
+          "for stdout, or \"off\"; default <data_dir>/audit.log");
 ABSL_FLAG(absl::Duration, testing_clock_offset, absl::ZeroDuration(),
           "TESTS ONLY: shift the server's clock by this much");
 
@@ -104,6 +118,11 @@ ta::ServerOptions OptionsFromFlags(ta::OffsetClock* clock) {
   o.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
   o.tls_allow_no_client_cert = absl::GetFlag(FLAGS_tls_allow_no_client_cert);
   o.callers_file = absl::GetFlag(FLAGS_callers_file);
+  o.audit_log = absl::GetFlag(FLAGS_audit_log);
+  o.authority.max_revocation_lag = absl::GetFlag(FLAGS_max_revocation_lag);
+  o.http_listen = absl::GetFlag(FLAGS_http_listen);
+  o.public_url = absl::GetFlag(FLAGS_public_url);
+  o.jwks_max_age = absl::GetFlag(FLAGS_jwks_max_age);
   return o;
 }
 
@@ -116,12 +135,13 @@ int main(int argc, char** argv) {
   // measurable on the introspection hot path. Our lock order is tested, not traced.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
-  // Block the stop signals before any thread exists, so only the waiter below sees them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // Block the signals we handle before any thread exists, so only the waiter below sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   ta::OffsetClock clock(absl::GetFlag(FLAGS_testing_clock_offset));
   ta::ServerOptions options = OptionsFromFlags(&clock);
@@ -139,10 +159,16 @@ int main(int argc, char** argv) {
             << ")\n";
 #endif
   std::cout << "listening on " << (*server)->address() << std::endl;
+  if ((*server)->http_port() != 0) {
+    std::cout << "http listening on " << (*server)->http_address() << std::endl;
+  }
 
   std::thread waiter([&] {
     int signal = 0;
-    sigwait(&stop_signals, &signal);
+    while (sigwait(&signals, &signal) == 0 && signal == SIGHUP) {
+      absl::Status reopened = (*server)->ReopenAuditLog();  // logrotate moved it
+      std::cerr << "token-authority: SIGHUP, audit log reopened: " << reopened.ToString() << "\n";
+    }
     std::cerr << "token-authority: signal " << signal << ", shutting down\n";
     (*server)->Shutdown(options.shutdown_grace);
   });

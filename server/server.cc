@@ -14,9 +14,16 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.pb.h"
+#include "server/audit_log.h"
 #include "server/base/error.h"
 #include "server/base/net.h"
 #include "server/base/status_macros.h"
+#include "server/http/endpoints.h"
+#include "server/http/listener.h"
+#include "server/metrics/metered_store.h"
+#include "server/metrics/prometheus_metrics.h"
+#include "server/readiness.h"
 #include "storage/rocksdb/rocksdb_store.h"
 
 namespace ta {
@@ -97,6 +104,7 @@ absl::Status ValidateServerOptions(ServerOptions& options) {
   if (options.data_dir.empty()) return FlagError("data_dir", "must not be empty");
   RETURN_IF_ERROR(ValidateStoreOptions(options.store));
   if (options.key_dir.empty()) options.key_dir = options.data_dir + "/keys";
+  if (options.audit_log.empty()) options.audit_log = options.data_dir + "/audit.log";
   absl::StatusOr<token::Algorithm> alg = token::ParseAlgorithm(options.signing_alg);
   if (!alg.ok() || *alg == token::Algorithm::kHS256) {
     return FlagError("signing_alg", "must be ES256, EdDSA, RS256 or PS256");
@@ -114,6 +122,7 @@ absl::Status ValidateServerOptions(ServerOptions& options) {
   if (options.shutdown_grace < absl::ZeroDuration() || options.shutdown_grace > absl::Minutes(5)) {
     return FlagError("shutdown_grace", "must be 0s..5m");
   }
+  RETURN_IF_ERROR(ValidateHttpOptions(options));
   absl::Status authority = core::ValidateAuthorityOptions(options.authority);
   if (!authority.ok()) {
     std::string reason = ReasonOf(authority);
@@ -144,6 +153,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   store_options.sync_writes = options.sync_writes;
   store_options.clock = options.authority.clock;
   ASSIGN_OR_RETURN(server->store_, OpenStore(options.store, store_options));
+  RETURN_IF_ERROR(server->StartMetrics(options));
 
   token::KeyRingOptions key_options;
   key_options.key_dir = options.key_dir;
@@ -153,19 +163,31 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   key_options.allow_hs256 = options.allow_hs256;
   ASSIGN_OR_RETURN(server->keys_, token::KeyRing::Open(key_options));
 
+  core::AuthorityOptions authority_options = options.authority;
+  // Replicas share the PostgreSQL store: the view must follow its log (DESIGN §10).
+  authority_options.shared_store = options.store.engine == "postgres";
+  if (options.audit_log != "off") {
+    ASSIGN_OR_RETURN(server->audit_, AuditLog::Open(options.audit_log));
+    authority_options.audit = server->audit_.get();
+  }
+  authority_options.metrics = server->MetricsForCore();
   ASSIGN_OR_RETURN(
       server->authority_,
-      core::TokenAuthority::Create(options.authority, server->store_.get(), server->keys_.get()));
+      core::TokenAuthority::Create(authority_options, server->Store(), server->keys_.get()));
   ASSIGN_OR_RETURN(server->callers_, LoadCallers(options));
   server->pool_ =
       std::make_unique<rpc::WorkerPool>(options.worker_threads, options.max_queued_calls);
   rpc::ServiceDeps deps{server->authority_.get(), server->callers_.get(), server->pool_.get(),
-                        &server->gate_};
+                        &server->gate_, server->audit_.get(), server->MetricsForFaces()};
   server->authority_service_ = rpc::MakeAuthorityService(deps);
   server->admin_service_ = rpc::MakeAdminService(deps);
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
 
   grpc::EnableDefaultHealthCheckService(true);
+  // gRPC's built-in health service registers no protobuf descriptor, so reflection could list
+  // grpc.health.v1.Health but not describe it. Naming a generated health message links
+  // health.pb.cc, whose descriptor then sits in the generated pool reflection reads.
+  grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int selected_port = 0;
@@ -180,6 +202,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   }
   server->host_ = host;
   server->port_ = selected_port;
+  RETURN_IF_ERROR(server->StartHealthAndHttp(options));
   return server;
 }
 
@@ -191,12 +214,17 @@ std::string Server::address() const { return absl::StrCat(host_, ":", port_); }
 
 void Server::Wait() { server_->Wait(); }
 
+absl::Status Server::ReopenAuditLog() {
+  return audit_ == nullptr ? absl::OkStatus() : audit_->Reopen();
+}
+
 void Server::Shutdown(absl::Duration grace) {
   // gRPC 1.51 would cancel calls still running (call_gate.h), so ours finish first. Then gRPC
   // gets a moment to flush their answers, not the whole grace: it would also wait for idle
   // client connections to go away.
   const absl::Time deadline = absl::Now() + grace;
   gate_.CloseAndWait(deadline);
+  StopHttp(std::min(deadline - absl::Now(), absl::Seconds(1)));
   server_->Shutdown(absl::ToChronoTime(std::min(deadline, absl::Now() + absl::Seconds(1))));
   // Calls the grace did not cover finish now (their clients already see CANCELLED), while
   // everything they touch is still alive.

@@ -64,6 +64,7 @@ absl::Status ValidateAuthorityOptions(const AuthorityOptions& o) {
     return OptionError("max_revocation_lag", "must be between 10ms and 1m");
   }
   if (o.clock == nullptr) return OptionError("clock", "must not be null");
+  if (o.metrics == nullptr) return OptionError("metrics", "must not be null");
   return absl::OkStatus();
 }
 
@@ -78,10 +79,18 @@ absl::StatusOr<std::unique_ptr<TokenAuthority>> TokenAuthority::Create(
   RevocationView* view = authority->view_.get();
   store->SetRevocationListener([view](const storage::RevocationEntry& e) { view->Apply(e); });
   RETURN_IF_ERROR(view->Load(*store, options.clock->Now()));
+  if (options.shared_store) {
+    authority->follower_ = std::make_unique<RevocationFollower>(store, view, options.clock);
+    RETURN_IF_ERROR(authority->follower_->PollOnce());  // current before the first call
+    authority->follower_->Start();
+  }
   return authority;
 }
 
-TokenAuthority::~TokenAuthority() { store_->SetRevocationListener(nullptr); }
+TokenAuthority::~TokenAuthority() {
+  if (follower_ != nullptr) follower_->Stop();
+  store_->SetRevocationListener(nullptr);
+}
 
 TokenAuthority::TokenAuthority(const AuthorityOptions& options, storage::TokenStore* store,
                                token::KeyRing* keys)
@@ -91,8 +100,30 @@ TokenAuthority::TokenAuthority(const AuthorityOptions& options, storage::TokenSt
       verify_cache_(options.verify_cache_bytes),
       view_(std::make_unique<RevocationView>(options.shared_store, options.max_revocation_lag)) {}
 
+void TokenAuthority::Audit(AuditEvent event, const absl::Status& status,
+                           const Caller& caller) const {
+  if (options_.audit == nullptr) return;
+  event.time = options_.clock->Now();
+  event.caller = caller.name;
+  const std::string reason = event.reason;
+  SetOutcome(status, &event);
+  if (status.ok()) event.reason = reason;
+  options_.audit->Record(event);
+}
+
 absl::StatusOr<TokenPair> TokenAuthority::IssueTokens(const IssueRequest& request,
                                                       const Caller& caller) {
+  AuditEvent event{.action = "session.issue", .rpc = "IssueTokens"};
+  absl::StatusOr<TokenPair> pair = Issue(request, caller, &event);
+  if (pair.ok()) event.family_id = pair->family_id;
+  Audit(std::move(event), pair.status(), caller);
+  return pair;
+}
+
+absl::StatusOr<TokenPair> TokenAuthority::Issue(const IssueRequest& request, const Caller& caller,
+                                                AuditEvent* event) {
+  event->subject = request.subject;
+  event->client_id = request.client_id;
   RETURN_IF_ERROR(CheckIdentifier("subject", request.subject, kMaxSubjectBytes));
   RETURN_IF_ERROR(CheckIdentifier("client_id", request.client_id, kMaxClientIdBytes));
   RETURN_IF_ERROR(CheckAudiences("audience", request.audience));
@@ -152,6 +183,17 @@ absl::StatusOr<TokenPair> TokenAuthority::TryIssue(const IssueRequest& request,
 
 absl::StatusOr<TokenPair> TokenAuthority::RefreshTokens(const RefreshRequest& request,
                                                         const Caller& caller) {
+  AuditEvent event{.action = "session.refresh", .rpc = "RefreshTokens"};
+  absl::StatusOr<TokenPair> pair = Refresh(request, caller, &event);
+  options_.metrics->OnRefresh(
+      RefreshOutcomeOf(pair.status(), pair.ok() && event.reason == "grace_replay"));
+  if (ReasonOf(pair.status()) == "refresh_token_reused") event.action = "session.reuse_detected";
+  Audit(std::move(event), pair.status(), caller);
+  return pair;
+}
+
+absl::StatusOr<TokenPair> TokenAuthority::Refresh(const RefreshRequest& request,
+                                                  const Caller& caller, AuditEvent* event) {
   RETURN_IF_ERROR(CheckToken("refresh_token", request.refresh_token));
   RETURN_IF_ERROR(CheckScope("scope", request.scope));
   const absl::Time now = options_.clock->Now();
@@ -161,6 +203,9 @@ absl::StatusOr<TokenPair> TokenAuthority::RefreshTokens(const RefreshRequest& re
     return Unauthenticated("invalid_refresh_token", "refresh token is not valid");
   }
   RETURN_IF_ERROR(family.status());
+  event->subject = family->subject;
+  event->client_id = family->client_id;
+  event->family_id = EncodeFamilyId(family->family_id);
   if (!caller.MayActFor(family->client_id)) {
     return Error(absl::StatusCode::kPermissionDenied, "permission_denied",
                  "the refresh token belongs to another client");
@@ -193,9 +238,11 @@ absl::StatusOr<TokenPair> TokenAuthority::RefreshTokens(const RefreshRequest& re
   ASSIGN_OR_RETURN(storage::RotateOutcome outcome, store_->Rotate(rotate));
   switch (outcome.result) {
     case storage::RotateResult::kRotated:
+      event->reason = "rotated";
       return next;
     case storage::RotateResult::kReplayWithinGrace:
-      // Nothing was written, so a failure here leaves a retry possible.
+      event->reason = "grace_replay";
+      // Nothing was spent, so a failure here leaves a retry possible.
       return MakePair(outcome.family, outcome.current, now);
     case storage::RotateResult::kReuseDetected:
       return Unauthenticated("refresh_token_reused",
@@ -317,7 +364,16 @@ absl::StatusOr<TokenPair> TokenAuthority::MakePair(const storage::FamilyRecord& 
   return pair;
 }
 
-absl::StatusOr<std::string> TokenAuthority::RotateSigningKey(absl::string_view alg) {
+absl::StatusOr<std::string> TokenAuthority::RotateSigningKey(absl::string_view alg,
+                                                             const Caller& caller) {
+  absl::StatusOr<std::string> kid = RotateKey(alg);
+  AuditEvent event{.action = "key.rotate", .rpc = "RotateSigningKey"};
+  if (kid.ok()) event.kid = *kid;
+  Audit(std::move(event), kid.status(), caller);
+  return kid;
+}
+
+absl::StatusOr<std::string> TokenAuthority::RotateKey(absl::string_view alg) {
   std::optional<token::Algorithm> algorithm;
   if (!alg.empty()) {
     absl::StatusOr<token::Algorithm> parsed = token::ParseAlgorithm(alg);

@@ -18,6 +18,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/base/clock.h"
+#include "server/core/audit.h"
+#include "server/core/metrics.h"
+#include "server/core/revocation_follower.h"
 #include "server/core/revocation_view.h"
 #include "server/core/verify_cache.h"
 #include "server/token/key_ring.h"
@@ -46,17 +49,24 @@ struct AuthorityOptions {
   // the bytes the entries hold (token, claims, overhead: ~1.5 KiB for a typical token).
   // Default 64 MiB; 0 disables.
   size_t verify_cache_bytes = 64 << 20;
-  // Whether other processes (replicas) write the same store. Then the revocation view is
-  // trusted only while a follower proves it current within max_revocation_lag; alone, the
-  // view is current by construction (the store hands it every revocation before the call
-  // that made it returns). Default false.
+  // Whether other processes (replicas) write the same store. Then a follower thread keeps
+  // the revocation view current from the store's log (revocation_follower.h), and the view
+  // is trusted only while that is proved within max_revocation_lag (an introspection that
+  // finds it stale first tries to catch up itself); alone, the view is current by
+  // construction (the store hands it every revocation before the call that made it
+  // returns). Default false.
   bool shared_store = false;
   // With shared_store: how stale the revocation view may be before Introspect of an access
   // token answers UNAVAILABLE ("revocations_stale") rather than risk calling a revoked token
   // active. Default 1 s.
   absl::Duration max_revocation_lag = absl::Seconds(1);
+  // Where security events go (audit.h). Not owned; may be null (no audit trail).
+  AuditSink* audit = nullptr;
   // Time source. Never null.
   const Clock* clock = Clock::Real();
+  // Where refresh outcomes, revocations and verify-cache lookups are counted. Never null;
+  // default records nothing. Not owned; must outlive the authority.
+  CoreMetrics* metrics = CoreMetrics::None();
 };
 
 // Validates every field, naming the offending one (reason "invalid_argument:<field>").
@@ -103,6 +113,9 @@ struct RefreshRequest {
 struct IntrospectRequest {
   std::string token;
   std::string audience;
+  // Answer inactive ("not_an_access_token") for a refresh token: what a protected resource
+  // asks, since it must never accept one (RFC 7662 §4). Default false.
+  bool access_tokens_only = false;
 };
 
 struct Introspection {
@@ -159,12 +172,14 @@ class TokenAuthority {
                                                        const Caller& caller);
 
   // Family records keep the raw id; use EncodeFamilyId() (refresh_token.h) to show it.
-  absl::StatusOr<storage::FamilyPage> ListFamilies(const ListFamiliesRequest& request);
-  absl::StatusOr<storage::FamilyRecord> GetFamily(absl::string_view family_id);
+  absl::StatusOr<storage::FamilyPage> ListFamilies(const ListFamiliesRequest& request,
+                                                   const Caller& caller);
+  absl::StatusOr<storage::FamilyRecord> GetFamily(absl::string_view family_id,
+                                                  const Caller& caller);
 
   std::string JwksJson() const { return keys_->JwksJson(); }
   std::vector<token::KeyInfo> SigningKeys() const { return keys_->Keys(); }
-  absl::StatusOr<std::string> RotateSigningKey(absl::string_view alg);
+  absl::StatusOr<std::string> RotateSigningKey(absl::string_view alg, const Caller& caller);
   absl::Status PurgeExpired() { return store_->PurgeExpired(); }
   absl::StatusOr<Stats> GetStats();
 
@@ -191,6 +206,23 @@ class TokenAuthority {
   // Introspection's family checks: reason "" when the family's tokens are usable. (A subject
   // block stops refreshes, checked by the store's Rotate, not the tokens already out.)
   absl::StatusOr<std::string> FamilyProblem(const storage::FamilyRecord& family, absl::Time now);
+  // The actions behind the audited public methods; each fills what it learns into `event`.
+  absl::StatusOr<TokenPair> Issue(const IssueRequest& request, const Caller& caller,
+                                  AuditEvent* event);
+  absl::StatusOr<TokenPair> Refresh(const RefreshRequest& request, const Caller& caller,
+                                    AuditEvent* event);
+  absl::Status RevokeOneToken(absl::string_view token, const Caller& caller, AuditEvent* event);
+  absl::StatusOr<bool> RevokeOneFamily(absl::string_view family_id, absl::string_view token,
+                                       absl::string_view reason, const Caller& caller,
+                                       AuditEvent* event);
+  absl::StatusOr<storage::SubjectRecord> RevokeWholeSubject(const SubjectRevocation& request,
+                                                            const Caller& caller);
+  absl::StatusOr<storage::FamilyRecord> FindFamily(absl::string_view family_id);
+  absl::StatusOr<storage::FamilyPage> ListSessions(const ListFamiliesRequest& request);
+  absl::StatusOr<std::string> RotateKey(absl::string_view alg);
+  // Completes `event` (time, caller, outcome from `status`) and hands it to the sink.
+  void Audit(AuditEvent event, const absl::Status& status, const Caller& caller) const;
+
   // One attempt of IssueTokens at the clock's current time.
   absl::StatusOr<TokenPair> TryIssue(const IssueRequest& request,
                                      const std::vector<std::string>& audience,
@@ -209,6 +241,7 @@ class TokenAuthority {
   token::KeyRing* const keys_;
   VerifyCache verify_cache_;
   std::unique_ptr<RevocationView> view_;
+  std::unique_ptr<RevocationFollower> follower_;  // with shared_store only
 };
 
 }  // namespace ta::core

@@ -36,7 +36,10 @@ absl::StatusOr<Introspection> TokenAuthority::Introspect(const IntrospectRequest
   RETURN_IF_ERROR(CheckToken("token", request.token));
   RETURN_IF_ERROR(CheckText("audience", request.audience, kMaxAudienceBytes));
   const absl::Time now = options_.clock->Now();
-  if (LooksLikeRefreshToken(request.token)) return IntrospectRefresh(request, now);
+  if (LooksLikeRefreshToken(request.token)) {
+    if (request.access_tokens_only) return Inactive("not_an_access_token");
+    return IntrospectRefresh(request, now);
+  }
   return IntrospectAccess(request, now);
 }
 
@@ -75,7 +78,8 @@ absl::StatusOr<Introspection> TokenAuthority::IntrospectAccess(const IntrospectR
   if (!family_id.ok()) return Inactive("missing_claim");
   // No store read (DESIGN §10): every revocation that can still kill this token is in the
   // view. (Its family cannot have expired: an access token never outlives its family.)
-  if (!view_->IsCurrent(now)) {
+  if (!view_->IsCurrent(now) && (follower_ == nullptr || !follower_->TryPollNow() ||
+                                  !view_->IsCurrent(options_.clock->Now()))) {
     return Error(absl::StatusCode::kUnavailable, "revocations_stale",
                  "this server cannot prove it knows every recent revocation; retry");
   }
@@ -99,7 +103,9 @@ absl::StatusOr<Introspection> TokenAuthority::IntrospectAccess(const IntrospectR
 
 absl::StatusOr<std::shared_ptr<const token::VerifiedJwt>> TokenAuthority::VerifyAccessToken(
     absl::string_view token, const token::VerifyPolicy& policy, absl::Time now) {
-  if (std::shared_ptr<const token::VerifiedJwt> hit = verify_cache_.Find(token, now)) {
+  std::shared_ptr<const token::VerifiedJwt> hit = verify_cache_.Find(token, now);
+  options_.metrics->OnVerifyCache(hit != nullptr);
+  if (hit != nullptr) {
     RETURN_IF_ERROR(token::CheckClaims(hit->claims, policy, now));
     return hit;
   }

@@ -33,24 +33,37 @@ absl::Status CheckOwnership(storage::TokenStore* store, absl::string_view family
 
 absl::StatusOr<bool> RevokeKnownFamily(storage::TokenStore* store, absl::string_view family_id,
                                        absl::string_view reason, const Caller& caller,
-                                       absl::Time now) {
+                                       absl::Time now, CoreMetrics* metrics) {
   RETURN_IF_ERROR(CheckOwnership(store, family_id, caller, now));
   absl::StatusOr<bool> changed = store->RevokeFamily(family_id, reason, caller.name, now);
   if (absl::IsNotFound(changed.status())) return FamilyNotFound();
+  if (changed.ok() && *changed) metrics->OnRevocation(RevocationWidth::kFamily);
   return changed;
 }
 
 }  // namespace
 
 absl::Status TokenAuthority::RevokeToken(absl::string_view token, const Caller& caller) {
+  AuditEvent event{.action = "revoke.token", .rpc = "RevokeToken"};
+  absl::Status status = RevokeOneToken(token, caller, &event);
+  Audit(std::move(event), status, caller);
+  return status;
+}
+
+absl::Status TokenAuthority::RevokeOneToken(absl::string_view token, const Caller& caller,
+                                            AuditEvent* event) {
   RETURN_IF_ERROR(CheckToken("token", token));
   const absl::Time now = options_.clock->Now();
   if (LooksLikeRefreshToken(token)) {
     absl::StatusOr<storage::RefreshRecord> record = CheckRefreshToken(token, now);
-    if (absl::IsUnauthenticated(record.status())) return absl::OkStatus();  // RFC 7009 §2.2
+    if (absl::IsUnauthenticated(record.status())) {
+      event->reason = "not_ours";  // RFC 7009 §2.2: still OK
+      return absl::OkStatus();
+    }
     RETURN_IF_ERROR(record.status());
-    absl::StatusOr<bool> changed =
-        RevokeKnownFamily(store_, record->family_id, "token_revoked", caller, now);
+    event->family_id = EncodeFamilyId(record->family_id);
+    absl::StatusOr<bool> changed = RevokeKnownFamily(store_, record->family_id, "token_revoked",
+                                                     caller, now, options_.metrics);
     if (absl::IsNotFound(changed.status())) return absl::OkStatus();
     return changed.status();
   }
@@ -59,21 +72,44 @@ absl::Status TokenAuthority::RevokeToken(absl::string_view token, const Caller& 
   policy.leeway = options_.leeway;
   policy.max_token_bytes = kMaxTokenBytes;
   absl::StatusOr<token::VerifiedJwt> jwt = keys_->Verify(token, policy);
-  if (!jwt.ok()) return absl::OkStatus();  // invalid or already expired: nothing to deny
+  if (!jwt.ok()) {  // invalid or already expired: nothing to deny
+    event->reason = "not_ours";
+    return absl::OkStatus();
+  }
+  event->jti = jwt->claims.jti;
+  event->subject = jwt->claims.sub;
+  event->client_id = jwt->claims.client_id;
+  event->family_id = jwt->claims.sid;
   if (!caller.MayActFor(jwt->claims.client_id)) return NotYours();  // RFC 7009 §2.1
   // Verification accepts a token until exp + leeway, so the entry must live that long too.
-  return store_->DenyJti(jwt->claims.jti, jwt->claims.exp + options_.leeway);
+  RETURN_IF_ERROR(store_->DenyJti(jwt->claims.jti, jwt->claims.exp + options_.leeway));
+  options_.metrics->OnRevocation(RevocationWidth::kToken);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<bool> TokenAuthority::RevokeFamily(absl::string_view family_id,
                                                   absl::string_view token, absl::string_view reason,
                                                   const Caller& caller) {
+  AuditEvent event{.action = "revoke.family",
+                   .rpc = "RevokeFamily",
+                   .note = std::string(reason.substr(0, kMaxReasonBytes))};
+  absl::StatusOr<bool> changed = RevokeOneFamily(family_id, token, reason, caller, &event);
+  if (changed.ok()) event.reason = *changed ? "revoked" : "already_revoked";
+  Audit(std::move(event), changed.status(), caller);
+  return changed;
+}
+
+absl::StatusOr<bool> TokenAuthority::RevokeOneFamily(absl::string_view family_id,
+                                                     absl::string_view token,
+                                                     absl::string_view reason, const Caller& caller,
+                                                     AuditEvent* event) {
+  event->family_id = std::string(family_id.substr(0, 64));
   RETURN_IF_ERROR(CheckText("reason", reason, kMaxReasonBytes));
   const std::string why = reason.empty() ? "revoked" : std::string(reason);
   const absl::Time now = options_.clock->Now();
   if (!family_id.empty()) {
     ASSIGN_OR_RETURN(std::string raw, DecodeFamilyId(family_id));
-    return RevokeKnownFamily(store_, raw, why, caller, now);
+    return RevokeKnownFamily(store_, raw, why, caller, now, options_.metrics);
   }
   if (token.empty()) return InvalidField("family_id", "family_id or token is required");
   RETURN_IF_ERROR(CheckToken("token", token));
@@ -83,7 +119,8 @@ absl::StatusOr<bool> TokenAuthority::RevokeFamily(absl::string_view family_id,
       return InvalidField("token", "token is not a refresh token of this service");
     }
     RETURN_IF_ERROR(record.status());
-    return RevokeKnownFamily(store_, record->family_id, why, caller, now);
+    event->family_id = EncodeFamilyId(record->family_id);
+    return RevokeKnownFamily(store_, record->family_id, why, caller, now, options_.metrics);
   }
   token::VerifyPolicy policy;
   policy.issuer = options_.issuer;
@@ -93,10 +130,24 @@ absl::StatusOr<bool> TokenAuthority::RevokeFamily(absl::string_view family_id,
   if (!jwt.ok()) return InvalidField("token", "token is not a valid access token of this service");
   absl::StatusOr<std::string> raw = DecodeFamilyId(jwt->claims.sid);
   if (!raw.ok()) return InvalidField("token", "token names no family");
-  return RevokeKnownFamily(store_, *raw, why, caller, now);
+  event->family_id = jwt->claims.sid;
+  event->subject = jwt->claims.sub;
+  return RevokeKnownFamily(store_, *raw, why, caller, now, options_.metrics);
 }
 
 absl::StatusOr<storage::SubjectRecord> TokenAuthority::RevokeSubject(
+    const SubjectRevocation& request, const Caller& caller) {
+  absl::StatusOr<storage::SubjectRecord> record = RevokeWholeSubject(request, caller);
+  AuditEvent event{.action = "revoke.subject",
+                   .rpc = "RevokeSubject",
+                   .subject = request.subject.substr(0, kMaxSubjectBytes),
+                   .note = request.reason.substr(0, kMaxReasonBytes)};
+  if (record.ok() && record->block_until > options_.clock->Now()) event.reason = "blocked";
+  Audit(std::move(event), record.status(), caller);
+  return record;
+}
+
+absl::StatusOr<storage::SubjectRecord> TokenAuthority::RevokeWholeSubject(
     const SubjectRevocation& request, const Caller& caller) {
   RETURN_IF_ERROR(CheckIdentifier("subject", request.subject, kMaxSubjectBytes));
   RETURN_IF_ERROR(CheckText("reason", request.reason, kMaxReasonBytes));
@@ -115,10 +166,22 @@ absl::StatusOr<storage::SubjectRecord> TokenAuthority::RevokeSubject(
   update.revoked_by = caller.name;
   update.now = now;
   update.token_leeway = options_.leeway;
-  return store_->UpdateSubject(update);
+  ASSIGN_OR_RETURN(storage::SubjectRecord record, store_->UpdateSubject(update));
+  options_.metrics->OnRevocation(RevocationWidth::kSubject);
+  return record;
 }
 
-absl::StatusOr<storage::FamilyPage> TokenAuthority::ListFamilies(
+absl::StatusOr<storage::FamilyPage> TokenAuthority::ListFamilies(const ListFamiliesRequest& request,
+                                                                 const Caller& caller) {
+  absl::StatusOr<storage::FamilyPage> page = ListSessions(request);
+  AuditEvent event{.action = "admin.list_sessions",
+                   .rpc = "ListFamilies",
+                   .subject = request.subject.substr(0, kMaxSubjectBytes)};
+  Audit(std::move(event), page.status(), caller);
+  return page;
+}
+
+absl::StatusOr<storage::FamilyPage> TokenAuthority::ListSessions(
     const ListFamiliesRequest& request) {
   RETURN_IF_ERROR(CheckIdentifier("subject", request.subject, kMaxSubjectBytes));
   if (request.page_size < 0 || request.page_size > kMaxPageSize) {
@@ -134,7 +197,18 @@ absl::StatusOr<storage::FamilyPage> TokenAuthority::ListFamilies(
   return store_->ListFamilies(query);
 }
 
-absl::StatusOr<storage::FamilyRecord> TokenAuthority::GetFamily(absl::string_view family_id) {
+absl::StatusOr<storage::FamilyRecord> TokenAuthority::GetFamily(absl::string_view family_id,
+                                                                const Caller& caller) {
+  absl::StatusOr<storage::FamilyRecord> family = FindFamily(family_id);
+  AuditEvent event{.action = "admin.get_session",
+                   .rpc = "GetFamily",
+                   .family_id = std::string(family_id.substr(0, 64))};
+  if (family.ok()) event.subject = family->subject;
+  Audit(std::move(event), family.status(), caller);
+  return family;
+}
+
+absl::StatusOr<storage::FamilyRecord> TokenAuthority::FindFamily(absl::string_view family_id) {
   ASSIGN_OR_RETURN(std::string raw, DecodeFamilyId(family_id));
   absl::StatusOr<storage::FamilyRecord> family = store_->GetFamily(raw, options_.clock->Now());
   if (absl::IsNotFound(family.status())) return FamilyNotFound();

@@ -11,33 +11,6 @@
 namespace ta::rpc {
 namespace {
 
-using core::Role;
-
-// The one role table. Admin may call everything; GetJwks is public to any known caller.
-bool TableAllows(Rpc rpc, Role role) {
-  switch (rpc) {
-    case Rpc::kIssueTokens:
-      return role == Role::kIssuer;
-    case Rpc::kRefreshTokens:
-    case Rpc::kRevokeToken:
-    case Rpc::kRevokeFamily:  // a client only for its own client_ids (checked by the core)
-      return role == Role::kClient;
-    case Rpc::kIntrospect:
-    case Rpc::kIntrospectBatch:
-      return role == Role::kResource;
-    case Rpc::kGetJwks:
-      return true;
-    case Rpc::kRevokeSubject:
-    case Rpc::kListFamilies:
-    case Rpc::kGetFamily:
-    case Rpc::kRotateSigningKey:
-    case Rpc::kPurgeExpired:
-    case Rpc::kGetStats:
-      return false;
-  }
-  return false;
-}
-
 std::vector<std::string> Values(const grpc::AuthContext& auth, const char* property) {
   std::vector<std::string> values;
   for (const grpc::string_ref& v : auth.FindPropertyValues(property)) {
@@ -82,22 +55,26 @@ absl::StatusOr<core::Caller> Authenticate(grpc::ServerContextBase* context,
 
 }  // namespace
 
-bool RoleAllows(const core::Caller& caller, Rpc rpc) {
-  for (Role role : caller.roles) {
-    if (role == Role::kAdmin || TableAllows(rpc, role)) return true;
-  }
-  return false;
-}
+const char* RpcName(Rpc rpc) { return core::OperationName(rpc).data(); }
 
 absl::StatusOr<core::Caller> Authorize(grpc::ServerContextBase* context,
-                                       const core::CallerRegistry& registry, Rpc rpc) {
+                                       const core::CallerRegistry& registry, Rpc rpc,
+                                       core::AuditSink* audit) {
   absl::StatusOr<core::Caller> caller = Authenticate(context, registry);
-  if (!caller.ok()) return caller.status();
-  if (!RoleAllows(*caller, rpc)) {
-    return Error(absl::StatusCode::kPermissionDenied, "permission_denied",
-                 "the caller's roles do not include this call");
+  absl::Status refused = caller.status();
+  if (caller.ok() && !RoleAllows(*caller, rpc)) {
+    refused = Error(absl::StatusCode::kPermissionDenied, "permission_denied",
+                    "the caller's roles do not include this call");
   }
-  return caller;
+  if (refused.ok()) return caller;
+  if (audit != nullptr) {
+    core::AuditEvent event{.action = "auth.refused", .rpc = RpcName(rpc)};
+    event.time = absl::Now();
+    if (caller.ok()) event.caller = caller->name;
+    core::SetOutcome(refused, &event);
+    audit->Record(event);
+  }
+  return refused;
 }
 
 }  // namespace ta::rpc

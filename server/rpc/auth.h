@@ -1,4 +1,4 @@
-// Caller authentication and the per-RPC role table (DESIGN §7), in one place.
+// Caller authentication for the gRPC face (DESIGN §7); the role table is server/core/roles.h.
 //
 // Every RPC of TokenAuthority and TokenAdmin names itself with an Rpc value; Authorize()
 // finds the caller (mTLS peer certificate first, then `authorization: Bearer <key>`) and
@@ -10,33 +10,24 @@
 #include <grpcpp/server_context.h>
 
 #include "absl/status/statusor.h"
+#include "server/core/audit.h"
 #include "server/core/callers.h"
+#include "server/core/roles.h"
 
 namespace ta::rpc {
 
-enum class Rpc {
-  kIssueTokens,
-  kRefreshTokens,
-  kIntrospect,
-  kIntrospectBatch,
-  kRevokeToken,
-  kRevokeFamily,
-  kGetJwks,
-  kRevokeSubject,
-  kListFamilies,
-  kGetFamily,
-  kRotateSigningKey,
-  kPurgeExpired,
-  kGetStats,
-};
+// The RPCs are the operations of the shared role table (server/core/roles.h).
+using Rpc = core::Operation;
+using core::RoleAllows;
 
-// Whether `caller`'s roles admit `rpc` (admin admits everything).
-bool RoleAllows(const core::Caller& caller, Rpc rpc);
+// The method's name, e.g. "IssueTokens".
+const char* RpcName(Rpc rpc);
 
 // UNAUTHENTICATED when no accepted credential is presented, PERMISSION_DENIED when the caller
-// lacks the role.
+// lacks the role; either is recorded in `audit` ("auth.refused") when it is not null.
 absl::StatusOr<core::Caller> Authorize(grpc::ServerContextBase* context,
-                                       const core::CallerRegistry& registry, Rpc rpc);
+                                       const core::CallerRegistry& registry, Rpc rpc,
+                                       core::AuditSink* audit);
 
 }  // namespace ta::rpc
 

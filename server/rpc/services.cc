@@ -1,5 +1,7 @@
 #include "server/rpc/services.h"
 
+#include <chrono>
+
 #include "server/base/error.h"
 #include "server/base/status_macros.h"
 #include "server/rpc/auth.h"
@@ -25,7 +27,7 @@ grpc::Status Handle(CallbackServerContext* ctx, const ServiceDeps& deps, Rpc rpc
   if (ctx->IsCancelled() || ctx->deadline() < std::chrono::system_clock::now()) {
     return ToGrpcStatus(ctx, absl::DeadlineExceededError("deadline passed before serving"));
   }
-  absl::StatusOr<core::Caller> caller = Authorize(ctx, *deps.callers, rpc);
+  absl::StatusOr<core::Caller> caller = Authorize(ctx, *deps.callers, rpc, deps.audit);
   if (!caller.ok()) return ToGrpcStatus(ctx, caller.status());
   return ToGrpcStatus(ctx, handler(*caller));
 }
@@ -36,21 +38,28 @@ template <typename Handler>
 ServerUnaryReactor* Serve(CallbackServerContext* ctx, const ServiceDeps& deps, Rpc rpc, Where where,
                           Handler handler) {
   ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  const ServiceDeps* d = &deps;
+  auto finish = [d, rpc, reactor, start = std::chrono::steady_clock::now()](grpc::Status status) {
+    if (d->metrics != nullptr) {
+      d->metrics->OnRpc(rpc, static_cast<absl::StatusCode>(status.error_code()),
+                        absl::FromChrono(std::chrono::steady_clock::now() - start));
+    }
+    reactor->Finish(std::move(status));
+  };
   if (!deps.gate->Enter()) {
-    reactor->Finish(ToGrpcStatus(ctx, Error(absl::StatusCode::kUnavailable, "shutting_down",
-                                            "the server is shutting down; retry")));
+    finish(ToGrpcStatus(ctx, Error(absl::StatusCode::kUnavailable, "shutting_down",
+                                   "the server is shutting down; retry")));
     return reactor;
   }
-  const ServiceDeps* d = &deps;
-  auto run = [ctx, d, rpc, reactor, handler]() mutable {
-    reactor->Finish(Handle(ctx, *d, rpc, handler));
+  auto run = [ctx, d, rpc, finish, handler]() mutable {
+    finish(Handle(ctx, *d, rpc, handler));
     d->gate->Leave();
   };
   if (where == Where::kInline) {
     run();
   } else if (!deps.pool->Schedule(std::move(run))) {
-    reactor->Finish(ToGrpcStatus(ctx, Error(absl::StatusCode::kResourceExhausted, "overloaded",
-                                            "too many calls waiting; retry with backoff")));
+    finish(ToGrpcStatus(ctx, Error(absl::StatusCode::kResourceExhausted, "overloaded",
+                                   "too many calls waiting; retry with backoff")));
     deps.gate->Leave();
   }
   return reactor;
@@ -182,7 +191,7 @@ class AdminService final : public v1::TokenAdmin::CallbackService {
                  [=, this](const core::Caller& caller) -> absl::Status {
                    core::ListFamiliesRequest in{req->subject(), req->page_size(), req->page_token(),
                                                 req->include_revoked()};
-                   ASSIGN_OR_RETURN(storage::FamilyPage page, deps_.authority->ListFamilies(in));
+                   ASSIGN_OR_RETURN(storage::FamilyPage page, deps_.authority->ListFamilies(in, caller));
                    for (const storage::FamilyRecord& f : page.families)
                      ToProto(f, resp->add_families());
                    resp->set_next_page_token(page.next_page_token);
@@ -195,7 +204,7 @@ class AdminService final : public v1::TokenAdmin::CallbackService {
     return Serve(ctx, deps_, Rpc::kGetFamily, Where::kInline,
                  [=, this](const core::Caller& caller) -> absl::Status {
                    ASSIGN_OR_RETURN(storage::FamilyRecord family,
-                                    deps_.authority->GetFamily(req->family_id()));
+                                    deps_.authority->GetFamily(req->family_id(), caller));
                    ToProto(family, resp);
                    return absl::OkStatus();
                  });
@@ -206,7 +215,7 @@ class AdminService final : public v1::TokenAdmin::CallbackService {
                                        v1::RotateSigningKeyResponse* resp) override {
     return Serve(ctx, deps_, Rpc::kRotateSigningKey, Where::kPool,
                  [=, this](const core::Caller& caller) -> absl::Status {
-                   ASSIGN_OR_RETURN(std::string kid, deps_.authority->RotateSigningKey(req->alg()));
+                   ASSIGN_OR_RETURN(std::string kid, deps_.authority->RotateSigningKey(req->alg(), caller));
                    resp->set_kid(kid);
                    return absl::OkStatus();
                  });

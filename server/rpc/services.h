@@ -13,6 +13,7 @@
 
 #include "server/core/authority.h"
 #include "server/core/callers.h"
+#include "server/metrics/metrics.h"
 #include "server/rpc/call_gate.h"
 #include "server/rpc/worker_pool.h"
 
@@ -22,8 +23,10 @@ namespace ta::rpc {
 struct ServiceDeps {
   core::TokenAuthority* authority = nullptr;
   const core::CallerRegistry* callers = nullptr;
-  WorkerPool* pool = nullptr;  // runs the handlers that may block
-  CallGate* gate = nullptr;    // every call passes it; closed at shutdown
+  WorkerPool* pool = nullptr;                 // runs the handlers that may block
+  CallGate* gate = nullptr;                   // every call passes it; closed at shutdown
+  core::AuditSink* audit = nullptr;           // refused callers are recorded here; may be null
+  metrics::ServerMetrics* metrics = nullptr;  // counts and times every call; null: none
 };
 
 std::unique_ptr<grpc::Service> MakeAuthorityService(const ServiceDeps& deps);

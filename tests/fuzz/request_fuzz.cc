@@ -188,7 +188,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!Parse(bytes, &req)) return 0;
       ta::core::ListFamiliesRequest in{req.subject(), req.page_size(), req.page_token(),
                                        req.include_revoked()};
-      absl::StatusOr<ta::storage::FamilyPage> out = a.ListFamilies(in);
+      absl::StatusOr<ta::storage::FamilyPage> out = a.ListFamilies(in, env->admin);
       Check(out.status());
       v1::ListFamiliesResponse resp;
       if (out.ok()) {
@@ -200,7 +200,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       v1::GetFamilyRequest req;
       if (!Parse(bytes, &req)) return 0;
       Substitute(f, req.mutable_family_id());
-      absl::StatusOr<ta::storage::FamilyRecord> out = a.GetFamily(req.family_id());
+      absl::StatusOr<ta::storage::FamilyRecord> out = a.GetFamily(req.family_id(), env->admin);
       Check(out.status());
       v1::Family proto;
       if (out.ok()) ta::rpc::ToProto(*out, &proto);

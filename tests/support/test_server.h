@@ -57,6 +57,8 @@ class TestServer {
   v1::TokenAuthority::Stub& api() { return *api_; }
   v1::TokenAdmin::Stub& admin() { return *admin_; }
   const std::string& address() const { return address_; }
+  // The HTTP face's "host:port" when the options set http_listen, else "".
+  std::string http_address() const { return server_->http_address(); }
   // Stops and starts again on the same data (same clock), e.g. to check persistence;
   // `tweak` changes the options from then on (e.g. shorter lifetimes after an incident).
   void Restart(const std::function<void(ServerOptions&)>& tweak = nullptr);

@@ -1,0 +1,136 @@
+#include "server/http/documents.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "server/token/base64url.h"
+#include "server/token/crypto.h"
+
+namespace ta::http {
+namespace {
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void Key(Writer& w, absl::string_view s) {
+  w.Key(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+void String(Writer& w, absl::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+void Member(Writer& w, absl::string_view key, absl::string_view value) {
+  Key(w, key);
+  String(w, value);
+}
+void Strings(Writer& w, absl::string_view key, std::initializer_list<absl::string_view> values) {
+  Key(w, key);
+  w.StartArray();
+  for (absl::string_view v : values) String(w, v);
+  w.EndArray();
+}
+
+// The algorithms this server may sign with (DESIGN §2): all of them, so that a verifier's
+// allow-list taken from the metadata survives a RotateSigningKey to another algorithm.
+constexpr std::initializer_list<absl::string_view> kSigningAlgs = {"ES256", "EdDSA", "RS256",
+                                                                   "PS256"};
+
+}  // namespace
+
+std::string ErrorJson(absl::string_view error, absl::string_view description) {
+  std::string clean(description);
+  for (char& c : clean) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u > 0x7e || c == '"' || c == '\\') c = ' ';
+  }
+  rapidjson::StringBuffer buffer;
+  Writer w(buffer);
+  w.StartObject();
+  Member(w, "error", error);
+  Member(w, "error_description", clean);
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+std::string StatusJson(absl::string_view status, absl::string_view reason) {
+  rapidjson::StringBuffer buffer;
+  Writer w(buffer);
+  w.StartObject();
+  Member(w, "status", status);
+  if (!reason.empty()) Member(w, "reason", reason);
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+std::string IntrospectionJson(const core::Introspection& in, absl::string_view issuer) {
+  if (!in.active) return R"({"active":false})";
+  const bool access = in.token_type == "access_token";
+  rapidjson::StringBuffer buffer;
+  Writer w(buffer);
+  w.StartObject();
+  Key(w, "active");
+  w.Bool(true);
+  Member(w, "scope", in.scope);
+  Member(w, "client_id", in.client_id);
+  Member(w, "sub", in.subject);
+  Key(w, "aud");
+  if (in.audience.size() == 1) {
+    String(w, in.audience[0]);
+  } else {
+    w.StartArray();
+    for (const std::string& a : in.audience) String(w, a);
+    w.EndArray();
+  }
+  Member(w, "iss", issuer);
+  Key(w, "exp");
+  w.Int64(absl::ToUnixSeconds(in.expires_at));
+  Key(w, "iat");
+  w.Int64(absl::ToUnixSeconds(in.issued_at));
+  if (!in.jti.empty()) Member(w, "jti", in.jti);
+  Member(w, "token_type", access ? "Bearer" : in.token_type);
+  Member(w, "sid", in.family_id);
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+std::string MetadataJson(const MetadataOptions& o) {
+  rapidjson::StringBuffer buffer;
+  Writer w(buffer);
+  w.StartObject();
+  Member(w, "issuer", o.issuer);
+  Member(w, "jwks_uri", absl::StrCat(o.base_url, "/.well-known/jwks.json"));
+  Member(w, "introspection_endpoint", absl::StrCat(o.base_url, "/oauth2/introspect"));
+  Strings(w, "introspection_endpoint_auth_methods_supported", {"client_secret_basic"});
+  Member(w, "revocation_endpoint", absl::StrCat(o.base_url, "/oauth2/revoke"));
+  Strings(w, "revocation_endpoint_auth_methods_supported", {"client_secret_basic"});
+  // No authorization endpoint: tokens are issued over gRPC by a login service. RFC 8414 §2
+  // requires the member; an empty list says so.
+  Key(w, "response_types_supported");
+  w.StartArray();
+  w.EndArray();
+  if (o.openid) Strings(w, "subject_types_supported", {"public"});
+  // The algorithms of our access tokens. There is no metadata name for those alone; verifiers
+  // that take an allow-list from discovery read this one (registered by RFC 8414 §7.1.2).
+  Strings(w, "id_token_signing_alg_values_supported", kSigningAlgs);
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+std::string JwksEtag(absl::string_view jwks_json) {
+  const std::string digest = token::Base64UrlEncode(token::Sha256(jwks_json));
+  return absl::StrCat("\"", digest.substr(0, 22), "\"");
+}
+
+bool EtagMatches(absl::string_view if_none_match, absl::string_view etag) {
+  for (absl::string_view candidate : absl::StrSplit(if_none_match, ',')) {
+    candidate = absl::StripAsciiWhitespace(candidate);
+    if (candidate == "*") return true;
+    absl::ConsumePrefix(&candidate, "W/");
+    if (candidate == etag) return true;
+  }
+  return false;
+}
+
+}  // namespace ta::http

@@ -1,0 +1,256 @@
+#include "server/http/endpoints.h"
+
+#include <chrono>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "server/base/error.h"
+#include "server/base/status_macros.h"
+#include "server/core/roles.h"
+#include "server/http/documents.h"
+#include "server/http/errors.h"
+#include "server/http/form.h"
+
+namespace ta::http {
+namespace {
+
+constexpr char kJson[] = "application/json";
+// Token type hints are short words; anything longer is not one (RFC 7009 §2.1 values).
+constexpr size_t kMaxHintBytes = 64;
+
+// The path of an issuer that is a URL ("https://h/tenant" -> "/tenant"), else "".
+std::string IssuerPath(absl::string_view issuer) {
+  if (!absl::ConsumePrefix(&issuer, "https://") && !absl::ConsumePrefix(&issuer, "http://")) {
+    return "";
+  }
+  const size_t slash = issuer.find('/');
+  if (slash == absl::string_view::npos) return "";
+  return std::string(absl::StripSuffix(issuer.substr(slash), "/"));
+}
+
+HttpResponse Json(int status, std::string body) {
+  HttpResponse out;
+  out.status = status;
+  out.content_type = kJson;
+  out.body = std::move(body);
+  return out;
+}
+
+absl::Status MethodNotAllowed(absl::string_view allowed) {
+  return Error(absl::StatusCode::kInvalidArgument, "method_not_allowed",
+               absl::StrCat("use ", allowed));
+}
+
+}  // namespace
+
+Endpoints::Endpoints(EndpointsOptions options, EndpointsDeps deps)
+    : options_(std::move(options)), deps_(std::move(deps)) {
+  MetadataOptions metadata{options_.issuer, options_.base_url, false};
+  oauth_metadata_ = MetadataJson(metadata);
+  metadata.openid = true;
+  openid_metadata_ = MetadataJson(metadata);
+  oauth_paths_ = {"/.well-known/oauth-authorization-server"};
+  openid_paths_ = {"/.well-known/openid-configuration"};
+  // RFC 8414 §3.1 inserts the well-known part before the issuer's path; OIDC Discovery §4
+  // appends it.
+  const std::string path = IssuerPath(options_.issuer);
+  if (!path.empty()) {
+    oauth_paths_.push_back(absl::StrCat("/.well-known/oauth-authorization-server", path));
+    openid_paths_.push_back(absl::StrCat(path, "/.well-known/openid-configuration"));
+  }
+}
+
+Endpoints::RouteInfo Endpoints::Find(absl::string_view path) const {
+  if (path == "/.well-known/jwks.json") return {Route::kJwks, "jwks", "GET"};
+  for (const std::string& p : oauth_paths_) {
+    if (path == p) return {Route::kOAuthMetadata, "oauth_metadata", "GET"};
+  }
+  for (const std::string& p : openid_paths_) {
+    if (path == p) return {Route::kOpenIdMetadata, "openid_metadata", "GET"};
+  }
+  if (path == "/oauth2/introspect") return {Route::kIntrospect, "introspect", "POST"};
+  if (path == "/oauth2/revoke") return {Route::kRevoke, "revoke", "POST"};
+  if (path == "/metrics") return {Route::kMetrics, "metrics", "GET"};
+  if (path == "/healthz/live") return {Route::kLive, "live", "GET"};
+  if (path == "/healthz/ready") return {Route::kReady, "ready", "GET"};
+  return {Route::kUnknown, "unknown", ""};
+}
+
+void Endpoints::Handle(HttpRequest request, Respond respond) {
+  const RouteInfo info = Find(request.path);
+  if (!deps_.gate->Enter()) {
+    if (deps_.metrics != nullptr) deps_.metrics->OnHttp(info.name, 503, absl::ZeroDuration());
+    return respond(ErrorResponse(Error(absl::StatusCode::kUnavailable, "shutting_down",
+                                       "the server is shutting down; retry")));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  // Every answer is counted and leaves the gate exactly once.
+  Respond done = [this, name = info.name, start, respond = std::move(respond)](HttpResponse r) {
+    if (deps_.metrics != nullptr) {
+      deps_.metrics->OnHttp(name, r.status,
+                            absl::FromChrono(std::chrono::steady_clock::now() - start));
+    }
+    respond(std::move(r));
+    deps_.gate->Leave();
+  };
+  if (info.route == Route::kUnknown) {
+    return done(ErrorResponse(Error(absl::StatusCode::kNotFound, "not_found", "no such path")));
+  }
+  const bool get_route = absl::string_view(info.method) == "GET";
+  const bool allowed = get_route ? request.method == "GET" || request.method == "HEAD"
+                                 : request.method == info.method;
+  if (!allowed) {
+    HttpResponse refused = ErrorResponse(MethodNotAllowed(info.method));
+    refused.headers.emplace_back("Allow", get_route ? "GET, HEAD" : info.method);
+    return done(std::move(refused));
+  }
+  Serve(info.route, std::move(request), std::move(done));
+}
+
+void Endpoints::Serve(Route route, HttpRequest request, Respond respond) {
+  switch (route) {
+    case Route::kJwks:
+      return respond(Jwks(request));
+    case Route::kOAuthMetadata:
+      return respond(Document(oauth_metadata_));
+    case Route::kOpenIdMetadata:
+      return respond(Document(openid_metadata_));
+    case Route::kIntrospect:
+      return respond(Introspect(request));
+    case Route::kRevoke:
+      return Revoke(std::move(request), std::move(respond));
+    case Route::kMetrics:
+      return respond(Metrics());
+    case Route::kLive:
+      return respond(Health(absl::OkStatus(), "live"));
+    case Route::kReady:
+      return respond(Health(deps_.readiness ? deps_.readiness() : absl::OkStatus(), "ready"));
+    case Route::kUnknown:
+      break;
+  }
+  respond(ErrorResponse(Error(absl::StatusCode::kNotFound, "not_found", "no such path")));
+}
+
+HttpResponse Endpoints::Refused(const absl::Status& status) {
+  if (deps_.metrics != nullptr) {
+    deps_.metrics->OnHttp("malformed", ClassifyError(status).status, absl::ZeroDuration());
+  }
+  return ErrorResponse(status);
+}
+
+HttpResponse Endpoints::Jwks(const HttpRequest& request) const {
+  HttpResponse out = Document(deps_.authority->JwksJson());
+  const std::string etag = JwksEtag(out.body);
+  out.headers.emplace_back("ETag", etag);
+  if (!request.if_none_match.empty() && EtagMatches(request.if_none_match, etag)) {
+    out.status = 304;  // RFC 9110 §15.4.5: same validators and caching headers, no content
+    out.body.clear();
+    out.content_type.clear();
+  }
+  return out;
+}
+
+// A public, cacheable JSON document (JWKS, metadata), readable from browsers too.
+HttpResponse Endpoints::Document(const std::string& body) const {
+  HttpResponse out = Json(200, body);
+  out.headers.emplace_back(
+      "Cache-Control", absl::StrCat("public, max-age=", absl::ToInt64Seconds(options_.max_age)));
+  out.headers.emplace_back("Access-Control-Allow-Origin", "*");
+  return out;
+}
+
+HttpResponse Endpoints::Health(absl::Status status, absl::string_view ok_word) const {
+  std::string reason = ReasonOf(status);
+  if (!status.ok() && reason.empty()) reason = "not_ready";
+  HttpResponse out =
+      Json(status.ok() ? 200 : 503, StatusJson(status.ok() ? ok_word : "not_ready", reason));
+  out.headers.emplace_back("Cache-Control", "no-store");
+  return out;
+}
+
+HttpResponse Endpoints::Metrics() const {
+  if (!deps_.render_metrics) {
+    return ErrorResponse(Error(absl::StatusCode::kNotFound, "not_found", "metrics are off"));
+  }
+  HttpResponse out;
+  out.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  out.body = deps_.render_metrics();
+  out.headers.emplace_back("Cache-Control", "no-store");
+  return out;
+}
+
+absl::StatusOr<core::Caller> Endpoints::Authorize(const HttpRequest& request,
+                                                  core::Operation op) const {
+  ASSIGN_OR_RETURN(ClientCredentials credentials, ParseAuthorization(request.authorization));
+  ASSIGN_OR_RETURN(core::Caller caller, deps_.callers->ByApiKey(credentials.key));
+  // Basic names the caller too; a key presented under another caller's name is refused.
+  if (credentials.basic && credentials.name != caller.name) {
+    return Error(absl::StatusCode::kUnauthenticated, "unauthenticated",
+                 "the client name does not match its key");
+  }
+  if (!core::RoleAllows(caller, op)) {
+    return Error(absl::StatusCode::kPermissionDenied, "permission_denied",
+                 "the caller's roles do not include this call");
+  }
+  return caller;
+}
+
+absl::StatusOr<std::string> Endpoints::TokenParameter(const HttpRequest& request) const {
+  if (!IsFormContentType(request.content_type)) {
+    return Error(absl::StatusCode::kInvalidArgument, "invalid_request",
+                 "the body must be application/x-www-form-urlencoded");
+  }
+  ASSIGN_OR_RETURN(Form form, ParseForm(request.body));
+  auto hint = form.find("token_type_hint");
+  // Any hint is accepted and none is needed: we tell the token types apart ourselves
+  // (RFC 7009 §2.1: a server that cannot use the hint searches all its token types).
+  if (hint != form.end() && hint->second.size() > kMaxHintBytes) {
+    return InvalidField("token_type_hint", "token_type_hint is too long");
+  }
+  auto token = form.find("token");
+  if (token == form.end() || token->second.empty()) {
+    return InvalidField("token", "the form parameter 'token' is required");
+  }
+  return std::move(token->second);
+}
+
+HttpResponse Endpoints::Introspect(const HttpRequest& request) {
+  absl::StatusOr<core::Caller> caller = Authorize(request, core::Operation::kIntrospect);
+  if (!caller.ok()) return ErrorResponse(caller.status());
+  absl::StatusOr<std::string> token = TokenParameter(request);
+  if (!token.ok()) return ErrorResponse(token.status());
+  core::IntrospectRequest in;
+  in.token = *std::move(token);
+  // RFC 7662 §4: a token must be reported active only where it may be used. A protected
+  // resource never accepts a refresh token; an admin may still inspect one.
+  in.access_tokens_only = !caller->Has(core::Role::kAdmin);
+  absl::StatusOr<core::Introspection> out = deps_.authority->Introspect(in);
+  if (!out.ok()) return ErrorResponse(out.status());
+  HttpResponse response = Json(200, IntrospectionJson(*out, options_.issuer));
+  response.headers.emplace_back("Cache-Control", "no-store");
+  return response;
+}
+
+void Endpoints::Revoke(HttpRequest request, Respond respond) {
+  absl::StatusOr<core::Caller> caller = Authorize(request, core::Operation::kRevokeToken);
+  if (!caller.ok()) return respond(ErrorResponse(caller.status()));
+  absl::StatusOr<std::string> token = TokenParameter(request);
+  if (!token.ok()) return respond(ErrorResponse(token.status()));
+  // A revocation is a synced write: off the event loop.
+  auto shared = std::make_shared<Respond>(std::move(respond));
+  const bool scheduled =
+      deps_.pool->Schedule([this, shared, caller = *std::move(caller), token = *std::move(token)] {
+        absl::Status status = deps_.authority->RevokeToken(token, caller);
+        if (!status.ok()) return (*shared)(ErrorResponse(status));
+        HttpResponse ok;  // RFC 7009 §2.2: 200, content ignored
+        ok.headers.emplace_back("Cache-Control", "no-store");
+        (*shared)(std::move(ok));
+      });
+  if (!scheduled) {
+    (*shared)(ErrorResponse(Error(absl::StatusCode::kResourceExhausted, "overloaded",
+                                  "too many calls waiting; retry with backoff")));
+  }
+}
+
+}  // namespace ta::http

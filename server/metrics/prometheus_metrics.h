@@ -1,0 +1,81 @@
+// ServerMetrics kept in a prometheus-cpp registry and rendered in the Prometheus text format
+// (version 0.0.4) for GET /metrics. Only prometheus-cpp's core and text serializer are used:
+// the HTTP face (server/http) serves the text, not prometheus-cpp's own civetweb exposer.
+//
+// Names follow the Prometheus conventions (prefix ta_, base units, _total for counters,
+// _seconds for durations); the README lists every series. Thread-safe.
+#ifndef TA_SERVER_METRICS_PROMETHEUS_METRICS_H_
+#define TA_SERVER_METRICS_PROMETHEUS_METRICS_H_
+
+#include <array>
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/metrics/metrics.h"
+#include "server/token/key_ring.h"
+
+namespace prometheus {
+class Counter;
+template <typename T>
+class Family;
+class Histogram;
+class Registry;
+}  // namespace prometheus
+
+namespace ta::metrics {
+
+struct PrometheusMetricsOptions {
+  // Labels of ta_build_info, e.g. {"version", "1a2b3c4"}.
+  std::vector<std::pair<std::string, std::string>> build_info;
+  // The signing keys now (for ta_signing_keys and ta_signing_key_age_seconds), read at each
+  // scrape. Empty: no key series.
+  std::function<std::vector<token::KeyInfo>()> keys;
+  // Time source for key ages. Never null.
+  const Clock* clock = Clock::Real();
+};
+
+class PrometheusMetrics final : public ServerMetrics {
+ public:
+  static absl::StatusOr<std::unique_ptr<PrometheusMetrics>> Create(
+      PrometheusMetricsOptions options);
+  ~PrometheusMetrics() override;
+
+  void OnRefresh(core::RefreshOutcome outcome) override;
+  void OnRevocation(core::RevocationWidth width) override;
+  void OnVerifyCache(bool hit) override;
+  void OnRpc(core::Operation op, absl::StatusCode code, absl::Duration latency) override;
+  void OnHttp(absl::string_view endpoint, int http_status, absl::Duration latency) override;
+  void OnStore(StoreOp op, absl::StatusCode code, absl::Duration latency) override;
+
+  // Every series, in the text exposition format.
+  std::string Render() const;
+
+ private:
+  static constexpr int kGrpcCodes = 17;
+  explicit PrometheusMetrics(PrometheusMetricsOptions options);
+  // prometheus-cpp reports bad names by throwing; Create turns that into a status.
+  void Build();
+
+  const PrometheusMetricsOptions options_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* rpc_requests_ = nullptr;
+  prometheus::Family<prometheus::Counter>* http_requests_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* http_latency_ = nullptr;
+  prometheus::Family<prometheus::Counter>* store_errors_ = nullptr;
+  // Per-call series looked up once: [operation][grpc code] is created on first use.
+  std::array<std::array<std::atomic<prometheus::Counter*>, kGrpcCodes>, core::kOperationCount>
+      rpc_counters_{};
+  std::array<prometheus::Histogram*, core::kOperationCount> rpc_latency_{};
+  std::array<prometheus::Counter*, core::kRefreshOutcomeCount> refresh_{};
+  std::array<prometheus::Counter*, core::kRevocationWidthCount> revocations_{};
+  std::array<prometheus::Counter*, 2> verify_cache_{};  // [miss, hit]
+  std::array<prometheus::Histogram*, kStoreOpCount> store_latency_{};
+};
+
+}  // namespace ta::metrics
+
+#endif  // TA_SERVER_METRICS_PROMETHEUS_METRICS_H_

@@ -1,0 +1,213 @@
+// The HTTP face's handlers without a network: core::TokenAuthority over a RocksDB store that a
+// test can make unreachable, so the store-failure answers (503) and readiness are checked.
+#include "server/http/endpoints.h"
+
+#include <catch2/catch.hpp>
+#include <future>
+
+#include "server/base/error.h"
+#include "server/readiness.h"
+#include "storage/rocksdb/rocksdb_store.h"
+#include "tests/support/temp_dir.h"
+
+namespace ta::http {
+namespace {
+
+using storage::TokenStore;
+
+// A store that answers UNAVAILABLE to everything while `down` is set.
+class SwitchableStore final : public TokenStore {
+ public:
+  explicit SwitchableStore(TokenStore* real) : real_(real) {}
+  std::atomic<bool> down{false};
+
+  void SetRevocationListener(storage::RevocationListener listener) override {
+    real_->SetRevocationListener(std::move(listener));
+  }
+  absl::StatusOr<std::vector<storage::RevocationEntry>> ReadRevocations(uint64_t after,
+                                                                        absl::Time now,
+                                                                        size_t limit) override {
+    if (down) return Down();
+    return real_->ReadRevocations(after, now, limit);
+  }
+
+  absl::Status CreateFamily(const storage::FamilyRecord& f,
+                            const storage::RefreshRecord& r) override {
+    return down ? Down() : real_->CreateFamily(f, r);
+  }
+  absl::StatusOr<storage::FamilyRecord> GetFamily(absl::string_view id, absl::Time now) override {
+    if (down) return Down();
+    return real_->GetFamily(id, now);
+  }
+  absl::StatusOr<storage::RefreshRecord> GetRefresh(absl::string_view id, uint64_t g,
+                                                    absl::Time now) override {
+    if (down) return Down();
+    return real_->GetRefresh(id, g, now);
+  }
+  absl::StatusOr<storage::RotateOutcome> Rotate(const storage::RotateRequest& r) override {
+    if (down) return Down();
+    return real_->Rotate(r);
+  }
+  absl::StatusOr<bool> RevokeFamily(absl::string_view id, absl::string_view reason,
+                                    absl::string_view by, absl::Time now) override {
+    if (down) return Down();
+    return real_->RevokeFamily(id, reason, by, now);
+  }
+  absl::Status DenyJti(absl::string_view jti, absl::Time exp) override {
+    return down ? Down() : real_->DenyJti(jti, exp);
+  }
+  absl::StatusOr<bool> IsJtiDenied(absl::string_view jti, absl::Time now) override {
+    if (down) return Down();
+    return real_->IsJtiDenied(jti, now);
+  }
+  absl::StatusOr<storage::SubjectRecord> UpdateSubject(const storage::SubjectUpdate& u) override {
+    if (down) return Down();
+    return real_->UpdateSubject(u);
+  }
+  absl::StatusOr<std::optional<storage::SubjectRecord>> GetSubject(absl::string_view s,
+                                                                   absl::Time now) override {
+    if (down) return Down();
+    return real_->GetSubject(s, now);
+  }
+  absl::StatusOr<storage::FamilyPage> ListFamilies(const storage::ListFamiliesQuery& q) override {
+    if (down) return Down();
+    return real_->ListFamilies(q);
+  }
+  absl::Status PurgeExpired() override { return down ? Down() : real_->PurgeExpired(); }
+  absl::StatusOr<storage::StoreStats> GetStats() override {
+    if (down) return Down();
+    return real_->GetStats();
+  }
+
+ private:
+  static absl::Status Down() {
+    return Error(absl::StatusCode::kUnavailable, "store_unavailable", "disk gone");
+  }
+  TokenStore* real_;
+};
+
+constexpr char kResourceKey[] = "resource-key-0123456789";
+constexpr char kClientKey[] = "client-key-0123456789";
+constexpr char kAdminKey[] = "admin-key-0123456789";
+
+// The pieces Server wires together, minus gRPC and the listener.
+struct Fixture {
+  ta::testing::TempDir dir;
+  std::unique_ptr<TokenStore> rocks;
+  std::unique_ptr<SwitchableStore> store;
+  std::unique_ptr<token::KeyRing> keys;
+  std::unique_ptr<core::TokenAuthority> authority;
+  std::unique_ptr<core::CallerRegistry> callers;
+  rpc::WorkerPool pool{2, 16};
+  rpc::CallGate gate;
+  std::unique_ptr<ReadinessMonitor> readiness;
+  std::unique_ptr<Endpoints> endpoints;
+
+  Fixture() {
+    storage::RocksDbStoreOptions so;
+    so.path = dir.Sub("db");
+    rocks = *storage::OpenRocksDbStore(so);
+    store = std::make_unique<SwitchableStore>(rocks.get());
+    token::KeyRingOptions ko;
+    ko.key_dir = dir.Sub("keys");
+    keys = *token::KeyRing::Open(ko);
+    core::AuthorityOptions ao;
+    ao.default_audience = {"api"};
+    authority = *core::TokenAuthority::Create(ao, store.get(), keys.get());
+    callers = *core::CallerRegistry::Parse(
+        "gateway resource " + core::CallerRegistry::KeyCredential(kResourceKey) + "\n" +
+            "web-bff client " + core::CallerRegistry::KeyCredential(kClientKey) + "\n" +
+            "ops admin " + core::CallerRegistry::KeyCredential(kAdminKey) + "\n",
+        "test");
+    readiness = std::make_unique<ReadinessMonitor>(
+        [this] {
+          absl::StatusOr<bool> r = store->IsJtiDenied("probe", absl::Now());
+          return r.ok() ? absl::OkStatus() : r.status();
+        },
+        absl::Milliseconds(100), nullptr);
+    EndpointsDeps deps{authority.get(), callers.get(), &pool, &gate};
+    deps.readiness = [this] { return readiness->Current(); };
+    endpoints = std::make_unique<Endpoints>(EndpointsOptions{"token-authority", "http://x"}, deps);
+  }
+
+  std::string AccessToken() {
+    core::IssueRequest req{"alice", "web", {}, "read", "", {}};
+    core::Caller issuer{"login", {core::Role::kIssuer}, {}};
+    return authority->IssueTokens(req, issuer)->access_token;
+  }
+
+  HttpResponse Call(HttpRequest request) {
+    std::promise<HttpResponse> answer;
+    endpoints->Handle(std::move(request), [&](HttpResponse r) { answer.set_value(std::move(r)); });
+    return answer.get_future().get();
+  }
+
+  HttpResponse Post(const std::string& path, const std::string& key, const std::string& token) {
+    HttpRequest r;
+    r.method = "POST";
+    r.path = path;
+    r.content_type = "application/x-www-form-urlencoded";
+    r.authorization = "Bearer " + key;
+    r.body = "token=" + token;
+    return Call(std::move(r));
+  }
+};
+
+TEST_CASE("Endpoints: revocation answers 503 while the store cannot take it", "[http]") {
+  Fixture f;
+  const std::string token = f.AccessToken();
+  f.store->down = true;
+  HttpResponse r = f.Post("/oauth2/revoke", kClientKey, token);
+  CHECK(r.status == 503);
+  CHECK(r.body.find("temporarily_unavailable") != std::string::npos);
+  f.store->down = false;
+  CHECK(f.Post("/oauth2/revoke", kClientKey, token).status == 200);
+  CHECK(f.Post("/oauth2/introspect", kResourceKey, token).body == R"({"active":false})");
+}
+
+TEST_CASE("Endpoints: introspection answers 503, never inactive, when it needs the store",
+          "[http]") {
+  Fixture f;
+  core::IssueRequest req{"alice", "web", {}, "read", "", {}};
+  core::TokenPair pair =
+      *f.authority->IssueTokens(req, core::Caller{"login", {core::Role::kIssuer}, {}});
+  f.store->down = true;
+  // An access token is judged from the revocation view (DESIGN §10): no store read.
+  CHECK(f.Post("/oauth2/introspect", kResourceKey, pair.access_token).body.find(
+            R"("active":true)") == 1);
+  // A refresh token (as an admin may ask) is judged from the store.
+  HttpResponse r = f.Post("/oauth2/introspect", kAdminKey, pair.refresh_token);
+  CHECK(r.status == 503);
+  CHECK(r.body.find("temporarily_unavailable") != std::string::npos);
+  f.store->down = false;
+  CHECK(f.Post("/oauth2/introspect", kAdminKey, pair.refresh_token).status == 200);
+}
+
+TEST_CASE("Endpoints: /healthz/ready follows the store; /healthz/live does not", "[http]") {
+  Fixture f;
+  HttpRequest ready{"GET", "/healthz/ready"};
+  HttpRequest live{"GET", "/healthz/live"};
+  CHECK(f.Call(ready).status == 200);
+  f.store->down = true;
+  for (int i = 0; i < 100 && f.Call(ready).status == 200; ++i)
+    absl::SleepFor(absl::Milliseconds(20));
+  HttpResponse r = f.Call(ready);
+  CHECK(r.status == 503);
+  CHECK(r.body == R"({"status":"not_ready","reason":"store_unavailable"})");
+  CHECK(f.Call(live).status == 200);
+  f.store->down = false;
+  for (int i = 0; i < 100 && f.Call(ready).status != 200; ++i)
+    absl::SleepFor(absl::Milliseconds(20));
+  CHECK(f.Call(ready).status == 200);
+}
+
+TEST_CASE("Endpoints: a closed gate answers 503 shutting_down", "[http]") {
+  Fixture f;
+  f.gate.CloseAndWait(absl::Now());
+  HttpResponse r = f.Call(HttpRequest{"GET", "/.well-known/jwks.json"});
+  CHECK(r.status == 503);
+  CHECK(r.body.find("shutting_down") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace ta::http
