@@ -28,8 +28,10 @@ SubjectRecord MergeSubject(const std::optional<SubjectRecord>& stored, const Sub
   merged.updated_at = update.now;
   // Never shorter than before: an earlier update may have known of families this one does not
   // (they expired since, but their access tokens' leeway may still run).
+  // At least a while past now even when it kills nothing yet: a family stamped at or before
+  // the cutoff by a replica whose clock lags must still find the record and be refused.
   merged.expires_at = std::max({stored.has_value() ? stored->expires_at : absl::InfinitePast(),
-                                merged.block_until, keep_until, update.now});
+                                merged.block_until, keep_until, update.now + kMaxTokenLeeway});
   return merged;
 }
 

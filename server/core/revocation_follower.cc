@@ -22,12 +22,14 @@ absl::Status RevocationFollower::PollOnce() {
   return PollLocked();
 }
 
-bool RevocationFollower::TryPollNow() {
-  if (!poll_mu_.TryLock()) return false;
-  absl::Status polled = PollLocked();
-  poll_mu_.Unlock();
-  if (!polled.ok()) ++failed_polls_;
-  return polled.ok();
+bool RevocationFollower::CatchUp(absl::Time now) {
+  absl::MutexLock lock(&poll_mu_);  // a poll in flight is bounded by the store's timeouts
+  if (view_->IsCurrent(now)) return true;
+  if (!PollLocked().ok()) {
+    ++failed_polls_;
+    return false;
+  }
+  return view_->IsCurrent(now);
 }
 
 absl::Status RevocationFollower::PollLocked() {

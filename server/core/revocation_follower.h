@@ -43,9 +43,10 @@ class RevocationFollower {
 
   // One poll now: read, apply, mark current. Waits for a poll already running.
   absl::Status PollOnce();
-  // A poll now unless one is already running (then false at once): lets a caller that finds
-  // the view stale catch up itself instead of waiting for the next tick.
-  bool TryPollNow();
+  // Lets a caller that finds the view stale at `now` catch up itself instead of waiting for
+  // the next tick: waits for a poll already running, and polls again unless that one made
+  // the view current for `now`. True when the view is current for `now` afterwards.
+  bool CatchUp(absl::Time now);
   void Start();
   void Stop();
 

@@ -188,7 +188,7 @@ absl::Status RocksDbStore::WriteRevocation(FamilyRecord* family, absl::string_vi
   updated.revoked_by = std::string(revoked_by);
   rocksdb::WriteBatch batch;
   PutFamily(&batch, updated);
-  RETURN_IF_ERROR(CommitWithLog(&batch, {FamilyEntry(updated, RevocationEntry::Kind::kFamily, now)},
+  RETURN_IF_ERROR(CommitWithLog(&batch, {FamilyRevocation(updated, RevocationEntry::Kind::kFamily, now)},
                                 "revoke family"));
   *family = std::move(updated);  // only once durable, so callers never see an unwritten state
   return absl::OkStatus();

@@ -10,20 +10,9 @@
 
 #include "server/base/status_macros.h"
 #include "storage/rocksdb/store.h"
+#include "storage/store_rules.h"
 
 namespace ta::storage::rocksdb_store {
-
-RevocationEntry RocksDbStore::FamilyEntry(const FamilyRecord& family, RevocationEntry::Kind kind,
-                                          absl::Time now) {
-  RevocationEntry entry;
-  entry.kind = kind;
-  entry.id = family.family_id;
-  entry.revoked_at = now;
-  entry.live_until = family.access_live_until != absl::InfinitePast()
-                         ? family.access_live_until
-                         : family.expires_at + kMaxLeeway;
-  return entry;
-}
 
 absl::Status RocksDbStore::CommitWithLog(rocksdb::WriteBatch* batch,
                                          std::vector<RevocationEntry> entries,
@@ -112,7 +101,7 @@ absl::Status RocksDbStore::BackfillLog() {
       if (!subject.has_value() || family.created_at > subject->not_before) continue;
       kind = RevocationEntry::Kind::kSubject;
     }
-    RevocationEntry entry = FamilyEntry(family, kind, now);
+    RevocationEntry entry = FamilyRevocation(family, kind, now);
     if (entry.live_until > now) entries.push_back(std::move(entry));
   }
   if (!it->status().ok()) return FromRocks(it->status(), "scan families");

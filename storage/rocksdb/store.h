@@ -29,9 +29,6 @@ namespace ta::storage::rocksdb_store {
 inline constexpr size_t kMaxJtiSize = 1024;
 inline constexpr int kMaxPageSize = 1000;
 inline constexpr int kDefaultPageSize = 50;
-// Records written before FamilyRecord::access_live_until existed: access tokens never outlive
-// their family, and no leeway exceeds this.
-inline constexpr absl::Duration kMaxLeeway = absl::Minutes(5);
 
 // Corruption is the one RocksDB failure a retry cannot fix; everything else (I/O error, full
 // or read-only disk, lock held) is reported as retryable.
@@ -113,9 +110,6 @@ class RocksDbStore final : public TokenStore {
   // in commit order), then hands them to the listener. `entries` may be empty.
   absl::Status CommitWithLog(rocksdb::WriteBatch* batch, std::vector<RevocationEntry> entries,
                              absl::string_view what);
-  // The log entry revoking (or, for kSubject, killing) `family` at `now`.
-  static RevocationEntry FamilyEntry(const FamilyRecord& family, RevocationEntry::Kind kind,
-                                     absl::Time now);
   absl::StatusOr<std::optional<std::string>> Read(Cf cf, const std::string& key);
   absl::Status Write(rocksdb::WriteBatch* batch, absl::string_view what);
   // Records past their drop-after are reported as absent (nullopt).

@@ -48,7 +48,7 @@ absl::StatusOr<std::vector<RevocationEntry>> RocksDbStore::KilledFamilies(
     if (parts.created_at <= old_cutoff) break;
     ASSIGN_OR_RETURN(std::optional<FamilyRecord> family, LoadFamily(parts.family_id, now));
     if (!family.has_value() || family->revoked) continue;
-    RevocationEntry entry = FamilyEntry(*family, RevocationEntry::Kind::kSubject, now);
+    RevocationEntry entry = FamilyRevocation(*family, RevocationEntry::Kind::kSubject, now);
     if (entry.live_until > now) killed.push_back(std::move(entry));
   }
   if (!it->status().ok()) return FromRocks(it->status(), "scan subject families");

@@ -52,7 +52,7 @@ TEST_CASE("tokenctl: sessions is a table with relative times and revoked rows ma
   LiveServer server;
   v1::TokenPair laptop = IssueJson(server, "alice");
   v1::TokenPair phone = IssueJson(server, "alice");
-  REQUIRE(Tokenctl(server, {"revoke-family", laptop.family_id(), "--reason=logout"}).exit_code ==
+  REQUIRE(Tokenctl(server, {"revoke-family", "--reason=logout", "--", laptop.family_id()}).exit_code ==
           0);
 
   ProcessResult table = Tokenctl(server, {"sessions", "alice", "--include_revoked"});

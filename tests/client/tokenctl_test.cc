@@ -57,11 +57,11 @@ TEST_CASE("tokenctl: introspect of an unusable token exits 0 with active=false",
 TEST_CASE("tokenctl: revoke-family, revoke-subject and sessions", "[tokenctl]") {
   LiveServer server;
   v1::TokenPair pair = IssueJson(server, "alice");
-  ProcessResult revoked = Tokenctl(server, {"revoke-family", pair.family_id(), "--reason=logout"});
+  ProcessResult revoked = Tokenctl(server, {"revoke-family", "--reason=logout", "--", pair.family_id()});
   CHECK(revoked.exit_code == 0);
   CHECK(revoked.out == "revoked\n");
   auto again = Json<v1::RevokeFamilyResponse>(
-      Tokenctl(server, {"revoke-family", pair.family_id(), "--json"}));
+      Tokenctl(server, {"revoke-family", "--json", "--", pair.family_id()}));
   CHECK_FALSE(again.changed());
 
   v1::TokenPair second = IssueJson(server, "alice");
@@ -99,7 +99,7 @@ TEST_CASE("tokenctl: jwks, rotate-key, stats, revoke and family", "[tokenctl]") 
 
   v1::TokenPair pair = IssueJson(server, "bob");
   CHECK(Tokenctl(server, {"revoke", pair.access_token()}).out == "ok\n");
-  auto family = Json<v1::Family>(Tokenctl(server, {"family", pair.family_id(), "--json"}));
+  auto family = Json<v1::Family>(Tokenctl(server, {"family", "--json", "--", pair.family_id()}));
   CHECK(family.subject() == "bob");
   auto stats = Json<v1::GetStatsResponse>(Tokenctl(server, {"stats", "--json"}));
   CHECK(stats.signing_keys() == 2);

@@ -13,6 +13,7 @@
 #include "server/base/clock.h"
 #include "server/base/error.h"
 #include "tests/storage/store_harness.h"
+#include "storage/store_rules.h"
 #include "tests/storage/test_util.h"
 
 namespace ta::storage {
@@ -291,6 +292,19 @@ TEMPLATE_TEST_CASE("UpdateSubject: an unset block keeps the stored one; a past o
   CHECK(lifted.block_until == *lift.block_until);
   CHECK(lifted.expires_at == *ban.block_until);  // expires_at never shrinks
   CHECK(CreateAt(h->store(), 1, "bob", h->Now() + absl::Microseconds(1)).ok());
+}
+
+TEMPLATE_TEST_CASE("UpdateSubject: a cutoff that kills nothing yet still refuses a lagging clock",
+                   "[storage][subject]", TA_EVERY_STORE) {
+  auto h = TestType::Make();
+  SubjectRecord logout = Update(h->store(), MakeSubjectUpdate("bob", h->Now()));
+  CHECK(logout.expires_at == h->Now() + kMaxTokenLeeway);
+  // A replica whose clock lags stamps its new session before the cutoff, a minute later.
+  const absl::Time lagging = h->Now() - absl::Seconds(1);
+  h->clock().Advance(absl::Minutes(1));
+  absl::Status late = CreateAt(h->store(), 1, "bob", lagging);
+  CHECK(late.code() == absl::StatusCode::kAborted);
+  CHECK(ReasonOf(late) == "subject_revoked");
 }
 
 TEMPLATE_TEST_CASE("UpdateSubject: bad updates are rejected; an expired record counts as absent",
