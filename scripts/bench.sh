@@ -314,9 +314,11 @@ peer() {
   echo
 }
 if ((PEER)); then
-  echo "== Django REST Framework SimpleJWT (gunicorn, 2 workers, SQLite, rotation + blacklist)"
-  read -r SJ_VERIFY SJ_VERIFY_ERR SJ_REFRESH SJ_REFRESH_ERR <<<"$(peer sqlite)"
-  echo "  simplejwt verify: $SJ_VERIFY req/s (non-2xx ${SJ_VERIFY_ERR:-0}); refresh: $SJ_REFRESH req/s (non-2xx ${SJ_REFRESH_ERR:-0})"
+  if ((FULL)); then
+    echo "== Django REST Framework SimpleJWT (gunicorn, 2 workers, SQLite, rotation + blacklist)"
+    read -r SJ_VERIFY SJ_VERIFY_ERR SJ_REFRESH SJ_REFRESH_ERR <<<"$(peer sqlite)"
+    echo "  simplejwt verify: $SJ_VERIFY req/s (non-2xx ${SJ_VERIFY_ERR:-0}); refresh: $SJ_REFRESH req/s (non-2xx ${SJ_REFRESH_ERR:-0})"
+  fi
   if ((PGROWS)); then
     echo "== SimpleJWT on the same PostgreSQL (psycopg2)"
     read -r SJPG_VERIFY SJPG_VERIFY_ERR SJPG_REFRESH SJPG_REFRESH_ERR <<<"$(peer postgres \
@@ -357,22 +359,6 @@ EOF
     echo "| $l | ${RPS[$l]} | $(ratio "${RPS[$l]}" "${RPS[rs256_health]}") to rs256_health | ${P50[$l]} | ${P99[$l]} | ${P999[$l]} | ${ERR[$l]} |"
   done
   fi  # FULL
-  if ((PGROWS)); then
-    echo
-    echo "The PostgreSQL store (\`--store=postgres\`): a local PostgreSQL 15 on the same 2 cores"
-    echo "(Unix socket, fsync on, synchronous_commit on, default settings otherwise), the server's"
-    echo "16 pooled connections; beside the RocksDB figures of this run (database after the"
-    echo "run: ${PG_DB_MB} MiB):"
-    echo
-    echo "| scenario | PostgreSQL calls/s | RocksDB calls/s | PostgreSQL / RocksDB | p50 µs | p99 µs | p999 µs | errors |"
-    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    for l in health introspect_same introspect_distinct refresh issue; do
-      echo "| $l | ${RPS[pg_$l]} | ${RPS[$l]} | $(ratio "${RPS[pg_$l]}" "${RPS[$l]}") | ${P50[pg_$l]} | ${P99[pg_$l]} | ${P999[pg_$l]} | ${ERR[pg_$l]} |"
-    done
-    echo
-    echo "PostgreSQL refresh and issue: median of three alternating rounds (calls/s: refresh"
-    echo "${ROUNDS[pg_refresh]% }; issue ${ROUNDS[pg_issue]% })."
-  fi
   if [[ -n $H2_HEALTH ]]; then
     echo
     echo "h2load (-c 4 -m 32 -t 2): health ${H2_HEALTH} req/s; introspect_same ${H2_INTRO} req/s" \
@@ -398,10 +384,36 @@ EOF
     echo "| --- | ---: | ---: | ---: |"
     echo "| verify (SimpleJWT verify vs our Introspect, distinct tokens) | $SJ_VERIFY | ${RPS[introspect_distinct]} | $(ratio "${RPS[introspect_distinct]}" "${SJ_VERIFY%.*}") |"
     echo "| refresh with rotation | $SJ_REFRESH (non-2xx: ${SJ_REFRESH_ERR:-0}) | ${RPS[refresh]} | $(ratio "${RPS[refresh]}" "${SJ_REFRESH%.*}") |"
-    if ((PGROWS)); then
-      echo "| verify, both on PostgreSQL | $SJPG_VERIFY | ${RPS[pg_introspect_distinct]} | $(ratio "${RPS[pg_introspect_distinct]}" "${SJPG_VERIFY%.*}") |"
-      echo "| refresh with rotation, both on PostgreSQL | $SJPG_REFRESH (non-2xx: ${SJPG_REFRESH_ERR:-0}) | ${RPS[pg_refresh]} | $(ratio "${RPS[pg_refresh]}" "${SJPG_REFRESH%.*}") |"
-    fi
+  fi
+}
+
+# The PostgreSQL rows, in a block of BENCHMARKS.md of their own (so `--store=postgres` leaves
+# the full table alone).
+pg_table() {
+  cat <<EOF
+Measured $(date -u +%Y-%m-%d) on $(nproc) cores, \`scripts/bench.sh --seconds $SECS --store=$STORE\`:
+the server on a local PostgreSQL 15 sharing the machine with it and the load generator
+(Unix socket; fsync, synchronous_commit and every other setting at Debian's defaults; the
+server's 16 pooled connections), beside the RocksDB figures of the same run (synced WAL).
+Database size after the run: ${PG_DB_MB} MiB.
+
+| scenario | PostgreSQL calls/s | RocksDB calls/s | PostgreSQL / RocksDB | p50 µs | p99 µs | p999 µs | errors |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+EOF
+  for l in health introspect_same introspect_distinct refresh issue; do
+    echo "| $l | ${RPS[pg_$l]} | ${RPS[$l]} | $(ratio "${RPS[pg_$l]}" "${RPS[$l]}") | ${P50[pg_$l]} | ${P99[pg_$l]} | ${P999[pg_$l]} | ${ERR[pg_$l]} |"
+  done
+  echo
+  echo "refresh and issue: median of three alternating rounds (PostgreSQL calls/s: refresh"
+  echo "${ROUNDS[pg_refresh]% }; issue ${ROUNDS[pg_issue]% })."
+  if ((PEER)); then
+    echo
+    echo "SimpleJWT on the same PostgreSQL (psycopg2; otherwise as in the table above):"
+    echo
+    echo "| | SimpleJWT req/s | token-authority calls/s | token-authority / SimpleJWT |"
+    echo "| --- | ---: | ---: | ---: |"
+    echo "| verify vs Introspect, distinct tokens | $SJPG_VERIFY | ${RPS[pg_introspect_distinct]} | $(ratio "${RPS[pg_introspect_distinct]}" "${SJPG_VERIFY%.*}") |"
+    echo "| refresh with rotation | $SJPG_REFRESH (non-2xx: ${SJPG_REFRESH_ERR:-0}) | ${RPS[pg_refresh]} | $(ratio "${RPS[pg_refresh]}" "${SJPG_REFRESH%.*}") |"
   fi
 }
 
@@ -415,18 +427,22 @@ alloc_table() {
   printf '%s' "$ALLOC_ROWS"
 }
 
-RESULT=$(table)
+RESULT=""
+((FULL)) && RESULT=$(table)
+PG_RESULT=""
+((PGROWS)) && PG_RESULT=$(pg_table)
 ALLOC_RESULT=""
 ((ALLOCATORS)) && ALLOC_RESULT=$(alloc_table)
 echo
-echo "$RESULT"
+[[ -n $RESULT ]] && echo "$RESULT"
+[[ -n $PG_RESULT ]] && echo && echo "$PG_RESULT"
 [[ -n $ALLOC_RESULT ]] && echo && echo "$ALLOC_RESULT"
 MD=BENCHMARKS.md
 [[ -f $MD ]] || printf '# Benchmarks\n\n<!-- bench:begin -->\n<!-- bench:end -->\n' >"$MD"
 # Each block is replaced only when this run produced it (the allocator A/B is optional).
-/usr/bin/python3 - "$MD" "$RESULT" "$ALLOC_RESULT" <<'PY'
+/usr/bin/python3 - "$MD" "$RESULT" "$ALLOC_RESULT" "$PG_RESULT" <<'PY'
 import sys
-path, result, alloc = sys.argv[1], sys.argv[2], sys.argv[3]
+path, result, alloc, pg = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 text = open(path).read()
 def replace(text, name, body):
     begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
@@ -435,7 +451,10 @@ def replace(text, name, body):
     head, rest = text.split(begin, 1)
     _, tail = rest.split(end, 1)
     return head + begin + "\n" + body + "\n" + end + tail
-text = replace(text, "bench", result)
+if result:
+    text = replace(text, "bench", result)
+if pg:
+    text = replace(text, "postgres", pg)
 if alloc:
     text = replace(text, "alloc", alloc)
 open(path, "w").write(text)

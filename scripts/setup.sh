@@ -27,6 +27,16 @@ PACKAGES=(
   apache2 libapache2-mod-auth-openidc prometheus curl
   # fuzzing (libFuzzer) and the storage-fault tests (chattr)
   clang libclang-rt-14-dev e2fsprogs
+  # the Go, Java and Ruby example clients (tests/client/run_example.sh), offline from Debian:
+  # Go in GOPATH mode over /usr/share/gocode; protoc-gen-go (APIv2) replaces the older
+  # golang-goprotobuf-dev plugin, which conflicts with it
+  golang-go golang-google-grpc-dev golang-google-protobuf-dev golang-github-golang-protobuf-1-5-dev
+  protoc-gen-go protoc-gen-go-grpc
+  default-jdk-headless libgrpc-java protobuf-compiler-grpc-java-plugin libprotobuf-java
+  libnetty-java libperfmark-java libguava-java libgoogle-gson-java libgeronimo-annotation-1.3-spec-java
+  ruby-grpc ruby-grpc-tools ruby-google-protobuf
+  # tokenctl under a real terminal (tests/client/tty_test.sh)
+  tmux
 )
 
 # The Node example client (npm packages pinned in client/node/package-lock.json). A machine

@@ -75,6 +75,9 @@ ABSL_FLAG(absl::Duration, jwks_max_age, kDefaults.jwks_max_age,
           "Cache-Control max-age of the JWKS and metadata (keep below the key publish delay)");
 ABSL_FLAG(size_t, verify_cache_mb, kPolicy.verify_cache_bytes >> 20,
           "memory for access tokens remembered as verified, MiB (0 disables the cache)");
+ABSL_FLAG(absl::Duration, max_revocation_lag, kPolicy.max_revocation_lag,
+          "with --store=postgres: how stale this replica's view of revocations may be before "
+          "introspection answers UNAVAILABLE (revocations_stale) instead of guessing");
 ABSL_FLAG(std::string, audit_log, "",
           "audit trail, one JSON line per security event: a file (reopened on SIGHUP), \"-\" "
           "for stdout, or \"off\"; default <data_dir>/audit.log");
@@ -116,6 +119,7 @@ ta::ServerOptions OptionsFromFlags(ta::OffsetClock* clock) {
   o.tls_allow_no_client_cert = absl::GetFlag(FLAGS_tls_allow_no_client_cert);
   o.callers_file = absl::GetFlag(FLAGS_callers_file);
   o.audit_log = absl::GetFlag(FLAGS_audit_log);
+  o.authority.max_revocation_lag = absl::GetFlag(FLAGS_max_revocation_lag);
   o.http_listen = absl::GetFlag(FLAGS_http_listen);
   o.public_url = absl::GetFlag(FLAGS_public_url);
   o.jwks_max_age = absl::GetFlag(FLAGS_jwks_max_age);

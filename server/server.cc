@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.pb.h"
 #include "server/audit_log.h"
 #include "server/base/error.h"
 #include "server/base/net.h"
@@ -163,6 +164,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   ASSIGN_OR_RETURN(server->keys_, token::KeyRing::Open(key_options));
 
   core::AuthorityOptions authority_options = options.authority;
+  // Replicas share the PostgreSQL store: the view must follow its log (DESIGN §10).
+  authority_options.shared_store = options.store.engine == "postgres";
   if (options.audit_log != "off") {
     ASSIGN_OR_RETURN(server->audit_, AuditLog::Open(options.audit_log));
     authority_options.audit = server->audit_.get();
@@ -181,6 +184,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
 
   grpc::EnableDefaultHealthCheckService(true);
+  // gRPC's built-in health service registers no protobuf descriptor, so reflection could list
+  // grpc.health.v1.Health but not describe it. Naming a generated health message links
+  // health.pb.cc, whose descriptor then sits in the generated pool reflection reads.
+  grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int selected_port = 0;

@@ -155,7 +155,8 @@ struct FamilyPage {
 
 // Estimates, not exact counts: the RocksDB store reports "rocksdb.estimate-num-keys" per column
 // family (expired records not yet compacted away, and overwritten keys until compaction, may
-// be counted) and disk_bytes as the total size of SST files (WAL and logs not included).
+// be counted) and disk_bytes as the size of its SST and WAL files (MANIFEST, OPTIONS and
+// info logs not included).
 struct StoreStats {
   uint64_t families = 0, refresh_records = 0, denied_jtis = 0, subjects = 0;
   uint64_t disk_bytes = 0;

@@ -1,18 +1,24 @@
 // tokenctl's subcommands: each turns the command line (already parsed into CommandInput by
-// main) into one request, makes the call through ta::client::Client, and prints the answer
-// as short human lines or, with --json, as the response's proto JSON.
+// main) into requests, makes the calls through ta::client::Client, and prints the answer for
+// people (aligned tables, relative times; table.h) or, with --json, as the response's proto
+// JSON for scripts. Long operations draw a progress line on a terminal's stderr
+// (progress.h). Every token argument accepts "-": the token is then read from stdin, so it
+// stays out of argv (ps, /proc) and shell history.
 //
 // Flags live in main only (Tip of the Week #45); this unit sees plain values, so it can be
 // driven by a fake Client. Never prints the API key. Not thread-safe (one command per run).
 #ifndef TA_CLIENT_TOKENCTL_COMMANDS_H_
 #define TA_CLIENT_TOKENCTL_COMMANDS_H_
 
+#include <istream>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "client/client.h"
 
 namespace ta::tokenctl {
@@ -32,27 +38,52 @@ struct CommandInput {
   std::vector<std::string> metadata;  // issue: key=value session metadata
   std::string extra_claims;           // issue: a JSON object
   std::string reason;                 // revoke-family, revoke-subject
-  std::string token;                  // revoke-family by token instead of family id
+  std::string token;                  // revoke-family by token ("-": stdin) instead of id
   std::string not_before;             // revoke-subject, RFC 3339
   std::string block_until;            // revoke-subject, RFC 3339
+  std::string from_file;              // revoke-subject: subjects, one a line ("-": stdin)
   bool include_revoked = false;       // sessions
   int page_size = 0;                  // sessions
   std::string page_token;             // sessions
   bool include_reason = false;        // introspect
   std::string alg;                    // rotate-key
-  bool json = false;                  // print proto JSON instead of lines
+  bool json = false;                  // print proto JSON instead of tables and lines
 };
 
-// One line per subcommand, for usage messages.
-std::string CommandsHelp();
+// Where a command reads and writes, and what the terminal can do.
+struct Io {
+  std::ostream& out;      // the answer
+  std::ostream& err;      // errors, progress
+  std::istream& in;       // tokens and subject lists given as "-"
+  bool progress = false;  // draw progress lines on `err` (it is a terminal)
+  int columns = 80;       // width of that terminal
+  int out_columns = 0;    // width of `out` when it is a terminal (tables are cut to it), else 0
+  bool prompt_for_secrets = false;  // stdin is a terminal: prompt, echo off
+  absl::Time now = absl::Now();     // what relative times in tables are relative to
+};
 
-// Whether `name` is a subcommand.
-bool IsCommand(absl::string_view name);
+using RunFn = int (*)(const CommandInput&, client::Client&, Io&);
 
-// Runs subcommand `name` (IsCommand must hold) and returns the process exit code. The answer
-// goes to `out`; errors go to `err` as "error: <reason>: <message>".
-int RunCommand(absl::string_view name, const CommandInput& input, client::Client& client,
-               std::ostream& out, std::ostream& err);
+// One subcommand, as help, completion and the dispatcher see it.
+struct Command {
+  absl::string_view name;
+  absl::string_view args;     // positional arguments, e.g. "SUBJECT"; "" for none
+  absl::string_view summary;  // one line
+  absl::string_view flags;    // the subcommand's own flags, space-separated names
+  absl::string_view example;  // one command line
+  size_t min_args, max_args;
+  RunFn run;  // nullptr: handled by main without a server (help, completion)
+};
+
+// Every subcommand, in the order help lists them.
+absl::Span<const Command> Commands();
+
+// The subcommand called `name`, or nullptr.
+const Command* FindCommand(absl::string_view name);
+
+// Runs `command` (one with a run function) and returns the process exit code. The answer
+// goes to io.out; errors go to io.err as "error: <reason>: <message>".
+int RunCommand(const Command& command, const CommandInput& input, client::Client& client, Io& io);
 
 // The exit code for a failed call: kExitUnreachable or kExitRefused.
 int ExitCodeFor(const absl::Status& status);

@@ -1,7 +1,12 @@
 // tokenctl: the operator's command line for token-authority.
 //   tokenctl [flags] SUBCOMMAND [ARGS] [flags]
-// flags -> client options (API key from --api_key_file or $TA_API_KEY) -> one call -> print.
+// flags -> client options (API key from --api_key_file or $TA_API_KEY) -> the subcommand's
+// calls -> tables for people or --json. `tokenctl help [SUBCOMMAND]`, `--help` anywhere and
+// `tokenctl completion bash` need no server and exit 0.
 // Exit codes: 0 ok, 2 usage error, 3 the server refused, 4 the server could not be reached.
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -13,8 +18,6 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -22,12 +25,14 @@
 #include "absl/time/time.h"
 #include "client/client.h"
 #include "client/tokenctl/commands.h"
+#include "client/tokenctl/help.h"
+#include "client/tokenctl/terminal.h"
 
 namespace {
 const ta::client::ClientOptions kDefaults;
 }  // namespace
 
-// Connection.
+// Connection and output: every subcommand takes these (kGlobalFlags).
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "token-authority address, host:port");
 ABSL_FLAG(std::string, api_key_file, "",
           "file holding the API key (default: $TA_API_KEY; the key is never printed)");
@@ -40,27 +45,35 @@ ABSL_FLAG(std::string, tls_server_name, "",
 ABSL_FLAG(absl::Duration, timeout, kDefaults.timeout, "deadline of each attempt of a call");
 ABSL_FLAG(int, max_attempts, kDefaults.max_attempts,
           "attempts of an idempotent call when the server is unavailable (1: no retry)");
-ABSL_FLAG(bool, json, false, "print the response as proto JSON");
-// Subcommand arguments.
-ABSL_FLAG(std::string, client_id, "", "issue: the OAuth client of the session");
-ABSL_FLAG(std::string, scope, "", "issue/refresh: space-separated scope");
+ABSL_FLAG(bool, json, false, "print the responses as proto JSON, for scripts");
+// Subcommand arguments (each subcommand lists its own in commands.cc).
+ABSL_FLAG(std::string, client_id, "", "the OAuth client of the session");
+ABSL_FLAG(std::string, scope, "", "space-separated scope (refresh: narrow it)");
 ABSL_FLAG(std::vector<std::string>, audience, {},
           "issue: comma-separated audiences; introspect: the audience to require");
-ABSL_FLAG(std::vector<std::string>, metadata, {}, "issue: session metadata, key=value,...");
-ABSL_FLAG(std::string, extra_claims, "", "issue: extra access-token claims, a JSON object");
-ABSL_FLAG(std::string, reason, "", "revoke-family/revoke-subject: why, recorded");
-ABSL_FLAG(std::string, token, "", "revoke-family: any token of the family instead of its id");
-ABSL_FLAG(std::string, not_before, "", "revoke-subject: cutoff, RFC 3339 (default now)");
-ABSL_FLAG(std::string, block_until, "", "revoke-subject: no new sessions until, RFC 3339");
-ABSL_FLAG(bool, include_revoked, false, "sessions: also list revoked sessions");
-ABSL_FLAG(int, page_size, 0, "sessions: 1..500 (default 50)");
-ABSL_FLAG(std::string, page_token, "", "sessions: next_page_token of a previous page");
-ABSL_FLAG(bool, include_reason, false, "introspect: ask why a token is inactive (admin)");
-ABSL_FLAG(std::string, alg, "", "rotate-key: ES256 (default), EdDSA, RS256 or PS256");
+ABSL_FLAG(std::vector<std::string>, metadata, {}, "session metadata, key=value,...");
+ABSL_FLAG(std::string, extra_claims, "", "extra access-token claims, a JSON object");
+ABSL_FLAG(std::string, reason, "", "why, recorded with the revocation");
+ABSL_FLAG(std::string, token, "",
+          "any token of the session instead of its id; - reads it from stdin");
+ABSL_FLAG(std::string, not_before, "", "cutoff: sessions issued before it end (default now)");
+ABSL_FLAG(std::string, block_until, "", "no new sessions until then, RFC 3339");
+ABSL_FLAG(std::string, from_file, "",
+          "revoke each subject in FILE, one a line (# comments; - reads stdin)");
+ABSL_FLAG(bool, include_revoked, false, "also list revoked sessions");
+ABSL_FLAG(int, page_size, 0, "sessions per page, 1..500 (default 50)");
+ABSL_FLAG(std::string, page_token, "", "the page after a previous one (printed under it)");
+ABSL_FLAG(bool, include_reason, false, "ask why a token is inactive (admin)");
+ABSL_FLAG(std::string, alg, "", "ES256 (default), EdDSA, RS256 or PS256");
 
 namespace {
 
+using ta::tokenctl::kExitOk;
 using ta::tokenctl::kExitUsage;
+
+constexpr absl::string_view kGlobalFlags[] = {
+    "server",  "api_key_file",    "tls",     "tls_ca",       "tls_cert",
+    "tls_key", "tls_server_name", "timeout", "max_attempts", "json"};
 
 absl::Status UsageStatus(absl::string_view message) { return absl::InvalidArgumentError(message); }
 
@@ -74,23 +87,51 @@ absl::CommandLineFlag* FindFlag(absl::string_view name, bool* negated) {
   return *negated ? flag : nullptr;
 }
 
-// --help and friends are not registered flags: absl::ParseCommandLine recognises them by name.
-bool IsUsageFlag(absl::string_view name) {
-  return absl::StartsWith(name, "help") || name == "version" || name == "only_check_args";
+// --help, --helpfull, -h ...: Abseil would print its own list and exit 1; tokenctl prints
+// its help and exits 0.
+bool IsHelpFlag(absl::string_view name) { return absl::StartsWith(name, "help") || name == "h"; }
+
+// The command line as Abseil and the rest of main see it: "--include-revoked" spelled
+// "--include_revoked" (flag names only, never values or positional arguments).
+std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  for (size_t i = 1; i < args.size() && args[i] != "--"; ++i) {
+    if (!absl::StartsWith(args[i], "-") || args[i] == "-") continue;
+    size_t eq = std::min(args[i].find('='), args[i].size());
+    for (size_t k = std::min(args[i].find_first_not_of('-'), eq); k < eq; ++k) {
+      if (args[i][k] == '-') args[i][k] = '_';
+    }
+  }
+  return args;
 }
+
+struct Scan {
+  bool help = false;  // a help flag was given
+  std::vector<std::string> positional;
+};
 
 // absl::ParseCommandLine exits 1 on an unknown flag or a bad value; tokenctl promises 2 and
 // the flag's name, so the command line is checked first with the same grammar.
-absl::Status CheckFlags(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    absl::string_view arg = argv[i];
-    if (arg == "--") break;
-    if (arg.size() < 2 || arg[0] != '-') continue;  // positional, or "-" for stdin
+absl::StatusOr<Scan> ScanCommandLine(const std::vector<std::string>& args) {
+  Scan scan;
+  for (size_t i = 1; i < args.size(); ++i) {
+    absl::string_view arg = args[i];
+    if (arg == "--") {
+      while (++i < args.size()) scan.positional.push_back(args[i]);
+      break;
+    }
+    if (arg.size() < 2 || arg[0] != '-') {  // positional, or "-" for stdin
+      scan.positional.emplace_back(arg);
+      continue;
+    }
     absl::ConsumePrefix(&arg, "-");
     absl::ConsumePrefix(&arg, "-");
     size_t eq = arg.find('=');
     absl::string_view name = arg.substr(0, eq);
-    if (IsUsageFlag(name)) continue;  // absl handles these itself
+    if (IsHelpFlag(name)) {
+      scan.help = true;
+      continue;
+    }
     bool negated = false;
     absl::CommandLineFlag* flag = FindFlag(name, &negated);
     if (flag == nullptr) return UsageStatus(absl::StrCat("unknown flag --", name));
@@ -98,15 +139,71 @@ absl::Status CheckFlags(int argc, char** argv) {
     std::string value;
     if (eq != absl::string_view::npos) {
       value = std::string(arg.substr(eq + 1));
-    } else if (i + 1 < argc) {
-      value = argv[++i];
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
     } else {
       return UsageStatus(absl::StrCat("--", name, ": missing value"));
     }
     std::string error;
     if (!flag->ParseFrom(value, &error)) return UsageStatus(absl::StrCat("--", name, ": ", error));
   }
-  return absl::OkStatus();
+  return scan;
+}
+
+// Help's view of a flag: a placeholder for its value from its type and name.
+std::optional<ta::tokenctl::FlagDoc> DescribeFlag(absl::string_view name) {
+  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  if (flag == nullptr) return std::nullopt;
+  ta::tokenctl::FlagDoc doc;
+  doc.help = flag->Help();
+  if (!flag->IsOfType<bool>()) {
+    doc.value = absl::EndsWith(name, "file") || absl::StartsWith(name, "tls_") ? "FILE"
+                : flag->IsOfType<int>()                                        ? "N"
+                : flag->IsOfType<absl::Duration>()                             ? "DURATION"
+                : flag->IsOfType<std::vector<std::string>>()                   ? "A,B"
+                                                                               : "VALUE";
+    if (name == "tls_server_name") doc.value = "NAME";
+    if (name == "server") doc.value = "HOST:PORT";
+    if (name == "not_before" || name == "block_until") doc.value = "TIME";
+    if (name == "token") doc.value = "TOKEN|-";
+  }
+  std::string default_value = flag->DefaultValue();
+  if (!default_value.empty() && default_value != "false" && default_value != "0" &&
+      !absl::StrContains(doc.help, "default")) {
+    doc.default_value = default_value;
+  }
+  return doc;
+}
+
+// help, completion, and --help anywhere. nullopt when the command line asks for none.
+std::optional<int> LocalCommand(const Scan& scan) {
+  std::vector<std::string> words = scan.positional;
+  bool help = scan.help;
+  // "help X" is X's help; "help --help" is help's own, like "help help".
+  if (!words.empty() && words[0] == "help" && !(scan.help && words.size() == 1)) {
+    words.erase(words.begin());
+    help = true;
+  }
+  if (!help && !(!words.empty() && words[0] == "completion")) return std::nullopt;
+  if (!help) {
+    if (words.size() != 2 || words[1] != "bash") {
+      std::cerr << "tokenctl: usage: tokenctl completion bash (the only shell supported)\n";
+      return kExitUsage;
+    }
+    std::cout << ta::tokenctl::BashCompletion(kGlobalFlags, DescribeFlag);
+    return kExitOk;
+  }
+  if (words.empty()) {
+    std::cout << ta::tokenctl::OverviewHelp(kGlobalFlags, DescribeFlag);
+    return kExitOk;
+  }
+  const ta::tokenctl::Command* command = ta::tokenctl::FindCommand(words[0]);
+  if (command == nullptr) {
+    std::cerr << "tokenctl: unknown subcommand \"" << words[0] << "\" (tokenctl help lists them)\n";
+    return kExitUsage;
+  }
+  std::cout << ta::tokenctl::SubcommandHelp(*command, DescribeFlag);
+  return kExitOk;
 }
 
 absl::StatusOr<std::string> ReadFile(absl::string_view flag, const std::string& path) {
@@ -175,6 +272,7 @@ ta::tokenctl::CommandInput InputFromFlags(std::vector<std::string> args) {
   in.token = absl::GetFlag(FLAGS_token);
   in.not_before = absl::GetFlag(FLAGS_not_before);
   in.block_until = absl::GetFlag(FLAGS_block_until);
+  in.from_file = absl::GetFlag(FLAGS_from_file);
   in.include_revoked = absl::GetFlag(FLAGS_include_revoked);
   in.page_size = absl::GetFlag(FLAGS_page_size);
   in.page_token = absl::GetFlag(FLAGS_page_token);
@@ -185,9 +283,8 @@ ta::tokenctl::CommandInput InputFromFlags(std::vector<std::string> args) {
 }
 
 int Usage(absl::string_view problem) {
-  std::cerr << "tokenctl: " << problem << "\n"
-            << "usage: tokenctl [--server=HOST:PORT] [--api_key_file=F] [--json] SUBCOMMAND\n"
-            << ta::tokenctl::CommandsHelp() << "tokenctl --help lists every flag.\n";
+  std::cerr << "tokenctl: " << problem << "\n\n"
+            << ta::tokenctl::OverviewHelp(kGlobalFlags, DescribeFlag);
   return kExitUsage;
 }
 
@@ -200,27 +297,30 @@ int Fail(absl::string_view problem) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      absl::StrCat("token-authority operator CLI\n", ta::tokenctl::CommandsHelp()));
-  absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view file) {
-    return absl::StrContains(file, "tokenctl/main.cc");
-  };
-  absl::SetFlagsUsageConfig(usage);
-  if (absl::Status s = CheckFlags(argc, argv); !s.ok()) {
-    return Fail(absl::StrCat(s.message(), " (tokenctl --help lists every flag)"));
-  }
-  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
-  if (positional.size() < 2) return Usage("missing subcommand");
-  std::string command = positional[1];
-  if (!ta::tokenctl::IsCommand(command)) {
-    return Usage(absl::StrCat("unknown subcommand \"", command, "\""));
+  std::vector<std::string> args = NormalizeFlagNames(argc, argv);
+  absl::StatusOr<Scan> scan = ScanCommandLine(args);
+  if (!scan.ok()) return Fail(absl::StrCat(scan.status().message(), " (tokenctl help)"));
+  if (std::optional<int> code = LocalCommand(*scan)) return *code;
+
+  std::vector<char*> arg_ptrs;
+  arg_ptrs.reserve(args.size());
+  for (std::string& a : args) arg_ptrs.push_back(a.data());
+  absl::ParseCommandLine(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
+  if (scan->positional.empty()) return Usage("missing subcommand");
+  const ta::tokenctl::Command* command = ta::tokenctl::FindCommand(scan->positional[0]);
+  if (command == nullptr) {
+    return Usage(absl::StrCat("unknown subcommand \"", scan->positional[0], "\""));
   }
   absl::StatusOr<ta::client::ClientOptions> options = ClientOptionsFromFlags();
   if (!options.ok()) return Fail(options.status().message());
   absl::StatusOr<std::unique_ptr<ta::client::Client>> client = ta::client::Client::Create(*options);
   if (!client.ok()) return Fail(client.status().message());
-  ta::tokenctl::CommandInput input =
-      InputFromFlags(std::vector<std::string>(positional.begin() + 2, positional.end()));
-  return ta::tokenctl::RunCommand(command, input, **client, std::cout, std::cerr);
+  ta::tokenctl::CommandInput input = InputFromFlags(
+      std::vector<std::string>(scan->positional.begin() + 1, scan->positional.end()));
+  ta::tokenctl::Io io{std::cout, std::cerr, std::cin};
+  io.progress = ta::tokenctl::IsInteractive(STDERR_FILENO);
+  io.columns = ta::tokenctl::TerminalColumns(STDERR_FILENO);
+  if (isatty(STDOUT_FILENO) == 1) io.out_columns = ta::tokenctl::TerminalColumns(STDOUT_FILENO);
+  io.prompt_for_secrets = ta::tokenctl::IsInteractive(STDIN_FILENO);
+  return ta::tokenctl::RunCommand(*command, input, **client, io);
 }

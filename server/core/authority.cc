@@ -79,10 +79,18 @@ absl::StatusOr<std::unique_ptr<TokenAuthority>> TokenAuthority::Create(
   RevocationView* view = authority->view_.get();
   store->SetRevocationListener([view](const storage::RevocationEntry& e) { view->Apply(e); });
   RETURN_IF_ERROR(view->Load(*store, options.clock->Now()));
+  if (options.shared_store) {
+    authority->follower_ = std::make_unique<RevocationFollower>(store, view, options.clock);
+    RETURN_IF_ERROR(authority->follower_->PollOnce());  // current before the first call
+    authority->follower_->Start();
+  }
   return authority;
 }
 
-TokenAuthority::~TokenAuthority() { store_->SetRevocationListener(nullptr); }
+TokenAuthority::~TokenAuthority() {
+  if (follower_ != nullptr) follower_->Stop();
+  store_->SetRevocationListener(nullptr);
+}
 
 TokenAuthority::TokenAuthority(const AuthorityOptions& options, storage::TokenStore* store,
                                token::KeyRing* keys)

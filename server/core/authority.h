@@ -20,6 +20,7 @@
 #include "server/base/clock.h"
 #include "server/core/audit.h"
 #include "server/core/metrics.h"
+#include "server/core/revocation_follower.h"
 #include "server/core/revocation_view.h"
 #include "server/core/verify_cache.h"
 #include "server/token/key_ring.h"
@@ -48,10 +49,12 @@ struct AuthorityOptions {
   // the bytes the entries hold (token, claims, overhead: ~1.5 KiB for a typical token).
   // Default 64 MiB; 0 disables.
   size_t verify_cache_bytes = 64 << 20;
-  // Whether other processes (replicas) write the same store. Then the revocation view is
-  // trusted only while a follower proves it current within max_revocation_lag; alone, the
-  // view is current by construction (the store hands it every revocation before the call
-  // that made it returns). Default false.
+  // Whether other processes (replicas) write the same store. Then a follower thread keeps
+  // the revocation view current from the store's log (revocation_follower.h), and the view
+  // is trusted only while that is proved within max_revocation_lag (an introspection that
+  // finds it stale first tries to catch up itself); alone, the view is current by
+  // construction (the store hands it every revocation before the call that made it
+  // returns). Default false.
   bool shared_store = false;
   // With shared_store: how stale the revocation view may be before Introspect of an access
   // token answers UNAVAILABLE ("revocations_stale") rather than risk calling a revoked token
@@ -238,6 +241,7 @@ class TokenAuthority {
   token::KeyRing* const keys_;
   VerifyCache verify_cache_;
   std::unique_ptr<RevocationView> view_;
+  std::unique_ptr<RevocationFollower> follower_;  // with shared_store only
 };
 
 }  // namespace ta::core

@@ -78,7 +78,8 @@ absl::StatusOr<Introspection> TokenAuthority::IntrospectAccess(const IntrospectR
   if (!family_id.ok()) return Inactive("missing_claim");
   // No store read (DESIGN §10): every revocation that can still kill this token is in the
   // view. (Its family cannot have expired: an access token never outlives its family.)
-  if (!view_->IsCurrent(now)) {
+  if (!view_->IsCurrent(now) && (follower_ == nullptr || !follower_->TryPollNow() ||
+                                  !view_->IsCurrent(options_.clock->Now()))) {
     return Error(absl::StatusCode::kUnavailable, "revocations_stale",
                  "this server cannot prove it knows every recent revocation; retry");
   }

@@ -255,6 +255,14 @@ absl::StatusOr<StoreStats> RocksDbStore::GetStats() {
     db_->GetIntProperty(Handle(info.id), "rocksdb.total-sst-files-size", &bytes);
     stats.disk_bytes += bytes;
   }
+  // Writes not yet flushed to an SST are on disk only in the WAL: count its files too, or a
+  // store holding only recent writes reports 0 (issue 16).
+  rocksdb::VectorLogPtr wal_files;
+  rocksdb::Status s = db_->GetSortedWalFiles(wal_files);
+  if (!s.ok()) return FromRocks(s, "list WAL files");
+  for (const std::unique_ptr<rocksdb::LogFile>& wal : wal_files) {
+    stats.disk_bytes += wal->SizeFileBytes();
+  }
   return stats;
 }
 

@@ -1,42 +1,20 @@
 #!/usr/bin/env bash
-# Runs one other-language example (client/python or client/node) against the real server.
-#   run_example.sh python|node SERVER_BINARY SOURCE_DIR WORK_DIR
+# Runs one other-language example (client/python, node, go, java or ruby) against the real server.
+#   run_example.sh python|node|go|java|ruby SERVER_BINARY SOURCE_DIR WORK_DIR
 # Starts SERVER_BINARY on 127.0.0.1:0 with a fresh data dir, reads its "listening on" line,
 # passes <data_dir>/admin.key to the example when the server wrote one, and exits with the
 # example's status. A missing tool is a FAILURE with a message, never a silent skip.
+# Stubs are generated from proto/ on every run, with Debian's tools only (no registry but npm
+# is reachable: Go builds offline in GOPATH mode, Java compiles against /usr/share/java).
 # Tools may be overridden: PROTOC, GRPC_PYTHON_PLUGIN, PYTHON (default /usr/bin/python3).
 set -euo pipefail
 
-lang=${1:?python|node}
+lang=${1:?python|node|go|java|ruby}
 server=${2:?server binary}
 src=${3:?source dir}
 work=${4:?work dir}
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ta-example-XXXXXX")
-server_pid=
-cleanup() {
-  if [[ -n "$server_pid" ]]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" || true; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-start_server() {
-  mkdir -p "$tmp/data"
-  "$server" --listen=127.0.0.1:0 --data_dir="$tmp/data" --default_audience=api \
-    >"$tmp/server.out" 2>"$tmp/server.err" &
-  server_pid=$!
-  for _ in $(seq 1 200); do
-    if grep -q '^listening on ' "$tmp/server.out" 2>/dev/null; then
-      address=$(sed -n 's/^listening on //p' "$tmp/server.out" | head -n1)
-      return 0
-    fi
-    kill -0 "$server_pid" 2>/dev/null || { cat "$tmp/server.err" >&2; fail "server exited early"; }
-    sleep 0.1
-  done
-  fail "server printed no listening line in 20 s"
-}
+source "$(dirname "$0")/live_server.sh"
 
 run_python() {
   local python=${PYTHON:-/usr/bin/python3}
@@ -70,14 +48,77 @@ run_node() {
   TA_PROTO_DIR="$src/proto" node "$dir/example.js" "$address" "${key_args[@]}"
 }
 
-address=
-start_server
-key_args=()
-[[ -f "$tmp/data/admin.key" ]] && key_args=("$tmp/data/admin.key")
-echo "server at $address${key_args:+ (with admin.key)}"
+run_go() {
+  local protoc=${PROTOC:-protoc}
+  command -v go >/dev/null || fail "go not found (Debian package golang-go)"
+  for plugin in protoc-gen-go protoc-gen-go-grpc; do
+    command -v $plugin >/dev/null || fail "$plugin not found (Debian package $plugin)"
+  done
+  [[ -d /usr/share/gocode/src/google.golang.org/grpc ]] ||
+    fail "grpc-go not in /usr/share/gocode (Debian packages golang-google-grpc-dev golang-google-protobuf-dev)"
+  # GOPATH mode, offline: our generated package first, then Debian's Go sources. Go's own
+  # build cache (~/.cache/go-build) makes a second run compile only the example; without a
+  # home, the cache lives in the build tree.
+  local cache
+  cache=$(go env GOCACHE 2>/dev/null) || cache=
+  [[ -n "$cache" && "$cache" != off ]] || cache="$work/go-cache"
+  local gopath="$tmp/gopath"
+  mkdir -p "$gopath/src"
+  "$protoc" -I "$src/proto" --go_out="$gopath/src" --go-grpc_out="$gopath/src" \
+    "$src/proto/tokenauthority/v1/token_authority.proto"
+  GO111MODULE=off GOPROXY=off GOFLAGS= GOPATH="$gopath:/usr/share/gocode" GOCACHE="$cache" \
+    go build -o "$tmp/example-go" "$src/client/go/main.go"
+  "$tmp/example-go" "$address" "${key_args[@]}"
+}
+
+# The jars a grpc-java client needs at compile and run time, all from Debian packages.
+java_classpath() {
+  local jars=(protobuf grpc-api grpc-context grpc-core grpc-netty grpc-protobuf grpc-protobuf-lite
+    grpc-stub guava perfmark-api gson geronimo-annotation-1.3-spec netty-buffer netty-codec
+    netty-codec-http netty-codec-http2 netty-codec-socks netty-common netty-handler
+    netty-handler-proxy netty-resolver netty-transport)
+  local cp="" jar
+  for jar in "${jars[@]}"; do
+    [[ -f /usr/share/java/$jar.jar ]] || fail "/usr/share/java/$jar.jar missing (scripts/setup.sh installs libgrpc-java and its jars)"
+    cp+="${cp:+:}/usr/share/java/$jar.jar"
+  done
+  echo "$cp"
+}
+
+run_java() {
+  local protoc=${PROTOC:-protoc}
+  command -v javac >/dev/null || fail "javac not found (Debian package default-jdk-headless)"
+  [[ -x /usr/bin/grpc_java_plugin ]] || fail "grpc_java_plugin not found (Debian package protobuf-compiler-grpc-java-plugin)"
+  local cp
+  cp=$(java_classpath)
+  mkdir -p "$tmp/java/classes"
+  "$protoc" -I "$src/proto" --java_out="$tmp/java" --grpc-java_out="$tmp/java" \
+    --plugin=protoc-gen-grpc-java=/usr/bin/grpc_java_plugin \
+    "$src/proto/tokenauthority/v1/token_authority.proto"
+  # -nowarn: the generated code uses APIs that javac 17 flags as deprecated.
+  javac -nowarn -cp "$cp" -d "$tmp/java/classes" \
+    $(find "$tmp/java/dev" -name '*.java') "$src/client/java/Example.java"
+  java -cp "$tmp/java/classes:$cp" Example "$address" "${key_args[@]}"
+}
+
+run_ruby() {
+  command -v ruby >/dev/null || fail "ruby not found (Debian package ruby-grpc)"
+  command -v grpc_tools_ruby_protoc >/dev/null || fail "grpc_tools_ruby_protoc not found (Debian package ruby-grpc-tools)"
+  ruby -e 'require "grpc"; require "google/protobuf"' 2>/dev/null ||
+    fail "ruby lacks grpc/google-protobuf (Debian packages ruby-grpc ruby-google-protobuf)"
+  mkdir -p "$tmp/ruby"
+  grpc_tools_ruby_protoc -I "$src/proto" --ruby_out="$tmp/ruby" --grpc_out="$tmp/ruby" \
+    "$src/proto/tokenauthority/v1/token_authority.proto"
+  ruby -I "$tmp/ruby" "$src/client/ruby/example.rb" "$address" "${key_args[@]}"
+}
+
+start_server "$server"
 
 case "$lang" in
   python) run_python ;;
   node) run_node ;;
+  go) run_go ;;
+  java) run_java ;;
+  ruby) run_ruby ;;
   *) fail "unknown example language: $lang" ;;
 esac

@@ -2,6 +2,7 @@
 // health, lists its services through reflection, and exits 0 on SIGTERM.
 #include "tests/support/server_process.h"
 
+#include <google/protobuf/descriptor.pb.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
@@ -9,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <vector>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
@@ -49,6 +51,59 @@ std::set<std::string> ListServices(const std::string& address) {
   }
   REQUIRE(stream->Finish().ok());
   return names;
+}
+
+// The file descriptors reflection returns for `symbol`, parsed; REQUIREs an answer with no
+// error response (grpcurl's "Symbol not found" is an error_response).
+std::vector<google::protobuf::FileDescriptorProto> FilesContaining(const std::string& address,
+                                                                   const std::string& symbol) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto stub = reflection::ServerReflection::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto stream = stub->ServerReflectionInfo(&ctx);
+  reflection::ServerReflectionRequest req;
+  req.set_file_containing_symbol(symbol);
+  REQUIRE(stream->Write(req));
+  stream->WritesDone();
+  reflection::ServerReflectionResponse resp;
+  REQUIRE(stream->Read(&resp));
+  INFO(symbol << ": " << resp.error_response().error_message());
+  REQUIRE_FALSE(resp.has_error_response());
+  std::vector<google::protobuf::FileDescriptorProto> files;
+  for (const std::string& bytes : resp.file_descriptor_response().file_descriptor_proto()) {
+    REQUIRE(files.emplace_back().ParseFromString(bytes));
+  }
+  while (stream->Read(&resp)) {
+  }
+  REQUIRE(stream->Finish().ok());
+  return files;
+}
+
+// Issue 16 (4b): grpc.health.v1.Health was listed but "Symbol not found", so grpcurl could
+// neither describe nor call it.
+TEST_CASE("Server: reflection describes every service it lists, health included",
+          "[integration][reflection]") {
+  TempDir dir;
+  std::unique_ptr<ServerProcess> server = StartServer(dir);
+  for (const std::string& service : ListServices(server->address())) {
+    std::vector<google::protobuf::FileDescriptorProto> files =
+        FilesContaining(server->address(), service);
+    REQUIRE_FALSE(files.empty());
+    std::string package = service.substr(0, service.rfind('.'));
+    std::string name = service.substr(service.rfind('.') + 1);
+    const google::protobuf::FileDescriptorProto& file = files.front();
+    CHECK(file.package() == package);
+    bool found = false;
+    for (const auto& s : file.service()) found = found || s.name() == name;
+    INFO(service << " in " << file.name());
+    CHECK(found);
+  }
+  std::vector<google::protobuf::FileDescriptorProto> health =
+      FilesContaining(server->address(), "grpc.health.v1.Health");
+  CHECK(health.front().name() == "grpc/health/v1/health.proto");
+  // grpcurl builds requests from the message types, so they must resolve too.
+  CHECK_FALSE(FilesContaining(server->address(), "grpc.health.v1.HealthCheckRequest").empty());
 }
 
 TEST_CASE("Server: serves health and reflection, stops cleanly on SIGTERM", "[integration]") {
@@ -190,9 +245,12 @@ TEST_CASE("Server: the README walkthrough works as written", "[integration][read
   CHECK(status.error_code() == grpc::StatusCode::UNAUTHENTICATED);
   CHECK(reason == "refresh_token_reused");
 
-  // 5. RevokeFamily of a fresh session.
+  // 5. A second session (her phone), then RevokeFamily of it.
+  v1::IssueTokensRequest phone = issue;
+  phone.set_scope("read");
+  (*phone.mutable_session_metadata())["device"] = "phone";
   v1::TokenPair session;
-  REQUIRE(call([&](auto* c) { return api->IssueTokens(c, issue, &session); }).first.ok());
+  REQUIRE(call([&](auto* c) { return api->IssueTokens(c, phone, &session); }).first.ok());
   v1::RevokeFamilyRequest revoke_family;
   revoke_family.set_family_id(session.family_id());
   revoke_family.set_reason("logout");

@@ -1,0 +1,237 @@
+// The subcommands over many records: revoke-subject (one subject, or each in a file, with a
+// progress line), sessions, jwks and stats as tables for people, rotate-key, purge-expired.
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/time_util.h>
+
+#include <fstream>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "client/tokenctl/progress.h"
+#include "client/tokenctl/subcommands.h"
+#include "client/tokenctl/table.h"
+
+namespace ta::tokenctl::internal {
+namespace {
+
+namespace v1 = ::tokenauthority::v1;
+using google::protobuf::util::TimeUtil;
+
+constexpr absl::string_view kTimeHint = ": want RFC 3339, e.g. 2030-01-01T00:00:00Z";
+
+// The request for every subject, times parsed once. nullopt after a usage error was printed.
+std::optional<v1::RevokeSubjectRequest> RevokeSubjectTemplate(const CommandInput& in, Io& io) {
+  v1::RevokeSubjectRequest req;
+  req.set_reason(in.reason);
+  if (!in.not_before.empty() && !TimeUtil::FromString(in.not_before, req.mutable_not_before())) {
+    UsageError(io, absl::StrCat("--not_before", kTimeHint));
+    return std::nullopt;
+  }
+  if (!in.block_until.empty() && !TimeUtil::FromString(in.block_until, req.mutable_block_until())) {
+    UsageError(io, absl::StrCat("--block_until", kTimeHint));
+    return std::nullopt;
+  }
+  return req;
+}
+
+struct Line {
+  int number;
+  std::string subject;
+};
+
+// Subjects one per line from `path` ("-": stdin); blank lines and lines starting with #
+// are skipped.
+absl::StatusOr<std::vector<Line>> ReadSubjects(const std::string& path, Io& io) {
+  std::ifstream file;
+  if (path != "-") {
+    file.open(path);
+    if (!file) return absl::InvalidArgumentError(absl::StrCat("--from_file: cannot read ", path));
+  }
+  std::istream& in = path == "-" ? io.in : file;
+  std::vector<Line> lines;
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    absl::string_view subject = absl::StripAsciiWhitespace(line);
+    if (subject.empty() || subject[0] == '#') continue;
+    lines.push_back({number, std::string(subject)});
+  }
+  if (lines.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("--from_file: no subjects in ", path));
+  }
+  return lines;
+}
+
+// {"subject":"...", <the response's fields>} on one line.
+std::string SubjectJson(const std::string& subject, const v1::RevokeSubjectResponse& r) {
+  google::protobuf::Value name;
+  name.set_string_value(subject);
+  std::string fields = JsonLine(r).value_or("{}");
+  return absl::StrCat("{\"subject\":", JsonLine(name).value_or("\"\""),
+                      fields == "{}" ? "}" : absl::StrCat(",", fields.substr(1)));
+}
+
+int RevokeSubjectsFromFile(const CommandInput& in, const v1::RevokeSubjectRequest& tmpl,
+                           client::Client& c, Io& io) {
+  absl::StatusOr<std::vector<Line>> lines = ReadSubjects(in.from_file, io);
+  if (!lines.ok()) return UsageError(io, lines.status().message());
+  Progress progress(io.err, io.progress,
+                    {.label = "revoking", .total = lines->size(), .columns = io.columns});
+  size_t done = 0, failed = 0;
+  for (const Line& line : *lines) {
+    v1::RevokeSubjectRequest req = tmpl;
+    req.set_subject(line.subject);
+    absl::StatusOr<v1::RevokeSubjectResponse> result = c.RevokeSubject(req);
+    if (result.ok() && in.json) io.out << SubjectJson(line.subject, *result) << "\n";
+    if (!result.ok()) {
+      progress.Erase();  // the error gets a line of its own; the bar comes back below it
+      io.err << "line " << line.number << ": " << line.subject << ": ";
+      if (CallError(io, result.status()) == kExitUnreachable) {
+        io.err << "stopped: " << done << " of " << lines->size()
+               << " subjects revoked; resume from line " << line.number << "\n";
+        return kExitUnreachable;
+      }
+      ++failed;
+    }
+    progress.Set(++done);
+  }
+  progress.Finish();
+  if (!in.json) io.out << "revoked " << done - failed << " of " << lines->size() << " subjects\n";
+  return failed == 0 ? kExitOk : kExitRefused;
+}
+
+void PrintSubject(const v1::RevokeSubjectResponse& r, Io& io) {
+  io.out << "not_before:  " << Time(r.not_before()) << "\n"
+         << "block_until: " << Time(r.block_until()) << "\n";
+}
+
+std::string State(const v1::Family& f, absl::Time now) {
+  if (f.revoked()) return "REVOKED";
+  return FromProto(f.expires_at()) <= now ? "expired" : "active";
+}
+
+// When, by whom and why a session was revoked.
+std::string Note(const v1::Family& f, absl::Time now) {
+  if (!f.revoked()) return "";
+  return absl::StrCat("revoked ", RelativeTime(FromProto(f.revoked_at()), now),
+                      f.revoked_by().empty() ? "" : " by ", f.revoked_by(),
+                      f.revoke_reason().empty() ? "" : ": ", f.revoke_reason());
+}
+
+void PrintSessions(const v1::ListFamiliesResponse& r, const CommandInput& in, Io& io) {
+  if (r.families().empty()) {
+    io.out << "no " << (in.include_revoked ? "" : "active ") << "sessions for " << in.args[0]
+           << "\n";
+    return;
+  }
+  using A = Table::Align;
+  Table table({{"FAMILY_ID"},
+               {"STATE"},
+               {"CLIENT"},
+               {"CREATED"},
+               {"LAST_REFRESH"},
+               {"EXPIRES"},
+               {"GEN", A::kRight},
+               {"METADATA"},
+               {"NOTE"}});
+  int revoked = 0;
+  for (const v1::Family& f : r.families()) {
+    revoked += f.revoked();
+    table.AddRow({f.family_id(), State(f, io.now), f.client_id(),
+                  RelativeTime(FromProto(f.created_at()), io.now),
+                  RelativeTime(FromProto(f.last_refreshed_at()), io.now),
+                  RelativeTime(FromProto(f.expires_at()), io.now), absl::StrCat(f.generation()),
+                  Metadata(f), Note(f, io.now)});
+  }
+  table.Print(io.out, io.out_columns);
+  io.out << r.families_size() << (r.families_size() == 1 ? " session" : " sessions");
+  if (in.include_revoked) io.out << ", " << revoked << " revoked";
+  io.out << "\n";
+  if (!r.next_page_token().empty()) {
+    io.out << "more: tokenctl sessions " << in.args[0]
+           << (in.include_revoked ? " --include_revoked" : "")
+           << " --page_token=" << r.next_page_token() << "\n";
+  }
+}
+
+void PrintJwks(const v1::GetJwksResponse& r, Io& io) {
+  Table table({{" "}, {"KID"}, {"ALG"}, {"CREATED"}, {"RETIRES"}});
+  for (const v1::KeyInfo& k : r.keys()) {
+    table.AddRow({k.active() ? "*" : "", k.kid(), k.alg(),
+                  RelativeTime(FromProto(k.created_at()), io.now),
+                  k.active() ? "-" : RelativeTime(FromProto(k.retire_at()), io.now)});
+  }
+  table.Print(io.out, io.out_columns);
+  io.out << "* signs new tokens; the others only verify, until RETIRES\n";
+}
+
+void PrintStats(const v1::GetStatsResponse& r, Io& io) {
+  using A = Table::Align;
+  Table table({{"RECORDS"}, {"COUNT", A::kRight}});
+  table.AddRow({"families (sessions)", absl::StrCat(r.families())});
+  table.AddRow({"refresh records", absl::StrCat(r.refresh_records())});
+  table.AddRow({"denied access tokens", absl::StrCat(r.denied_jtis())});
+  table.AddRow({"revoked subjects", absl::StrCat(r.subjects())});
+  table.AddRow({"signing keys", absl::StrCat(r.signing_keys())});
+  table.Print(io.out, io.out_columns);
+  io.out << "on disk: " << HumanBytes(r.disk_bytes()) << " (" << r.disk_bytes()
+         << " bytes of SST and WAL files)\n"
+         << "record counts are the store's estimates, exact after purge-expired\n";
+}
+
+}  // namespace
+
+int RevokeSubject(const CommandInput& in, client::Client& c, Io& io) {
+  if (in.args.empty() == in.from_file.empty()) {
+    return UsageError(io, "revoke-subject: give a SUBJECT or --from_file, not both");
+  }
+  std::optional<v1::RevokeSubjectRequest> req = RevokeSubjectTemplate(in, io);
+  if (!req.has_value()) return kExitUsage;
+  if (!in.from_file.empty()) return RevokeSubjectsFromFile(in, *req, c, io);
+  req->set_subject(in.args[0]);
+  return Finish(c.RevokeSubject(*req), in, io, PrintSubject);
+}
+
+int Sessions(const CommandInput& in, client::Client& c, Io& io) {
+  v1::ListFamiliesRequest req;
+  req.set_subject(in.args[0]);
+  req.set_include_revoked(in.include_revoked);
+  req.set_page_size(in.page_size);
+  req.set_page_token(in.page_token);
+  return Finish(c.ListFamilies(req), in, io,
+                [&in](const v1::ListFamiliesResponse& r, Io& io) { PrintSessions(r, in, io); });
+}
+
+int Jwks(const CommandInput& in, client::Client& c, Io& io) {
+  return Finish(c.GetJwks(v1::GetJwksRequest()), in, io, PrintJwks);
+}
+
+int RotateKey(const CommandInput& in, client::Client& c, Io& io) {
+  v1::RotateSigningKeyRequest req;
+  req.set_alg(in.alg);
+  return Finish(c.RotateSigningKey(req), in, io, [](const v1::RotateSigningKeyResponse& r, Io& io) {
+    io.out << "kid: " << r.kid() << "\n";
+  });
+}
+
+int Purge(const CommandInput& in, client::Client& c, Io& io) {
+  absl::StatusOr<v1::PurgeExpiredResponse> result;
+  {
+    // One call with no progress from the server: a spinner and the time it has taken.
+    Progress progress(io.err, io.progress,
+                      {.label = "purging expired records", .columns = io.columns});
+    std::optional<Ticker> ticker;
+    if (io.progress) ticker.emplace(progress, absl::Milliseconds(100));
+    result = c.PurgeExpired(v1::PurgeExpiredRequest());
+  }
+  return Finish(result, in, io, [](const v1::PurgeExpiredResponse&, Io& io) { io.out << "ok\n"; });
+}
+
+int Stats(const CommandInput& in, client::Client& c, Io& io) {
+  return Finish(c.GetStats(v1::GetStatsRequest()), in, io, PrintStats);
+}
+
+}  // namespace ta::tokenctl::internal

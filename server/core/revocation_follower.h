@@ -1,0 +1,72 @@
+// RevocationFollower: keeps a RevocationView current from a store that other processes write
+// too (replicas over PostgreSQL, DESIGN §10-11).
+//
+// A thread polls the store's revocation log every `interval`: it reads every entry after the
+// last one applied, applies them, and then marks the view current as of the instant the poll
+// started (every entry committed before that instant was visible to the poll's read). A poll
+// that fails proves nothing, so after max_revocation_lag without a successful one the view
+// stops being current and introspection refuses ("revocations_stale") until the store answers
+// again; nothing else is needed to recover.
+//
+// Sequence numbers must become visible in order (storage/token_store.h: the PostgreSQL store
+// numbers entries under a counter-row lock held to commit), so reading after the last number
+// this follower read misses nothing. (Its own cursor, not the view's last_seq: this server's
+// own entries reach the view through the store's listener, possibly before entries of other
+// replicas with lower numbers have been read.)
+//
+// Thread-safety: Start/Stop from one thread; PollOnce and TryPollNow from any (polls are
+// serialised).
+#ifndef TA_SERVER_CORE_REVOCATION_FOLLOWER_H_
+#define TA_SERVER_CORE_REVOCATION_FOLLOWER_H_
+
+#include <atomic>
+#include <optional>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "server/base/clock.h"
+#include "server/core/revocation_view.h"
+#include "storage/token_store.h"
+
+namespace ta::core {
+
+class RevocationFollower {
+ public:
+  // Borrows all three; they must outlive the follower. `interval`: time between polls
+  // (default 100 ms; keep it well under the lag bound).
+  RevocationFollower(storage::TokenStore* store, RevocationView* view, const Clock* clock,
+                     absl::Duration interval = absl::Milliseconds(100));
+  ~RevocationFollower();  // stops
+
+  // One poll now: read, apply, mark current. Waits for a poll already running.
+  absl::Status PollOnce();
+  // A poll now unless one is already running (then false at once): lets a caller that finds
+  // the view stale catch up itself instead of waiting for the next tick.
+  bool TryPollNow();
+  void Start();
+  void Stop();
+
+  // Polls that failed since start (for metrics and tests).
+  uint64_t failed_polls() const { return failed_polls_.load(); }
+
+ private:
+  void Loop();
+  absl::Status PollLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(poll_mu_);
+
+  storage::TokenStore* const store_;
+  RevocationView* const view_;
+  const Clock* const clock_;
+  const absl::Duration interval_;
+  absl::Notification stop_;
+  std::optional<std::thread> thread_;
+  std::atomic<uint64_t> failed_polls_{0};
+  absl::Mutex poll_mu_;
+  uint64_t cursor_ ABSL_GUARDED_BY(poll_mu_) = 0;  // the highest seq this follower has read
+};
+
+}  // namespace ta::core
+
+#endif  // TA_SERVER_CORE_REVOCATION_FOLLOWER_H_
