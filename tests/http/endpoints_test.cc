@@ -173,8 +173,9 @@ TEST_CASE("Endpoints: introspection answers 503, never inactive, when it needs t
       *f.authority->IssueTokens(req, core::Caller{"login", {core::Role::kIssuer}, {}});
   f.store->down = true;
   // An access token is judged from the revocation view (DESIGN §10): no store read.
-  CHECK(f.Post("/oauth2/introspect", kResourceKey, pair.access_token).body.find(
-            R"("active":true)") == 1);
+  CHECK(
+      f.Post("/oauth2/introspect", kResourceKey, pair.access_token).body.find(R"("active":true)") ==
+      1);
   // A refresh token (as an admin may ask) is judged from the store.
   HttpResponse r = f.Post("/oauth2/introspect", kAdminKey, pair.refresh_token);
   CHECK(r.status == 503);
@@ -183,7 +184,7 @@ TEST_CASE("Endpoints: introspection answers 503, never inactive, when it needs t
   CHECK(f.Post("/oauth2/introspect", kAdminKey, pair.refresh_token).status == 200);
 }
 
-TEST_CASE("Endpoints: /healthz/ready follows the store; /healthz/live does not", "[http]") {
+TEST_CASE("Endpoints: /healthz/ready follows the store, /healthz/live does not", "[http]") {
   Fixture f;
   HttpRequest ready{"GET", "/healthz/ready"};
   HttpRequest live{"GET", "/healthz/live"};

@@ -265,7 +265,7 @@ TEST_CASE("HTTP: bad requests get RFC 6749 error JSON, never a crash", "[http]")
   }
 }
 
-TEST_CASE("HTTP: oversized, malformed and slow requests are cut off; gRPC is unaffected",
+TEST_CASE("HTTP: oversized, malformed and slow requests are cut off while gRPC is served",
           "[http]") {
   TestServer s(WithHttp());
   v1::TokenPair pair = IssueAs(s);
