@@ -85,14 +85,15 @@ void Endpoints::Handle(HttpRequest request, Respond respond) {
                                        "the server is shutting down; retry")));
   }
   const auto start = std::chrono::steady_clock::now();
-  // Every answer is counted and leaves the gate exactly once.
-  Respond done = [this, name = info.name, start, respond = std::move(respond)](HttpResponse r) {
-    if (deps_.metrics != nullptr) {
-      deps_.metrics->OnHttp(name, r.status,
-                            absl::FromChrono(std::chrono::steady_clock::now() - start));
+  // Every answer is counted and leaves the gate exactly once. It may run on a pool thread
+  // after Handle returned, so it holds what it needs itself, never `this`.
+  Respond done = [metrics = deps_.metrics, gate = deps_.gate, name = info.name, start,
+                  respond = std::move(respond)](HttpResponse r) {
+    if (metrics != nullptr) {
+      metrics->OnHttp(name, r.status, absl::FromChrono(std::chrono::steady_clock::now() - start));
     }
     respond(std::move(r));
-    deps_.gate->Leave();
+    gate->Leave();
   };
   if (info.route == Route::kUnknown) {
     return done(ErrorResponse(Error(absl::StatusCode::kNotFound, "not_found", "no such path")));

@@ -98,10 +98,12 @@ struct Fixture {
   std::unique_ptr<token::KeyRing> keys;
   std::unique_ptr<core::TokenAuthority> authority;
   std::unique_ptr<core::CallerRegistry> callers;
-  rpc::WorkerPool pool{2, 16};
   rpc::CallGate gate;
   std::unique_ptr<ReadinessMonitor> readiness;
   std::unique_ptr<Endpoints> endpoints;
+  // Last: destroyed first, so a revocation still finishing on a pool thread (its answer is
+  // already out) finds everything else alive.
+  rpc::WorkerPool pool{2, 16};
 
   Fixture() {
     storage::RocksDbStoreOptions so;
