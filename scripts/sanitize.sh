@@ -73,8 +73,11 @@ if ((tsan)); then
   configure build/tsan thread
   cmake --build build/tsan --parallel "$jobs" --target storage_tests
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/reliability/tsan.supp"
-  run "tsan storage rotation and subject races" build/tsan/tests/storage/storage_tests \
-    "[concurrency],[subject]"
+  # RocksDB's rotation and subject races only. The PostgreSQL store's pool and the revocation
+  # log's numbering are guarded by absl::Mutex, which Debian's uninstrumented Abseil hides from
+  # TSan (false races, see the header); those run under ASan+UBSan above instead.
+  run "tsan storage rotation and subject races (RocksDB)" build/tsan/tests/storage/storage_tests \
+    "[rotate][concurrency]~*Postgres,[subject][race]~*Postgres"
   unset TSAN_OPTIONS
 fi
 echo "sanitize: all clean"
