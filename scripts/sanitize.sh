@@ -5,9 +5,8 @@
 #     rpc_tests (claims rendering), integration_tests (in-process server over a real channel),
 #     http_tests (the HTTP face: parsing, handlers, a real server over sockets), the attack suite's
 #     in-process cases, and the fuzz corpora replayed (seeds + past findings).
-#   TSan (build/tsan, -DTA_SANITIZE=thread): the storage concurrency tests on both stores (64
-#     threads rotating one token, with and without grace: one winner, the rest reuse or
-#     replay; subject updates racing creations and rotations).
+#   TSan (build/tsan, -DTA_SANITIZE=thread): the RocksDB store's rotation races (64 threads
+#     rotating one token, with and without grace: one winner, the rest reuse or replay).
 # Only these test binaries are built (each sanitizer in its own build directory). Any report
 # fails the run (halt_on_error). --ci is accepted for symmetry with fuzz.sh (same runs).
 #
