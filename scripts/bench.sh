@@ -212,7 +212,9 @@ if ((PGROWS)); then
   PSQL=(/usr/lib/postgresql/15/bin/psql -qX -h "$PGDIR" -U postgres -d postgres)
   "${PSQL[@]}" -c "CREATE DATABASE tokens" -c "CREATE DATABASE simplejwt"
   DATA=$WORK/data-pg
-  start_server "$DATA" --store=postgres --postgres_dsn="$PGDSN dbname=tokens"
+  (umask 077; openssl rand -base64 32 > "$WORK/kek")
+  start_server "$DATA" --store=postgres --postgres_dsn="$PGDSN dbname=tokens" \
+    --key_encryption_key_file="$WORK/kek"
   run pg_health health
   run pg_introspect_same introspect_same
   run pg_introspect_distinct introspect_distinct --count=$((SECS * 3000))
