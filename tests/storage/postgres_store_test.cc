@@ -170,7 +170,7 @@ TEST_CASE("PostgresStore: a multi-host DSN falls through to the host that answer
   CHECK(store->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now())).ok());
 }
 
-TEST_CASE("PostgresStore: a lost server is UNAVAILABLE at once; the store reconnects later",
+TEST_CASE("PostgresStore: a lost server is UNAVAILABLE at once and the store reconnects later",
           "[storage][postgres]") {
   absl::StatusOr<std::unique_ptr<PgCluster>> cluster = PgCluster::Start(/*watchdog=*/true);
   INFO(cluster.status().ToString());
