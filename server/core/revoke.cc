@@ -194,7 +194,25 @@ absl::StatusOr<storage::FamilyPage> TokenAuthority::ListSessions(
   query.page_token = request.page_token;
   query.include_revoked = request.include_revoked;
   query.now = options_.clock->Now();
-  return store_->ListFamilies(query);
+  ASSIGN_OR_RETURN(storage::FamilyPage page, store_->ListFamilies(query));
+  // A subject revocation kills families without touching their records (its cutoff does):
+  // show them as revoked too, never as live sessions.
+  ASSIGN_OR_RETURN(std::optional<storage::SubjectRecord> subject,
+                   store_->GetSubject(request.subject, query.now));
+  if (!subject.has_value()) return page;
+  std::vector<storage::FamilyRecord> shown;
+  for (storage::FamilyRecord& f : page.families) {
+    if (!f.revoked && f.created_at <= subject->not_before) {
+      f.revoked = true;
+      f.revoked_at = subject->updated_at;
+      f.revoke_reason = "subject_revoked";
+      f.revoked_by = subject->revoked_by;
+      if (!request.include_revoked) continue;
+    }
+    shown.push_back(std::move(f));
+  }
+  page.families = std::move(shown);
+  return page;
 }
 
 absl::StatusOr<storage::FamilyRecord> TokenAuthority::GetFamily(absl::string_view family_id,

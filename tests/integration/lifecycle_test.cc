@@ -380,6 +380,36 @@ TEST_CASE("Lifecycle: sessions are listed newest first, paginated, with metadata
   CHECK(listed == newest_first);
 }
 
+TEST_CASE("Lifecycle: sessions a subject revocation killed are listed as revoked", "[lifecycle]") {
+  TestServer s;
+  TokenPair old1 = MustIssue(s), old2 = MustIssue(s);
+  s.clock().Advance(absl::Seconds(1));
+  REQUIRE(RevokeSubject(s, "alice").ok());
+  s.clock().Advance(absl::Seconds(1));
+  TokenPair fresh = MustIssue(s);
+  auto list = [&](bool include_revoked) {
+    v1::ListFamiliesRequest req;
+    req.set_subject("alice");
+    req.set_include_revoked(include_revoked);
+    v1::ListFamiliesResponse resp;
+    REQUIRE(s.Call(s.admin(), &v1::TokenAdmin::Stub::ListFamilies, req, &resp).ok());
+    return resp;
+  };
+  v1::ListFamiliesResponse live = list(false);
+  REQUIRE(live.families_size() == 1);
+  CHECK(live.families(0).family_id() == fresh.family_id());
+  CHECK_FALSE(live.families(0).revoked());
+  v1::ListFamiliesResponse all = list(true);
+  REQUIRE(all.families_size() == 3);
+  for (const v1::Family& f : all.families()) {
+    const bool killed = f.family_id() != fresh.family_id();
+    CHECK(f.revoked() == killed);
+    if (killed) CHECK(f.revoke_reason() == "subject_revoked");
+  }
+  (void)old1;
+  (void)old2;
+}
+
 TEST_CASE("Lifecycle: state survives a restart", "[lifecycle]") {
   TestServer s;
   TokenPair a = MustIssue(s);
