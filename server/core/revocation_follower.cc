@@ -24,11 +24,26 @@ absl::Status RevocationFollower::PollOnce() {
 }
 
 bool RevocationFollower::CatchUp(absl::Time now) {
-  absl::MutexLock lock(&poll_mu_);  // a poll in flight is bounded by the store's timeouts
-  if (view_->IsCurrent(now)) return true;
-  if (!PollLocked().ok()) {
-    ++failed_polls_;
-    return false;
+  if (!thread_.has_value()) {
+    absl::MutexLock lock(&poll_mu_);
+    if (view_->IsCurrent(now)) return true;
+    if (!PollLocked().ok()) {
+      ++failed_polls_;
+      return false;
+    }
+    return view_->IsCurrent(now);
+  }
+  const absl::Time deadline = absl::Now() + kCatchUpWait;
+  absl::MutexLock lock(&mu_);
+  // A poll in flight may have started before `now` and still prove too little: then one more.
+  for (int round = 0; round < 2; ++round) {
+    if (view_->IsCurrent(now)) return true;
+    const uint64_t seen = polls_done_;
+    wake_ = true;
+    auto polled = [this, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return polls_done_ > seen || stopping_;
+    };
+    if (!mu_.AwaitWithDeadline(absl::Condition(&polled), deadline)) break;
   }
   return view_->IsCurrent(now);
 }
@@ -56,15 +71,24 @@ void RevocationFollower::Start() {
 
 void RevocationFollower::Stop() {
   if (!thread_.has_value()) return;
-  if (!stop_.HasBeenNotified()) stop_.Notify();
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
   thread_->join();
   thread_.reset();
 }
 
 void RevocationFollower::Loop() {
-  do {
+  while (true) {
     if (!PollOnce().ok()) ++failed_polls_;
-  } while (!stop_.WaitForNotificationWithTimeout(interval_));
+    absl::MutexLock lock(&mu_);
+    ++polls_done_;
+    auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return wake_ || stopping_; };
+    mu_.AwaitWithTimeout(absl::Condition(&woken), interval_);
+    if (stopping_) return;
+    wake_ = false;
+  }
 }
 
 }  // namespace ta::core

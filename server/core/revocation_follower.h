@@ -8,6 +8,10 @@
 // stops being current and introspection refuses ("revocations_stale") until the store answers
 // again; nothing else is needed to recover.
 //
+// Callers never wait on the store: a caller that finds the view stale (CatchUp) wakes the
+// thread and waits at most kCatchUpWait for a poll to prove it current, so a store that hangs
+// holds an introspection for 100 ms, not for the store's timeouts.
+//
 // Sequence numbers must become visible in order (storage/token_store.h: the PostgreSQL store
 // numbers entries under a counter-row lock held to commit), so reading after the last number
 // this follower read misses nothing. (Its own cursor, not the view's last_seq: this server's
@@ -26,7 +30,6 @@
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "server/base/clock.h"
 #include "server/core/revocation_view.h"
@@ -47,9 +50,10 @@ class RevocationFollower {
 
   // One poll now: read, apply, mark current. Waits for a poll already running.
   absl::Status PollOnce();
-  // Lets a caller that finds the view stale at `now` catch up itself instead of waiting for
-  // the next tick: waits for a poll already running, and polls again unless that one made
-  // the view current for `now`. True when the view is current for `now` afterwards.
+  // For a caller that finds the view stale at `now`: wakes the polling thread and waits up to
+  // kCatchUpWait for polls to make the view current for `now`. True when it is. Without a
+  // running thread (before Start, tests), polls itself.
+  static constexpr absl::Duration kCatchUpWait = absl::Milliseconds(100);
   bool CatchUp(absl::Time now);
   void Start();
   void Stop();
@@ -66,11 +70,14 @@ class RevocationFollower {
   const Clock* const clock_;
   const absl::Duration interval_;
   const std::function<absl::Status()> also_;
-  absl::Notification stop_;
   std::optional<std::thread> thread_;
   std::atomic<uint64_t> failed_polls_{0};
-  absl::Mutex poll_mu_;
+  absl::Mutex poll_mu_;  // serialises polls
   uint64_t cursor_ ABSL_GUARDED_BY(poll_mu_) = 0;  // the highest seq this follower has read
+  absl::Mutex mu_;       // the thread's schedule
+  uint64_t polls_done_ ABSL_GUARDED_BY(mu_) = 0;
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace ta::core

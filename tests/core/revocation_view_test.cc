@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <memory>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "server/base/clock.h"
@@ -87,6 +88,8 @@ class FailingReads final : public storage::TokenStore {
   explicit FailingReads(std::unique_ptr<storage::TokenStore> inner) : inner_(std::move(inner)) {}
   std::atomic<bool> fail_reads{false};
   std::atomic<int> reads{0};
+  // While set, every read waits until it is cleared (a store that hangs, not one that fails).
+  std::atomic<bool> hang{false};
 
   absl::Status CreateFamily(const storage::FamilyRecord& f, const storage::RefreshRecord& r) override {
     return inner_->CreateFamily(f, r);
@@ -154,6 +157,7 @@ class FailingReads final : public storage::TokenStore {
  private:
   absl::Status Read() {
     ++reads;
+    while (hang) absl::SleepFor(absl::Milliseconds(5));
     if (!fail_reads) return absl::OkStatus();
     return Error(absl::StatusCode::kUnavailable, "store_unavailable", "reads fail (test)");
   }
@@ -269,6 +273,34 @@ TEST_CASE("Introspect: over a shared store, follows the log and refuses once it 
   r = a.Introspect(good.access_token);
   REQUIRE(r.ok());
   CHECK(r->active);
+}
+
+TEST_CASE("Introspect: a store that hangs holds an introspection briefly, never for its timeouts",
+          "[core][view]") {
+  Authority a(/*shared_store=*/true);
+  TokenPair good = a.Issue("alice");
+  REQUIRE(a.Introspect(good.access_token)->active);
+  a.store->hang = true;
+  std::thread release([&] {
+    absl::SleepFor(absl::Seconds(3));
+    a.store->hang = false;
+  });
+  a.clock.Advance(absl::Seconds(2));  // past the lag bound: the view needs a poll
+  const absl::Time start = absl::Now();
+  absl::StatusOr<Introspection> r = a.Introspect(good.access_token);
+  const absl::Duration took = absl::Now() - start;
+  release.join();
+  CHECK(ReasonOf(r.status()) == "revocations_stale");
+  // Waits for the polling thread at most RevocationFollower::kCatchUpWait; the hang lasted 3 s.
+  CHECK(took < absl::Seconds(2));
+  // Once the store answers, the next call catches up.
+  absl::StatusOr<Introspection> again;
+  for (int i = 0; i < 100 && !again.ok(); ++i) {
+    again = a.Introspect(good.access_token);
+    if (!again.ok()) absl::SleepFor(absl::Milliseconds(20));
+  }
+  REQUIRE(again.ok());
+  CHECK(again->active);
 }
 
 }  // namespace
