@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "client/tokenctl/progress.h"
 #include "client/tokenctl/subcommands.h"
 #include "client/tokenctl/table.h"
@@ -216,6 +217,12 @@ int RotateKey(const CommandInput& in, client::Client& c, Io& io) {
   req.set_alg(in.alg);
   return Finish(c.RotateSigningKey(req), in, io, [](const v1::RotateSigningKeyResponse& r, Io& io) {
     io.out << "kid: " << r.kid() << "\n";
+    if (r.has_signs_from()) {
+      io.out << "published now; signs " << RelativeTime(FromProto(r.signs_from()), io.now)
+             << " (" << absl::FormatTime(absl::RFC3339_sec, FromProto(r.signs_from()),
+                                         absl::UTCTimeZone())
+             << ")\n";
+    }
   });
 }
 

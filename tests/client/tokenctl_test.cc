@@ -91,7 +91,8 @@ TEST_CASE("tokenctl: jwks, rotate-key, stats, revoke and family", "[tokenctl]") 
   ProcessResult rotated = Tokenctl(server, {"rotate-key"});
   REQUIRE(rotated.exit_code == 0);
   REQUIRE(absl::StartsWith(rotated.out, "kid: "));
-  std::string kid = rotated.out.substr(5, rotated.out.size() - 6);
+  std::string kid = rotated.out.substr(5, rotated.out.find('\n') - 5);
+  CHECK(absl::StrContains(rotated.out, "published now; signs "));
   ProcessResult jwks = Tokenctl(server, {"jwks"});
   CHECK(jwks.exit_code == 0);
   CHECK(absl::StrContains(jwks.out, kid));
