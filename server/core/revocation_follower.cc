@@ -19,17 +19,26 @@ RevocationFollower::~RevocationFollower() { Stop(); }
 
 absl::Status RevocationFollower::PollOnce() {
   absl::MutexLock lock(&poll_mu_);
-  return PollLocked();
+  absl::Status s = PollLocked();
+  last_poll_failed_ = !s.ok();
+  return s;
 }
 
 bool RevocationFollower::CatchUp(absl::Time now) {
-  absl::MutexLock lock(&poll_mu_);  // a poll in flight is bounded by the store's timeouts
-  if (view_->IsCurrent(now)) return true;
-  if (!PollLocked().ok()) {
-    ++failed_polls_;
-    return false;
+  // Never waits behind a poll in flight, nor polls a store whose last poll failed: against a
+  // hung store either holds the caller for the store's timeouts (seconds), when a stale view
+  // must answer "revocations_stale" at once. A view goes stale only once polls stopped
+  // succeeding, so this costs nothing while the store is healthy.
+  if (last_poll_failed_.load() || !poll_mu_.TryLock()) return view_->IsCurrent(now);
+  bool current = view_->IsCurrent(now);
+  if (!current) {
+    absl::Status s = PollLocked();
+    last_poll_failed_ = !s.ok();
+    if (!s.ok()) ++failed_polls_;
+    current = view_->IsCurrent(now);
   }
-  return view_->IsCurrent(now);
+  poll_mu_.Unlock();
+  return current;
 }
 
 absl::Status RevocationFollower::PollLocked() {

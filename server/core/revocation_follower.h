@@ -44,8 +44,9 @@ class RevocationFollower {
   // One poll now: read, apply, mark current. Waits for a poll already running.
   absl::Status PollOnce();
   // Lets a caller that finds the view stale at `now` catch up itself instead of waiting for
-  // the next tick: waits for a poll already running, and polls again unless that one made
-  // the view current for `now`. True when the view is current for `now` afterwards.
+  // the next tick: polls now, unless a poll is already running or the last one failed (then
+  // it answers at once: against a hung store a poll lasts the store's timeouts). True when
+  // the view is current for `now` afterwards.
   bool CatchUp(absl::Time now);
   void Start();
   void Stop();
@@ -64,6 +65,7 @@ class RevocationFollower {
   absl::Notification stop_;
   std::optional<std::thread> thread_;
   std::atomic<uint64_t> failed_polls_{0};
+  std::atomic<bool> last_poll_failed_{false};
   absl::Mutex poll_mu_;
   uint64_t cursor_ ABSL_GUARDED_BY(poll_mu_) = 0;  // the highest seq this follower has read
 };

@@ -71,7 +71,7 @@ absl::StatusOr<Pool::Lease> Pool::Acquire() {
 
 absl::StatusOr<std::unique_ptr<Connection>> Pool::Connect() {
   absl::StatusOr<std::unique_ptr<Connection>> conn =
-      Connection::Open(params_.params, params_.password);
+      Connection::Open(params_.params, params_.password, params_.reply_timeout);
   if (!conn.ok()) return conn.status();
   if (absl::Status s = (*conn)->Command(session_setup_.c_str()); !s.ok()) return s;
   return conn;
