@@ -60,8 +60,12 @@ absl::StatusOr<Pool::Lease> Pool::Acquire() {
   absl::MutexLock lock(&mu_);
   if (!conn.ok()) {
     --open_;
-    next_connect_ = absl::Now() + backoff_;
-    backoff_ = std::min(backoff_ * 2, kMaxBackoff);
+    // Callers that found no idle connection connect at once; their failures are one failed
+    // attempt, not one each (or a one-second outage would back the pool off to the cap).
+    if (absl::Now() >= next_connect_) {
+      next_connect_ = absl::Now() + backoff_;
+      backoff_ = std::min(backoff_ * 2, kMaxBackoff);
+    }
     return conn.status();
   }
   backoff_ = kFirstBackoff;

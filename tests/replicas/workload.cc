@@ -93,6 +93,7 @@ FamilyFacts* Worker::PickLive() {
 bool Worker::Failed(int replica, const Outcome& r, const std::string& what) {
   if (excused_ && excused_(replica, r)) {
     ++tally_.uncertain;
+    absl::SleepFor(absl::Milliseconds(20));  // as a client backs off on UNAVAILABLE
     return true;
   }
   errors_.push_back(absl::StrCat(what, " on replica ", replica, ": ", r.status.error_code(), " ",
