@@ -19,22 +19,26 @@ RevocationFollower::~RevocationFollower() { Stop(); }
 
 absl::Status RevocationFollower::PollOnce() {
   absl::MutexLock lock(&poll_mu_);
+  return TimedPollLocked();
+}
+
+absl::Status RevocationFollower::TimedPollLocked() {
+  // Real time, not clock_: this is about how long a caller would wait.
+  const absl::Time started = absl::Now();
   absl::Status s = PollLocked();
-  last_poll_failed_ = !s.ok();
+  store_hangs_ = !s.ok() && absl::Now() - started > interval_;
   return s;
 }
 
 bool RevocationFollower::CatchUp(absl::Time now) {
-  // Never waits behind a poll in flight, nor polls a store whose last poll failed: against a
-  // hung store either holds the caller for the store's timeouts (seconds), when a stale view
-  // must answer "revocations_stale" at once. A view goes stale only once polls stopped
-  // succeeding, so this costs nothing while the store is healthy.
-  if (last_poll_failed_.load() || !poll_mu_.TryLock()) return view_->IsCurrent(now);
+  // Never waits behind a poll in flight, nor polls a store whose last poll failed slowly:
+  // against a hung store either holds the caller for the store's timeouts (seconds), when a
+  // stale view must answer "revocations_stale" at once. A view goes stale only once polls
+  // stopped succeeding, so this costs nothing while the store is healthy.
+  if (store_hangs_.load() || !poll_mu_.TryLock()) return view_->IsCurrent(now);
   bool current = view_->IsCurrent(now);
   if (!current) {
-    absl::Status s = PollLocked();
-    last_poll_failed_ = !s.ok();
-    if (!s.ok()) ++failed_polls_;
+    if (!TimedPollLocked().ok()) ++failed_polls_;
     current = view_->IsCurrent(now);
   }
   poll_mu_.Unlock();

@@ -44,9 +44,9 @@ class RevocationFollower {
   // One poll now: read, apply, mark current. Waits for a poll already running.
   absl::Status PollOnce();
   // Lets a caller that finds the view stale at `now` catch up itself instead of waiting for
-  // the next tick: polls now, unless a poll is already running or the last one failed (then
-  // it answers at once: against a hung store a poll lasts the store's timeouts). True when
-  // the view is current for `now` afterwards.
+  // the next tick: polls now, unless a poll is already running or the last one failed only
+  // after more than `interval` (then it answers at once: against a hung store a poll lasts
+  // the store's timeouts). True when the view is current for `now` afterwards.
   bool CatchUp(absl::Time now);
   void Start();
   void Stop();
@@ -57,6 +57,8 @@ class RevocationFollower {
  private:
   void Loop();
   absl::Status PollLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(poll_mu_);
+  // PollLocked, noting whether it failed slowly (store_hangs_).
+  absl::Status TimedPollLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(poll_mu_);
 
   storage::TokenStore* const store_;
   RevocationView* const view_;
@@ -65,7 +67,7 @@ class RevocationFollower {
   absl::Notification stop_;
   std::optional<std::thread> thread_;
   std::atomic<uint64_t> failed_polls_{0};
-  std::atomic<bool> last_poll_failed_{false};
+  std::atomic<bool> store_hangs_{false};  // the last poll failed, and slowly
   absl::Mutex poll_mu_;
   uint64_t cursor_ ABSL_GUARDED_BY(poll_mu_) = 0;  // the highest seq this follower has read
 };
