@@ -11,8 +11,8 @@ namespace ta::testing {
 inline int g_race_rounds = 20;
 // Failover rounds (SIGKILL the primary, promote the standby, rebuild). CI 2, long 25.
 inline int g_failover_rounds = 2;
-// Revocations whose propagation to the two other replicas is timed. CI 60, long 500.
-inline int g_samples = 60;
+// Revocations whose propagation to the two other replicas is timed. CI 40, long 500.
+inline int g_samples = 40;
 // Where the propagation test appends its numbers ("key value" lines) for scripts/bench.sh.
 inline std::string g_stats_file;
 // Set by --long (the values above are raised in main.cc unless given explicitly).

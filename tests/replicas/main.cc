@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
                                                 "500 propagation samples") |
              Opt(race, "rounds")["--race_rounds"]("rounds of the concurrent-refresh race (20)") |
              Opt(failover, "rounds")["--failover_rounds"]("failover rounds (2)") |
-             Opt(samples, "n")["--samples"]("revocations timed by the propagation test (60)") |
+             Opt(samples, "n")["--samples"]("revocations timed by the propagation test (40)") |
              Opt(ta::testing::g_stats_file, "file")["--stats_file"](
                  "append the propagation numbers to this file (key value lines)");
   session.cli(cli);

@@ -192,7 +192,7 @@ TEST_CASE("Replicas: SIGKILL of one replica under load; the others serve on and 
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
   for (auto& w : workers) threads.emplace_back([&, w = w.get()] { w->Run(stop); });
-  absl::SleepFor(absl::Seconds(2));
+  absl::SleepFor(absl::Milliseconds(1500));
   auto ok_so_far = [&](int replica) {
     int64_t n = 0;
     for (auto& w : workers) n += w->ok_by_replica(replica);
@@ -203,7 +203,7 @@ TEST_CASE("Replicas: SIGKILL of one replica under load; the others serve on and 
   skip = kVictim;
   const pid_t victim_pid = fx.replicas->at(kVictim).pid();
   kill(victim_pid, SIGKILL);
-  absl::SleepFor(absl::Seconds(3));  // the survivors serve on alone
+  absl::SleepFor(absl::Seconds(2));  // the survivors serve on alone
   stop = true;
   for (std::thread& t : threads) t.join();
   const absl::Time last_ack = absl::Now();
