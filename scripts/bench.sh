@@ -6,7 +6,8 @@
 # Loopback only; every load is bounded.
 # Usage: scripts/bench.sh [--no-peer] [--seconds N] [--large N] [--allocators] [--store=S]
 #        scripts/bench.sh --http [--seconds N]
-#        scripts/bench.sh --replicas [--samples N]
+#        scripts/bench.sh --replicas [--seconds N]
+#        scripts/bench.sh --propagation [--samples N]
 #   --store=S     both (default): the RocksDB rows, then issue/refresh/introspect on the
 #                 PostgreSQL store (a local cluster, fsync and synchronous_commit on) and the
 #                 SimpleJWT peer on SQLite and on that PostgreSQL. rocksdb: no PostgreSQL
@@ -16,14 +17,17 @@
 #                 jtis against one seeded with 10k of each (RSS, restart-to-serving time).
 #   --allocators  also run the allocator A/B: the same server on glibc malloc, jemalloc,
 #                 mimalloc (LD_PRELOAD on a system-malloc build) and tcmalloc (as shipped).
-#   --replicas    only the replicas' propagation delay (issue 14): three servers on a throwaway
+#   --propagation only the replicas' propagation delay (issue 14): three servers on a throwaway
 #                 PostgreSQL under a mixed load, a revocation on one, the time until the two
 #                 others answer inactive (replica_tests "[propagation]", --samples N, default
-#                 500); writes its own block of BENCHMARKS.md.
+#                 500; scripts/bench_propagation.sh); writes its own block of BENCHMARKS.md.
 #   --http        only the HTTP face (issue 15): RFC 7662 introspection over HTTP/1.1 (wrk)
 #                 against gRPC Introspect (ta-loadgen) on the same server, in alternating
 #                 rounds of N s (default 5), and each face's empty handler; writes its own
 #                 block of BENCHMARKS.md.
+#   --replicas    only PostgreSQL replicas (issue 14): aggregate calls/s of one server and of
+#                 three replicas on one local PostgreSQL (scripts/bench_replicas.sh); writes
+#                 its own block of BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -34,6 +38,7 @@ LARGE=0
 ALLOCATORS=0
 HTTP=0
 REPLICAS=0
+PROPAGATION=0
 SAMPLES=500
 STORE=both
 while (($#)); do
@@ -44,16 +49,17 @@ while (($#)); do
     --large) LARGE=$2; shift ;;
     --allocators) ALLOCATORS=1 ;;
     --http) HTTP=1; PEER=0; STORE=rocksdb; [[ $SECS == 10 ]] && SECS=5 ;;
-    --replicas) REPLICAS=1; PEER=0 ;;
+    --replicas) REPLICAS=1; PEER=0; STORE=rocksdb ;;
+    --propagation) PROPAGATION=1; PEER=0 ;;
     --samples) SAMPLES=$2; shift ;;
-    *) echo "usage: $0 [--no-peer] [--seconds N] [--large N] [--allocators] [--store=both|rocksdb|postgres] | --http | --replicas [--samples N]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--no-peer] [--seconds N] [--large N] [--allocators] [--store=both|rocksdb|postgres] | --http | --replicas | --propagation [--samples N]" >&2; exit 2 ;;
   esac
   shift
 done
 
 bash scripts/setup.sh
-if ((REPLICAS)); then
-  source scripts/bench_replicas.sh
+if ((PROPAGATION)); then
+  source scripts/bench_propagation.sh
   exit 0
 fi
 need=(nghttp2-client wrk util-linux)
@@ -130,6 +136,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 
 if ((HTTP)); then
   source scripts/bench_http.sh
+  exit 0
+fi
+if ((REPLICAS)); then
+  source scripts/bench_replicas.sh
   exit 0
 fi
 
@@ -225,7 +235,9 @@ if ((PGROWS)); then
   PSQL=(/usr/lib/postgresql/15/bin/psql -qX -h "$PGDIR" -U postgres -d postgres)
   "${PSQL[@]}" -c "CREATE DATABASE tokens" -c "CREATE DATABASE simplejwt"
   DATA=$WORK/data-pg
-  start_server "$DATA" --store=postgres --postgres_dsn="$PGDSN dbname=tokens"
+  (umask 077; openssl rand -base64 32 > "$WORK/kek")
+  start_server "$DATA" --store=postgres --postgres_dsn="$PGDSN dbname=tokens" \
+    --key_encryption_key_file="$WORK/kek"
   run pg_health health
   run pg_introspect_same introspect_same
   run pg_introspect_distinct introspect_distinct --count=$((SECS * 3000))

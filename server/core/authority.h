@@ -220,6 +220,8 @@ class TokenAuthority {
   absl::StatusOr<storage::FamilyRecord> FindFamily(absl::string_view family_id);
   absl::StatusOr<storage::FamilyPage> ListSessions(const ListFamiliesRequest& request);
   absl::StatusOr<std::string> RotateKey(absl::string_view alg);
+  // A shared key ring: adopts another replica's rotation (the follower's polls).
+  absl::Status ReloadKeys();
   // Completes `event` (time, caller, outcome from `status`) and hands it to the sink.
   void Audit(AuditEvent event, const absl::Status& status, const Caller& caller) const;
 

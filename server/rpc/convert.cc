@@ -1,5 +1,7 @@
 #include "server/rpc/convert.h"
 
+#include <algorithm>
+
 #include "google/protobuf/util/json_util.h"
 #include "server/base/error.h"
 #include "server/core/refresh_token.h"
@@ -108,6 +110,9 @@ void ToProto(const token::KeyInfo& in, v1::KeyInfo* out) {
   out->set_active(in.active);
   *out->mutable_created_at() = ToTimestamp(in.created_at);
   if (in.retire_at != absl::InfiniteFuture()) *out->mutable_retire_at() = ToTimestamp(in.retire_at);
+  if (in.sign_from != absl::InfiniteFuture()) {
+    *out->mutable_signs_from() = ToTimestamp(std::max(in.sign_from, in.created_at));
+  }
 }
 
 }  // namespace ta::rpc

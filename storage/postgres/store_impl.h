@@ -49,6 +49,9 @@ class PostgresStore final : public TokenStore {
   absl::StatusOr<FamilyPage> ListFamilies(const ListFamiliesQuery& query) override;
   absl::Status PurgeExpired() override;
   absl::StatusOr<StoreStats> GetStats() override;
+  absl::StatusOr<KeyRingBlob> GetKeyRing(uint64_t if_newer_than) override;
+  absl::Status CompareAndSetKeyRing(uint64_t expected_version,
+                                    absl::string_view document) override;
 
  private:
   using Body = absl::FunctionRef<absl::Status(Connection&)>;

@@ -84,6 +84,9 @@ class RocksDbStore final : public TokenStore {
   void SetRevocationListener(RevocationListener listener) override { listener_ = std::move(listener); }
   absl::StatusOr<std::vector<RevocationEntry>> ReadRevocations(uint64_t after_seq, absl::Time now,
                                                                size_t limit) override;
+  absl::StatusOr<KeyRingBlob> GetKeyRing(uint64_t if_newer_than) override;
+  absl::Status CompareAndSetKeyRing(uint64_t expected_version,
+                                    absl::string_view document) override;
 
  private:
   rocksdb::ColumnFamilyHandle* Handle(Cf cf) const { return handles_[static_cast<int>(cf)].get(); }
@@ -160,6 +163,7 @@ class RocksDbStore final : public TokenStore {
   absl::Mutex log_mu_;
   uint64_t last_seq_ ABSL_GUARDED_BY(log_mu_) = 0;
   RevocationListener listener_;  // set before concurrent use
+  absl::Mutex key_ring_mu_;       // serialises CompareAndSetKeyRing's read-check-write
 };
 
 }  // namespace ta::storage::rocksdb_store
