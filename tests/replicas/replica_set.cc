@@ -51,8 +51,8 @@ std::vector<std::string> ReplicaFlags(const ReplicaSetOptions& options,
   std::vector<std::string> flags = {
       "--store=postgres",
       "--postgres_dsn=" + options.dsn,
-      // Until the key ring lives in the store (issue 14 item 3), replicas share a key dir.
-      "--key_dir=" + shared_dir + "/keys",
+      // The key ring lives in the store, sealed under the KEK every replica reads.
+      "--key_encryption_key_file=" + shared_dir + "/kek",
       absl::StrCat("--max_revocation_lag=", absl::FormatDuration(kMaxLag)),
       // Long enough that no token of a long run expires while the test still checks it.
       "--access_ttl=2h",
@@ -67,6 +67,12 @@ absl::StatusOr<std::unique_ptr<ReplicaSet>> ReplicaSet::Start(ReplicaSetOptions 
   if (set->dir_.path().empty()) return absl::InternalError("no temp dir");
   absl::StatusOr<std::string> admin_key = RandomHex(32);
   if (!admin_key.ok()) return admin_key.status();
+  // The KEK as `openssl rand -base64 32` writes it.
+  absl::StatusOr<std::string> kek = RandomHex(32);
+  if (!kek.ok()) return kek.status();
+  absl::Status written = WritePrivateFile(
+      set->dir_.Sub("kek"), absl::Base64Escape(absl::HexStringToBytes(*kek)) + "\n");
+  if (!written.ok()) return written;
   const std::vector<std::string> flags = ReplicaFlags(set->options_, set->dir_.path());
   for (int i = 0; i < set->options_.replicas; ++i) {
     const std::string data_dir = set->dir_.Sub(absl::StrCat("replica-", i));

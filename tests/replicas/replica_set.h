@@ -2,8 +2,9 @@
 // processes over one database in it (DESIGN §11), each on 127.0.0.1 port 0 with a data
 // directory of its own and the same admin API key, signing keys and flags.
 //
-// ReplicaFlags() is the one place that says how a replica is configured; every case and the
-// failover test start their servers through it.
+// ReplicaFlags() is the one place that says how a replica is configured (store, the shared
+// key-encryption key, lag bound); every case and the failover test start their servers
+// through it.
 //
 // Not thread-safe: one thread starts, restarts and stops replicas; the RemoteServer stubs
 // may be used from any thread while the replica set does not change.
@@ -42,13 +43,13 @@ struct ReplicaSetOptions {
 };
 
 // The flags of every replica but --listen and --data_dir (RemoteServer adds those):
-// the store, the shared keys and the lag bound. `shared_dir` holds what all replicas share.
+// the store, the KEK file and the lag bound. `shared_dir` holds what all replicas share.
 std::vector<std::string> ReplicaFlags(const ReplicaSetOptions& options,
                                       const std::string& shared_dir);
 
 class ReplicaSet {
  public:
-  // Starts the replicas one after the other (the first creates the shared keys).
+  // Starts the replicas one after the other (the first creates the key ring in the store).
   static absl::StatusOr<std::unique_ptr<ReplicaSet>> Start(ReplicaSetOptions options);
   ~ReplicaSet() = default;  // the RemoteServers SIGKILL what still runs
 

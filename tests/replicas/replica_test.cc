@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/barrier.h"
 #include "storage/postgres/sql_session.h"
@@ -165,13 +166,117 @@ TEST_CASE("Replicas: 50 concurrent refreshes of one token over three replicas mi
             << " OK, " << losers_total << " refused; one successor per round" << std::endl;
 }
 
-// TODO(issue 14 item 3, the shared key ring; not registered until it is in main):
-// "Replicas: a key rotated on one replica signs everywhere after the publish delay, and every
-// replica verifies old and new tokens". Start the three with --key_encryption_key_file (in
-// ReplicaFlags) and a short --key_publish_delay (e.g. 2s); issue token T0 on B; RotateSigningKey
-// on A; within the lag bound every replica's GetJwks lists the new kid while B still signs with
-// the old one; after the delay B issues T1 with the new kid (the JWS header); T0 and T1
-// introspect active on A, B and C; racing RotateSigningKey on all three: one winner.
+// The `kid` of a JWS's protected header ("" if none).
+std::string KidOf(const std::string& jws) {
+  std::string header;
+  if (!absl::WebSafeBase64Unescape(jws.substr(0, jws.find('.')), &header)) return "";
+  const std::string key = "\"kid\":\"";
+  const size_t at = header.find(key);
+  if (at == std::string::npos) return "";
+  const size_t begin = at + key.size();
+  return header.substr(begin, header.find('"', begin) - begin);
+}
+
+std::set<std::string> JwksKids(RemoteServer& server) {
+  v1::GetJwksRequest req;
+  v1::GetJwksResponse resp;
+  std::set<std::string> kids;
+  if (!Call(server.admin_key(), server.api(), &v1::TokenAuthority::Stub::GetJwks, req, &resp).ok()) {
+    return kids;
+  }
+  for (const v1::KeyInfo& k : resp.keys()) kids.insert(k.kid());
+  return kids;
+}
+
+Outcome Rotate(RemoteServer& server, v1::RotateSigningKeyResponse* out) {
+  v1::RotateSigningKeyRequest req;
+  return Call(server.admin_key(), server.admin(), &v1::TokenAdmin::Stub::RotateSigningKey, req,
+              out);
+}
+
+TEST_CASE("Replicas: a key rotated on one replica signs everywhere after the publish delay; "
+          "every replica verifies old and new tokens",
+          "[replicas][keys]") {
+  constexpr absl::Duration kPublishDelay = absl::Seconds(3);
+  Fixture fx = StartFixture({absl::StrCat("--key_publish_delay=",
+                                          absl::FormatDuration(kPublishDelay))});
+  ReplicaSet& replicas = *fx.replicas;
+  v1::TokenPair before;
+  REQUIRE(replicas.at(1).Issue("alice", &before).ok());
+  const std::string old_kid = KidOf(before.access_token());
+  REQUIRE_FALSE(old_kid.empty());
+
+  v1::RotateSigningKeyResponse rotated;
+  Outcome r = Rotate(replicas.at(0), &rotated);
+  INFO(r.status.error_message() << " " << r.reason);
+  REQUIRE(r.ok());
+  const absl::Time rotated_at = absl::Now();
+  const std::string new_kid = rotated.kid();
+  CHECK(new_kid != old_kid);
+  // Published everywhere within the lag bound, before it signs anywhere.
+  for (int i = 0; i < 3; ++i) {
+    INFO("replica " << i);
+    CHECK(PollUntil(absl::Seconds(3), [&] { return JwksKids(replicas.at(i)).count(new_kid) == 1; }));
+    v1::TokenPair pair;
+    const absl::Time sent = absl::Now();
+    REQUIRE(replicas.at(i).Issue("bob", &pair).ok());
+    if (sent - rotated_at < kPublishDelay - absl::Milliseconds(500)) {
+      CHECK(KidOf(pair.access_token()) == old_kid);
+    }
+  }
+  // After the delay every replica signs with the new key.
+  std::vector<std::string> after(3);
+  for (int i = 0; i < 3; ++i) {
+    INFO("replica " << i);
+    CHECK(PollUntil(rotated_at + kPublishDelay + absl::Seconds(5) - absl::Now(), [&] {
+      v1::TokenPair pair;
+      if (!replicas.at(i).Issue("carol", &pair).ok()) return false;
+      after[i] = pair.access_token();
+      return KidOf(after[i]) == new_kid;
+    }, absl::Milliseconds(100)));
+  }
+  // Every replica verifies tokens of both keys.
+  for (int i = 0; i < 3; ++i) {
+    INFO("replica " << i);
+    CHECK(IntrospectWord(replicas.at(i), before.access_token()) == "active");
+    for (const std::string& t : after) CHECK(IntrospectWord(replicas.at(i), t) == "active");
+  }
+  std::cout << "key rotation on replica 0: published on all three at once, signing on all "
+               "three after the "
+            << kPublishDelay << " publish delay; old and new tokens verify everywhere"
+            << std::endl;
+
+  // Rotations racing on the three: each either wins or is refused as a conflict, and every
+  // winner's key reaches every replica.
+  std::vector<Outcome> outcomes(3);
+  std::vector<v1::RotateSigningKeyResponse> responses(3);
+  absl::Barrier* barrier = new absl::Barrier(3);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) {
+    threads.emplace_back([&, i] {
+      if (barrier->Block()) delete barrier;
+      outcomes[i] = Rotate(replicas.at(i), &responses[i]);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  int wins = 0;
+  for (int i = 0; i < 3; ++i) {
+    INFO("replica " << i << ": " << outcomes[i].status.error_code() << " " << outcomes[i].reason);
+    if (outcomes[i].ok()) {
+      ++wins;
+      for (int j = 0; j < 3; ++j) {
+        CHECK(PollUntil(absl::Seconds(3),
+                        [&] { return JwksKids(replicas.at(j)).count(responses[i].kid()) == 1; }));
+      }
+    } else {
+      CHECK(outcomes[i].status.error_code() == grpc::StatusCode::ABORTED);
+      CHECK(outcomes[i].reason == "key_rotation_conflict");
+    }
+  }
+  CHECK(wins >= 1);
+  std::cout << "3 racing rotations: " << wins << " won, " << 3 - wins << " refused as conflicts"
+            << std::endl;
+}
 
 TEST_CASE("Replicas: SIGKILL of one replica under load; the others serve on and nothing "
           "acknowledged is lost",
