@@ -152,7 +152,7 @@ void RunOutage(Outage outage) {
 }
 
 TEST_CASE("Replicas: PostgreSQL stopped: writes UNAVAILABLE, introspection stale after the "
-          "bound, health NOT_SERVING; all resumes when it is back",
+          "bound, health NOT_SERVING, and all resumes when it is back",
           "[replicas][outage]") {
   RunOutage(Outage::kStopped);
 }

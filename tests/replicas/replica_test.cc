@@ -194,8 +194,8 @@ Outcome Rotate(RemoteServer& server, v1::RotateSigningKeyResponse* out) {
               out);
 }
 
-TEST_CASE("Replicas: a key rotated on one replica signs everywhere after the publish delay; "
-          "every replica verifies old and new tokens",
+TEST_CASE("Replicas: a key rotated on one replica signs everywhere after the publish delay, "
+          "and every replica verifies old and new tokens",
           "[replicas][keys]") {
   constexpr absl::Duration kPublishDelay = absl::Seconds(3);
   Fixture fx = StartFixture({absl::StrCat("--key_publish_delay=",
@@ -278,7 +278,7 @@ TEST_CASE("Replicas: a key rotated on one replica signs everywhere after the pub
             << std::endl;
 }
 
-TEST_CASE("Replicas: SIGKILL of one replica under load; the others serve on and nothing "
+TEST_CASE("Replicas: SIGKILL of one replica under load: the others serve on and nothing "
           "acknowledged is lost",
           "[replicas][kill]") {
   Fixture fx = StartFixture();
