@@ -7,6 +7,7 @@
 # Usage: scripts/bench.sh [--no-peer] [--seconds N] [--large N] [--allocators] [--store=S]
 #        scripts/bench.sh --http [--seconds N]
 #        scripts/bench.sh --replicas [--seconds N]
+#        scripts/bench.sh --propagation [--samples N]
 #   --store=S     both (default): the RocksDB rows, then issue/refresh/introspect on the
 #                 PostgreSQL store (a local cluster, fsync and synchronous_commit on) and the
 #                 SimpleJWT peer on SQLite and on that PostgreSQL. rocksdb: no PostgreSQL
@@ -16,6 +17,10 @@
 #                 jtis against one seeded with 10k of each (RSS, restart-to-serving time).
 #   --allocators  also run the allocator A/B: the same server on glibc malloc, jemalloc,
 #                 mimalloc (LD_PRELOAD on a system-malloc build) and tcmalloc (as shipped).
+#   --propagation only the replicas' propagation delay (issue 14): three servers on a throwaway
+#                 PostgreSQL under a mixed load, a revocation on one, the time until the two
+#                 others answer inactive (replica_tests "[propagation]", --samples N, default
+#                 500; scripts/bench_propagation.sh); writes its own block of BENCHMARKS.md.
 #   --http        only the HTTP face (issue 15): RFC 7662 introspection over HTTP/1.1 (wrk)
 #                 against gRPC Introspect (ta-loadgen) on the same server, in alternating
 #                 rounds of N s (default 5), and each face's empty handler; writes its own
@@ -33,6 +38,8 @@ LARGE=0
 ALLOCATORS=0
 HTTP=0
 REPLICAS=0
+PROPAGATION=0
+SAMPLES=500
 STORE=both
 while (($#)); do
   case $1 in
@@ -43,12 +50,18 @@ while (($#)); do
     --allocators) ALLOCATORS=1 ;;
     --http) HTTP=1; PEER=0; STORE=rocksdb; [[ $SECS == 10 ]] && SECS=5 ;;
     --replicas) REPLICAS=1; PEER=0; STORE=rocksdb ;;
-    *) echo "usage: $0 [--no-peer] [--seconds N] [--large N] [--allocators] [--store=both|rocksdb|postgres] | --http | --replicas" >&2; exit 2 ;;
+    --propagation) PROPAGATION=1; PEER=0 ;;
+    --samples) SAMPLES=$2; shift ;;
+    *) echo "usage: $0 [--no-peer] [--seconds N] [--large N] [--allocators] [--store=both|rocksdb|postgres] | --http | --replicas | --propagation [--samples N]" >&2; exit 2 ;;
   esac
   shift
 done
 
 bash scripts/setup.sh
+if ((PROPAGATION)); then
+  source scripts/bench_propagation.sh
+  exit 0
+fi
 need=(nghttp2-client wrk util-linux)
 ((PEER)) && need+=(python3-djangorestframework-simplejwt gunicorn)
 PGROWS=0; FULL=1

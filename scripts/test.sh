@@ -4,7 +4,8 @@
 # 25 s per target). Exits non-zero on any failure.
 #   --long   also the TSan pass (a build of its own: kept out of the default run so that a
 #            fresh clone's CI stays under 45 minutes) and the long variants: 200
-#            crash-under-load rounds and 10 min of fuzzing per target
+#            crash-under-load rounds, the replica tests' long form (200 refresh-race rounds,
+#            25 failover rounds, 500 propagation samples) and 10 min of fuzzing per target
 set -euo pipefail
 cd "$(dirname "$0")/.."
 long=0
@@ -15,6 +16,7 @@ ctest --test-dir build/test --output-on-failure --parallel "$(nproc)" --timeout 
 if ((long)); then
   bash scripts/sanitize.sh
   build/test/tests/reliability/reliability_tests "[crash]" --rounds 200
+  build/test/tests/replicas/replica_tests --long
   bash scripts/fuzz.sh --time 600
 else
   bash scripts/sanitize.sh --asan-only

@@ -31,6 +31,9 @@ struct ConnectParams {
   std::vector<std::pair<std::string, std::string>> params;
   // The password given in the DSN, to be scrubbed from any libpq message; "" if none.
   std::string password;
+  // How long one statement waits for the server's answer (Connection::Open). Default 30 s;
+  // the store sets its statement_timeout + 1 s.
+  absl::Duration reply_timeout = absl::Seconds(30);
 };
 
 // Parses the DSN and adds the store's defaults where the DSN sets none: connect_timeout

@@ -1,5 +1,9 @@
 #include "storage/postgres/pg_conn.h"
 
+#include <poll.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <limits>
 #include <utility>
 
@@ -113,7 +117,8 @@ bool IsRetryable(const absl::Status& status) {
 }
 
 absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(
-    const std::vector<std::pair<std::string, std::string>>& params, const std::string& redact) {
+    const std::vector<std::pair<std::string, std::string>>& params, const std::string& redact,
+    absl::Duration reply_timeout) {
   std::vector<const char*> keywords, values;
   for (const auto& [key, value] : params) {
     keywords.push_back(key.c_str());
@@ -132,7 +137,7 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(
   // Server notices (e.g. "terminating connection due to shutdown") would go to stderr; the
   // errors that matter reach the caller as statuses.
   PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
-  return std::unique_ptr<Connection>(new Connection(std::move(conn), redact));
+  return std::unique_ptr<Connection>(new Connection(std::move(conn), redact, reply_timeout));
 }
 
 absl::Status Connection::ErrorOf(const PGresult* result, absl::string_view what) const {
@@ -140,7 +145,9 @@ absl::Status Connection::ErrorOf(const PGresult* result, absl::string_view what)
   const char* primary =
       result == nullptr ? nullptr : PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
   // The primary message only: DETAIL may quote key values.
-  std::string why = primary != nullptr ? primary : PQerrorMessage(conn_.get());
+  std::string why = primary != nullptr  ? primary
+                    : conn_ == nullptr ? "connection given up"
+                                       : PQerrorMessage(conn_.get());
   if (!redact_.empty()) absl::StrReplaceAll({{redact_, "****"}}, &why);
   const std::string sqlstate = state != nullptr ? state : "";
   const std::string message =
@@ -159,11 +166,52 @@ absl::StatusOr<ResultPtr> Connection::Check(ResultPtr result, absl::string_view 
   return ErrorOf(result.get(), what);
 }
 
+bool Connection::AwaitResult(absl::Time deadline) {
+  while (true) {
+    const int flushed = PQflush(conn_.get());  // 1: more to send
+    if (flushed < 0 || (flushed == 0 && !PQisBusy(conn_.get()))) return true;
+    const int64_t left_ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+    if (left_ms <= 0) return false;
+    pollfd p{PQsocket(conn_.get()), static_cast<short>(POLLIN | (flushed == 1 ? POLLOUT : 0)),
+             0};
+    const int n = poll(&p, 1, static_cast<int>(std::min<int64_t>(left_ms, 60'000)));
+    if (n < 0 && errno != EINTR) return true;
+    if (n > 0 && (p.revents & POLLIN) != 0 && PQconsumeInput(conn_.get()) == 0) return true;
+    if (n > 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0) {
+      PQconsumeInput(conn_.get());
+      return true;
+    }
+  }
+}
+
+absl::StatusOr<ResultPtr> Connection::Answer(int sent, absl::string_view what) {
+  if (conn_ == nullptr || sent != 1) return ErrorOf(nullptr, what);
+  const absl::Time deadline = absl::Now() + reply_timeout_;
+  ResultPtr answer;
+  while (true) {
+    if (!AwaitResult(deadline)) {
+      timed_out_ = true;
+      conn_.reset();  // its state is unknown: give it up (the pool drops it)
+      return ta::Error(absl::StatusCode::kUnavailable, "store_unavailable",
+                       absl::StrCat("token store: ", what, ": no answer from PostgreSQL within ",
+                                    absl::FormatDuration(reply_timeout_)));
+    }
+    ResultPtr next(PQgetResult(conn_.get()));
+    if (next == nullptr) break;
+    // As PQexec: the last result, unless an earlier one failed.
+    const ExecStatusType st = answer == nullptr ? PGRES_COMMAND_OK : PQresultStatus(answer.get());
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) answer = std::move(next);
+  }
+  return Check(std::move(answer), what);
+}
+
 absl::StatusOr<Rows> Connection::Exec(const Statement& statement, const Params& params) {
   if (!prepared_[statement.index]) {
     absl::StatusOr<ResultPtr> prepared =
-        Check(ResultPtr(PQprepare(conn_.get(), statement.name, statement.sql, 0, nullptr)),
-              absl::StrCat("prepare ", statement.name));
+        Answer(conn_ == nullptr ? 0
+                                : PQsendPrepare(conn_.get(), statement.name, statement.sql, 0,
+                                                nullptr),
+               absl::StrCat("prepare ", statement.name));
     if (!prepared.ok()) return prepared.status();
     prepared_[statement.index] = true;
   }
@@ -171,20 +219,23 @@ absl::StatusOr<Rows> Connection::Exec(const Statement& statement, const Params& 
   std::vector<int> lengths = params.Lengths();
   std::vector<int> formats(values.size(), kBinary);
   absl::StatusOr<ResultPtr> result =
-      Check(ResultPtr(PQexecPrepared(conn_.get(), statement.name, params.size(), values.data(),
-                                     lengths.data(), formats.data(), kBinary)),
-            statement.name);
+      Answer(conn_ == nullptr ? 0
+                              : PQsendQueryPrepared(conn_.get(), statement.name, params.size(),
+                                                    values.data(), lengths.data(), formats.data(),
+                                                    kBinary),
+             statement.name);
   if (!result.ok()) return result.status();
   return Rows(*std::move(result));
 }
 
 absl::Status Connection::Command(const char* sql) {
-  return Check(ResultPtr(PQexec(conn_.get(), sql)), sql).status();
+  return Answer(conn_ == nullptr ? 0 : PQsendQuery(conn_.get(), sql), sql).status();
 }
 
 absl::StatusOr<std::vector<std::vector<std::string>>> Connection::QueryText(
     const std::string& sql) {
-  absl::StatusOr<ResultPtr> result = Check(ResultPtr(PQexec(conn_.get(), sql.c_str())), "query");
+  absl::StatusOr<ResultPtr> result =
+      Answer(conn_ == nullptr ? 0 : PQsendQuery(conn_.get(), sql.c_str()), "query");
   if (!result.ok()) return result.status();
   std::vector<std::vector<std::string>> rows;
   const PGresult* r = result->get();
@@ -196,7 +247,7 @@ absl::StatusOr<std::vector<std::vector<std::string>>> Connection::QueryText(
 }
 
 bool Connection::in_transaction() const {
-  return PQtransactionStatus(conn_.get()) != PQTRANS_IDLE;
+  return conn_ == nullptr || PQtransactionStatus(conn_.get()) != PQTRANS_IDLE;
 }
 
 }  // namespace ta::storage::pg

@@ -93,8 +93,13 @@ class Connection {
  public:
   // Connects with libpq keywords/values (already validated). `redact` is removed from any
   // error message (the DSN's password). UNAVAILABLE "store_unavailable" on failure.
+  // `reply_timeout`: how long one statement may wait for the server's answer before the
+  // connection is given up (closed, so broken() and timed_out()) and the statement fails
+  // UNAVAILABLE. statement_timeout cannot fire in a server that is hung (stopped, stalled
+  // disk), and a kernel that still acknowledges the socket hides it from keepalives.
   static absl::StatusOr<std::unique_ptr<Connection>> Open(
-      const std::vector<std::pair<std::string, std::string>>& params, const std::string& redact);
+      const std::vector<std::pair<std::string, std::string>>& params, const std::string& redact,
+      absl::Duration reply_timeout = absl::Seconds(30));
 
   // Runs a prepared statement (preparing it on first use on this connection).
   absl::StatusOr<Rows> Exec(const Statement& statement, const Params& params);
@@ -104,17 +109,28 @@ class Connection {
   absl::StatusOr<std::vector<std::vector<std::string>>> QueryText(const std::string& sql);
 
   // True once the server connection is lost; the pool then drops it.
-  bool broken() const { return PQstatus(conn_.get()) != CONNECTION_OK; }
+  bool broken() const { return conn_ == nullptr || PQstatus(conn_.get()) != CONNECTION_OK; }
+  // True once a statement got no answer within the reply timeout (the connection is closed).
+  bool timed_out() const { return timed_out_; }
   // True inside a transaction block (BEGIN without COMMIT/ROLLBACK yet).
   bool in_transaction() const;
 
  private:
-  Connection(ConnPtr conn, std::string redact) : conn_(std::move(conn)), redact_(std::move(redact)) {}
+  Connection(ConnPtr conn, std::string redact, absl::Duration reply_timeout)
+      : conn_(std::move(conn)), redact_(std::move(redact)), reply_timeout_(reply_timeout) {}
   absl::Status ErrorOf(const PGresult* result, absl::string_view what) const;
   absl::StatusOr<ResultPtr> Check(ResultPtr result, absl::string_view what) const;
+  // Collects the answer to what PQsend* (returning `sent`) queued: the first error or the
+  // last result, waiting at most the reply timeout.
+  absl::StatusOr<ResultPtr> Answer(int sent, absl::string_view what);
+  // Until a result can be taken without blocking (or the connection failed: PQgetResult
+  // then reports it). False when `deadline` passed first.
+  bool AwaitResult(absl::Time deadline);
 
   ConnPtr conn_;
   std::string redact_;
+  absl::Duration reply_timeout_;
+  bool timed_out_ = false;
   std::vector<bool> prepared_ = std::vector<bool>(kMaxStatements, false);
 };
 

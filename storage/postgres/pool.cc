@@ -60,8 +60,12 @@ absl::StatusOr<Pool::Lease> Pool::Acquire() {
   absl::MutexLock lock(&mu_);
   if (!conn.ok()) {
     --open_;
-    next_connect_ = absl::Now() + backoff_;
-    backoff_ = std::min(backoff_ * 2, kMaxBackoff);
+    // Callers that found no idle connection connect at once; their failures are one failed
+    // attempt, not one each (or a one-second outage would back the pool off to the cap).
+    if (absl::Now() >= next_connect_) {
+      next_connect_ = absl::Now() + backoff_;
+      backoff_ = std::min(backoff_ * 2, kMaxBackoff);
+    }
     return conn.status();
   }
   backoff_ = kFirstBackoff;
@@ -71,7 +75,7 @@ absl::StatusOr<Pool::Lease> Pool::Acquire() {
 
 absl::StatusOr<std::unique_ptr<Connection>> Pool::Connect() {
   absl::StatusOr<std::unique_ptr<Connection>> conn =
-      Connection::Open(params_.params, params_.password);
+      Connection::Open(params_.params, params_.password, params_.reply_timeout);
   if (!conn.ok()) return conn.status();
   if (absl::Status s = (*conn)->Command(session_setup_.c_str()); !s.ok()) return s;
   return conn;

@@ -73,8 +73,9 @@ absl::Status PostgresStore::RunOnce(Body body, bool transaction, bool* lost) {
   ASSIGN_OR_RETURN(Pool::Lease conn, pool_.Acquire());
   absl::Status s = transaction ? conn->Command("BEGIN") : absl::OkStatus();
   if (!s.ok()) {
-    // Nothing of the body ran, so a dead connection (a server restart) is safely retried.
-    *lost = conn->broken();
+    // Nothing of the body ran, so a dead connection (a server restart) is safely retried;
+    // not one that timed out: the server is hung, and another attempt would only wait again.
+    *lost = conn->broken() && !conn->timed_out();
   } else {
     s = body(*conn);
     if (transaction) {
@@ -84,7 +85,7 @@ absl::Status PostgresStore::RunOnce(Body body, bool transaction, bool* lost) {
         conn->Command("ROLLBACK").IgnoreError();  // the body's status is the one to report
       }
     } else if (!s.ok()) {
-      *lost = conn->broken();  // only idempotent bodies run outside a transaction
+      *lost = conn->broken() && !conn->timed_out();  // only idempotent bodies run outside one
     }
   }
   if (conn->broken()) pool_.DropIdle();
@@ -397,6 +398,8 @@ absl::StatusOr<std::unique_ptr<TokenStore>> OpenPostgresStore(const PostgresStor
   RETURN_IF_ERROR(pg::ValidateOptions(options));
   ASSIGN_OR_RETURN(pg::ConnectParams params,
                    pg::ConnectParamsFor(options.dsn, options.connect_timeout));
+  // The server's own timeout answers first; this one catches a server that cannot answer.
+  params.reply_timeout = options.statement_timeout + absl::Seconds(1);
   auto store = std::make_unique<pg::PostgresStore>(options, std::move(params));
   RETURN_IF_ERROR(store->Start());
   return store;

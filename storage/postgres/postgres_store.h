@@ -50,7 +50,9 @@ struct PostgresStoreOptions {
   absl::Duration connect_timeout = absl::Seconds(5);
 
   // Default 5 s. Server-side limit on every statement (statement_timeout); a statement
-  // past it fails UNAVAILABLE instead of holding the caller.
+  // past it fails UNAVAILABLE instead of holding the caller. A server that does not answer
+  // at all (hung) is given up on the client side 1 s later: the connection is closed and the
+  // call fails UNAVAILABLE.
   absl::Duration statement_timeout = absl::Seconds(5);
 
   // Default 8. Attempts of a transaction that hit a serialization failure or deadlock

@@ -16,6 +16,7 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -85,9 +86,64 @@ std::string StopCommand(const std::string& dir) {
   return AsOwner(absl::StrCat("pg_ctl -D ", dir, "/data -m immediate -w stop"));
 }
 
+std::string StartCommand(const std::string& dir) {
+  return AsOwner(absl::StrCat("pg_ctl -D ", dir, "/data -l ", dir, "/server.log -w -t 60 start"));
+}
+
+// Where the server listens: only on its own socket, in its own directory.
+std::string ListenConf(const std::string& dir, int port) {
+  return absl::StrCat("listen_addresses = ''\nunix_socket_directories = '", dir, "'\nport = ", port,
+                      "\n");
+}
+
+absl::Status AppendConf(const std::string& dir, const std::string& lines) {
+  std::ofstream conf(absl::StrCat(dir, "/data/postgresql.conf"), std::ios::app);
+  conf << lines;
+  conf.close();
+  if (!conf) return absl::InternalError(absl::StrCat("cannot append to ", dir, "/data/postgresql.conf"));
+  return absl::OkStatus();
+}
+
+// The postmaster's pid (first line of postmaster.pid), or -1.
+pid_t PostmasterPid(const std::string& dir) {
+  std::ifstream in(absl::StrCat(dir, "/data/postmaster.pid"));
+  long pid = -1;
+  if (!(in >> pid) || pid <= 1) return -1;
+  return static_cast<pid_t>(pid);
+}
+
+// The postmaster and every process whose parent it is (backends, walsender, ...).
+std::vector<pid_t> ServerProcesses(pid_t postmaster) {
+  std::vector<pid_t> out = {postmaster};
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    const size_t paren = line.rfind(')');  // comm may hold spaces; fields follow it
+    if (paren == std::string::npos) continue;
+    std::istringstream rest(line.substr(paren + 2));
+    char state;
+    long ppid = 0;
+    if (rest >> state >> ppid && ppid == postmaster) out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+bool Alive(pid_t pid) {
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  const size_t paren = line.rfind(')');
+  return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] != 'Z';
+}
+
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<PgCluster>> PgCluster::Start(bool watchdog) {
+absl::StatusOr<std::unique_ptr<PgCluster>> PgCluster::Start(bool watchdog,
+                                                            const std::string& extra_conf) {
   if (access(absl::StrCat(kBin, "/initdb").c_str(), X_OK) != 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "PostgreSQL 15 is not installed (no ", kBin, "/initdb): run bash scripts/setup.sh"));
@@ -104,19 +160,83 @@ absl::StatusOr<std::unique_ptr<PgCluster>> PgCluster::Start(bool watchdog) {
   if (!s.ok()) return s;
   absl::StatusOr<int> port = FreePort();
   if (!port.ok()) return port.status();
-  std::ofstream conf(absl::StrCat(*dir, "/data/postgresql.conf"), std::ios::app);
-  conf << "listen_addresses = ''\n"
-       << "unix_socket_directories = '" << *dir << "'\n"
-       << "port = " << *port << "\n"
-       << "fsync = off\nfull_page_writes = off\n"
-       << "max_connections = 300\n";
-  conf.close();
-  s = Shell(AsOwner(absl::StrCat("pg_ctl -D ", *dir, "/data -l ", *dir, "/server.log -w -t 60 ",
-                                 "start")),
-            log);
+  s = AppendConf(*dir, absl::StrCat(ListenConf(*dir, *port),
+                                     "fsync = off\nfull_page_writes = off\n"
+                                     "max_connections = 300\n",
+                                     extra_conf, "\n"));
   if (!s.ok()) return s;
+  s = Shell(StartCommand(*dir), log);
+  if (!s.ok()) return s;
+  cluster->port_ = *port;
   cluster->dsn_ = absl::StrCat("host=", *dir, " port=", *port, " user=postgres dbname=postgres");
   return cluster;
+}
+
+absl::StatusOr<std::unique_ptr<PgCluster>> PgCluster::StartStandby(const PgCluster& primary,
+                                                                   bool watchdog) {
+  auto cluster = std::unique_ptr<PgCluster>(new PgCluster());
+  absl::StatusOr<std::string> dir = MakeOwnedTempDir();
+  if (!dir.ok()) return dir.status();
+  cluster->dir_ = *dir;
+  if (watchdog) cluster->StartWatchdog();
+  absl::StatusOr<int> port = FreePort();
+  if (!port.ok()) return port.status();
+  cluster->port_ = *port;
+  cluster->dsn_ = absl::StrCat("host=", *dir, " port=", *port, " user=postgres dbname=postgres");
+  absl::Status s = cluster->BaseBackupFrom(primary);
+  if (!s.ok()) return s;
+  return cluster;
+}
+
+// pg_basebackup -R of `primary` into <dir_>/data, then this cluster's own socket and port
+// (later lines of postgresql.conf win over the primary's copied ones), then start.
+absl::Status PgCluster::BaseBackupFrom(const PgCluster& primary) {
+  const std::string log = absl::StrCat(dir_, "/setup.log");
+  absl::Status s = Shell(AsOwner(absl::StrCat("pg_basebackup -D ", dir_, "/data -R -X stream ",
+                                              "-c fast --no-sync -h ", primary.dir(), " -p ",
+                                              primary.port(), " -U postgres")),
+                         log);
+  if (!s.ok()) return s;
+  s = AppendConf(dir_, ListenConf(dir_, port_));
+  if (!s.ok()) return s;
+  return Shell(StartCommand(dir_), log);
+}
+
+absl::Status PgCluster::RebuildAsStandbyOf(const PgCluster& primary) {
+  std::system(absl::StrCat(StopCommand(dir_), " >/dev/null 2>&1").c_str());
+  std::error_code ec;
+  std::filesystem::remove_all(absl::StrCat(dir_, "/data"), ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot remove ", dir_, "/data"));
+  return BaseBackupFrom(primary);
+}
+
+absl::Status PgCluster::Signal(int signal) {
+  const pid_t postmaster = PostmasterPid(dir_);
+  if (postmaster < 0) return absl::FailedPreconditionError(absl::StrCat("no postmaster in ", dir_));
+  for (pid_t pid : ServerProcesses(postmaster)) kill(pid, signal);
+  return absl::OkStatus();
+}
+
+absl::Status PgCluster::KillHard() {
+  const pid_t postmaster = PostmasterPid(dir_);
+  if (postmaster < 0) return absl::FailedPreconditionError(absl::StrCat("no postmaster in ", dir_));
+  const std::vector<pid_t> pids = ServerProcesses(postmaster);
+  for (pid_t pid : pids) kill(pid, SIGKILL);
+  for (int i = 0; i < 500; ++i) {  // up to 5 s
+    bool any = false;
+    for (pid_t pid : pids) any = any || Alive(pid);
+    if (!any) return absl::OkStatus();
+    usleep(10'000);
+  }
+  return absl::DeadlineExceededError(absl::StrCat("PostgreSQL in ", dir_, " survived SIGKILL"));
+}
+
+absl::Status PgCluster::Pause() { return Signal(SIGSTOP); }
+absl::Status PgCluster::Resume() { return Signal(SIGCONT); }
+
+absl::Status PgCluster::Promote() {
+  return Shell(AsOwner(absl::StrCat("pg_ctl -D ", dir_, "/data -w -t 60 promote")),
+               absl::StrCat(dir_, "/setup.log"));
 }
 
 // A child that waits for this process to go (its pipe's write end closes with us, however we
@@ -125,7 +245,11 @@ void PgCluster::StartWatchdog() {
   int fds[2];
   // Close-on-exec, or the servers pg_ctl starts would inherit the write end and keep it open.
   if (pipe2(fds, O_CLOEXEC) != 0) return;
-  const std::string cleanup = absl::StrCat(StopCommand(dir_), " >/dev/null 2>&1; rm -rf ", dir_);
+  // SIGCONT first: a server a test left paused (SIGSTOP) would never act on the stop.
+  const std::string pid_file = absl::StrCat(dir_, "/data/postmaster.pid");
+  const std::string cleanup = absl::StrCat(
+      "if [ -f ", pid_file, " ]; then pm=$(head -1 ", pid_file, "); kill -CONT $pm 2>/dev/null; pkill -CONT -P $pm 2>/dev/null; fi; ",
+      StopCommand(dir_), " >/dev/null 2>&1; rm -rf ", dir_);
   pid_t pid = fork();
   if (pid == 0) {
     setpgid(0, 0);  // a Ctrl-C to the tests must not stop the cleanup
@@ -160,6 +284,10 @@ PgCluster::~PgCluster() {
 
 void PgCluster::Remove(const std::string& dir) {
   if (dir.empty()) return;
+  // A server a test left paused (SIGSTOP) would never act on the stop.
+  if (const pid_t postmaster = PostmasterPid(dir); postmaster > 0) {
+    for (pid_t pid : ServerProcesses(postmaster)) kill(pid, SIGCONT);
+  }
   std::system(absl::StrCat(StopCommand(dir), " >/dev/null 2>&1").c_str());
   std::error_code ignored;
   std::filesystem::remove_all(dir, ignored);
@@ -169,11 +297,7 @@ absl::Status PgCluster::Kill() {
   return Shell(StopCommand(dir_), absl::StrCat(dir_, "/setup.log"));
 }
 
-absl::Status PgCluster::Restart() {
-  return Shell(AsOwner(absl::StrCat("pg_ctl -D ", dir_, "/data -l ", dir_,
-                                    "/server.log -w -t 60 start")),
-               absl::StrCat(dir_, "/setup.log"));
-}
+absl::Status PgCluster::Restart() { return Shell(StartCommand(dir_), absl::StrCat(dir_, "/setup.log")); }
 
 absl::StatusOr<std::string> SharedTestClusterDsn() {
   static std::mutex mu;

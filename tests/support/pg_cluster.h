@@ -26,7 +26,14 @@ namespace ta::testing {
 class PgCluster {
  public:
   // `watchdog`: also fork a process that removes the cluster when this process exits.
-  static absl::StatusOr<std::unique_ptr<PgCluster>> Start(bool watchdog);
+  // `extra_conf`: lines appended to postgresql.conf before the first start.
+  static absl::StatusOr<std::unique_ptr<PgCluster>> Start(bool watchdog,
+                                                          const std::string& extra_conf = "");
+  // A streaming standby of `primary` in a directory of its own (pg_basebackup -R over the
+  // primary's socket, its own port), started and replicating. With synchronous_standby_names
+  // set on the primary it is the synchronous standby (walreceiver name: any, so use '*').
+  static absl::StatusOr<std::unique_ptr<PgCluster>> StartStandby(const PgCluster& primary,
+                                                                 bool watchdog);
   // Stops the cluster and removes its directory.
   ~PgCluster();
   PgCluster(const PgCluster&) = delete;
@@ -34,11 +41,24 @@ class PgCluster {
 
   // Connection string of the `postgres` database as superuser `postgres`.
   const std::string& dsn() const { return dsn_; }
-  const std::string& dir() const { return dir_; }
+  const std::string& dir() const { return dir_; }  // also the Unix socket directory
+  int port() const { return port_; }
   // Stops the server at once (pg_ctl stop -m immediate), keeping its data; Restart brings
   // it back on the same socket. For connection-loss tests.
   absl::Status Kill();
   absl::Status Restart();
+  // SIGKILLs the postmaster and every backend at once (a machine that died): no shutdown
+  // checkpoint, sockets left behind. Waits until they are gone.
+  absl::Status KillHard();
+  // SIGSTOP / SIGCONT of the postmaster and all its children: a server that hangs without
+  // closing a connection.
+  absl::Status Pause();
+  absl::Status Resume();
+  // pg_ctl promote (a standby becomes a primary); waits until it accepts writes.
+  absl::Status Promote();
+  // Throws this cluster's data away and makes it, on the same port and socket, a streaming
+  // standby of `primary` (after a failover: the old primary comes back as the standby).
+  absl::Status RebuildAsStandbyOf(const PgCluster& primary);
   // Leaves the cluster running when this object goes (the fixture's start command).
   void Detach() { detached_ = true; }
   // Stops and removes the cluster described by (dir) — the fixture's stop command.
@@ -47,7 +67,10 @@ class PgCluster {
  private:
   PgCluster() = default;
   void StartWatchdog();
+  absl::Status BaseBackupFrom(const PgCluster& primary);
+  absl::Status Signal(int signal);
   std::string dir_, dsn_;
+  int port_ = 0;
   bool detached_ = false;
   int watchdog_pipe_ = -1;
   int watchdog_pid_ = -1;

@@ -1,0 +1,23 @@
+// Command-line knobs of replica_tests (parsed by main.cc). The defaults are the CI run;
+// `--long` raises each to its long form (scripts/test.sh --long).
+#ifndef TA_TESTS_REPLICAS_FLAGS_H_
+#define TA_TESTS_REPLICAS_FLAGS_H_
+
+#include <string>
+
+namespace ta::testing {
+
+// Rounds of the 50-concurrent-refreshes race, per mode (grace off / on). CI 20, long 200.
+inline int g_race_rounds = 20;
+// Failover rounds (SIGKILL the primary, promote the standby, rebuild). CI 2, long 25.
+inline int g_failover_rounds = 2;
+// Revocations whose propagation to the two other replicas is timed. CI 40, long 500.
+inline int g_samples = 40;
+// Where the propagation test appends its numbers ("key value" lines) for scripts/bench.sh.
+inline std::string g_stats_file;
+// Set by --long (the values above are raised in main.cc unless given explicitly).
+inline bool g_long = false;
+
+}  // namespace ta::testing
+
+#endif  // TA_TESTS_REPLICAS_FLAGS_H_

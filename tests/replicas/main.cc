@@ -1,0 +1,30 @@
+// Catch2 main of replica_tests, with the knobs of flags.h.
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+
+#include "tests/replicas/flags.h"
+
+int main(int argc, char** argv) {
+  Catch::Session session;
+  using Catch::clara::Opt;
+  int race = -1, failover = -1, samples = -1;
+  auto cli = session.cli() |
+             Opt(ta::testing::g_long)["--long"]("long form: 200 race rounds, 25 failover rounds, "
+                                                "500 propagation samples") |
+             Opt(race, "rounds")["--race_rounds"]("rounds of the concurrent-refresh race (20)") |
+             Opt(failover, "rounds")["--failover_rounds"]("failover rounds (2)") |
+             Opt(samples, "n")["--samples"]("revocations timed by the propagation test (40)") |
+             Opt(ta::testing::g_stats_file, "file")["--stats_file"](
+                 "append the propagation numbers to this file (key value lines)");
+  session.cli(cli);
+  if (int rc = session.applyCommandLine(argc, argv); rc != 0) return rc;
+  if (ta::testing::g_long) {
+    ta::testing::g_race_rounds = 200;
+    ta::testing::g_failover_rounds = 25;
+    ta::testing::g_samples = 500;
+  }
+  if (race > 0) ta::testing::g_race_rounds = race;
+  if (failover > 0) ta::testing::g_failover_rounds = failover;
+  if (samples > 0) ta::testing::g_samples = samples;
+  return session.run();
+}
