@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/cord.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
@@ -136,8 +137,23 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(
   }
   // Server notices (e.g. "terminating connection due to shutdown") would go to stderr; the
   // errors that matter reach the caller as statuses.
-  PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
-  return std::unique_ptr<Connection>(new Connection(std::move(conn), redact, reply_timeout));
+  PGconn* raw = conn.get();
+  std::unique_ptr<Connection> connection(new Connection(std::move(conn), redact, reply_timeout));
+  PQsetNoticeReceiver(
+      raw,
+      [](void* self, const PGresult* notice) {
+        const char* state = PQresultErrorField(notice, PG_DIAG_SQLSTATE);
+        const char* message = PQresultErrorField(notice, PG_DIAG_MESSAGE_PRIMARY);
+        const char* detail = PQresultErrorField(notice, PG_DIAG_MESSAGE_DETAIL);
+        const bool admin_shutdown = state != nullptr && absl::string_view(state) == "57P01";
+        const bool sync_rep =
+            (message != nullptr &&
+             absl::StrContains(message, "wait for synchronous replication")) ||
+            (detail != nullptr && absl::StrContains(detail, "committed locally"));
+        if (admin_shutdown || sync_rep) static_cast<Connection*>(self)->not_replicated_ = true;
+      },
+      connection.get());
+  return connection;
 }
 
 absl::Status Connection::ErrorOf(const PGresult* result, absl::string_view what) const {
@@ -186,6 +202,7 @@ bool Connection::AwaitResult(absl::Time deadline) {
 
 absl::StatusOr<ResultPtr> Connection::Answer(int sent, absl::string_view what) {
   if (conn_ == nullptr || sent != 1) return ErrorOf(nullptr, what);
+  not_replicated_ = false;
   const absl::Time deadline = absl::Now() + reply_timeout_;
   ResultPtr answer;
   while (true) {
@@ -201,6 +218,12 @@ absl::StatusOr<ResultPtr> Connection::Answer(int sent, absl::string_view what) {
     // As PQexec: the last result, unless an earlier one failed.
     const ExecStatusType st = answer == nullptr ? PGRES_COMMAND_OK : PQresultStatus(answer.get());
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) answer = std::move(next);
+  }
+  if (not_replicated_) {
+    return ta::Error(absl::StatusCode::kUnavailable, "commit_not_replicated",
+                     absl::StrCat("token store: ", what,
+                                  ": committed on the primary but not confirmed by the "
+                                  "synchronous standby (not acknowledged)"));
   }
   return Check(std::move(answer), what);
 }

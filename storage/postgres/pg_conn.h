@@ -112,6 +112,12 @@ class Connection {
   bool broken() const { return conn_ == nullptr || PQstatus(conn_.get()) != CONNECTION_OK; }
   // True once a statement got no answer within the reply timeout (the connection is closed).
   bool timed_out() const { return timed_out_; }
+  // A commit (COMMIT, or a statement outside a transaction block) whose wait for the
+  // synchronous standby the server cancelled (statement_timeout, a cancel, shutdown) took
+  // effect on the primary only, and PostgreSQL reports it as a success with a WARNING. Such
+  // a statement fails here with UNAVAILABLE "commit_not_replicated": never acknowledged, as
+  // a failover could lose it. Recognised by the warning's SQLSTATE 57P01 or its text (the
+  // server's lc_messages must be English, PostgreSQL's default).
   // True inside a transaction block (BEGIN without COMMIT/ROLLBACK yet).
   bool in_transaction() const;
 
@@ -131,6 +137,9 @@ class Connection {
   std::string redact_;
   absl::Duration reply_timeout_;
   bool timed_out_ = false;
+  // Set by the notice receiver when the server gave up waiting for a synchronous standby
+  // (see Answer): the statement committed on the primary only.
+  bool not_replicated_ = false;
   std::vector<bool> prepared_ = std::vector<bool>(kMaxStatements, false);
 };
 

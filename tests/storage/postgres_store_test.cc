@@ -2,6 +2,7 @@
 // password, a lost server, the reaper thread, and two stores (replicas) on one database.
 #include "storage/postgres/postgres_store.h"
 
+#include <atomic>
 #include <catch2/catch.hpp>
 
 #include <latch>
@@ -112,6 +113,55 @@ TEST_CASE("PostgresStore: a version-1 database upgrades in place and keeps its r
   CHECK(store->CompareAndSetKeyRing(0, "ring").ok());
   CHECK(Sql(db->dsn(), "SELECT value FROM ta_meta WHERE name = 'schema_version'")[0][0] ==
         absl::StrCat(kPostgresSchemaVersion));
+}
+
+TEST_CASE("PostgresStore: a commit the synchronous standby never confirmed is not acknowledged",
+          "[storage][postgres]") {
+  absl::StatusOr<std::unique_ptr<PgCluster>> cluster = PgCluster::Start(/*watchdog=*/true);
+  INFO(cluster.status().ToString());
+  REQUIRE(cluster.ok());
+  const std::string dsn = (*cluster)->dsn();
+  FakeClock clock;
+  PostgresStoreOptions o = OptionsFor(dsn, &clock);
+  o.statement_timeout = absl::Seconds(1);
+  std::unique_ptr<TokenStore> store = Open(o);
+  // From now on every commit waits for a standby that is not there.
+  Sql(dsn, "ALTER SYSTEM SET synchronous_standby_names = 'absent_standby'");
+  Sql(dsn, "SELECT pg_reload_conf()");
+  absl::SleepFor(absl::Milliseconds(300));
+
+  // Nobody interrupts the wait: PostgreSQL waits for ever (statement_timeout does not reach
+  // a commit's wait), the reply timeout gives up, and the write is not acknowledged.
+  absl::Status waited = store->DenyJti("jti-0", clock.Now() + absl::Minutes(5));
+  CHECK(waited.code() == absl::StatusCode::kUnavailable);
+  CHECK(ReasonOf(waited) == "store_unavailable");
+
+  // A cancel (pg_cancel_backend, a pooler's or an operator's) ends the wait and PostgreSQL
+  // reports the commit as done, with only a WARNING: it must not be acknowledged either.
+  for (int round = 0; round < 2; ++round) {
+    std::atomic<bool> done{false};
+    std::thread canceller([&] {
+      while (!done) {
+        Sql(dsn, "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE wait_event = 'SyncRep'");
+        absl::SleepFor(absl::Milliseconds(20));
+      }
+    });
+    absl::Status s;
+    if (round == 0) {
+      s = store->DenyJti("jti-1", clock.Now() + absl::Minutes(5));  // a statement of its own
+    } else {
+      FamilyRecord f = MakeFamily(FamilyIdFor(1), "alice", clock.Now());
+      s = store->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now()));  // a COMMIT
+    }
+    done = true;
+    canceller.join();
+    INFO("round " << round << ": " << s.ToString());
+    CHECK(s.code() == absl::StatusCode::kUnavailable);
+    CHECK(ReasonOf(s) == "commit_not_replicated");
+  }
+  CHECK(store->GetStats().ok());  // reads are unaffected
+  Sql(dsn, "ALTER SYSTEM RESET synchronous_standby_names");
+  Sql(dsn, "SELECT pg_reload_conf()");
 }
 
 TEST_CASE("PostgresStore: a bad DSN names postgres_dsn and never echoes the password",
