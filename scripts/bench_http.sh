@@ -61,15 +61,4 @@ http_table() {
 HTTP_RESULT=$(http_table)
 echo
 echo "$HTTP_RESULT"
-/usr/bin/python3 - BENCHMARKS.md "$HTTP_RESULT" <<'PY'
-import sys
-path, body = sys.argv[1], sys.argv[2]
-text = open(path).read()
-begin, end = "<!-- http:begin -->", "<!-- http:end -->"
-if begin not in text:
-    text += f"\n{begin}\n{end}\n"
-head, rest = text.split(begin, 1)
-_, tail = rest.split(end, 1)
-open(path, "w").write(head + begin + "\n" + body + "\n" + end + tail)
-PY
-echo "wrote BENCHMARKS.md (http block)"
+write_block http "$HTTP_RESULT"

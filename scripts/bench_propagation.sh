@@ -5,8 +5,7 @@
 # and for each sample revokes on one replica (half jtis, half families) and polls the two
 # others back to back until they answer inactive. Writes its own block of BENCHMARKS.md.
 bash scripts/build.sh Release build/release token-authority replica_tests >/dev/null
-STATS=$(mktemp)
-trap 'rm -f "$STATS"' EXIT
+STATS=$WORK/propagation.stats
 echo "== revocation propagation across 3 replicas ($(nproc) cores, $SAMPLES samples)"
 build/release/tests/replicas/replica_tests "[propagation]" --samples "$SAMPLES" \
   --stats_file "$STATS" | grep -v '^$'
@@ -26,16 +25,4 @@ MD
 )
 echo
 echo "$REPLICA_RESULT"
-MD=BENCHMARKS.md
-/usr/bin/python3 - "$MD" "$REPLICA_RESULT" <<'PY'
-import sys
-path, body = sys.argv[1], sys.argv[2]
-text = open(path).read()
-begin, end = "<!-- propagation:begin -->", "<!-- propagation:end -->"
-if begin not in text:
-    text = text.rstrip("\n") + f"\n\n## Replicas: revocation propagation\n\n{begin}\n{end}\n"
-head, rest = text.split(begin, 1)
-_, tail = rest.split(end, 1)
-open(path, "w").write(head + begin + "\n" + body + "\n" + end + tail)
-PY
-echo "wrote $MD"
+write_block propagation "$REPLICA_RESULT" "Replicas: revocation propagation"

@@ -77,15 +77,4 @@ replicas_table() {
 REPLICAS_RESULT=$(replicas_table)
 echo
 echo "$REPLICAS_RESULT"
-/usr/bin/python3 - BENCHMARKS.md "$REPLICAS_RESULT" <<'PY'
-import sys
-path, body = sys.argv[1], sys.argv[2]
-text = open(path).read()
-begin, end = "<!-- replicas:begin -->", "<!-- replicas:end -->"
-if begin not in text:
-    text += f"\n{begin}\n{end}\n"
-head, rest = text.split(begin, 1)
-_, tail = rest.split(end, 1)
-open(path, "w").write(head + begin + "\n" + body + "\n" + end + tail)
-PY
-echo "wrote BENCHMARKS.md (replicas block)"
+write_block replicas "$REPLICAS_RESULT" "Replicas: one server and three"

@@ -259,28 +259,6 @@ void Resolve(RemoteServer& server, Family& f) {
   f.maybe_revoked = false;
 }
 
-// Introspects `tokens` (in batches) and returns token -> (active, reason).
-std::map<std::string, v1::IntrospectResponse> IntrospectAll(
-    RemoteServer& server, const std::vector<std::string>& tokens) {
-  std::map<std::string, v1::IntrospectResponse> out;
-  for (size_t i = 0; i < tokens.size(); i += 100) {
-    v1::IntrospectBatchRequest req;
-    for (size_t j = i; j < std::min(tokens.size(), i + 100); ++j) {
-      v1::IntrospectRequest* one = req.add_requests();
-      one->set_token(tokens[j]);
-      one->set_include_reason(true);
-    }
-    v1::IntrospectBatchResponse resp;
-    Outcome r = Call(server.admin_key(), server.api(), &v1::TokenAuthority::Stub::IntrospectBatch,
-                     req, &resp, absl::Seconds(30));
-    INFO("IntrospectBatch " << r.status.error_code() << " " << r.reason);
-    REQUIRE(r.ok());
-    REQUIRE(resp.responses_size() == req.requests_size());
-    for (int j = 0; j < resp.responses_size(); ++j) out[tokens[i + j]] = resp.responses(j);
-  }
-  return out;
-}
-
 // Every acknowledged fact of every family, against the store. Returns facts checked.
 int64_t Verify(RemoteServer& server, std::vector<Family*>& families) {
   std::vector<std::string> tokens;
@@ -291,7 +269,11 @@ int64_t Verify(RemoteServer& server, std::vector<Family*>& families) {
     tokens.insert(tokens.end(), f->access.begin(), f->access.end());
     tokens.insert(tokens.end(), f->denied_access.begin(), f->denied_access.end());
   }
-  std::map<std::string, v1::IntrospectResponse> seen = IntrospectAll(server, tokens);
+  absl::StatusOr<std::map<std::string, v1::IntrospectResponse>> answers =
+      IntrospectAll(server, tokens);
+  INFO(answers.status().ToString());
+  REQUIRE(answers.ok());
+  std::map<std::string, v1::IntrospectResponse>& seen = *answers;
   int64_t facts = 0;
   for (Family* f : families) {
     v1::Family stored;

@@ -1,5 +1,6 @@
 #include "tests/reliability/remote.h"
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 
@@ -102,6 +103,29 @@ bool RemoteServer::Healthy(absl::Duration deadline) {
   v1::GetJwksRequest req;
   v1::GetJwksResponse resp;
   return Call(admin_key_, *stub, &v1::TokenAuthority::Stub::GetJwks, req, &resp, deadline).ok();
+}
+
+absl::StatusOr<std::map<std::string, v1::IntrospectResponse>> IntrospectAll(
+    RemoteServer& server, const std::vector<std::string>& tokens) {
+  std::map<std::string, v1::IntrospectResponse> out;
+  for (size_t i = 0; i < tokens.size(); i += 100) {
+    v1::IntrospectBatchRequest req;
+    for (size_t j = i; j < std::min(tokens.size(), i + 100); ++j) {
+      v1::IntrospectRequest* one = req.add_requests();
+      one->set_token(tokens[j]);
+      one->set_include_reason(true);
+    }
+    v1::IntrospectBatchResponse resp;
+    Outcome r = Call(server.admin_key(), server.api(), &v1::TokenAuthority::Stub::IntrospectBatch,
+                     req, &resp, absl::Seconds(30));
+    if (!r.ok() || resp.responses_size() != req.requests_size()) {
+      return absl::UnavailableError(absl::StrCat("IntrospectBatch: code ", r.status.error_code(),
+                                                 " ", r.reason, " (", resp.responses_size(),
+                                                 " of ", req.requests_size(), " answers)"));
+    }
+    for (int j = 0; j < resp.responses_size(); ++j) out[tokens[i + j]] = resp.responses(j);
+  }
+  return out;
 }
 
 }  // namespace ta::testing

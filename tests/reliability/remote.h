@@ -7,6 +7,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -89,6 +90,11 @@ class RemoteServer {
   std::unique_ptr<v1::TokenAuthority::Stub> api_;
   std::unique_ptr<v1::TokenAdmin::Stub> admin_;
 };
+
+// Introspects `tokens` through `server` in batches of 100, reasons included: token -> answer.
+// The first batch that fails gives the error (its code and `ta-reason`).
+absl::StatusOr<std::map<std::string, v1::IntrospectResponse>> IntrospectAll(
+    RemoteServer& server, const std::vector<std::string>& tokens);
 
 }  // namespace ta::testing
 

@@ -12,30 +12,6 @@
 namespace ta::testing {
 namespace {
 
-struct Fixture {
-  PgEnv pg;
-  std::unique_ptr<ReplicaSet> replicas;
-};
-
-Fixture StartFixture() {
-  Fixture fx;
-  absl::StatusOr<PgEnv> pg = StartPg();
-  INFO(pg.status().ToString());
-  REQUIRE(pg.ok());
-  fx.pg = *std::move(pg);
-  ReplicaSetOptions options;
-  options.dsn = fx.pg.db->dsn();
-  absl::StatusOr<std::unique_ptr<ReplicaSet>> set = ReplicaSet::Start(options);
-  INFO(set.status().ToString());
-  REQUIRE(set.ok());
-  fx.replicas = *std::move(set);
-  for (int i = 0; i < 3; ++i) {
-    REQUIRE(PollUntil(absl::Seconds(10),
-                      [&] { return CheckHealth(fx.replicas->at(i)) == Health::kServing; }));
-  }
-  return fx;
-}
-
 // How PostgreSQL goes away in a case.
 enum class Outage { kStopped, kHung };
 
@@ -69,7 +45,7 @@ void ExpectWritesUnavailable(ReplicaSet& replicas, const v1::TokenPair& live,
 }
 
 void RunOutage(Outage outage) {
-  Fixture fx = StartFixture();
+  Fixture fx = StartFixture({}, /*wait_serving=*/true);
   ReplicaSet& replicas = *fx.replicas;
   v1::TokenPair live, revoked;
   REQUIRE(replicas.at(0).Issue("alice", &live).ok());

@@ -1,5 +1,7 @@
 #include "tests/replicas/replica_set.h"
 
+#include <catch2/catch.hpp>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -143,6 +145,26 @@ absl::Duration Percentile(std::vector<absl::Duration>& values, double p) {
   std::sort(values.begin(), values.end());
   size_t rank = static_cast<size_t>(p / 100.0 * static_cast<double>(values.size() - 1) + 0.5);
   return values[std::min(rank, values.size() - 1)];
+}
+
+Fixture StartFixture(std::vector<std::string> flags, bool wait_serving) {
+  Fixture fx;
+  absl::StatusOr<PgEnv> pg = StartPg();
+  INFO(pg.status().ToString());
+  REQUIRE(pg.ok());
+  fx.pg = *std::move(pg);
+  ReplicaSetOptions options;
+  options.dsn = fx.pg.db->dsn();
+  options.flags = std::move(flags);
+  absl::StatusOr<std::unique_ptr<ReplicaSet>> set = ReplicaSet::Start(options);
+  INFO(set.status().ToString());
+  REQUIRE(set.ok());
+  fx.replicas = *std::move(set);
+  for (int i = 0; wait_serving && i < fx.replicas->size(); ++i) {
+    REQUIRE(PollUntil(absl::Seconds(10),
+                      [&] { return CheckHealth(fx.replicas->at(i)) == Health::kServing; }));
+  }
+  return fx;
 }
 
 }  // namespace ta::testing

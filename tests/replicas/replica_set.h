@@ -84,6 +84,14 @@ std::string IntrospectWord(RemoteServer& server, const std::string& token);
 // p-th percentile (0..100) of `values` (sorted in place); 0 for none.
 absl::Duration Percentile(std::vector<absl::Duration>& values, double p);
 
+// A PostgreSQL of the case's own and three replicas over it with `flags` added, each one
+// SERVING on gRPC health when `wait_serving` (Catch2: REQUIREs that all of it starts).
+struct Fixture {
+  PgEnv pg;
+  std::unique_ptr<ReplicaSet> replicas;
+};
+Fixture StartFixture(std::vector<std::string> flags = {}, bool wait_serving = false);
+
 }  // namespace ta::testing
 
 #endif  // TA_TESTS_REPLICAS_REPLICA_SET_H_

@@ -20,28 +20,6 @@
 namespace ta::testing {
 namespace {
 
-// A PostgreSQL of the case's own and three replicas over it.
-struct Fixture {
-  PgEnv pg;
-  std::unique_ptr<ReplicaSet> replicas;
-};
-
-Fixture StartFixture(std::vector<std::string> flags = {}) {
-  Fixture fx;
-  absl::StatusOr<PgEnv> pg = StartPg();
-  INFO(pg.status().ToString());
-  REQUIRE(pg.ok());
-  fx.pg = *std::move(pg);
-  ReplicaSetOptions options;
-  options.dsn = fx.pg.db->dsn();
-  options.flags = std::move(flags);
-  absl::StatusOr<std::unique_ptr<ReplicaSet>> set = ReplicaSet::Start(options);
-  INFO(set.status().ToString());
-  REQUIRE(set.ok());
-  fx.replicas = *std::move(set);
-  return fx;
-}
-
 // Introspects `token` on `server` until the answer is `want` (or `timeout` passes); the last
 // answer.
 std::string AwaitWord(RemoteServer& server, const std::string& token, const std::string& want,

@@ -238,22 +238,11 @@ int64_t VerifyThrough(RemoteServer& via, const std::vector<FamilyFacts*>& famili
       tokens.insert(tokens.end(), list->begin(), list->end());
     }
   }
-  std::map<std::string, v1::IntrospectResponse> seen;
-  for (size_t i = 0; i < tokens.size(); i += 100) {
-    v1::IntrospectBatchRequest req;
-    for (size_t j = i; j < std::min(tokens.size(), i + 100); ++j) {
-      v1::IntrospectRequest* one = req.add_requests();
-      one->set_token(tokens[j]);
-      one->set_include_reason(true);
-    }
-    v1::IntrospectBatchResponse resp;
-    Outcome r = Call(via.admin_key(), via.api(), &v1::TokenAuthority::Stub::IntrospectBatch, req,
-                     &resp, absl::Seconds(30));
-    INFO("IntrospectBatch: " << r.status.error_code() << " " << r.reason);
-    REQUIRE(r.ok());
-    REQUIRE(resp.responses_size() == req.requests_size());
-    for (int j = 0; j < resp.responses_size(); ++j) seen[tokens[i + j]] = resp.responses(j);
-  }
+  absl::StatusOr<std::map<std::string, v1::IntrospectResponse>> answers =
+      IntrospectAll(via, tokens);
+  INFO(answers.status().ToString());
+  REQUIRE(answers.ok());
+  std::map<std::string, v1::IntrospectResponse>& seen = *answers;
   int64_t facts = 0;
   for (FamilyFacts* f : families) {
     INFO("family " << f->id << " (acknowledged generation " << f->generation << ", revoked "
