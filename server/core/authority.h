@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/base/clock.h"
 #include "server/core/audit.h"
@@ -148,6 +149,18 @@ struct Stats {
   size_t signing_keys = 0;
 };
 
+// What CreateBackup made.
+struct BackupReport {
+  storage::BackupResult store;  // the database copy, in <backup_dir>/rocksdb
+  std::string backup_dir;
+  // The key ring copied into <backup_dir>/keys: keyring.json, the private key files and
+  // refresh.secret (0600, directory 0700). The backup can therefore sign tokens: it must be
+  // protected like --key_dir.
+  std::string key_dir;
+  int key_files = 0;
+  absl::Duration took;  // wall time of the whole call
+};
+
 class TokenAuthority {
  public:
   static absl::StatusOr<std::unique_ptr<TokenAuthority>> Create(const AuthorityOptions& options,
@@ -182,6 +195,14 @@ class TokenAuthority {
   absl::StatusOr<std::string> RotateSigningKey(absl::string_view alg, const Caller& caller);
   absl::Status PurgeExpired() { return store_->PurgeExpired(); }
   absl::StatusOr<Stats> GetStats();
+
+  // An online backup (backup.cc): the store (storage::TokenStore::CreateBackup), then the key
+  // ring's files into <backup_dir>/keys, so that a restore can serve and verify every token
+  // the store knows. `backup_dir` is a path on the server's machine and must be absolute
+  // ("invalid_argument:backup_dir"), outside the key directory and not containing it. One
+  // backup at a time: ABORTED "backup_in_progress" while another runs. Audited as
+  // "admin.backup".
+  absl::StatusOr<BackupReport> CreateBackup(absl::string_view backup_dir, const Caller& caller);
 
   // The revocations that can still matter, in memory (revocation_view.h). A follower of a
   // shared store applies entries and marks it current; health reports use IsCurrent.
@@ -220,6 +241,7 @@ class TokenAuthority {
   absl::StatusOr<storage::FamilyRecord> FindFamily(absl::string_view family_id);
   absl::StatusOr<storage::FamilyPage> ListSessions(const ListFamiliesRequest& request);
   absl::StatusOr<std::string> RotateKey(absl::string_view alg);
+  absl::StatusOr<BackupReport> Backup(absl::string_view backup_dir);
   // Completes `event` (time, caller, outcome from `status`) and hands it to the sink.
   void Audit(AuditEvent event, const absl::Status& status, const Caller& caller) const;
 
@@ -242,6 +264,8 @@ class TokenAuthority {
   VerifyCache verify_cache_;
   std::unique_ptr<RevocationView> view_;
   std::unique_ptr<RevocationFollower> follower_;  // with shared_store only
+  // Held (TryLock) for a whole CreateBackup, key copy included: one backup at a time.
+  absl::Mutex backup_mu_;
 };
 
 }  // namespace ta::core

@@ -44,6 +44,8 @@ class MeteredStore final : public storage::TokenStore {
       const storage::ListFamiliesQuery& query) override;
   absl::Status PurgeExpired() override;
   absl::StatusOr<storage::StoreStats> GetStats() override;
+  absl::StatusOr<storage::BackupResult> CreateBackup(
+      const storage::BackupRequest& request) override;
 
  private:
   // Runs `call` on the wrapped store, timed, and reports it as `op`.

@@ -316,6 +316,15 @@ void PostgresStore::ReaperLoop() {
   }
 }
 
+absl::StatusOr<BackupResult> PostgresStore::CreateBackup(const BackupRequest& /*request*/) {
+  return ta::Error(absl::StatusCode::kUnimplemented, "backup_not_supported",
+                   "CreateBackup copies the embedded RocksDB store; back PostgreSQL up with its "
+                   "own tools: pg_basebackup and WAL archiving for point-in-time recovery "
+                   "(README, \"Backup and restore\"), and copy the key directory (or, with keys "
+                   "sealed in the database, the key-encryption key file) separately: neither is "
+                   "in the database");
+}
+
 absl::Status PostgresStore::PurgeExpired() {
   const absl::Time now = options_.clock->Now();
   bool more = true;

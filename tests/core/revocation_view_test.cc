@@ -127,6 +127,9 @@ class FailingReads final : public storage::TokenStore {
     return inner_->ListFamilies(q);
   }
   absl::Status PurgeExpired() override { return inner_->PurgeExpired(); }
+  absl::StatusOr<storage::BackupResult> CreateBackup(const storage::BackupRequest& r) override {
+    return inner_->CreateBackup(r);
+  }
   absl::StatusOr<storage::StoreStats> GetStats() override { return inner_->GetStats(); }
   // While `silent`, writes reach the log but not this process's listener: what another
   // replica's writes look like from here.
