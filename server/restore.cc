@@ -154,11 +154,12 @@ std::string RestoreReportText(const RestoreReport& r, const RestoreOptions& o) {
 }
 
 std::string RestoreReportJson(const RestoreReport& r) {
-  return absl::StrCat("{\"backup_id\":", r.store.backup_id, ",\"created_at\":",
-                      JsonString(Rfc3339(r.store.created_at)), ",\"size_bytes\":",
-                      r.store.size_bytes, ",\"file_count\":", r.store.file_count,
-                      ",\"db_dir\":", JsonString(r.db_dir), ",\"key_dir\":", JsonString(r.key_dir),
-                      ",\"key_files\":", r.key_files, "}\n");
+  // Named like tokenctl's --json output of the API's messages (proto JSON: lowerCamelCase).
+  return absl::StrCat("{\"backupId\":", r.store.backup_id, ",\"createdAt\":",
+                      JsonString(Rfc3339(r.store.created_at)), ",\"sizeBytes\":",
+                      r.store.size_bytes, ",\"fileCount\":", r.store.file_count,
+                      ",\"dbDir\":", JsonString(r.db_dir), ",\"keyDir\":", JsonString(r.key_dir),
+                      ",\"keyFiles\":", r.key_files, "}\n");
 }
 
 }  // namespace ta

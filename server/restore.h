@@ -47,7 +47,9 @@ absl::StatusOr<RestoreReport> RestoreBackup(RestoreOptions options);
 // Whether a failed restore was refused (exit 2: nothing was touched) rather than failed.
 bool RestoreRefused(const absl::Status& status);
 
-// The report for people (several lines) and as one JSON object (one line).
+// The report for people (several lines) and as one JSON object on one line, its members
+// named like tokenctl --json's (backupId, createdAt, sizeBytes, fileCount, dbDir, keyDir,
+// keyFiles).
 std::string RestoreReportText(const RestoreReport& report, const RestoreOptions& options);
 std::string RestoreReportJson(const RestoreReport& report);
 

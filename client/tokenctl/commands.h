@@ -47,6 +47,8 @@ struct CommandInput {
   std::string page_token;             // sessions
   bool include_reason = false;        // introspect
   std::string alg;                    // rotate-key
+  std::string key_dir;                // restore: where the keys go (default DATA_DIR/keys)
+  std::string server_binary;          // restore: the token-authority binary that restores
   bool json = false;                  // print proto JSON instead of tables and lines
 };
 
