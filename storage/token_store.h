@@ -192,6 +192,9 @@ struct BackupRequest {
   // its parent must exist. The same directory accumulates backups: each one after the first
   // copies only the files earlier ones do not already hold (incremental).
   std::string dir;
+  // Once the new backup is verified, older backups of `dir` beyond the newest keep_last are
+  // deleted (files still shared with a kept one stay). 0: keep all.
+  uint32_t keep_last = 0;
 };
 
 struct BackupResult {
@@ -201,6 +204,7 @@ struct BackupResult {
   uint32_t file_count = 0;
   uint32_t new_files = 0;  // copied by this call; the others were already in `dir`
   uint64_t new_bytes = 0;
+  uint32_t backups_kept = 0;  // backups in `dir` afterwards, this one included
   std::string engine_dir;  // where the engine's files went (inside BackupRequest::dir)
 };
 

@@ -192,6 +192,8 @@ void PrintBackup(const v1::CreateBackupResponse& r, const CommandInput& in, Io& 
          << "size:     " << HumanBytes(r.size_bytes()) << " (" << HumanBytes(r.new_bytes())
          << " new)\n"
          << "took:     " << absl::FormatDuration(absl::Milliseconds(r.duration_ms())) << "\n"
+         << "kept:     " << r.backups_kept() << (r.backups_kept() == 1 ? " backup" : " backups")
+         << " in the directory\n"
          << "keys:     " << r.key_files() << " files in " << r.key_dir()
          << ": private signing keys; protect the backup like the key directory\n"
          << "restore:  tokenctl restore " << in.args[0] << " NEW_DATA_DIR\n";
@@ -250,8 +252,10 @@ int Stats(const CommandInput& in, client::Client& c, Io& io) {
 }
 
 int Backup(const CommandInput& in, client::Client& c, Io& io) {
+  if (in.keep < 0) return UsageError(io, "--keep: must be 0 (keep all) or more");
   v1::CreateBackupRequest req;
   req.set_backup_dir(in.args[0]);
+  req.set_keep_last(static_cast<uint32_t>(in.keep));
   absl::StatusOr<v1::CreateBackupResponse> result;
   {
     // One call; the server reports no progress while it copies: a spinner and elapsed time.

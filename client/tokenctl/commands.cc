@@ -106,7 +106,7 @@ constexpr Command kCommands[] = {
      internal::Stats},
     {"backup", "DIR",
      "online backup of the store and its keys into DIR, an absolute path on the server's machine",
-     "", "tokenctl backup /var/backups/token-authority", 1, 1, internal::Backup},
+     "keep", "tokenctl backup /var/backups/token-authority --keep=7", 1, 1, internal::Backup},
     {"restore", "BACKUP_DIR DATA_DIR",
      "restore the latest backup into a new DATA_DIR, locally (no server: runs token-authority "
      "--restore_from)",

@@ -65,6 +65,7 @@ ABSL_FLAG(int, page_size, 0, "sessions per page, 1..500 (default 50)");
 ABSL_FLAG(std::string, page_token, "", "the page after a previous one (printed under it)");
 ABSL_FLAG(bool, include_reason, false, "ask why a token is inactive (admin)");
 ABSL_FLAG(std::string, alg, "", "ES256 (default), EdDSA, RS256 or PS256");
+ABSL_FLAG(int, keep, 0, "backup: then delete all but the newest N backups of DIR (0: keep all)");
 ABSL_FLAG(std::string, key_dir, "", "restore: where the keys go (default DATA_DIR/keys)");
 ABSL_FLAG(std::string, server_binary, "",
           "restore: the token-authority binary to run (default: the one beside tokenctl, "
@@ -285,6 +286,7 @@ ta::tokenctl::CommandInput InputFromFlags(std::vector<std::string> args) {
   in.include_reason = absl::GetFlag(FLAGS_include_reason);
   in.alg = absl::GetFlag(FLAGS_alg);
   in.key_dir = absl::GetFlag(FLAGS_key_dir);
+  in.keep = absl::GetFlag(FLAGS_keep);
   in.server_binary = absl::GetFlag(FLAGS_server_binary);
   in.json = absl::GetFlag(FLAGS_json);
   return in;

@@ -202,7 +202,9 @@ class TokenAuthority {
   // ("invalid_argument:backup_dir"), outside the key directory and not containing it. One
   // backup at a time: ABORTED "backup_in_progress" while another runs. Audited as
   // "admin.backup".
-  absl::StatusOr<BackupReport> CreateBackup(absl::string_view backup_dir, const Caller& caller);
+  // keep_last: see storage::BackupRequest (0 keeps every backup).
+  absl::StatusOr<BackupReport> CreateBackup(absl::string_view backup_dir, uint32_t keep_last,
+                                            const Caller& caller);
 
   // The revocations that can still matter, in memory (revocation_view.h). A follower of a
   // shared store applies entries and marks it current; health reports use IsCurrent.
@@ -241,7 +243,7 @@ class TokenAuthority {
   absl::StatusOr<storage::FamilyRecord> FindFamily(absl::string_view family_id);
   absl::StatusOr<storage::FamilyPage> ListSessions(const ListFamiliesRequest& request);
   absl::StatusOr<std::string> RotateKey(absl::string_view alg);
-  absl::StatusOr<BackupReport> Backup(absl::string_view backup_dir);
+  absl::StatusOr<BackupReport> Backup(absl::string_view backup_dir, uint32_t keep_last);
   // Completes `event` (time, caller, outcome from `status`) and hands it to the sink.
   void Audit(AuditEvent event, const absl::Status& status, const Caller& caller) const;
 

@@ -46,15 +46,17 @@ absl::Status CheckBackupDir(absl::string_view dir, const std::string& key_dir) {
 }  // namespace
 
 absl::StatusOr<BackupReport> TokenAuthority::CreateBackup(absl::string_view backup_dir,
+                                                          uint32_t keep_last,
                                                           const Caller& caller) {
-  absl::StatusOr<BackupReport> report = Backup(backup_dir);
+  absl::StatusOr<BackupReport> report = Backup(backup_dir, keep_last);
   AuditEvent event{.action = "admin.backup", .rpc = "CreateBackup"};
   event.note = std::string(backup_dir.substr(0, 256));  // where the copy (with keys) went
   Audit(std::move(event), report.status(), caller);
   return report;
 }
 
-absl::StatusOr<BackupReport> TokenAuthority::Backup(absl::string_view backup_dir) {
+absl::StatusOr<BackupReport> TokenAuthority::Backup(absl::string_view backup_dir,
+                                                    uint32_t keep_last) {
   RETURN_IF_ERROR(CheckBackupDir(backup_dir, keys_->key_dir()));
   if (!backup_mu_.TryLock()) {
     return Error(absl::StatusCode::kAborted, "backup_in_progress",
@@ -69,7 +71,8 @@ absl::StatusOr<BackupReport> TokenAuthority::Backup(absl::string_view backup_dir
   // sessions may still hold is in the ring now (keys leave it only past their retire window,
   // when their tokens have long expired); refresh tokens derive from refresh.secret, which
   // never changes.
-  ASSIGN_OR_RETURN(report.store, store_->CreateBackup(storage::BackupRequest{report.backup_dir}));
+  ASSIGN_OR_RETURN(report.store,
+                   store_->CreateBackup(storage::BackupRequest{report.backup_dir, keep_last}));
   report.key_dir = absl::StrCat(report.backup_dir, "/keys");
   absl::StatusOr<int> copied = keys_->ExportFiles(report.key_dir);
   if (!copied.ok()) {

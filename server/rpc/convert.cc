@@ -120,6 +120,7 @@ void ToProto(const core::BackupReport& in, v1::CreateBackupResponse* out) {
   out->set_duration_ms(absl::ToInt64Milliseconds(in.took));
   out->set_key_dir(in.key_dir);
   out->set_key_files(static_cast<uint32_t>(in.key_files));
+  out->set_backups_kept(in.store.backups_kept);
 }
 
 }  // namespace ta::rpc

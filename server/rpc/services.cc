@@ -248,7 +248,8 @@ class AdminService final : public v1::TokenAdmin::CallbackService {
     return Serve(ctx, deps_, Rpc::kCreateBackup, Where::kPool,
                  [=, this](const core::Caller& caller) -> absl::Status {
                    ASSIGN_OR_RETURN(core::BackupReport out,
-                                    deps_.authority->CreateBackup(req->backup_dir(), caller));
+                                    deps_.authority->CreateBackup(req->backup_dir(),
+                                                                  req->keep_last(), caller));
                    ToProto(out, resp);
                    return absl::OkStatus();
                  });

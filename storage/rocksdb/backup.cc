@@ -134,6 +134,17 @@ absl::StatusOr<BackupResult> RocksDbStore::CreateBackup(const BackupRequest& req
     return ta::Error(absl::StatusCode::kDataLoss, "backup_corrupt",
                      absl::StrCat("backup: the copy did not verify (deleted): ", s.ToString()));
   }
+  if (request.keep_last > 0) {
+    s = engine->PurgeOldBackups(request.keep_last);
+    if (!s.ok()) {
+      return BackupFailed(absl::StrCat("backup ", id, " was made and verified, but deleting the "
+                                       "older ones (keep_last) failed"),
+                          s);
+    }
+  }
+  std::vector<rocksdb::BackupInfo> kept;
+  engine->GetBackupInfo(&kept);
+  result.backups_kept = static_cast<uint32_t>(kept.size());
   rocksdb::BackupInfo info;
   rocksdb::Status got = engine->GetBackupInfo(id, &info, /*include_file_details=*/true);
   if (!got.ok()) return BackupFailed("read the new backup's details", got);

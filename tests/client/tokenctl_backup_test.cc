@@ -48,6 +48,7 @@ TEST_CASE("tokenctl: backup and restore, for people and --json, then serve the c
   REQUIRE(human.exit_code == 0);
   CHECK(absl::StartsWith(human.out, absl::StrCat("backup 1 in ", backups, ", verified\n")));
   CHECK(absl::StrContains(human.out, " new, 0 shared with earlier backups)\n"));
+  CHECK(absl::StrContains(human.out, "kept:     1 backup in the directory\n"));
   CHECK(absl::StrContains(human.out, absl::StrCat("keys:     3 files in ", backups, "/keys")));
   CHECK(absl::StrContains(human.out, absl::StrCat("restore:  tokenctl restore ", backups)));
   CHECK(human.err.empty());  // no progress line in a pipe
@@ -60,6 +61,11 @@ TEST_CASE("tokenctl: backup and restore, for people and --json, then serve the c
   CHECK(second.new_files() < second.file_count());  // incremental
   CHECK(second.key_files() == 3);
   CHECK(second.key_dir() == backups + "/keys");
+  CHECK(second.backups_kept() == 2);
+  auto third =
+      Json<v1::CreateBackupResponse>(Tokenctl(server, {"backup", backups, "--keep=1", "--json"}));
+  CHECK(third.backup_id() == 3);
+  CHECK(third.backups_kept() == 1);
 
   ProcessResult relative = Tokenctl(server, {"backup", "backups"});
   CHECK(relative.exit_code == 3);
@@ -69,7 +75,7 @@ TEST_CASE("tokenctl: backup and restore, for people and --json, then serve the c
   ProcessResult restore = Restore(backups, restored);
   INFO(restore.out << restore.err);
   REQUIRE(restore.exit_code == 0);
-  CHECK(absl::StartsWith(restore.out, "restored backup 2 (made "));
+  CHECK(absl::StartsWith(restore.out, "restored backup 3 (made "));
   CHECK(absl::StrContains(restore.out, absl::StrCat("keys: 3 files into ", restored, "/keys")));
   CHECK(absl::StrContains(restore.out,
                           absl::StrCat("serve it with: token-authority --data_dir=", restored)));
@@ -90,7 +96,7 @@ TEST_CASE("tokenctl: backup and restore, for people and --json, then serve the c
 
   ProcessResult json = Restore(backups, server.scratch() + "/restored2", {"--json"});
   CHECK(json.exit_code == 0);
-  CHECK(absl::StartsWith(json.out, "{\"backupId\":2,"));
+  CHECK(absl::StartsWith(json.out, "{\"backupId\":3,"));
   CHECK(absl::StrContains(json.out, "\"keyFiles\":3}"));
   CHECK(json.out.find('\n') == json.out.size() - 1);
 

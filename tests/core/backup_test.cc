@@ -140,9 +140,9 @@ TEST_CASE("CreateBackup: a second backup while one runs is refused (backup_in_pr
           "[backup]") {
   Fixture slow(/*slow_backups=*/true);
   absl::StatusOr<BackupReport> first;
-  std::thread running([&] { first = slow.authority->CreateBackup(slow.dir.Sub("b1"), slow.admin); });
+  std::thread running([&] { first = slow.authority->CreateBackup(slow.dir.Sub("b1"), 0, slow.admin); });
   slow.store->entered.WaitForNotification();
-  absl::StatusOr<BackupReport> second = slow.authority->CreateBackup(slow.dir.Sub("b2"), slow.admin);
+  absl::StatusOr<BackupReport> second = slow.authority->CreateBackup(slow.dir.Sub("b2"), 0, slow.admin);
   CHECK(second.status().code() == absl::StatusCode::kAborted);
   CHECK(ReasonOf(second.status()) == "backup_in_progress");
   slow.store->release.Notify();
@@ -159,13 +159,13 @@ TEST_CASE("CreateBackup: a second backup while one runs is refused (backup_in_pr
   CHECK(events[1].outcome == "ok");
   CHECK(events[1].note == slow.dir.Sub("b1"));
   // And the next one runs.
-  CHECK(slow.authority->CreateBackup(slow.dir.Sub("b1"), slow.admin).ok());
+  CHECK(slow.authority->CreateBackup(slow.dir.Sub("b1"), 0, slow.admin).ok());
 }
 
 TEST_CASE("CreateBackup: the key ring is copied beside the store's copy, private", "[backup]") {
   Fixture fx;
   REQUIRE(fx.keys->Rotate().ok());  // two keys: both must come along
-  absl::StatusOr<BackupReport> report = fx.authority->CreateBackup(fx.dir.Sub("b"), fx.admin);
+  absl::StatusOr<BackupReport> report = fx.authority->CreateBackup(fx.dir.Sub("b"), 0, fx.admin);
   INFO(report.status());
   REQUIRE(report.ok());
   CHECK(report->key_dir == fx.dir.Sub("b/keys"));
@@ -186,7 +186,7 @@ TEST_CASE("CreateBackup: the key ring is copied beside the store's copy, private
   CHECK(copy->DeriveRefreshSecret("x") == fx.keys->DeriveRefreshSecret("x"));
   // A later backup after another rotation replaces the copy: the new key is in it.
   REQUIRE(fx.keys->Rotate().ok());
-  REQUIRE(fx.authority->CreateBackup(fx.dir.Sub("b"), fx.admin).ok());
+  REQUIRE(fx.authority->CreateBackup(fx.dir.Sub("b"), 0, fx.admin).ok());
   copy = token::KeyRing::Open(copy_options).value();
   CHECK(copy->Keys()[0].kid == fx.keys->Keys()[0].kid);
 }
@@ -197,7 +197,7 @@ TEST_CASE("CreateBackup: a relative path or one overlapping the key directory is
   for (const std::string& dir : {std::string(""), std::string("backups"),
                                  std::string("./backups"), fx.dir.Sub("keys"),
                                  fx.dir.Sub("keys/inside"), fx.dir.path()}) {
-    absl::StatusOr<BackupReport> report = fx.authority->CreateBackup(dir, fx.admin);
+    absl::StatusOr<BackupReport> report = fx.authority->CreateBackup(dir, 0, fx.admin);
     INFO(dir << ": " << report.status());
     CHECK(report.status().code() == absl::StatusCode::kInvalidArgument);
     CHECK(ReasonOf(report.status()) == "invalid_argument:backup_dir");

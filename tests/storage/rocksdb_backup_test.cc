@@ -96,6 +96,25 @@ TEST_CASE("RocksDbBackup: a second backup copies only the new files", "[storage]
   // Nothing changed: only the three private files of a backup.
   BackupResult third = fx.Backup();
   CHECK(third.new_files == 3);
+  CHECK(third.backups_kept == 3);
+}
+
+TEST_CASE("RocksDbBackup: keep_last deletes older backups; the kept one still restores",
+          "[storage][backup]") {
+  Fixture fx;
+  for (uint64_t n = 1; n <= 3; ++n) {
+    fx.Create(n);
+    fx.Backup();
+  }
+  fx.Create(4);
+  absl::StatusOr<BackupResult> last = fx.store->CreateBackup({fx.dir.Sub("backup"), 1});
+  REQUIRE(last.ok());
+  CHECK(last->backup_id == 4);
+  CHECK(last->backups_kept == 1);
+  CHECK_FALSE(std::filesystem::exists(fx.dir.Sub("backup/rocksdb/meta/1")));
+  REQUIRE(RestoreRocksDbBackup(fx.dir.Sub("backup"), fx.dir.Sub("copy")).ok());
+  std::unique_ptr<TokenStore> copy = fx.Open(fx.dir.Sub("copy"));
+  for (uint64_t n = 1; n <= 4; ++n) CHECK(copy->GetFamily(FamilyIdFor(n), fx.clock.Now()).ok());
 }
 
 TEST_CASE("RocksDbBackup: the directory must be absolute and outside the store",
