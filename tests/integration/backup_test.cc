@@ -219,7 +219,7 @@ TEST_CASE("Backup: under mixed write load, a restored copy holds every acknowled
   CHECK(certain >= 20);
 }
 
-TEST_CASE("Backup: a relative path and a non-admin caller are refused; PostgreSQL says "
+TEST_CASE("Backup: a relative path and a non-admin caller are refused, and PostgreSQL says "
           "backup_not_supported",
           "[backup]") {
   const std::string resource_key = "resource-key-0123456789", admin_key = "admin-key-0123456789";

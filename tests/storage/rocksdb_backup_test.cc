@@ -99,7 +99,7 @@ TEST_CASE("RocksDbBackup: a second backup copies only the new files", "[storage]
   CHECK(third.backups_kept == 3);
 }
 
-TEST_CASE("RocksDbBackup: keep_last deletes older backups; the kept one still restores",
+TEST_CASE("RocksDbBackup: keep_last deletes older backups and the kept one still restores",
           "[storage][backup]") {
   Fixture fx;
   for (uint64_t n = 1; n <= 3; ++n) {
