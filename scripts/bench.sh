@@ -6,6 +6,7 @@
 # Loopback only; every load is bounded.
 # Usage: scripts/bench.sh [--no-peer] [--seconds N] [--large N] [--allocators] [--store=S]
 #        scripts/bench.sh --http [--seconds N]
+#        scripts/bench.sh --replicas [--seconds N]
 #   --store=S     both (default): the RocksDB rows, then issue/refresh/introspect on the
 #                 PostgreSQL store (a local cluster, fsync and synchronous_commit on) and the
 #                 SimpleJWT peer on SQLite and on that PostgreSQL. rocksdb: no PostgreSQL
@@ -19,6 +20,9 @@
 #                 against gRPC Introspect (ta-loadgen) on the same server, in alternating
 #                 rounds of N s (default 5), and each face's empty handler; writes its own
 #                 block of BENCHMARKS.md.
+#   --replicas    only PostgreSQL replicas (issue 14): aggregate calls/s of one server and of
+#                 three replicas on one local PostgreSQL (scripts/bench_replicas.sh); writes
+#                 its own block of BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -28,6 +32,7 @@ SECS=10
 LARGE=0
 ALLOCATORS=0
 HTTP=0
+REPLICAS=0
 STORE=both
 while (($#)); do
   case $1 in
@@ -37,7 +42,8 @@ while (($#)); do
     --large) LARGE=$2; shift ;;
     --allocators) ALLOCATORS=1 ;;
     --http) HTTP=1; PEER=0; STORE=rocksdb; [[ $SECS == 10 ]] && SECS=5 ;;
-    *) echo "usage: $0 [--no-peer] [--seconds N] [--large N] [--allocators] [--store=both|rocksdb|postgres] | --http" >&2; exit 2 ;;
+    --replicas) REPLICAS=1; PEER=0; STORE=rocksdb ;;
+    *) echo "usage: $0 [--no-peer] [--seconds N] [--large N] [--allocators] [--store=both|rocksdb|postgres] | --http | --replicas" >&2; exit 2 ;;
   esac
   shift
 done
@@ -117,6 +123,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 
 if ((HTTP)); then
   source scripts/bench_http.sh
+  exit 0
+fi
+if ((REPLICAS)); then
+  source scripts/bench_replicas.sh
   exit 0
 fi
 
@@ -212,7 +222,9 @@ if ((PGROWS)); then
   PSQL=(/usr/lib/postgresql/15/bin/psql -qX -h "$PGDIR" -U postgres -d postgres)
   "${PSQL[@]}" -c "CREATE DATABASE tokens" -c "CREATE DATABASE simplejwt"
   DATA=$WORK/data-pg
-  start_server "$DATA" --store=postgres --postgres_dsn="$PGDSN dbname=tokens"
+  (umask 077; openssl rand -base64 32 > "$WORK/kek")
+  start_server "$DATA" --store=postgres --postgres_dsn="$PGDSN dbname=tokens" \
+    --key_encryption_key_file="$WORK/kek"
   run pg_health health
   run pg_introspect_same introspect_same
   run pg_introspect_distinct introspect_distinct --count=$((SECS * 3000))

@@ -39,6 +39,13 @@ ABSL_FLAG(int, postgres_pool_size, kDefaults.store.postgres_pool_size,
 ABSL_FLAG(std::string, key_dir, "",
           "directory of signing keys and the refresh secret "
           "(default <data_dir>/keys)");
+ABSL_FLAG(std::string, key_encryption_key_file, "",
+          "file with 32 random bytes, base64 (openssl rand -base64 32), mode 0600: the key ring "
+          "then lives in the store, sealed under it, shared by every replica (required with "
+          "--store=postgres; the same file on every replica)");
+ABSL_FLAG(absl::Duration, key_publish_delay, absl::InfiniteDuration(),
+          "how long a rotated-in key is in the JWKS before it signs (default: 0 with key files; "
+          "with a shared ring --jwks_max_age + --max_revocation_lag)");
 ABSL_FLAG(bool, allow_insecure, false, "serve plaintext on a non-loopback address");
 ABSL_FLAG(std::string, signing_alg, kDefaults.signing_alg,
           "algorithm of a generated key: ES256, EdDSA, RS256, PS256");
@@ -102,6 +109,10 @@ ta::ServerOptions OptionsFromFlags(ta::OffsetClock* clock) {
   o.store.postgres_dsn = absl::GetFlag(FLAGS_postgres_dsn);
   o.store.postgres_pool_size = absl::GetFlag(FLAGS_postgres_pool_size);
   o.key_dir = absl::GetFlag(FLAGS_key_dir);
+  o.key_encryption_key_file = absl::GetFlag(FLAGS_key_encryption_key_file);
+  if (absl::Duration d = absl::GetFlag(FLAGS_key_publish_delay); d != absl::InfiniteDuration()) {
+    o.key_publish_delay = d;
+  }
   o.allow_insecure = absl::GetFlag(FLAGS_allow_insecure);
   o.signing_alg = absl::GetFlag(FLAGS_signing_alg);
   o.retired_key_window = absl::GetFlag(FLAGS_retired_key_window);

@@ -75,10 +75,10 @@ absl::Status CheckTargets(const RestoreOptions& o) {
                   absl::StrCat("--key_dir ", o.key_dir,
                                " exists and is not empty; restore into a new directory"));
   }
-  if (!Exists(o.backup_dir + "/keys/keyring.json")) {
+  if (!Exists(storage::RocksDbBackupEngineDir(o.backup_dir) + "/meta")) {
     return Refuse("backup_not_found",
-                  absl::StrCat("--restore_from ", o.backup_dir,
-                               " is not a backup directory (no keys/keyring.json)"));
+                  absl::StrCat("--restore_from ", o.backup_dir, " is not a backup directory (no ",
+                               storage::RocksDbBackupEngineDir(o.backup_dir), "/meta)"));
   }
   return absl::OkStatus();
 }
@@ -131,7 +131,12 @@ absl::StatusOr<RestoreReport> RestoreBackup(RestoreOptions o) {
     store.block_cache_bytes = 8 << 20;
     ASSIGN_OR_RETURN(std::unique_ptr<storage::TokenStore> opened, storage::OpenRocksDbStore(store));
   }
-  ASSIGN_OR_RETURN(report.key_files, token::CopyKeyDirectory(o.backup_dir + "/keys", o.key_dir));
+  // No keys/ in a backup of a server with a shared ring: the ring is in the store, sealed.
+  if (Exists(o.backup_dir + "/keys/keyring.json")) {
+    ASSIGN_OR_RETURN(report.key_files, token::CopyKeyDirectory(o.backup_dir + "/keys", o.key_dir));
+  } else {
+    report.key_dir.clear();
+  }
   undo.Commit();
   return report;
 }
@@ -148,9 +153,15 @@ std::string RestoreReportText(const RestoreReport& r, const RestoreOptions& o) {
   return absl::StrCat(
       "restored backup ", r.store.backup_id, " (made ", Rfc3339(r.store.created_at), ", ",
       r.store.file_count, " files, ", r.store.size_bytes, " bytes, checksums verified) into ",
-      r.db_dir, "\n", "keys: ", r.key_files, " files into ", r.key_dir,
-      " (mode 0600, directory 0700)\n", "the store opens cleanly; serve it with: token-authority --data_dir=",
-      o.data_dir, default_keys ? "" : absl::StrCat(" --key_dir=", o.key_dir), "\n");
+      r.db_dir, "\n",
+      r.key_dir.empty()
+          ? "keys: none in the backup: the key ring is in the store, sealed under its "
+            "key-encryption key\n"
+          : absl::StrCat("keys: ", r.key_files, " files into ", r.key_dir,
+                         " (mode 0600, directory 0700)\n"),
+      "the store opens cleanly; serve it with: token-authority --data_dir=", o.data_dir,
+      default_keys ? "" : absl::StrCat(" --key_dir=", o.key_dir),
+      r.key_dir.empty() ? " --key_encryption_key_file=<the same KEK file>" : "", "\n");
 }
 
 std::string RestoreReportJson(const RestoreReport& r) {

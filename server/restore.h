@@ -3,8 +3,10 @@
 // exits, and `tokenctl restore`, which runs that.
 //
 // The latest backup of BACKUP_DIR is verified against its checksums, restored into
-// <data_dir>/db, opened once to prove the store opens cleanly, and its key ring copied into
-// key_dir (files 0600, directory 0700). A live or used directory is never overwritten: the
+// <data_dir>/db, opened once to prove the store opens cleanly, and its key files copied into
+// key_dir (files 0600, directory 0700) -- unless the backup has none because the server kept
+// a shared ring (--key_encryption_key_file): that ring is in the restored store, sealed, and
+// the server started on it needs the same KEK file. A live or used directory is never overwritten: the
 // data directory (and a key_dir outside it) must not exist or be empty, and one whose store
 // is held open by a running server is named as such. On failure, what the restore created is
 // removed again.
@@ -34,7 +36,9 @@ struct RestoreOptions {
 struct RestoreReport {
   storage::RestoredBackup store;
   std::string db_dir;   // <data_dir>/db
-  std::string key_dir;  // where the key ring went
+  // Where the key ring went; empty when the backup holds no key files (a server with a
+  // shared ring, --key_encryption_key_file: the ring is in the store, sealed).
+  std::string key_dir;
   int key_files = 0;
 };
 

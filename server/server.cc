@@ -104,6 +104,17 @@ absl::Status ValidateServerOptions(ServerOptions& options) {
   if (options.data_dir.empty()) return FlagError("data_dir", "must not be empty");
   RETURN_IF_ERROR(ValidateStoreOptions(options.store));
   if (options.key_dir.empty()) options.key_dir = options.data_dir + "/keys";
+  if (options.store.engine == "postgres" && options.key_encryption_key_file.empty()) {
+    return FlagError("key_encryption_key_file",
+                     "is required with --store=postgres: replicas share their signing keys in "
+                     "the database, sealed under this key (create it once with `openssl rand "
+                     "-base64 32 > FILE; chmod 600 FILE` and give every replica the same file)");
+  }
+  if (options.key_publish_delay.has_value() &&
+      (*options.key_publish_delay < absl::ZeroDuration() ||
+       *options.key_publish_delay > absl::Hours(24))) {
+    return FlagError("key_publish_delay", "must be 0s..24h");
+  }
   if (options.audit_log.empty()) options.audit_log = options.data_dir + "/audit.log";
   absl::StatusOr<token::Algorithm> alg = token::ParseAlgorithm(options.signing_alg);
   if (!alg.ok() || *alg == token::Algorithm::kHS256) {
@@ -161,7 +172,19 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   key_options.retired_verify_window = options.retired_key_window;
   key_options.clock = options.authority.clock;
   key_options.allow_hs256 = options.allow_hs256;
-  ASSIGN_OR_RETURN(server->keys_, token::KeyRing::Open(key_options));
+  if (options.key_encryption_key_file.empty()) {
+    key_options.publish_delay = options.key_publish_delay.value_or(absl::ZeroDuration());
+    ASSIGN_OR_RETURN(server->keys_, token::KeyRing::Open(key_options));
+  } else {
+    key_options.publish_delay = options.key_publish_delay.value_or(
+        options.jwks_max_age + options.authority.max_revocation_lag);
+    absl::StatusOr<token::KeyEncryptionKey> kek =
+        token::KeyEncryptionKey::FromFile(options.key_encryption_key_file);
+    if (!kek.ok()) return FlagError("key_encryption_key_file", kek.status().message());
+    server->key_store_ = KeyRingIn(server->Store());
+    ASSIGN_OR_RETURN(server->keys_, token::KeyRing::OpenShared(
+                                        key_options, server->key_store_.get(), *std::move(kek)));
+  }
 
   core::AuthorityOptions authority_options = options.authority;
   // Replicas share the PostgreSQL store: the view must follow its log (DESIGN §10).

@@ -10,6 +10,7 @@
 #define TA_SERVER_SERVER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -51,6 +52,16 @@ struct ServerOptions {
   // Private keys and the refresh-token secret (PEM files, 0600). Default <data_dir>/keys.
   // Kept apart from the store so a copy of the database alone forges nothing.
   std::string key_dir;
+  // The key-encryption key (32 random bytes, base64, mode 0600: `openssl rand -base64 32`).
+  // Set: the key ring lives in the store, sealed under it, shared by every server on that
+  // store (key_dir's keys seed it on first start). Required with store.engine "postgres";
+  // the same file on every replica.
+  std::string key_encryption_key_file;
+  // How long a rotated-in key is published (JWKS) before it signs. Unset: 0 with a key
+  // directory (as before: one process publishes and signs from the same ring), and with a
+  // shared ring jwks_max_age + authority.max_revocation_lag (every replica has published it
+  // and every verifier's cached JWKS has expired before its first token). 0s..24h.
+  std::optional<absl::Duration> key_publish_delay;
   // Serve plaintext on a non-loopback address (logs a warning). Default false.
   bool allow_insecure = false;
   // TLS: server certificate chain and private key (PEM files). Both or neither.
@@ -149,6 +160,7 @@ class Server {
   std::unique_ptr<metrics::PrometheusMetrics> metrics_;
   std::unique_ptr<storage::TokenStore> store_;
   std::unique_ptr<metrics::MeteredStore> metered_store_;  // store_ as the authority sees it
+  std::unique_ptr<token::SharedKeyStore> key_store_;  // with a shared ring; before keys_
   std::unique_ptr<token::KeyRing> keys_;
   std::unique_ptr<AuditLog> audit_;  // null when off
   std::unique_ptr<core::TokenAuthority> authority_;

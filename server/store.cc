@@ -29,4 +29,28 @@ absl::StatusOr<std::unique_ptr<storage::TokenStore>> OpenStore(
   return storage::OpenPostgresStore(pg);
 }
 
+namespace {
+
+class StoreKeyRing final : public token::SharedKeyStore {
+ public:
+  explicit StoreKeyRing(storage::TokenStore* store) : store_(store) {}
+  absl::StatusOr<Versioned> Load(uint64_t if_newer_than) override {
+    absl::StatusOr<storage::KeyRingBlob> blob = store_->GetKeyRing(if_newer_than);
+    if (!blob.ok()) return blob.status();
+    return Versioned{blob->version, std::move(blob->document)};
+  }
+  absl::Status CompareAndSet(uint64_t expected_version, const std::string& document) override {
+    return store_->CompareAndSetKeyRing(expected_version, document);
+  }
+
+ private:
+  storage::TokenStore* const store_;
+};
+
+}  // namespace
+
+std::unique_ptr<token::SharedKeyStore> KeyRingIn(storage::TokenStore* store) {
+  return std::make_unique<StoreKeyRing>(store);
+}
+
 }  // namespace ta

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "server/token/key_ring.h"
 #include "storage/rocksdb/rocksdb_store.h"
 #include "storage/token_store.h"
 
@@ -32,6 +33,10 @@ absl::Status ValidateStoreOptions(const StoreOptions& options);
 // Opens the chosen store: RocksDB with `rocksdb`, or PostgreSQL with the same clock.
 absl::StatusOr<std::unique_ptr<storage::TokenStore>> OpenStore(
     const StoreOptions& options, const storage::RocksDbStoreOptions& rocksdb);
+
+// Where a shared key ring lives (token::SharedKeyStore over `store`'s GetKeyRing and
+// CompareAndSetKeyRing). Borrows `store`.
+std::unique_ptr<token::SharedKeyStore> KeyRingIn(storage::TokenStore* store);
 
 }  // namespace ta
 

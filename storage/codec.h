@@ -46,6 +46,9 @@ inline constexpr absl::string_view kFormatVersionKey = "format_version";
 // The highest revocation-log sequence number ever assigned (u64 BE), so numbering continues
 // after every entry has expired and been compacted away.
 inline constexpr absl::string_view kRevocationSeqKey = "revocation_seq";
+// The shared key ring (TokenStore::GetKeyRing): its version (u64 BE) and its document.
+inline constexpr absl::string_view kKeyRingVersionKey = "keyring_version";
+inline constexpr absl::string_view kKeyRingDocumentKey = "keyring_document";
 
 // Column families. Values are indices into kColumnFamilies. Append only; never renumber.
 enum class Cf : int {

@@ -186,6 +186,14 @@ struct RevocationEntry {
 // acknowledged). Must be quick and must not call back into the store.
 using RevocationListener = std::function<void(const RevocationEntry&)>;
 
+// The shared key ring as the store keeps it (DESIGN §11): a document the server sealed
+// (server/token/key_ring.h), opaque here, and its version. Version 0: none stored.
+struct KeyRingBlob {
+  uint64_t version = 0;
+  std::string document;  // empty when the version is not newer than asked for
+};
+inline constexpr size_t kMaxKeyRingBytes = 1 << 20;
+
 // An online backup of the store (TokenStore::CreateBackup).
 struct BackupRequest {
   // Absolute path of the backup directory on this machine. Created (mode 0700) when absent;
@@ -299,6 +307,16 @@ class TokenStore {
   virtual absl::Status PurgeExpired() = 0;
 
   virtual absl::StatusOr<StoreStats> GetStats() = 0;
+
+  // The shared key ring. GetKeyRing returns the stored version, and the document only when
+  // that version is greater than `if_newer_than` (replicas poll it cheaply).
+  virtual absl::StatusOr<KeyRingBlob> GetKeyRing(uint64_t if_newer_than) = 0;
+  // Stores `document` as version expected_version + 1 if the stored version is
+  // expected_version (0: none stored yet), atomically: of concurrent calls with the same
+  // expected_version exactly one succeeds, the others get ABORTED "key_ring_conflict".
+  // INVALID_ARGUMENT for an empty document or one over kMaxKeyRingBytes.
+  virtual absl::Status CompareAndSetKeyRing(uint64_t expected_version,
+                                            absl::string_view document) = 0;
 
   // Copies the store, while it keeps serving, into request.dir: a consistent point in time
   // that holds every write acknowledged before the call began (and possibly some made during

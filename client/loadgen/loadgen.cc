@@ -32,13 +32,16 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tokenauthority/v1/token_authority.grpc.pb.h"
 
-ABSL_FLAG(std::string, server, "127.0.0.1:50051", "server address (loopback only)");
+ABSL_FLAG(std::string, server, "127.0.0.1:50051",
+          "server address (loopback only); several, comma-separated: channel i goes to the "
+          "(i mod n)-th (replicas sharing one store; the figures are the aggregate)");
 ABSL_FLAG(std::string, api_key_file, "", "file holding the API key (e.g. data/admin.key)");
 ABSL_FLAG(std::string, scenario, "health",
           "health | introspect_same | introspect_distinct | refresh | issue");
@@ -290,10 +293,17 @@ int main(int argc, char** argv) {
   // As in the server: Debian's Abseil traces every lock gRPC takes unless told not to, and
   // the generator's own cost shares the two cores with the server it measures.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  const std::string server = absl::GetFlag(FLAGS_server);
-  if (!absl::StartsWith(server, "127.") && !absl::StartsWith(server, "localhost:") &&
-      !absl::StartsWith(server, "[::1]:")) {
-    std::cerr << "--server: the load generator only targets loopback addresses\n";
+  const std::vector<std::string> servers =
+      absl::StrSplit(absl::GetFlag(FLAGS_server), ',', absl::SkipEmpty());
+  for (const std::string& server : servers) {
+    if (!absl::StartsWith(server, "127.") && !absl::StartsWith(server, "localhost:") &&
+        !absl::StartsWith(server, "[::1]:")) {
+      std::cerr << "--server: the load generator only targets loopback addresses\n";
+      return 2;
+    }
+  }
+  if (servers.empty()) {
+    std::cerr << "--server: give at least one address\n";
     return 2;
   }
   const std::string scenario = absl::GetFlag(FLAGS_scenario);
@@ -303,7 +313,8 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < n_channels; ++i) {
     grpc::ChannelArguments args;
     args.SetInt("loadgen.channel", static_cast<int>(i));  // distinct args: distinct connections
-    auto channel = grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args);
+    auto channel = grpc::CreateCustomChannel(servers[i % servers.size()],
+                                             grpc::InsecureChannelCredentials(), args);
     api.push_back(v1::TokenAuthority::NewStub(channel));
     raw.push_back(std::make_unique<grpc::GenericStub>(channel));
   }

@@ -160,14 +160,16 @@ void PrintSessions(const v1::ListFamiliesResponse& r, const CommandInput& in, Io
 }
 
 void PrintJwks(const v1::GetJwksResponse& r, Io& io) {
-  Table table({{" "}, {"KID"}, {"ALG"}, {"CREATED"}, {"RETIRES"}});
+  Table table({{" "}, {"KID"}, {"ALG"}, {"CREATED"}, {"SIGNS FROM"}, {"RETIRES"}});
   for (const v1::KeyInfo& k : r.keys()) {
     table.AddRow({k.active() ? "*" : "", k.kid(), k.alg(),
                   RelativeTime(FromProto(k.created_at()), io.now),
-                  k.active() ? "-" : RelativeTime(FromProto(k.retire_at()), io.now)});
+                  k.has_signs_from() ? RelativeTime(FromProto(k.signs_from()), io.now) : "never",
+                  k.has_retire_at() ? RelativeTime(FromProto(k.retire_at()), io.now) : "-"});
   }
   table.Print(io.out, io.out_columns);
-  io.out << "* signs new tokens; the others only verify, until RETIRES\n";
+  io.out << "* signs new tokens; a key whose SIGNS FROM is ahead is published and pending; "
+            "the others only verify, until RETIRES\n";
 }
 
 void PrintStats(const v1::GetStatsResponse& r, Io& io) {
@@ -194,8 +196,13 @@ void PrintBackup(const v1::CreateBackupResponse& r, const CommandInput& in, Io& 
          << "took:     " << absl::FormatDuration(absl::Milliseconds(r.duration_ms())) << "\n"
          << "kept:     " << r.backups_kept() << (r.backups_kept() == 1 ? " backup" : " backups")
          << " in the directory\n"
-         << "keys:     " << r.key_files() << " files in " << r.key_dir()
-         << ": private signing keys; protect the backup like the key directory\n"
+         << "keys:     "
+         << (r.keys_sealed_in_store()
+                 ? "sealed in the store's copy; the key-encryption key file is not in the backup: "
+                   "keep it apart from it\n"
+                 : absl::StrCat(r.key_files(), " files in ", r.key_dir(),
+                                ": private signing keys; protect the backup like the key "
+                                "directory\n"))
          << "restore:  tokenctl restore " << in.args[0] << " NEW_DATA_DIR\n";
 }
 

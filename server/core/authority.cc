@@ -80,7 +80,11 @@ absl::StatusOr<std::unique_ptr<TokenAuthority>> TokenAuthority::Create(
   store->SetRevocationListener([view](const storage::RevocationEntry& e) { view->Apply(e); });
   RETURN_IF_ERROR(view->Load(*store, options.clock->Now()));
   if (options.shared_store) {
-    authority->follower_ = std::make_unique<RevocationFollower>(store, view, options.clock);
+    // A shared key ring is reloaded in the same polls, so a rotation on another replica is
+    // picked up within the lag bound too.
+    TokenAuthority* self = authority.get();
+    authority->follower_ = std::make_unique<RevocationFollower>(
+        store, view, options.clock, absl::Milliseconds(100), [self] { return self->ReloadKeys(); });
     RETURN_IF_ERROR(authority->follower_->PollOnce());  // current before the first call
     authority->follower_->Start();
   }
@@ -386,6 +390,12 @@ absl::StatusOr<std::string> TokenAuthority::RotateKey(absl::string_view alg) {
   // Cached entries were bounded by the old key's retire time (none): recompute from now on.
   verify_cache_.Clear();
   return kid;
+}
+
+absl::Status TokenAuthority::ReloadKeys() {
+  ASSIGN_OR_RETURN(bool changed, keys_->Reload());
+  if (changed) verify_cache_.Clear();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Stats> TokenAuthority::GetStats() {

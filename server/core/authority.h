@@ -158,6 +158,10 @@ struct BackupReport {
   // protected like --key_dir.
   std::string key_dir;
   int key_files = 0;
+  // A shared ring (--key_encryption_key_file) is a record of the store: it is in the store's
+  // copy, sealed under the KEK, and nothing is written to key_dir (empty). The KEK is not in
+  // the backup: it must be kept apart from it.
+  bool keys_sealed_in_store = false;
   absl::Duration took;  // wall time of the whole call
 };
 
@@ -243,6 +247,8 @@ class TokenAuthority {
   absl::StatusOr<storage::FamilyRecord> FindFamily(absl::string_view family_id);
   absl::StatusOr<storage::FamilyPage> ListSessions(const ListFamiliesRequest& request);
   absl::StatusOr<std::string> RotateKey(absl::string_view alg);
+  // A shared key ring: adopts another replica's rotation (the follower's polls).
+  absl::Status ReloadKeys();
   absl::StatusOr<BackupReport> Backup(absl::string_view backup_dir, uint32_t keep_last);
   // Completes `event` (time, caller, outcome from `status`) and hands it to the sink.
   void Audit(AuditEvent event, const absl::Status& status, const Caller& caller) const;

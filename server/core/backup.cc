@@ -67,12 +67,18 @@ absl::StatusOr<BackupReport> TokenAuthority::Backup(absl::string_view backup_dir
   BackupReport report;
   report.backup_dir = std::string(backup_dir);
   // The store first: a store that cannot make backups (PostgreSQL) refuses before any key
-  // is written anywhere. Then the keys: every key that signed an access token the copy's
+  // is written anywhere. A shared ring is one of the store's records, sealed: the copy has
+  // it. Otherwise the key directory's files: every key that signed an access token the copy's
   // sessions may still hold is in the ring now (keys leave it only past their retire window,
   // when their tokens have long expired); refresh tokens derive from refresh.secret, which
   // never changes.
   ASSIGN_OR_RETURN(report.store,
                    store_->CreateBackup(storage::BackupRequest{report.backup_dir, keep_last}));
+  if (keys_->shared()) {
+    report.keys_sealed_in_store = true;
+    report.took = absl::Now() - start;
+    return report;
+  }
   report.key_dir = absl::StrCat(report.backup_dir, "/keys");
   absl::StatusOr<int> copied = keys_->ExportFiles(report.key_dir);
   if (!copied.ok()) {

@@ -12,8 +12,9 @@ constexpr size_t kBatch = 1000;
 }  // namespace
 
 RevocationFollower::RevocationFollower(storage::TokenStore* store, RevocationView* view,
-                                       const Clock* clock, absl::Duration interval)
-    : store_(store), view_(view), clock_(clock), interval_(interval) {}
+                                       const Clock* clock, absl::Duration interval,
+                                       std::function<absl::Status()> also)
+    : store_(store), view_(view), clock_(clock), interval_(interval), also_(std::move(also)) {}
 
 RevocationFollower::~RevocationFollower() { Stop(); }
 
@@ -43,6 +44,7 @@ absl::Status RevocationFollower::PollLocked() {
     }
     if (batch.size() < kBatch) break;
   }
+  if (also_) RETURN_IF_ERROR(also_());
   view_->MarkCurrent(started);
   return absl::OkStatus();
 }

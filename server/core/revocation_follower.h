@@ -20,6 +20,7 @@
 #define TA_SERVER_CORE_REVOCATION_FOLLOWER_H_
 
 #include <atomic>
+#include <functional>
 #include <optional>
 #include <thread>
 
@@ -37,8 +38,11 @@ class RevocationFollower {
  public:
   // Borrows all three; they must outlive the follower. `interval`: time between polls
   // (default 100 ms; keep it well under the lag bound).
+  // `also`, when set, runs in every poll after the log is read (the shared key ring's reload);
+  // its failure fails the poll, so what it keeps current is covered by the same lag bound.
   RevocationFollower(storage::TokenStore* store, RevocationView* view, const Clock* clock,
-                     absl::Duration interval = absl::Milliseconds(100));
+                     absl::Duration interval = absl::Milliseconds(100),
+                     std::function<absl::Status()> also = nullptr);
   ~RevocationFollower();  // stops
 
   // One poll now: read, apply, mark current. Waits for a poll already running.
@@ -61,6 +65,7 @@ class RevocationFollower {
   RevocationView* const view_;
   const Clock* const clock_;
   const absl::Duration interval_;
+  const std::function<absl::Status()> also_;
   absl::Notification stop_;
   std::optional<std::thread> thread_;
   std::atomic<uint64_t> failed_polls_{0};

@@ -44,6 +44,14 @@ class MeteredStore final : public storage::TokenStore {
       const storage::ListFamiliesQuery& query) override;
   absl::Status PurgeExpired() override;
   absl::StatusOr<storage::StoreStats> GetStats() override;
+  // Passed through unmetered (rare: a poll per follower tick that reads one small row).
+  absl::StatusOr<storage::KeyRingBlob> GetKeyRing(uint64_t if_newer_than) override {
+    return store_->GetKeyRing(if_newer_than);
+  }
+  absl::Status CompareAndSetKeyRing(uint64_t expected_version,
+                                    absl::string_view document) override {
+    return store_->CompareAndSetKeyRing(expected_version, document);
+  }
   absl::StatusOr<storage::BackupResult> CreateBackup(
       const storage::BackupRequest& request) override;
 

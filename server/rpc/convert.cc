@@ -1,5 +1,7 @@
 #include "server/rpc/convert.h"
 
+#include <algorithm>
+
 #include "google/protobuf/util/json_util.h"
 #include "server/base/error.h"
 #include "server/core/refresh_token.h"
@@ -108,6 +110,9 @@ void ToProto(const token::KeyInfo& in, v1::KeyInfo* out) {
   out->set_active(in.active);
   *out->mutable_created_at() = ToTimestamp(in.created_at);
   if (in.retire_at != absl::InfiniteFuture()) *out->mutable_retire_at() = ToTimestamp(in.retire_at);
+  if (in.sign_from != absl::InfiniteFuture()) {
+    *out->mutable_signs_from() = ToTimestamp(std::max(in.sign_from, in.created_at));
+  }
 }
 
 void ToProto(const core::BackupReport& in, v1::CreateBackupResponse* out) {
@@ -121,6 +126,7 @@ void ToProto(const core::BackupReport& in, v1::CreateBackupResponse* out) {
   out->set_key_dir(in.key_dir);
   out->set_key_files(static_cast<uint32_t>(in.key_files));
   out->set_backups_kept(in.store.backups_kept);
+  out->set_keys_sealed_in_store(in.keys_sealed_in_store);
 }
 
 }  // namespace ta::rpc

@@ -217,6 +217,9 @@ class AdminService final : public v1::TokenAdmin::CallbackService {
                  [=, this](const core::Caller& caller) -> absl::Status {
                    ASSIGN_OR_RETURN(std::string kid, deps_.authority->RotateSigningKey(req->alg(), caller));
                    resp->set_kid(kid);
+                   for (const token::KeyInfo& key : deps_.authority->SigningKeys()) {
+                     if (key.kid == kid) *resp->mutable_signs_from() = ToTimestamp(key.sign_from);
+                   }
                    return absl::OkStatus();
                  });
   }

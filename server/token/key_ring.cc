@@ -7,10 +7,12 @@
 #include <algorithm>
 #include <filesystem>
 #include <system_error>
+#include <tuple>
 #include <utility>
 
 #include "absl/memory/memory.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/base/error.h"
 #include "server/base/status_macros.h"
@@ -44,8 +46,57 @@ bool Verifies(const ManifestEntry& meta, absl::Time now) {
   return meta.active || now < meta.retire_at;
 }
 
-absl::Status ValidateOptions(const KeyRingOptions& o) {
-  if (o.key_dir.empty()) return ta::InvalidField("key_dir", "key directory is required");
+// A key that may sign at some point: the active key and the keys it replaced (an operator's
+// verify-only key, not active and never retiring, never signs).
+bool MaySign(const ManifestEntry& meta) {
+  return meta.active || meta.retire_at != absl::InfiniteFuture();
+}
+
+// The key that signs at `now`: of the keys that may sign and whose sign_from has come, the one
+// that started last (ties: the active one, then the newest). Null only for a ring whose only
+// signing key is still pending and replaced nothing, which Rotate never builds.
+const RingEntry* Signer(const std::vector<RingEntry>& entries, absl::Time now) {
+  const RingEntry* best = nullptr;
+  auto rank = [](const RingEntry& e) {
+    return std::make_tuple(e.meta.sign_from, e.meta.active, e.meta.created_at);
+  };
+  for (const RingEntry& e : entries) {
+    if (!MaySign(e.meta) || !Verifies(e.meta, now) || e.meta.sign_from > now) continue;
+    if (best == nullptr || rank(*best) < rank(e)) best = &e;
+  }
+  return best;
+}
+
+// The entries of a ring after rotating `fresh` in at `now`: the previous active key retires at
+// the new key's sign_from + window; keys past their retire time go to `expired`.
+std::vector<RingEntry> RotatedEntries(RingEntry fresh, const std::vector<RingEntry>& old,
+                                      absl::Time now, absl::Duration window,
+                                      std::vector<std::string>* expired) {
+  std::vector<RingEntry> entries;
+  const absl::Time sign_from = fresh.meta.sign_from;
+  entries.push_back(std::move(fresh));
+  for (RingEntry e : old) {
+    if (e.meta.active) {
+      e.meta.active = false;
+      if (e.meta.sign_from == absl::InfinitePast()) e.meta.sign_from = e.meta.created_at;
+      e.meta.retire_at = sign_from + window;
+    }
+    if (Verifies(e.meta, now)) {
+      entries.push_back(std::move(e));
+    } else if (expired != nullptr) {
+      expired->push_back(e.meta.file);
+    }
+  }
+  return entries;
+}
+
+absl::Status ValidateOptions(const KeyRingOptions& o, bool shared = false) {
+  if (o.key_dir.empty() && !shared) {
+    return ta::InvalidField("key_dir", "key directory is required");
+  }
+  if (o.publish_delay < absl::ZeroDuration()) {
+    return ta::InvalidField("publish_delay", "must not be negative");
+  }
   if (o.clock == nullptr) return ta::InvalidField("clock", "clock is required");
   if (o.retired_verify_window < absl::ZeroDuration()) {
     return ta::InvalidField("retired_verify_window", "must not be negative");
@@ -90,14 +141,22 @@ absl::StatusOr<std::shared_ptr<const Key>> LoadKey(const std::string& dir,
   return std::shared_ptr<const Key>(*std::move(key));
 }
 
-// Writes a new key's private file; returns its manifest entry (active).
-absl::StatusOr<ManifestEntry> PersistNewKey(const std::string& dir, const Key& key,
-                                            absl::Time now) {
+// A new key's manifest entry (active, signing from `sign_from`).
+ManifestEntry NewKeyEntry(const Key& key, absl::Time now, absl::Time sign_from) {
   ManifestEntry meta;
   meta.file = absl::StrCat(key.kid(), key.alg() == Algorithm::kHS256 ? ".hs256" : ".pem");
   meta.alg = key.alg();
   meta.created_at = now;
   meta.active = true;
+  meta.sign_from = sign_from;
+  return meta;
+}
+
+// Writes a new key's private file; returns its manifest entry (active).
+absl::StatusOr<ManifestEntry> PersistNewKey(const std::string& dir, const Key& key,
+                                            absl::Time now,
+                                            absl::Time sign_from = absl::InfinitePast()) {
+  ManifestEntry meta = NewKeyEntry(key, now, sign_from);
   ASSIGN_OR_RETURN(std::string contents, key.PrivateFileContents());
   RETURN_IF_ERROR(internal::WriteFileAtomic(dir, meta.file, contents));
   return meta;
@@ -139,7 +198,11 @@ absl::StatusOr<RingPlan> PlanFirstStart(const KeyRingOptions& o, absl::Time now)
     if (!alg.ok()) {
       return absl::FailedPreconditionError(absl::StrCat(pems[0], ": ", alg.status().message()));
     }
-    ManifestEntry meta{pems[0], *alg, now, true, absl::InfiniteFuture()};
+    ManifestEntry meta;
+    meta.file = pems[0];
+    meta.alg = *alg;
+    meta.created_at = now;
+    meta.active = true;
     ASSIGN_OR_RETURN(std::shared_ptr<const Key> key, LoadKey(o.key_dir, meta, o.allow_hs256));
     plan.entries.push_back({std::move(key), std::move(meta)});
     return plan;
@@ -183,15 +246,95 @@ absl::Status Reject(absl::string_view why, absl::string_view message) {
   return ta::Error(absl::StatusCode::kUnauthenticated, why, message);
 }
 
+// --- Shared rings: the sealed document (key_store.h SharedRingDocument) ---------------------
+
+constexpr absl::string_view kRefreshAad = "ta-keyring/v1/refresh";
+
+std::string KeyAad(absl::string_view file) { return absl::StrCat("ta-keyring/v1/key/", file); }
+
+absl::StatusOr<std::string> SealRing(const std::vector<RingEntry>& entries,
+                                     absl::string_view refresh_secret,
+                                     const KeyEncryptionKey& kek) {
+  internal::SharedRingDocument doc;
+  doc.kek_id = kek.Fingerprint();
+  doc.sealed_refresh_secret = Base64UrlEncode(kek.Seal(refresh_secret, kRefreshAad));
+  for (const RingEntry& e : entries) {
+    ManifestEntry meta = e.meta;
+    ASSIGN_OR_RETURN(std::string contents, e.key->PrivateFileContents());
+    meta.sealed = Base64UrlEncode(kek.Seal(contents, KeyAad(meta.file)));
+    doc.entries.push_back(std::move(meta));
+  }
+  return internal::SerializeSharedRing(doc);
+}
+
+absl::Status RingCorrupt(absl::string_view why) {
+  return ta::Error(absl::StatusCode::kDataLoss, "store_corrupt",
+                   absl::StrCat("the shared key ring in the store is unusable: ", why));
+}
+
+struct UnsealedRing {
+  std::vector<RingEntry> entries;
+  std::string refresh_secret;
+};
+
+absl::StatusOr<UnsealedRing> UnsealRing(absl::string_view document, const KeyEncryptionKey& kek,
+                                        const KeyRingOptions& o, absl::Time now) {
+  absl::StatusOr<internal::SharedRingDocument> doc = internal::ParseSharedRing(document);
+  if (!doc.ok()) return RingCorrupt(doc.status().message());
+  if (doc->kek_id != kek.Fingerprint()) {
+    return ta::Error(absl::StatusCode::kFailedPrecondition, "kek_mismatch",
+                     absl::StrCat("the key ring in the store was sealed under key-encryption key ",
+                                  doc->kek_id, "; --key_encryption_key_file holds ",
+                                  kek.Fingerprint(), " (every replica needs the same file)"));
+  }
+  auto unseal = [&](absl::string_view sealed_b64,
+                    absl::string_view aad) -> absl::StatusOr<std::string> {
+    absl::StatusOr<std::string> sealed = Base64UrlDecode(sealed_b64);
+    if (!sealed.ok()) return RingCorrupt("sealed value is not base64url");
+    absl::StatusOr<std::string> plain = kek.Unseal(*sealed, aad);
+    if (!plain.ok()) return RingCorrupt(absl::StrCat("a sealed value does not open (", aad, ")"));
+    return plain;
+  };
+  UnsealedRing ring;
+  ASSIGN_OR_RETURN(ring.refresh_secret, unseal(doc->sealed_refresh_secret, kRefreshAad));
+  if (ring.refresh_secret.size() != kRefreshSecretBytes) return RingCorrupt("refresh secret size");
+  for (ManifestEntry& meta : doc->entries) {
+    if (!Verifies(meta, now)) continue;  // dropped from the store at the next rotation
+    if (meta.alg == Algorithm::kHS256 && !o.allow_hs256) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(meta.file, " is an HS256 key but allow_hs256 is off"));
+    }
+    ASSIGN_OR_RETURN(std::string contents, unseal(meta.sealed, KeyAad(meta.file)));
+    absl::StatusOr<std::unique_ptr<Key>> key = Key::FromFileContents(contents, meta.alg);
+    if (!key.ok()) return RingCorrupt(absl::StrCat(meta.file, ": ", key.status().message()));
+    if (!absl::StartsWith(meta.file, absl::StrCat((*key)->kid(), "."))) {
+      return RingCorrupt(absl::StrCat(meta.file, " holds another key"));
+    }
+    meta.sealed.clear();
+    ring.entries.push_back({std::shared_ptr<const Key>(*std::move(key)), std::move(meta)});
+  }
+  RETURN_IF_ERROR(Normalize(&ring.entries));
+  return ring;
+}
+
 }  // namespace
 
 struct KeyRing::State {
-  std::vector<RingEntry> entries;  // entries[0] is the active key
+  std::vector<RingEntry> entries;  // entries[0] is the active key (maybe still pending)
+  uint64_t version = 0;            // a shared ring's stored version
+};
+
+struct KeyRing::Shared {
+  SharedKeyStore* store;
+  KeyEncryptionKey kek;
 };
 
 KeyRing::KeyRing(const KeyRingOptions& options, std::string refresh_secret,
-                 std::shared_ptr<const State> state)
-    : options_(options), refresh_secret_(std::move(refresh_secret)), state_(std::move(state)) {}
+                 std::shared_ptr<const State> state, std::unique_ptr<Shared> shared)
+    : options_(options),
+      refresh_secret_(std::move(refresh_secret)),
+      shared_(std::move(shared)),
+      state_(std::move(state)) {}
 
 KeyRing::~KeyRing() = default;
 
@@ -209,7 +352,60 @@ absl::StatusOr<std::unique_ptr<KeyRing>> KeyRing::Open(const KeyRingOptions& opt
   if (plan->dirty) RETURN_IF_ERROR(Commit(options.key_dir, *plan));
   auto state = std::make_shared<State>();
   state->entries = std::move(plan->entries);
-  return absl::WrapUnique(new KeyRing(options, std::move(refresh_secret), std::move(state)));
+  return absl::WrapUnique(new KeyRing(options, std::move(refresh_secret), std::move(state), nullptr));
+}
+
+absl::StatusOr<std::unique_ptr<KeyRing>> KeyRing::OpenShared(const KeyRingOptions& options,
+                                                             SharedKeyStore* store,
+                                                             KeyEncryptionKey kek) {
+  RETURN_IF_ERROR(ValidateOptions(options, /*shared=*/true));
+  if (store == nullptr) return ta::InvalidField("store", "a shared ring needs a store");
+  // Two rounds: when another replica creates the ring between our read and our write, the
+  // second read finds it.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    ASSIGN_OR_RETURN(SharedKeyStore::Versioned stored, store->Load(0));
+    const absl::Time now = options.clock->Now();
+    if (stored.version != 0) {
+      ASSIGN_OR_RETURN(UnsealedRing ring, UnsealRing(stored.document, kek, options, now));
+      auto state = std::make_shared<State>();
+      state->entries = std::move(ring.entries);
+      state->version = stored.version;
+      return absl::WrapUnique(new KeyRing(options, std::move(ring.refresh_secret),
+                                          std::move(state),
+                                          absl::WrapUnique(new Shared{store, std::move(kek)})));
+    }
+    // No ring stored yet: the key directory's (an upgrade from one node or a hand-shared
+    // directory), or a new key and secret.
+    std::vector<RingEntry> entries;
+    std::string refresh_secret;
+    absl::StatusOr<std::optional<std::string>> manifest =
+        options.key_dir.empty()
+            ? absl::StatusOr<std::optional<std::string>>(std::nullopt)
+            : internal::ReadPrivateFile(options.key_dir, internal::kManifestFile);
+    if (!manifest.ok()) return manifest.status();
+    if (manifest->has_value()) {
+      ASSIGN_OR_RETURN(RingPlan plan, PlanFromManifest(**manifest, options, now));
+      RETURN_IF_ERROR(Normalize(&plan.entries));
+      ASSIGN_OR_RETURN(refresh_secret, LoadOrCreateRefreshSecret(options.key_dir));
+      entries = std::move(plan.entries);
+    } else {
+      ASSIGN_OR_RETURN(std::unique_ptr<Key> key, Key::Generate(options.generate_algorithm));
+      ManifestEntry meta = NewKeyEntry(*key, now, absl::InfinitePast());
+      entries.push_back({std::shared_ptr<const Key>(std::move(key)), std::move(meta)});
+      refresh_secret = RandomBytes(kRefreshSecretBytes);
+    }
+    ASSIGN_OR_RETURN(std::string document, SealRing(entries, refresh_secret, kek));
+    absl::Status set = store->CompareAndSet(0, document);
+    if (set.code() == absl::StatusCode::kAborted) continue;
+    RETURN_IF_ERROR(set);
+    auto state = std::make_shared<State>();
+    state->entries = std::move(entries);
+    state->version = 1;
+    return absl::WrapUnique(new KeyRing(options, std::move(refresh_secret), std::move(state),
+                                        absl::WrapUnique(new Shared{store, std::move(kek)})));
+  }
+  return ta::Error(absl::StatusCode::kUnavailable, "store_unavailable",
+                   "the shared key ring changed while it was being created; start again");
 }
 
 std::shared_ptr<const KeyRing::State> KeyRing::Snapshot() const {
@@ -217,9 +413,18 @@ std::shared_ptr<const KeyRing::State> KeyRing::Snapshot() const {
   return state_;
 }
 
+void KeyRing::Install(std::shared_ptr<const State> state) {
+  absl::MutexLock lock(&mu_);
+  state_ = std::move(state);
+}
+
 absl::StatusOr<std::string> KeyRing::Sign(const JwtClaims& claims, absl::string_view typ) const {
   std::shared_ptr<const State> state = Snapshot();
-  const Key& key = *state->entries.front().key;
+  const RingEntry* signer = Signer(state->entries, options_.clock->Now());
+  if (signer == nullptr) {
+    return absl::FailedPreconditionError("no signing key is active yet (publish delay)");
+  }
+  const Key& key = *signer->key;
   ASSIGN_OR_RETURN(std::string payload, EncodeClaims(claims));
   return SignCompactJws(EncodeJwsHeader(key.alg(), key.kid(), typ), payload, key);
 }
@@ -262,22 +467,15 @@ absl::StatusOr<std::string> KeyRing::Rotate(std::optional<Algorithm> alg) {
   if (new_alg == Algorithm::kHS256 && !options_.allow_hs256) {
     return ta::InvalidField("alg", "HS256 requires allow_hs256");
   }
+  if (shared_ != nullptr) return RotateShared(new_alg);
   const absl::Time now = options_.clock->Now();
   ASSIGN_OR_RETURN(std::unique_ptr<Key> key, Key::Generate(new_alg));
-  ASSIGN_OR_RETURN(ManifestEntry meta, PersistNewKey(options_.key_dir, *key, now));
+  ASSIGN_OR_RETURN(ManifestEntry meta,
+                   PersistNewKey(options_.key_dir, *key, now, now + options_.publish_delay));
   RingPlan plan;
-  plan.entries.push_back({std::shared_ptr<const Key>(std::move(key)), std::move(meta)});
-  for (RingEntry e : old->entries) {
-    if (e.meta.active) {
-      e.meta.active = false;
-      e.meta.retire_at = now + options_.retired_verify_window;
-    }
-    if (Verifies(e.meta, now)) {
-      plan.entries.push_back(std::move(e));
-    } else {
-      plan.expired_files.push_back(e.meta.file);
-    }
-  }
+  plan.entries = RotatedEntries({std::shared_ptr<const Key>(std::move(key)), std::move(meta)},
+                                old->entries, now, options_.retired_verify_window,
+                                &plan.expired_files);
   if (absl::Status s = Commit(options_.key_dir, plan); !s.ok()) {
     internal::RemoveFile(options_.key_dir, plan.entries.front().meta.file);
     return s;
@@ -285,9 +483,56 @@ absl::StatusOr<std::string> KeyRing::Rotate(std::optional<Algorithm> alg) {
   std::string kid = plan.entries.front().key->kid();
   auto state = std::make_shared<State>();
   state->entries = std::move(plan.entries);
-  absl::MutexLock lock(&mu_);
-  state_ = std::move(state);
+  Install(std::move(state));
   return kid;
+}
+
+absl::StatusOr<std::string> KeyRing::RotateShared(Algorithm alg) {
+  // Build on what the store holds now, not on this replica's copy, so that only a rotation
+  // committed between this read and the write below makes ours lose.
+  ASSIGN_OR_RETURN(SharedKeyStore::Versioned stored, shared_->store->Load(0));
+  const absl::Time now = options_.clock->Now();
+  if (stored.version == 0) return RingCorrupt("the ring is gone from the store");
+  ASSIGN_OR_RETURN(UnsealedRing current, UnsealRing(stored.document, shared_->kek, options_, now));
+  ASSIGN_OR_RETURN(std::unique_ptr<Key> key, Key::Generate(alg));
+  ManifestEntry meta = NewKeyEntry(*key, now, now + options_.publish_delay);
+  std::vector<RingEntry> entries =
+      RotatedEntries({std::shared_ptr<const Key>(std::move(key)), std::move(meta)},
+                     current.entries, now, options_.retired_verify_window, nullptr);
+  ASSIGN_OR_RETURN(std::string document, SealRing(entries, refresh_secret_, shared_->kek));
+  absl::Status set = shared_->store->CompareAndSet(stored.version, document);
+  if (set.code() == absl::StatusCode::kAborted) {
+    (void)Reload();  // the winner's key; a failure here is retried by the next Reload
+    return ta::Error(absl::StatusCode::kAborted, "key_rotation_conflict",
+                     "another server rotated the signing key at the same moment; its key is "
+                     "the new one (see GetJwks)");
+  }
+  RETURN_IF_ERROR(set);
+  std::string kid = entries.front().key->kid();
+  auto state = std::make_shared<State>();
+  state->entries = std::move(entries);
+  state->version = stored.version + 1;
+  Install(std::move(state));
+  return kid;
+}
+
+absl::StatusOr<bool> KeyRing::Reload() {
+  if (shared_ == nullptr) return false;
+  const uint64_t known = Snapshot()->version;
+  ASSIGN_OR_RETURN(SharedKeyStore::Versioned stored, shared_->store->Load(known));
+  if (stored.version == known || stored.document.empty()) return false;
+  ASSIGN_OR_RETURN(UnsealedRing ring,
+                   UnsealRing(stored.document, shared_->kek, options_, options_.clock->Now()));
+  if (ring.refresh_secret != refresh_secret_) {
+    return RingCorrupt("the refresh secret changed; refresh tokens would stop working");
+  }
+  auto state = std::make_shared<State>();
+  state->entries = std::move(ring.entries);
+  state->version = stored.version;
+  absl::MutexLock lock(&mu_);
+  if (state_->version >= state->version) return false;  // a rotation here got further
+  state_ = std::move(state);
+  return true;
 }
 
 std::string KeyRing::JwksJson() const {
@@ -320,10 +565,13 @@ std::string KeyRing::JwksJson() const {
 
 std::vector<KeyInfo> KeyRing::Keys() const {
   std::shared_ptr<const State> state = Snapshot();
+  const RingEntry* signer = Signer(state->entries, options_.clock->Now());
   std::vector<KeyInfo> keys;
   for (const RingEntry& e : state->entries) {
-    keys.push_back(KeyInfo{e.key->kid(), e.key->alg(), e.meta.active, e.meta.created_at,
-                           e.meta.active ? absl::InfiniteFuture() : e.meta.retire_at});
+    absl::Time sign_from = e.meta.sign_from;
+    if (!MaySign(e.meta)) sign_from = absl::InfiniteFuture();
+    keys.push_back(KeyInfo{e.key->kid(), e.key->alg(), &e == signer, e.meta.created_at,
+                           e.meta.active ? absl::InfiniteFuture() : e.meta.retire_at, sign_from});
   }
   return keys;
 }

@@ -52,8 +52,12 @@ absl::Status ReadEntryMember(absl::string_view name, const rapidjson::Value& v, 
     ASSIGN_OR_RETURN(e->created_at, ReadTime(v));
   } else if (name == "retire_at") {
     ASSIGN_OR_RETURN(e->retire_at, ReadTime(v));
+  } else if (name == "sign_from") {
+    ASSIGN_OR_RETURN(e->sign_from, ReadTime(v));
   } else if (name == "active" && v.IsBool()) {
     e->active = v.GetBool();
+  } else if (name == "sealed" && v.IsString() && v.GetStringLength() > 0) {
+    e->sealed.assign(v.GetString(), v.GetStringLength());
   } else {
     return ManifestError(absl::StrCat("bad or unknown member \"", name, "\""));
   }
@@ -109,17 +113,46 @@ absl::StatusOr<std::vector<ManifestEntry>> ParseManifest(absl::string_view json)
   std::vector<ManifestEntry> entries;
   for (const auto& item : keys->value.GetArray()) {
     ASSIGN_OR_RETURN(ManifestEntry e, ReadEntry(item));
+    if (!e.sealed.empty()) return ManifestError("\"sealed\" belongs in a shared ring only");
     entries.push_back(std::move(e));
   }
   return entries;
 }
 
-std::string SerializeManifest(const std::vector<ManifestEntry>& entries) {
-  rapidjson::StringBuffer buffer;
-  JsonWriter w(buffer);
-  w.StartObject();
-  WriteKey(w, "version");
-  w.Int(kManifestVersion);
+absl::StatusOr<SharedRingDocument> ParseSharedRing(absl::string_view json) {
+  rapidjson::Document doc;
+  absl::Status parsed = ParseJsonObject(json, &doc);
+  if (!parsed.ok()) return ManifestError(parsed.message());
+  SharedRingDocument ring;
+  bool have_version = false, have_keys = false;
+  for (const auto& m : doc.GetObject()) {
+    const absl::string_view name = StringOf(m.name);
+    if (name == "version" && m.value.IsInt() && m.value.GetInt() == kManifestVersion) {
+      have_version = true;
+    } else if (name == "kek" && m.value.IsString()) {
+      ring.kek_id.assign(m.value.GetString(), m.value.GetStringLength());
+    } else if (name == "refresh" && m.value.IsString()) {
+      ring.sealed_refresh_secret.assign(m.value.GetString(), m.value.GetStringLength());
+    } else if (name == "keys" && m.value.IsArray()) {
+      have_keys = true;
+      for (const auto& item : m.value.GetArray()) {
+        ASSIGN_OR_RETURN(ManifestEntry e, ReadEntry(item));
+        if (e.sealed.empty()) return ManifestError("shared ring key without \"sealed\"");
+        ring.entries.push_back(std::move(e));
+      }
+    } else {
+      return ManifestError(absl::StrCat("shared ring: bad or unknown member \"", name, "\""));
+    }
+  }
+  if (!have_version || !have_keys || ring.kek_id.empty() || ring.sealed_refresh_secret.empty()) {
+    return ManifestError("shared ring needs version 1, kek, refresh and keys");
+  }
+  return ring;
+}
+
+namespace {
+
+void WriteEntries(JsonWriter& w, const std::vector<ManifestEntry>& entries) {
   WriteKey(w, "keys");
   w.StartArray();
   for (const ManifestEntry& e : entries) {
@@ -138,11 +171,45 @@ std::string SerializeManifest(const std::vector<ManifestEntry>& entries) {
       WriteKey(w, "retire_at");
       w.Int64(absl::ToUnixSeconds(e.retire_at));
     }
+    if (e.sign_from != absl::InfinitePast() && e.sign_from != absl::InfiniteFuture()) {
+      WriteKey(w, "sign_from");
+      w.Int64(absl::ToUnixSeconds(e.sign_from));
+    }
+    if (!e.sealed.empty()) {
+      WriteKey(w, "sealed");
+      WriteString(w, e.sealed);
+    }
     w.EndObject();
   }
   w.EndArray();
+}
+
+}  // namespace
+
+std::string SerializeManifest(const std::vector<ManifestEntry>& entries) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  WriteKey(w, "version");
+  w.Int(kManifestVersion);
+  WriteEntries(w, entries);
   w.EndObject();
   return absl::StrCat(absl::string_view(buffer.GetString(), buffer.GetSize()), "\n");
+}
+
+std::string SerializeSharedRing(const SharedRingDocument& ring) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  WriteKey(w, "version");
+  w.Int(kManifestVersion);
+  WriteKey(w, "kek");
+  WriteString(w, ring.kek_id);
+  WriteKey(w, "refresh");
+  WriteString(w, ring.sealed_refresh_secret);
+  WriteEntries(w, ring.entries);
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
 }
 
 absl::Status EnsurePrivateDir(const std::string& dir) {

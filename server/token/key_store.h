@@ -4,9 +4,11 @@
 // Internal to server/token; KeyRing is the only user. Layout of a key directory (0700):
 //   keyring.json    {"version":1,"keys":[{"file":"<name>","alg":"ES256",
 //                     "created_at":<unix s>,"active":true}, {..,"retire_at":<unix s>}]}
-//                   Exactly one key is active (it signs). A key that is not active
+//                   Exactly one key is active: the newest signing key, which signs from
+//                   sign_from (absent: at once; a rotation with a publish delay sets it,
+//                   and until then the previous key signs). A key that is not active
 //                   verifies until retire_at; without retire_at it verifies forever
-//                   (an operator's verify-only key).
+//                   (an operator's verify-only key, which never signs).
 //   <kid>.pem       PKCS#8 PEM private keys, 0600.
 //   <kid>.hs256     HS256 secrets: base64url text, 0600 (only with allow_hs256).
 //   refresh.secret  32 random bytes as base64url text, 0600.
@@ -38,7 +40,23 @@ struct ManifestEntry {
   absl::Time created_at = absl::InfinitePast();  // InfinitePast when not recorded
   bool active = false;
   absl::Time retire_at = absl::InfiniteFuture();  // ignored for the active key
+  // When the key may start signing (a rotation's publish delay). InfinitePast: as soon as it
+  // is the newest signing key. Only meaningful for the active key and keys it replaced.
+  absl::Time sign_from = absl::InfinitePast();
+  // Shared rings only (SerializeSharedRing): the private key file's contents, sealed.
+  std::string sealed;
 };
+
+// The shared form of a ring (kept in the store by replicas, DESIGN §11): the entries with
+// their private halves sealed, the sealed refresh secret and the fingerprint of the KEK that
+// sealed them. `file` is then only a name ("<kid>.pem").
+struct SharedRingDocument {
+  std::string kek_id;
+  std::string sealed_refresh_secret;
+  std::vector<ManifestEntry> entries;
+};
+absl::StatusOr<SharedRingDocument> ParseSharedRing(absl::string_view json);
+std::string SerializeSharedRing(const SharedRingDocument& ring);
 
 // Parses manifest text strictly (unknown members are errors, to catch typos).
 absl::StatusOr<std::vector<ManifestEntry>> ParseManifest(absl::string_view json);

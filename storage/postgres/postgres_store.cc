@@ -320,9 +320,8 @@ absl::StatusOr<BackupResult> PostgresStore::CreateBackup(const BackupRequest& /*
   return ta::Error(absl::StatusCode::kUnimplemented, "backup_not_supported",
                    "CreateBackup copies the embedded RocksDB store; back PostgreSQL up with its "
                    "own tools: pg_basebackup and WAL archiving for point-in-time recovery "
-                   "(README, \"Backup and restore\"), and copy the key directory (or, with keys "
-                   "sealed in the database, the key-encryption key file) separately: neither is "
-                   "in the database");
+                   "(README, \"Backup and restore\"); the key ring is in the database, sealed, "
+                   "but the key-encryption key file is not: keep a copy of it apart");
 }
 
 absl::Status PostgresStore::PurgeExpired() {
@@ -330,6 +329,42 @@ absl::Status PostgresStore::PurgeExpired() {
   bool more = true;
   while (more) RETURN_IF_ERROR(ReapOnce(now, /*wait=*/true, &more));
   return absl::OkStatus();
+}
+
+absl::StatusOr<KeyRingBlob> PostgresStore::GetKeyRing(uint64_t if_newer_than) {
+  KeyRingBlob blob;
+  RETURN_IF_ERROR(Run([&](Connection& c) -> absl::Status {
+    ASSIGN_OR_RETURN(Rows rows, c.Exec(sql::kGetKeyRing,
+                                       Params().Int64(static_cast<int64_t>(if_newer_than))));
+    if (rows.size() == 0) return absl::OkStatus();
+    ASSIGN_OR_RETURN(int64_t version, rows.Int64(0, 0));
+    blob.version = static_cast<uint64_t>(version);
+    blob.document = std::string(rows.Bytes(0, 1));
+    return absl::OkStatus();
+  }));
+  return blob;
+}
+
+absl::Status PostgresStore::CompareAndSetKeyRing(uint64_t expected_version,
+                                                 absl::string_view document) {
+  if (document.empty() || document.size() > kMaxKeyRingBytes) {
+    return ta::InvalidField("document", "key ring document must be 1 byte..1 MiB");
+  }
+  return Run([&](Connection& c) -> absl::Status {
+    // One statement each, so atomic on its own: the primary key makes one of several first
+    // inserts win; the version predicate under the row lock makes one of several updates win.
+    ASSIGN_OR_RETURN(Rows rows,
+                     expected_version == 0
+                         ? c.Exec(sql::kInsertKeyRing, Params().Bytes(document))
+                         : c.Exec(sql::kUpdateKeyRing,
+                                  Params().Int64(static_cast<int64_t>(expected_version))
+                                      .Bytes(document)));
+    if (rows.affected() != 1) {
+      return ta::Error(absl::StatusCode::kAborted, "key_ring_conflict",
+                   "the key ring changed since it was read");
+    }
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<StoreStats> PostgresStore::GetStats() {

@@ -29,6 +29,9 @@
 
 namespace ta::storage {
 
+// The newest schema version this binary knows (the migrations are in schema.cc).
+inline constexpr int64_t kPostgresSchemaVersion = 2;
+
 struct PostgresStoreOptions {
   // libpq connection string or URI (multi-host with target_session_attrs=read-write works).
   // Required. A password may be given here, or through PGPASSWORD / PGPASSFILE as libpq

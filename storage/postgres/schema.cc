@@ -71,6 +71,13 @@ CREATE TABLE ta_revocations (
 CREATE INDEX ta_revocations_drop ON ta_revocations (live_until);
 INSERT INTO ta_meta VALUES ('revocation_seq', 0);
 )sql"},
+    // Version 2: the shared key ring (one row, sealed by the servers; issue 14).
+    {2, R"sql(
+CREATE TABLE ta_keyring (
+  id smallint PRIMARY KEY CHECK (id = 1),
+  version bigint NOT NULL,
+  document bytea NOT NULL);
+)sql"},
 };
 
 absl::Status TooNew(int64_t version) {
@@ -270,6 +277,16 @@ const Statement kSubjectKills{
     "SELECT " TA_FAMILY_COLUMNS " FROM ta_families f WHERE f.subject = $1::bytea "
     "AND f.created_at <= $2::int8 AND f.created_at > $3::int8 AND NOT f.revoked"};
 const Statement kCountRevocations{32, "ta_count_revocations", "SELECT count(*) FROM ta_revocations"};
+const Statement kGetKeyRing{
+    33, "ta_get_keyring",
+    "SELECT version, CASE WHEN version > $1::int8 THEN document ELSE ''::bytea END "
+    "FROM ta_keyring WHERE id = 1"};
+const Statement kInsertKeyRing{34, "ta_insert_keyring",
+                               "INSERT INTO ta_keyring VALUES (1, 1, $1::bytea) "
+                               "ON CONFLICT (id) DO NOTHING"};
+const Statement kUpdateKeyRing{35, "ta_update_keyring",
+                               "UPDATE ta_keyring SET version = version + 1, document = $2::bytea "
+                               "WHERE id = 1 AND version = $1::int8"};
 
 #undef TA_FAMILY_COLUMNS
 #undef TA_REFRESH_COLUMNS

@@ -19,10 +19,11 @@
 
 #include "absl/status/status.h"
 #include "storage/postgres/pg_conn.h"
+#include "storage/postgres/postgres_store.h"
 
 namespace ta::storage::pg {
 
-inline constexpr int64_t kSchemaVersion = 1;
+inline constexpr int64_t kSchemaVersion = kPostgresSchemaVersion;
 
 // Advisory lock keys (one 64-bit space per database, shared with any other application
 // there): the migration lock, and the reaper's. Subject locks hash the subject (SubjectLockKey).
@@ -50,6 +51,7 @@ extern const Statement kTableStats;
 extern const Statement kCountFamilies, kCountRefresh, kCountDenylist, kCountSubjects;
 extern const Statement kExtendAccess, kAppendRevocation, kReadRevocations, kReapRevocations;
 extern const Statement kSubjectKills, kCountRevocations;
+extern const Statement kGetKeyRing, kInsertKeyRing, kUpdateKeyRing;
 }  // namespace sql
 
 }  // namespace ta::storage::pg

@@ -51,6 +51,9 @@ class PostgresStore final : public TokenStore {
   // UNIMPLEMENTED "backup_not_supported": PostgreSQL's own tools do it (README).
   absl::StatusOr<BackupResult> CreateBackup(const BackupRequest& request) override;
   absl::StatusOr<StoreStats> GetStats() override;
+  absl::StatusOr<KeyRingBlob> GetKeyRing(uint64_t if_newer_than) override;
+  absl::Status CompareAndSetKeyRing(uint64_t expected_version,
+                                    absl::string_view document) override;
 
  private:
   using Body = absl::FunctionRef<absl::Status(Connection&)>;

@@ -85,6 +85,9 @@ class RocksDbStore final : public TokenStore {
   void SetRevocationListener(RevocationListener listener) override { listener_ = std::move(listener); }
   absl::StatusOr<std::vector<RevocationEntry>> ReadRevocations(uint64_t after_seq, absl::Time now,
                                                                size_t limit) override;
+  absl::StatusOr<KeyRingBlob> GetKeyRing(uint64_t if_newer_than) override;
+  absl::Status CompareAndSetKeyRing(uint64_t expected_version,
+                                    absl::string_view document) override;
 
  private:
   rocksdb::ColumnFamilyHandle* Handle(Cf cf) const { return handles_[static_cast<int>(cf)].get(); }
@@ -163,6 +166,7 @@ class RocksDbStore final : public TokenStore {
   // Held (TryLock) for the whole of CreateBackup: one backup at a time.
   absl::Mutex backup_mu_;
   RevocationListener listener_;  // set before concurrent use
+  absl::Mutex key_ring_mu_;       // serialises CompareAndSetKeyRing's read-check-write
 };
 
 }  // namespace ta::storage::rocksdb_store

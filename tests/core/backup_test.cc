@@ -75,6 +75,12 @@ class SlowBackups final : public storage::TokenStore {
   }
   absl::Status PurgeExpired() override { return inner_->PurgeExpired(); }
   absl::StatusOr<storage::StoreStats> GetStats() override { return inner_->GetStats(); }
+  absl::StatusOr<storage::KeyRingBlob> GetKeyRing(uint64_t if_newer_than) override {
+    return inner_->GetKeyRing(if_newer_than);
+  }
+  absl::Status CompareAndSetKeyRing(uint64_t expected, absl::string_view document) override {
+    return inner_->CompareAndSetKeyRing(expected, document);
+  }
 
  private:
   std::unique_ptr<storage::TokenStore> inner_;

@@ -131,6 +131,13 @@ class FailingReads final : public storage::TokenStore {
     return inner_->CreateBackup(r);
   }
   absl::StatusOr<storage::StoreStats> GetStats() override { return inner_->GetStats(); }
+  absl::StatusOr<storage::KeyRingBlob> GetKeyRing(uint64_t if_newer_than) override {
+    RETURN_IF_ERROR(Read());
+    return inner_->GetKeyRing(if_newer_than);
+  }
+  absl::Status CompareAndSetKeyRing(uint64_t expected, absl::string_view document) override {
+    return inner_->CompareAndSetKeyRing(expected, document);
+  }
   // While `silent`, writes reach the log but not this process's listener: what another
   // replica's writes look like from here.
   std::atomic<bool> silent{false};

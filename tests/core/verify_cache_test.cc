@@ -58,7 +58,7 @@ TEST_CASE("VerifyCache: an entry larger than a shard's share is not kept", "[cor
   CHECK(cache.Find("small", kNow) != nullptr);
 }
 
-TEST_CASE("VerifyCache: capacity 0 disables it; past entries are not stored", "[core]") {
+TEST_CASE("VerifyCache: capacity 0 disables it, past entries are not stored", "[core]") {
   VerifyCache off(0);
   off.Insert("t", Verified("k"), kNow + absl::Hours(1), kNow);
   CHECK(off.Find("t", kNow) == nullptr);

@@ -82,6 +82,14 @@ class SwitchableStore final : public TokenStore {
     if (down) return Down();
     return real_->GetStats();
   }
+  absl::StatusOr<storage::KeyRingBlob> GetKeyRing(uint64_t if_newer_than) override {
+    if (down) return Down();
+    return real_->GetKeyRing(if_newer_than);
+  }
+  absl::Status CompareAndSetKeyRing(uint64_t expected, absl::string_view document) override {
+    if (down) return Down();
+    return real_->CompareAndSetKeyRing(expected, document);
+  }
 
  private:
   static absl::Status Down() {

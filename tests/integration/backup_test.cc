@@ -292,5 +292,48 @@ TEST_CASE("Restore: a non-empty or live data directory is refused and left alone
   CHECK(fine->key_dir == dir.Sub("empty/keys"));
 }
 
+TEST_CASE("Backup: a shared key ring stays sealed in the store's copy and needs the same KEK",
+          "[backup]") {
+  if (OnPostgres()) {
+    SUCCEED("restore is for the RocksDB store");
+    return;
+  }
+  TempDir dir;
+  const std::string kek = dir.Sub("kek");
+  std::ofstream(kek) << "q83vEjRWeJq8vMrU3u/wEjRWeJq8vMrU3u/wEjRWeJo=\n";
+  std::filesystem::permissions(kek, std::filesystem::perms::owner_read |
+                                        std::filesystem::perms::owner_write,
+                               std::filesystem::perm_options::replace);
+  auto with_kek = [&](ServerOptions& o) {
+    o.key_encryption_key_file = kek;
+    o.key_publish_delay = absl::ZeroDuration();
+  };
+  TestServer s(with_kek);
+  v1::TokenPair pair;
+  REQUIRE(s.Issue("alice", &pair).ok());
+  v1::CreateBackupResponse made;
+  CallResult backup = Backup(s, dir.Sub("b"), &made);
+  INFO(backup.status.error_message());
+  REQUIRE(backup.ok());
+  CHECK(made.keys_sealed_in_store());
+  CHECK(made.key_files() == 0);
+  CHECK(made.key_dir().empty());
+  CHECK_FALSE(std::filesystem::exists(dir.Sub("b/keys")));  // no private key in the clear
+
+  absl::StatusOr<RestoreReport> restored = RestoreBackup({dir.Sub("b"), dir.Sub("copy"), ""});
+  INFO(restored.status());
+  REQUIRE(restored.ok());
+  CHECK(restored->key_dir.empty());
+  CHECK(restored->key_files == 0);
+  TestServer copy([&](ServerOptions& o) {
+    with_kek(o);
+    o.data_dir = dir.Sub("copy");
+  });
+  copy.clock().Set(s.clock().Now());
+  CHECK(copy.Introspect(pair.access_token()).active());
+  v1::TokenPair next;
+  CHECK(copy.Refresh(pair.refresh_token(), &next).ok());
+}
+
 }  // namespace
 }  // namespace ta::testing

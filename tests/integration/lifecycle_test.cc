@@ -43,7 +43,7 @@ CallResult RevokeSubject(TestServer& s, const std::string& subject,
   return s.Call(s.admin(), &v1::TokenAdmin::Stub::RevokeSubject, req, &resp);
 }
 
-TEST_CASE("Lifecycle: issue, introspect, refresh; the old access token lives until exp",
+TEST_CASE("Lifecycle: issue, introspect, refresh, and the old access token lives until exp",
           "[lifecycle]") {
   TestServer s;
   TokenPair a = MustIssue(s);

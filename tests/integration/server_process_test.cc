@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -147,6 +148,26 @@ TEST_CASE("Server: a bad flag names itself and exits 2", "[integration]") {
         ServerBinary(), {std::string("--data_dir=") + dir.path(), bad}, absl::Seconds(10));
     REQUIRE_FALSE(proc.ok());
     std::string flag = std::string(bad).substr(0, std::string(bad).find('='));
+    INFO(proc.status().message());
+    CHECK(proc.status().message().find(flag) != std::string::npos);
+  }
+  // The shared key ring's flags: PostgreSQL without a KEK, a KEK file that is not one, and a
+  // negative publish delay are refused before anything is opened.
+  std::ofstream(dir.path() + "/not-a-kek") << "short\n";
+  std::filesystem::permissions(dir.path() + "/not-a-kek", std::filesystem::perms::owner_read,
+                               std::filesystem::perm_options::replace);
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--store=postgres", "--postgres_dsn=host=/nonexistent"}, "--key_encryption_key_file"},
+      {{"--key_encryption_key_file=" + dir.path() + "/not-a-kek"}, "--key_encryption_key_file"},
+      {{"--key_encryption_key_file=" + dir.path() + "/absent"}, "--key_encryption_key_file"},
+      {{"--key_publish_delay=-1s"}, "--key_publish_delay"},
+  };
+  for (const auto& [args, flag] : cases) {
+    std::vector<std::string> argv = {std::string("--data_dir=") + dir.path() + "/d"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    absl::StatusOr<std::unique_ptr<ServerProcess>> proc =
+        ServerProcess::Start(ServerBinary(), argv, absl::Seconds(10));
+    REQUIRE_FALSE(proc.ok());
     INFO(proc.status().message());
     CHECK(proc.status().message().find(flag) != std::string::npos);
   }

@@ -130,7 +130,7 @@ std::string IssuedBy(TestServer& s, const Pki& pki, const std::string& cert) {
   return family.issued_by();
 }
 
-TEST_CASE("TLS: each SAN type matches only its own credential type; CN only without SANs",
+TEST_CASE("TLS: each SAN type matches only its own credential type, CN only without SANs",
           "[tls][security]") {
   // Issue 12: cert: matched any SAN type and the CN even when SANs existed.
   Pki pki;

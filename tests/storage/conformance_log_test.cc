@@ -139,7 +139,7 @@ TEMPLATE_TEST_CASE("Log: a subject cutoff logs the families it newly kills that 
   CHECK(log.back().id == FamilyIdFor(5));
 }
 
-TEMPLATE_TEST_CASE("Log: entries leave once nothing they kill can verify; reads page by seq",
+TEMPLATE_TEST_CASE("Log: entries leave once nothing they kill can verify, and reads page by seq",
           "[storage][log]", TA_EVERY_STORE) {
   Fixture fx(TestType::Make());
   for (int i = 0; i < 10; ++i) {

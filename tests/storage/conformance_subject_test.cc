@@ -276,7 +276,7 @@ TEMPLATE_TEST_CASE("UpdateSubject: the merged record is returned and stored", "[
   CHECK_FALSE(h->store().GetSubject("bob", merged.expires_at + absl::Microseconds(1))->has_value());
 }
 
-TEMPLATE_TEST_CASE("UpdateSubject: an unset block keeps the stored one; a past one lifts it",
+TEMPLATE_TEST_CASE("UpdateSubject: an unset block keeps the stored one, a past one lifts it",
                    "[storage][subject]", TA_EVERY_STORE) {
   auto h = TestType::Make();
   SubjectUpdate ban = MakeSubjectUpdate("bob", h->Now());
@@ -307,7 +307,7 @@ TEMPLATE_TEST_CASE("UpdateSubject: a cutoff that kills nothing yet still refuses
   CHECK(ReasonOf(late) == "subject_revoked");
 }
 
-TEMPLATE_TEST_CASE("UpdateSubject: bad updates are rejected; an expired record counts as absent",
+TEMPLATE_TEST_CASE("UpdateSubject: bad updates are rejected, an expired record counts as absent",
                    "[storage][subject]", TA_EVERY_STORE) {
   auto h = TestType::Make();
   SubjectUpdate future = MakeSubjectUpdate("bob", h->Now());

@@ -70,7 +70,7 @@ TEST_CASE("PostgresStore: a database of a newer schema is refused and nothing is
   REQUIRE(opened.status().code() == absl::StatusCode::kFailedPrecondition);
   CHECK(ReasonOf(opened.status()) == "store_format_too_new");
   CHECK(absl::StrContains(opened.status().message(), "version 99"));
-  CHECK(absl::StrContains(opened.status().message(), "up to 1"));
+  CHECK(absl::StrContains(opened.status().message(), absl::StrCat("up to ", kPostgresSchemaVersion)));
   CHECK(Sql(db->dsn(), "SELECT to_regclass('ta_families') IS NULL")[0][0] == "t");
   CHECK(Sql(db->dsn(), "SELECT value FROM ta_meta")[0][0] == "99");
 }
@@ -101,8 +101,28 @@ TEST_CASE("PostgresStore: replicas starting together migrate once", "[storage][p
   }
   for (std::thread& t : threads) t.join();
   for (const absl::Status& s : results) CHECK(s.ok());
-  CHECK(Sql(db->dsn(), "SELECT value FROM ta_meta WHERE name = 'schema_version'")[0][0] == "1");
+  CHECK(Sql(db->dsn(), "SELECT value FROM ta_meta WHERE name = 'schema_version'")[0][0] ==
+        absl::StrCat(kPostgresSchemaVersion));
   Open(OptionsFor(db->dsn(), &clock));  // and a restart migrates nothing
+}
+
+TEST_CASE("PostgresStore: a version-1 database upgrades in place and keeps its rows",
+          "[storage][postgres]") {
+  auto db = FreshDatabase();
+  FakeClock clock;
+  FamilyRecord f = MakeFamily(FamilyIdFor(7), "alice", clock.Now());
+  {
+    std::unique_ptr<TokenStore> store = Open(OptionsFor(db->dsn(), &clock));
+    REQUIRE(store->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now())).ok());
+  }
+  // What session 3's binary left: schema 1, no key ring table.
+  Sql(db->dsn(), "DROP TABLE ta_keyring; UPDATE ta_meta SET value = 1 WHERE name = 'schema_version'");
+  std::unique_ptr<TokenStore> store = Open(OptionsFor(db->dsn(), &clock));
+  CHECK(store->GetFamily(f.family_id, clock.Now()).ok());
+  CHECK(store->GetKeyRing(0)->version == 0);
+  CHECK(store->CompareAndSetKeyRing(0, "ring").ok());
+  CHECK(Sql(db->dsn(), "SELECT value FROM ta_meta WHERE name = 'schema_version'")[0][0] ==
+        absl::StrCat(kPostgresSchemaVersion));
 }
 
 TEST_CASE("PostgresStore: a bad DSN names postgres_dsn and never echoes the password",
@@ -161,7 +181,7 @@ TEST_CASE("PostgresStore: a multi-host DSN falls through to the host that answer
   CHECK(store->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now())).ok());
 }
 
-TEST_CASE("PostgresStore: a lost server is UNAVAILABLE at once; the store reconnects later",
+TEST_CASE("PostgresStore: a lost server is UNAVAILABLE at once and the store reconnects later",
           "[storage][postgres]") {
   absl::StatusOr<std::unique_ptr<PgCluster>> cluster = PgCluster::Start(/*watchdog=*/true);
   INFO(cluster.status().ToString());

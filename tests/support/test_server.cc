@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 namespace ta::testing {
@@ -30,6 +31,17 @@ TestServer::TestServer(const std::function<void(ServerOptions&)>& tweak) {
     database_ = *std::move(db);
     options_.store.engine = "postgres";
     options_.store.postgres_dsn = database_->dsn();
+    // Replicas share a sealed key ring in the store (DESIGN §11): a fresh KEK per server.
+    options_.key_encryption_key_file = dir_.path() + "/kek";
+    std::ofstream(options_.key_encryption_key_file)
+        << "q83vEjRWeJq8vMrU3u/wEjRWeJq8vMrU3u/wEjRWeJo=\n";
+    std::filesystem::permissions(options_.key_encryption_key_file,
+                                 std::filesystem::perms::owner_read |
+                                     std::filesystem::perms::owner_write,
+                                 std::filesystem::perm_options::replace);
+    // Rotations sign at once, as with key files, so one test reads the same on both stores
+    // (the publish delay is tested in tests/token and across replicas in tests/replicas).
+    options_.key_publish_delay = absl::ZeroDuration();
   }
   if (tweak) tweak(options_);
   REQUIRE(ValidateServerOptions(options_).ok());

@@ -66,6 +66,7 @@ class TestServer {
   // The local admin key the server generated (<data_dir>/admin.key).
   const std::string& admin_key() const { return admin_key_; }
   const std::string& data_dir() const { return options_.data_dir; }
+  const ServerOptions& options() const { return options_; }
 
   // Runs a unary call as the local admin.
   template <typename Stub, typename Req, typename Resp>
