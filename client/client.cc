@@ -126,6 +126,14 @@ class GrpcClient final : public Client {
         "/tokenauthority.v1.TokenAdmin/GetStats", Retry::kIdempotent,
         [&](auto* ctx, auto* out) { return admin_->GetStats(ctx, r, out); });
   }
+  absl::StatusOr<v1::CreateBackupResponse> CreateBackup(const v1::CreateBackupRequest& r) override {
+    return Call<v1::CreateBackupResponse>(
+        "/tokenauthority.v1.TokenAdmin/CreateBackup", Retry::kNever,
+        [&](auto* ctx, auto* out) {
+          ctx->set_deadline(absl::ToChronoTime(absl::Now() + options_.backup_timeout));
+          return admin_->CreateBackup(ctx, r, out);
+        });
+  }
 
  private:
   static grpc::ChannelArguments ChannelArgs(const ClientOptions& options) {
@@ -188,6 +196,9 @@ absl::Status ValidateClientOptions(const ClientOptions& options) {
   if (options.target.empty()) return absl::InvalidArgumentError("target: required");
   if (options.timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("timeout: must be positive");
+  }
+  if (options.backup_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("backup_timeout: must be positive");
   }
   if (!IsPrintableAscii(options.api_key)) {
     return absl::InvalidArgumentError("api_key: only printable ASCII is allowed");

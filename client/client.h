@@ -14,7 +14,8 @@
 // PurgeExpired), and only on UNAVAILABLE or DEADLINE_EXCEEDED, with exponential backoff and
 // jitter. IssueTokens, RefreshTokens and RotateSigningKey are sent exactly once: a retried
 // issue would start a second session, a retried refresh would present a spent token (reuse,
-// which revokes the family), a retried rotation would add a second key.
+// which revokes the family), a retried rotation would add a second key. CreateBackup is sent
+// once too, with its own, longer deadline (ClientOptions::backup_timeout).
 //
 // The gRPC stubs stay in client.cc: this header includes the generated messages only
 // (tokenauthority/v1/token_authority.pb.h), no grpcpp header.
@@ -43,6 +44,8 @@ struct ClientOptions {
   // Deadline of each attempt of a call. Default 5 s. An idempotent call may take up to
   // max_attempts * timeout plus the backoff in total.
   absl::Duration timeout = absl::Seconds(5);
+  // Deadline of CreateBackup, which copies the whole store. Default 1 h.
+  absl::Duration backup_timeout = absl::Hours(1);
 
   // When non-empty, sent as `authorization: Bearer <api_key>` on every call. Default empty.
   // Printable ASCII only (it travels as a metadata value). Never logged or echoed.
@@ -103,7 +106,7 @@ class Client {
       const v1::RevokeFamilyRequest& request) = 0;
   virtual absl::StatusOr<v1::GetJwksResponse> GetJwks(const v1::GetJwksRequest& request) = 0;
 
-  // TokenAdmin. Never retried: RotateSigningKey.
+  // TokenAdmin. Never retried: RotateSigningKey, CreateBackup.
   virtual absl::StatusOr<v1::RevokeSubjectResponse> RevokeSubject(
       const v1::RevokeSubjectRequest& request) = 0;
   virtual absl::StatusOr<v1::ListFamiliesResponse> ListFamilies(
@@ -114,6 +117,9 @@ class Client {
   virtual absl::StatusOr<v1::PurgeExpiredResponse> PurgeExpired(
       const v1::PurgeExpiredRequest& request) = 0;
   virtual absl::StatusOr<v1::GetStatsResponse> GetStats(const v1::GetStatsRequest& request) = 0;
+  // Never retried (each call makes a new backup); its deadline is backup_timeout.
+  virtual absl::StatusOr<v1::CreateBackupResponse> CreateBackup(
+      const v1::CreateBackupRequest& request) = 0;
 
  protected:
   Client() = default;

@@ -1,5 +1,7 @@
 // token-authority server binary: flags -> options -> start -> wait for SIGINT/SIGTERM ->
 // graceful shutdown -> close the store -> exit 0. Exit 2 for a bad flag, 1 if start fails.
+// With --restore_from it restores a backup into --data_dir instead and exits (server/restore.h):
+// 0 restored, 2 refused (the directory is not new, or no backup there), 1 failed.
 #include <pthread.h>
 #include <signal.h>
 
@@ -13,6 +15,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/base/clock.h"
+#include "server/base/error.h"
+#include "server/restore.h"
 #include "server/server.h"
 
 #ifdef TA_WITH_TCMALLOC
@@ -88,6 +92,10 @@ ABSL_FLAG(absl::Duration, max_revocation_lag, kPolicy.max_revocation_lag,
 ABSL_FLAG(std::string, audit_log, "",
           "audit trail, one JSON line per security event: a file (reopened on SIGHUP), \"-\" "
           "for stdout, or \"off\"; default <data_dir>/audit.log");
+ABSL_FLAG(std::string, restore_from, "",
+          "restore the latest backup in this directory (made by TokenAdmin/CreateBackup) into "
+          "a new --data_dir (and --key_dir), then exit; serves nothing");
+ABSL_FLAG(bool, restore_json, false, "with --restore_from: report as one JSON line");
 ABSL_FLAG(absl::Duration, testing_clock_offset, absl::ZeroDuration(),
           "TESTS ONLY: shift the server's clock by this much");
 
@@ -137,6 +145,29 @@ ta::ServerOptions OptionsFromFlags(ta::OffsetClock* clock) {
   return o;
 }
 
+// --restore_from: restore, report, exit.
+int Restore() {
+  ta::RestoreOptions options;
+  options.backup_dir = absl::GetFlag(FLAGS_restore_from);
+  options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.key_dir = absl::GetFlag(FLAGS_key_dir);
+  if (absl::GetFlag(FLAGS_store) != "rocksdb") {
+    std::cerr << "token-authority: --restore_from restores the embedded RocksDB store; for "
+                 "PostgreSQL use its own tools (README, \"Backup and restore\")\n";
+    return 2;
+  }
+  absl::StatusOr<ta::RestoreReport> report = ta::RestoreBackup(options);
+  if (!report.ok()) {
+    std::cerr << "token-authority: restore: " << ta::ReasonOf(report.status()) << ": "
+              << report.status().message() << "\n";
+    return ta::RestoreRefused(report.status()) ? 2 : 1;
+  }
+  std::cout << (absl::GetFlag(FLAGS_restore_json) ? ta::RestoreReportJson(*report)
+                                                   : ta::RestoreReportText(*report, options))
+            << std::flush;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -145,6 +176,7 @@ int main(int argc, char** argv) {
   // Debian's Abseil keeps mutex deadlock detection on: a lock-graph update on every lock,
   // measurable on the introspection hot path. Our lock order is tested, not traced.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  if (!absl::GetFlag(FLAGS_restore_from).empty()) return Restore();
 
   // Block the signals we handle before any thread exists, so only the waiter below sees them.
   sigset_t signals;

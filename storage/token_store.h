@@ -194,6 +194,28 @@ struct KeyRingBlob {
 };
 inline constexpr size_t kMaxKeyRingBytes = 1 << 20;
 
+// An online backup of the store (TokenStore::CreateBackup).
+struct BackupRequest {
+  // Absolute path of the backup directory on this machine. Created (mode 0700) when absent;
+  // its parent must exist. The same directory accumulates backups: each one after the first
+  // copies only the files earlier ones do not already hold (incremental).
+  std::string dir;
+  // Once the new backup is verified, older backups of `dir` beyond the newest keep_last are
+  // deleted (files still shared with a kept one stay). 0: keep all.
+  uint32_t keep_last = 0;
+};
+
+struct BackupResult {
+  uint32_t backup_id = 0;  // increasing within one backup directory
+  absl::Time created_at;
+  uint64_t size_bytes = 0;  // every file of this backup, shared ones included
+  uint32_t file_count = 0;
+  uint32_t new_files = 0;  // copied by this call; the others were already in `dir`
+  uint64_t new_bytes = 0;
+  uint32_t backups_kept = 0;  // backups in `dir` afterwards, this one included
+  std::string engine_dir;  // where the engine's files went (inside BackupRequest::dir)
+};
+
 class TokenStore {
  public:
   virtual ~TokenStore() = default;
@@ -295,6 +317,17 @@ class TokenStore {
   // INVALID_ARGUMENT for an empty document or one over kMaxKeyRingBytes.
   virtual absl::Status CompareAndSetKeyRing(uint64_t expected_version,
                                             absl::string_view document) = 0;
+
+  // Copies the store, while it keeps serving, into request.dir: a consistent point in time
+  // that holds every write acknowledged before the call began (and possibly some made during
+  // it), verified against its checksums before the call returns. One backup at a time per
+  // store: a second concurrent call gets ABORTED "backup_in_progress".
+  // Errors: INVALID_ARGUMENT "invalid_argument:backup_dir" (relative, or inside the store);
+  // FAILED_PRECONDITION "backup_failed" (the directory cannot be made or written: missing
+  // parent, permissions, full disk; nothing half-written is left as a backup);
+  // DATA_LOSS "backup_corrupt" (the copy did not verify); UNIMPLEMENTED
+  // "backup_not_supported" from stores that rely on their engine's own tools (PostgreSQL).
+  virtual absl::StatusOr<BackupResult> CreateBackup(const BackupRequest& request) = 0;
 };
 
 }  // namespace ta::storage

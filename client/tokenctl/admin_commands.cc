@@ -1,8 +1,10 @@
 // The subcommands over many records: revoke-subject (one subject, or each in a file, with a
-// progress line), sessions, jwks and stats as tables for people, rotate-key, purge-expired.
+// progress line), sessions, jwks and stats as tables for people, rotate-key, purge-expired,
+// backup.
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/time_util.h>
 
+#include <algorithm>
 #include <fstream>
 #include <optional>
 #include <utility>
@@ -185,6 +187,26 @@ void PrintStats(const v1::GetStatsResponse& r, Io& io) {
          << "record counts are the store's estimates, exact after purge-expired\n";
 }
 
+void PrintBackup(const v1::CreateBackupResponse& r, const CommandInput& in, Io& io) {
+  const uint32_t shared = r.file_count() - std::min(r.file_count(), r.new_files());
+  io.out << "backup " << r.backup_id() << " in " << in.args[0] << ", verified\n"
+         << "files:    " << r.file_count() << " (" << r.new_files() << " new, " << shared
+         << " shared with earlier backups)\n"
+         << "size:     " << HumanBytes(r.size_bytes()) << " (" << HumanBytes(r.new_bytes())
+         << " new)\n"
+         << "took:     " << absl::FormatDuration(absl::Milliseconds(r.duration_ms())) << "\n"
+         << "kept:     " << r.backups_kept() << (r.backups_kept() == 1 ? " backup" : " backups")
+         << " in the directory\n"
+         << "keys:     "
+         << (r.keys_sealed_in_store()
+                 ? "sealed in the store's copy; the key-encryption key file is not in the backup: "
+                   "keep it apart from it\n"
+                 : absl::StrCat(r.key_files(), " files in ", r.key_dir(),
+                                ": private signing keys; protect the backup like the key "
+                                "directory\n"))
+         << "restore:  tokenctl restore " << in.args[0] << " NEW_DATA_DIR\n";
+}
+
 }  // namespace
 
 int RevokeSubject(const CommandInput& in, client::Client& c, Io& io) {
@@ -241,6 +263,24 @@ int Purge(const CommandInput& in, client::Client& c, Io& io) {
 
 int Stats(const CommandInput& in, client::Client& c, Io& io) {
   return Finish(c.GetStats(v1::GetStatsRequest()), in, io, PrintStats);
+}
+
+int Backup(const CommandInput& in, client::Client& c, Io& io) {
+  if (in.keep < 0) return UsageError(io, "--keep: must be 0 (keep all) or more");
+  v1::CreateBackupRequest req;
+  req.set_backup_dir(in.args[0]);
+  req.set_keep_last(static_cast<uint32_t>(in.keep));
+  absl::StatusOr<v1::CreateBackupResponse> result;
+  {
+    // One call; the server reports no progress while it copies: a spinner and elapsed time.
+    Progress progress(io.err, io.progress, {.label = "backing up", .columns = io.columns});
+    std::optional<Ticker> ticker;
+    if (io.progress) ticker.emplace(progress, absl::Milliseconds(100));
+    result = c.CreateBackup(req);
+  }
+  return Finish(result, in, io, [&in](const v1::CreateBackupResponse& r, Io& io) {
+    PrintBackup(r, in, io);
+  });
 }
 
 }  // namespace ta::tokenctl::internal

@@ -47,6 +47,9 @@ struct CommandInput {
   std::string page_token;             // sessions
   bool include_reason = false;        // introspect
   std::string alg;                    // rotate-key
+  std::string key_dir;                // restore: where the keys go (default DATA_DIR/keys)
+  std::string server_binary;          // restore: the token-authority binary that restores
+  int keep = 0;                       // backup: keep the newest N backups (0: all)
   bool json = false;                  // print proto JSON instead of tables and lines
 };
 

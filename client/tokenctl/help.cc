@@ -100,11 +100,12 @@ std::string SubcommandHelp(const Command& command, const FlagLookup& lookup) {
 
 std::string BashCompletion(absl::Span<const absl::string_view> global_flags,
                            const FlagLookup& lookup) {
-  std::vector<std::string> names, value_flags;
+  std::vector<std::string> names, value_flags, dir_commands;
   std::string cases;
   std::string global = FlagWords({global_flags.begin(), global_flags.end()}, lookup);
   for (const Command& c : Commands()) {
     names.emplace_back(c.name);
+    if (absl::StrContains(c.args, "DIR")) dir_commands.emplace_back(c.name);
     if (c.run == nullptr) continue;  // help and completion: handled in the script's case
     absl::StrAppend(&cases, "    ", c.name, ") words=\"", FlagWords(FlagNames(c.flags), lookup),
                     " ", global, " --help\" ;;\n");
@@ -127,6 +128,7 @@ std::string BashCompletion(absl::Span<const absl::string_view> global_flags,
       "  local commands=\"",
       absl::StrJoin(names, " "), "\"\n", "  local global=\"", global, " --help\"\n",
       "  local value_flags=\" ", absl::StrJoin(takes_value, " "), " \"\n",
+      "  local dir_commands=\" ", absl::StrJoin(dir_commands, " "), " \"\n",
       "  local cmd= i word words\n"
       "  # bash splits --flag=value at '=': complete the value of the flag before it.\n"
       "  if [[ $cur == = ]]; then prev=${COMP_WORDS[COMP_CWORD-1]}; cur=; fi\n"
@@ -138,6 +140,8 @@ std::string BashCompletion(absl::Span<const absl::string_view> global_flags,
       "        COMPREPLY=($(compgen -f -- \"$cur\")); return 0 ;;\n"
       "      --alg) COMPREPLY=($(compgen -W \"ES256 EdDSA RS256 PS256\" -- \"$cur\")); return 0 "
       ";;\n"
+      "      --key_dir|--key-dir) COMPREPLY=($(compgen -d -- \"$cur\")); return 0 ;;\n"
+      "      --server_binary|--server-binary) COMPREPLY=($(compgen -f -- \"$cur\")); return 0 ;;\n"
       "    esac\n"
       "  fi\n"
       "  for ((i = 1; i < COMP_CWORD; i++)); do\n"
@@ -155,6 +159,10 @@ std::string BashCompletion(absl::Span<const absl::string_view> global_flags,
       cases,
       "    *) words=$global ;;\n"
       "  esac\n"
+      "  if [[ $dir_commands == *\" $cmd \"* && $cur != -* ]]; then\n"
+      "    COMPREPLY=($(compgen -d -- \"$cur\"))  # backup and restore take directories\n"
+      "    return 0\n"
+      "  fi\n"
       "  if [[ $cmd != '' && $cmd != help && $cmd != completion && $cur != -* ]]; then\n"
       "    COMPREPLY=()  # positional arguments (subjects, ids, tokens) are not guessed\n"
       "    return 0\n"

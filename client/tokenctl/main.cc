@@ -65,6 +65,11 @@ ABSL_FLAG(int, page_size, 0, "sessions per page, 1..500 (default 50)");
 ABSL_FLAG(std::string, page_token, "", "the page after a previous one (printed under it)");
 ABSL_FLAG(bool, include_reason, false, "ask why a token is inactive (admin)");
 ABSL_FLAG(std::string, alg, "", "ES256 (default), EdDSA, RS256 or PS256");
+ABSL_FLAG(int, keep, 0, "backup: then delete all but the newest N backups of DIR (0: keep all)");
+ABSL_FLAG(std::string, key_dir, "", "restore: where the keys go (default DATA_DIR/keys)");
+ABSL_FLAG(std::string, server_binary, "",
+          "restore: the token-authority binary to run (default: the one beside tokenctl, "
+          "else token-authority on PATH)");
 
 namespace {
 
@@ -166,6 +171,8 @@ std::optional<ta::tokenctl::FlagDoc> DescribeFlag(absl::string_view name) {
     if (name == "server") doc.value = "HOST:PORT";
     if (name == "not_before" || name == "block_until") doc.value = "TIME";
     if (name == "token") doc.value = "TOKEN|-";
+    if (name == "key_dir") doc.value = "DIR";
+    if (name == "server_binary") doc.value = "FILE";
   }
   std::string default_value = flag->DefaultValue();
   if (!default_value.empty() && default_value != "false" && default_value != "0" &&
@@ -278,6 +285,9 @@ ta::tokenctl::CommandInput InputFromFlags(std::vector<std::string> args) {
   in.page_token = absl::GetFlag(FLAGS_page_token);
   in.include_reason = absl::GetFlag(FLAGS_include_reason);
   in.alg = absl::GetFlag(FLAGS_alg);
+  in.key_dir = absl::GetFlag(FLAGS_key_dir);
+  in.keep = absl::GetFlag(FLAGS_keep);
+  in.server_binary = absl::GetFlag(FLAGS_server_binary);
   in.json = absl::GetFlag(FLAGS_json);
   return in;
 }

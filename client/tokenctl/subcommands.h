@@ -67,6 +67,9 @@ int Jwks(const CommandInput& in, client::Client& c, Io& io);
 int RotateKey(const CommandInput& in, client::Client& c, Io& io);
 int Purge(const CommandInput& in, client::Client& c, Io& io);
 int Stats(const CommandInput& in, client::Client& c, Io& io);
+int Backup(const CommandInput& in, client::Client& c, Io& io);
+// Local: runs `token-authority --restore_from` (restore.cc); the client is not used.
+int Restore(const CommandInput& in, client::Client& c, Io& io);
 
 }  // namespace ta::tokenctl::internal
 

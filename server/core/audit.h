@@ -29,14 +29,14 @@ struct AuditEvent {
   std::string family_id;  // base64url, as in `sid`
   std::string jti;
   std::string kid;
-  std::string note;       // the caller's free-text reason for a revocation
+  std::string note;       // the caller's free-text reason for a revocation; a backup's dir
 };
 
 // Every action the trail records.
 inline constexpr const char* kAuditActions[] = {
     "session.issue",        "session.refresh",  "session.reuse_detected", "revoke.token",
     "revoke.family",        "revoke.subject",   "key.rotate",             "admin.list_sessions",
-    "admin.get_session",    "auth.refused",
+    "admin.get_session",    "auth.refused",     "admin.backup",
 };
 
 class AuditSink {

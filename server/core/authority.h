@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/base/clock.h"
 #include "server/core/audit.h"
@@ -148,6 +149,22 @@ struct Stats {
   size_t signing_keys = 0;
 };
 
+// What CreateBackup made.
+struct BackupReport {
+  storage::BackupResult store;  // the database copy, in <backup_dir>/rocksdb
+  std::string backup_dir;
+  // The key ring copied into <backup_dir>/keys: keyring.json, the private key files and
+  // refresh.secret (0600, directory 0700). The backup can therefore sign tokens: it must be
+  // protected like --key_dir.
+  std::string key_dir;
+  int key_files = 0;
+  // A shared ring (--key_encryption_key_file) is a record of the store: it is in the store's
+  // copy, sealed under the KEK, and nothing is written to key_dir (empty). The KEK is not in
+  // the backup: it must be kept apart from it.
+  bool keys_sealed_in_store = false;
+  absl::Duration took;  // wall time of the whole call
+};
+
 class TokenAuthority {
  public:
   static absl::StatusOr<std::unique_ptr<TokenAuthority>> Create(const AuthorityOptions& options,
@@ -182,6 +199,16 @@ class TokenAuthority {
   absl::StatusOr<std::string> RotateSigningKey(absl::string_view alg, const Caller& caller);
   absl::Status PurgeExpired() { return store_->PurgeExpired(); }
   absl::StatusOr<Stats> GetStats();
+
+  // An online backup (backup.cc): the store (storage::TokenStore::CreateBackup), then the key
+  // ring's files into <backup_dir>/keys, so that a restore can serve and verify every token
+  // the store knows. `backup_dir` is a path on the server's machine and must be absolute
+  // ("invalid_argument:backup_dir"), outside the key directory and not containing it. One
+  // backup at a time: ABORTED "backup_in_progress" while another runs. Audited as
+  // "admin.backup".
+  // keep_last: see storage::BackupRequest (0 keeps every backup).
+  absl::StatusOr<BackupReport> CreateBackup(absl::string_view backup_dir, uint32_t keep_last,
+                                            const Caller& caller);
 
   // The revocations that can still matter, in memory (revocation_view.h). A follower of a
   // shared store applies entries and marks it current; health reports use IsCurrent.
@@ -222,6 +249,7 @@ class TokenAuthority {
   absl::StatusOr<std::string> RotateKey(absl::string_view alg);
   // A shared key ring: adopts another replica's rotation (the follower's polls).
   absl::Status ReloadKeys();
+  absl::StatusOr<BackupReport> Backup(absl::string_view backup_dir, uint32_t keep_last);
   // Completes `event` (time, caller, outcome from `status`) and hands it to the sink.
   void Audit(AuditEvent event, const absl::Status& status, const Caller& caller) const;
 
@@ -244,6 +272,8 @@ class TokenAuthority {
   VerifyCache verify_cache_;
   std::unique_ptr<RevocationView> view_;
   std::unique_ptr<RevocationFollower> follower_;  // with shared_store only
+  // Held (TryLock) for a whole CreateBackup, key copy included: one backup at a time.
+  absl::Mutex backup_mu_;
 };
 
 }  // namespace ta::core

@@ -23,6 +23,7 @@ bool TableAllows(Operation op, Role role) {
     case Operation::kRotateSigningKey:
     case Operation::kPurgeExpired:
     case Operation::kGetStats:
+    case Operation::kCreateBackup:
       return false;
   }
   return false;
@@ -58,6 +59,8 @@ absl::string_view OperationName(Operation op) {
       return "PurgeExpired";
     case Operation::kGetStats:
       return "GetStats";
+    case Operation::kCreateBackup:
+      return "CreateBackup";
   }
   return "unknown";
 }

@@ -24,8 +24,9 @@ enum class Operation {
   kRotateSigningKey,
   kPurgeExpired,
   kGetStats,
+  kCreateBackup,
 };
-inline constexpr int kOperationCount = static_cast<int>(Operation::kGetStats) + 1;
+inline constexpr int kOperationCount = static_cast<int>(Operation::kCreateBackup) + 1;
 
 // The RPC's name as in the proto, e.g. "Introspect".
 absl::string_view OperationName(Operation op);

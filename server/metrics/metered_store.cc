@@ -104,4 +104,9 @@ absl::StatusOr<storage::StoreStats> MeteredStore::GetStats() {
   return Timed(StoreOp::kGetStats, [&] { return store_->GetStats(); });
 }
 
+absl::StatusOr<storage::BackupResult> MeteredStore::CreateBackup(
+    const storage::BackupRequest& request) {
+  return Timed(StoreOp::kCreateBackup, [&] { return store_->CreateBackup(request); });
+}
+
 }  // namespace ta::metrics

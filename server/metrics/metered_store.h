@@ -52,6 +52,8 @@ class MeteredStore final : public storage::TokenStore {
                                     absl::string_view document) override {
     return store_->CompareAndSetKeyRing(expected_version, document);
   }
+  absl::StatusOr<storage::BackupResult> CreateBackup(
+      const storage::BackupRequest& request) override;
 
  private:
   // Runs `call` on the wrapped store, timed, and reports it as `op`.

@@ -115,4 +115,18 @@ void ToProto(const token::KeyInfo& in, v1::KeyInfo* out) {
   }
 }
 
+void ToProto(const core::BackupReport& in, v1::CreateBackupResponse* out) {
+  out->set_backup_id(in.store.backup_id);
+  *out->mutable_created_at() = ToTimestamp(in.store.created_at);
+  out->set_size_bytes(in.store.size_bytes);
+  out->set_file_count(in.store.file_count);
+  out->set_new_files(in.store.new_files);
+  out->set_new_bytes(in.store.new_bytes);
+  out->set_duration_ms(absl::ToInt64Milliseconds(in.took));
+  out->set_key_dir(in.key_dir);
+  out->set_key_files(static_cast<uint32_t>(in.key_files));
+  out->set_backups_kept(in.store.backups_kept);
+  out->set_keys_sealed_in_store(in.keys_sealed_in_store);
+}
+
 }  // namespace ta::rpc

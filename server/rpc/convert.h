@@ -24,6 +24,7 @@ absl::Status ToProto(const core::Introspection& in, bool with_reason, ClaimsCach
                      v1::IntrospectResponse* out);
 void ToProto(const storage::FamilyRecord& in, v1::Family* out);
 void ToProto(const token::KeyInfo& in, v1::KeyInfo* out);
+void ToProto(const core::BackupReport& in, v1::CreateBackupResponse* out);
 
 }  // namespace ta::rpc
 

@@ -246,6 +246,18 @@ class AdminService final : public v1::TokenAdmin::CallbackService {
                  });
   }
 
+  ServerUnaryReactor* CreateBackup(CallbackServerContext* ctx, const v1::CreateBackupRequest* req,
+                                   v1::CreateBackupResponse* resp) override {
+    return Serve(ctx, deps_, Rpc::kCreateBackup, Where::kPool,
+                 [=, this](const core::Caller& caller) -> absl::Status {
+                   ASSIGN_OR_RETURN(core::BackupReport out,
+                                    deps_.authority->CreateBackup(req->backup_dir(),
+                                                                  req->keep_last(), caller));
+                   ToProto(out, resp);
+                   return absl::OkStatus();
+                 });
+  }
+
  private:
   const ServiceDeps deps_;
 };

@@ -1,6 +1,12 @@
 #include "server/token/key_ring.h"
 
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <system_error>
 #include <tuple>
 #include <utility>
 
@@ -572,6 +578,53 @@ std::vector<KeyInfo> KeyRing::Keys() const {
 
 std::string KeyRing::DeriveRefreshSecret(absl::string_view context) const {
   return HmacSha256(refresh_secret_, context);
+}
+
+absl::StatusOr<int> KeyRing::ExportFiles(const std::string& dest_dir) {
+  absl::MutexLock rotate_lock(&rotate_mu_);
+  return CopyKeyDirectory(options_.key_dir, dest_dir);
+}
+
+absl::StatusOr<int> CopyKeyDirectory(const std::string& from, const std::string& to) {
+  auto resolved = [](const std::string& dir) {
+    std::error_code ec;
+    std::filesystem::path p = std::filesystem::weakly_canonical(dir, ec);
+    return ec ? std::filesystem::path(dir).lexically_normal() : p;
+  };
+  if (resolved(from) == resolved(to)) {
+    return ta::InvalidField("key_dir", absl::StrCat("cannot copy the key directory ", from,
+                                                    " onto itself"));
+  }
+  ASSIGN_OR_RETURN(std::optional<std::string> manifest,
+                   internal::ReadPrivateFile(from, internal::kManifestFile));
+  if (!manifest.has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(from, " holds no ", internal::kManifestFile, ": not a key directory"));
+  }
+  ASSIGN_OR_RETURN(std::vector<ManifestEntry> metas, internal::ParseManifest(*manifest));
+  std::vector<std::string> names = {std::string(internal::kRefreshSecretFile)};
+  for (const ManifestEntry& meta : metas) names.push_back(meta.file);
+  RETURN_IF_ERROR(internal::EnsurePrivateDir(to));
+  if (::chmod(to.c_str(), 0700) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat("chmod 0700 ", to, ": ", ::strerror(errno)));
+  }
+  for (const std::string& name : names) {
+    ASSIGN_OR_RETURN(std::optional<std::string> contents, internal::ReadPrivateFile(from, name));
+    if (!contents.has_value()) {
+      return absl::FailedPreconditionError(absl::StrCat(from, "/", name, " is missing"));
+    }
+    RETURN_IF_ERROR(internal::WriteFileAtomic(to, name, *contents));
+  }
+  RETURN_IF_ERROR(internal::WriteFileAtomic(to, internal::kManifestFile, *manifest));
+  for (absl::string_view suffix : {".pem", ".hs256"}) {
+    ASSIGN_OR_RETURN(std::vector<std::string> present, internal::ListFiles(to, suffix));
+    for (const std::string& file : present) {
+      if (std::find(names.begin(), names.end(), file) == names.end()) {
+        internal::RemoveFile(to, file);
+      }
+    }
+  }
+  return static_cast<int>(names.size()) + 1;
 }
 
 }  // namespace ta::token

@@ -146,6 +146,14 @@ class KeyRing {
   // HMAC-SHA256(refresh secret, context): 32 bytes, stable across restarts.
   std::string DeriveRefreshSecret(absl::string_view context) const;
 
+  // The key directory (KeyRingOptions::key_dir).
+  const std::string& key_dir() const { return options_.key_dir; }
+
+  // Copies the key directory into `dest_dir` as CopyKeyDirectory does, consistent with the
+  // ring: a concurrent Rotate waits until the copy is done (and a copy waits for a Rotate
+  // under way), so the copy holds exactly the ring of one moment. Returns the number of files.
+  absl::StatusOr<int> ExportFiles(const std::string& dest_dir);
+
  private:
   struct State;
   struct Shared;
@@ -159,10 +167,20 @@ class KeyRing {
   const KeyRingOptions options_;
   const std::string refresh_secret_;
   const std::unique_ptr<Shared> shared_;  // null for a key-directory ring
-  absl::Mutex rotate_mu_;  // serialises Rotate's file writes
+  absl::Mutex rotate_mu_;  // serialises Rotate's file writes and ExportFiles' reads
   mutable absl::Mutex mu_;
   std::shared_ptr<const State> state_ ABSL_GUARDED_BY(mu_);
 };
+
+// Copies a key directory (what KeyRing writes: keyring.json, the key files it lists and
+// refresh.secret) from `from` to `to`: `to` is created with mode 0700 (an existing one is set
+// to 0700), each file is written atomically with mode 0600, keyring.json last, so a copy
+// interrupted half-way still names only complete files; key files in `to` that the new
+// manifest does not list are removed. Unlisted files of `from` are not copied. Returns the
+// number of files copied. FAILED_PRECONDITION when `from` has no keyring.json, misses a file
+// it lists, or holds a file others may read; INVALID_ARGUMENT "invalid_argument:key_dir"
+// when `to` is `from`.
+absl::StatusOr<int> CopyKeyDirectory(const std::string& from, const std::string& to);
 
 }  // namespace ta::token
 

@@ -317,6 +317,14 @@ void PostgresStore::ReaperLoop() {
   }
 }
 
+absl::StatusOr<BackupResult> PostgresStore::CreateBackup(const BackupRequest& /*request*/) {
+  return ta::Error(absl::StatusCode::kUnimplemented, "backup_not_supported",
+                   "CreateBackup copies the embedded RocksDB store; back PostgreSQL up with its "
+                   "own tools: pg_basebackup and WAL archiving for point-in-time recovery "
+                   "(README, \"Backup and restore\"); the key ring is in the database, sealed, "
+                   "but the key-encryption key file is not: keep a copy of it apart");
+}
+
 absl::Status PostgresStore::PurgeExpired() {
   const absl::Time now = options_.clock->Now();
   bool more = true;

@@ -48,6 +48,8 @@ class PostgresStore final : public TokenStore {
                                                           absl::Time now) override;
   absl::StatusOr<FamilyPage> ListFamilies(const ListFamiliesQuery& query) override;
   absl::Status PurgeExpired() override;
+  // UNIMPLEMENTED "backup_not_supported": PostgreSQL's own tools do it (README).
+  absl::StatusOr<BackupResult> CreateBackup(const BackupRequest& request) override;
   absl::StatusOr<StoreStats> GetStats() override;
   absl::StatusOr<KeyRingBlob> GetKeyRing(uint64_t if_newer_than) override;
   absl::Status CompareAndSetKeyRing(uint64_t expected_version,

@@ -74,6 +74,36 @@ struct RocksDbStoreOptions {
 // path locked by another process, DATA_LOSS ("store_corrupt") for a corrupt database.
 absl::StatusOr<std::unique_ptr<TokenStore>> OpenRocksDbStore(const RocksDbStoreOptions& options);
 
+// Backups (TokenStore::CreateBackup on this store): RocksDB's BackupEngine in
+// <BackupRequest::dir>/rocksdb, incremental (table files are shared between backups, named by
+// their checksum), every file checksummed and verified after the copy. The memtables are
+// flushed first, so every write acknowledged before the backup began is in a table file of
+// the backup; the live WAL is copied too, with what was written while the backup ran.
+
+// The engine directory inside a backup directory made by CreateBackup.
+std::string RocksDbBackupEngineDir(const std::string& backup_dir);
+
+// What RestoreRocksDbBackup restored.
+struct RestoredBackup {
+  uint32_t backup_id = 0;
+  absl::Time created_at;
+  uint64_t size_bytes = 0;
+  uint32_t file_count = 0;
+};
+
+// Restores the latest backup of `backup_dir` (a directory CreateBackup wrote) into the new
+// database directory `db_path`, after verifying the backup's checksums. `db_path` must not
+// exist or be empty (FAILED_PRECONDITION "data_dir_not_empty"; "data_dir_in_use" when a
+// running store holds its LOCK). FAILED_PRECONDITION "backup_not_found" when `backup_dir`
+// holds no backup, DATA_LOSS "backup_corrupt" when it does not verify, UNAVAILABLE
+// "store_unavailable" for I/O errors.
+absl::StatusOr<RestoredBackup> RestoreRocksDbBackup(const std::string& backup_dir,
+                                                    const std::string& db_path);
+
+// Whether a store is open on `db_path` (in this or another process): its LOCK file exists
+// and cannot be locked. false for a path without a LOCK file.
+bool RocksDbPathInUse(const std::string& db_path);
+
 }  // namespace ta::storage
 
 #endif  // TA_STORAGE_ROCKSDB_ROCKSDB_STORE_H_

@@ -1,7 +1,7 @@
 // The RocksDB store's class, shared by the files of storage/rocksdb/ (and nothing else: this
 // folder is the only code that includes RocksDB headers, STYLE practice 1).
 //
-// store.cc: open, options, format version, purge, stats. families.cc: families, refresh
+// store.cc: open, options, format version, purge, stats. backup.cc: backup and restore. families.cc: families, refresh
 // records, rotation, family revocation, the denylist, listing. subjects.cc: subject
 // records. revocation_log.cc: the revocation log.
 #ifndef TA_STORAGE_ROCKSDB_STORE_H_
@@ -81,6 +81,7 @@ class RocksDbStore final : public TokenStore {
   absl::StatusOr<FamilyPage> ListFamilies(const ListFamiliesQuery& query) override;
   absl::Status PurgeExpired() override;
   absl::StatusOr<StoreStats> GetStats() override;
+  absl::StatusOr<BackupResult> CreateBackup(const BackupRequest& request) override;
   void SetRevocationListener(RevocationListener listener) override { listener_ = std::move(listener); }
   absl::StatusOr<std::vector<RevocationEntry>> ReadRevocations(uint64_t after_seq, absl::Time now,
                                                                size_t limit) override;
@@ -162,6 +163,8 @@ class RocksDbStore final : public TokenStore {
   // commit among themselves, not with other writes.
   absl::Mutex log_mu_;
   uint64_t last_seq_ ABSL_GUARDED_BY(log_mu_) = 0;
+  // Held (TryLock) for the whole of CreateBackup: one backup at a time.
+  absl::Mutex backup_mu_;
   RevocationListener listener_;  // set before concurrent use
   absl::Mutex key_ring_mu_;       // serialises CompareAndSetKeyRing's read-check-write
 };

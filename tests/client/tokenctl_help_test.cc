@@ -77,7 +77,7 @@ std::string Complete(const std::string& script, const std::string& line) {
   std::ofstream(dir.path() + "/completion.bash") << script;
   std::string command =
       absl::StrCat("cd ", dir.path(),
-                   " && touch keys.pem && bash --norc --noprofile -c 'source completion.bash;",
+                   " && touch keys.pem && mkdir backups && bash --norc --noprofile -c 'source completion.bash;",
                    " read -ra COMP_WORDS <<< \"$0\"; [[ \"$0\" == *\" \" ]] && COMP_WORDS+=(\"\");",
                    " COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _tokenctl; echo \"${COMPREPLY[*]}\"' '",
                    line, "' > out 2>&1");
@@ -105,6 +105,11 @@ TEST_CASE("tokenctl: completion bash completes subcommands, their flags and valu
   CHECK(Complete(r.out, "tokenctl --server 127.0.0.1 : 1 stats --js") == "--json");
   CHECK(Complete(r.out, "tokenctl sessions al").empty());  // subjects are not guessed
   CHECK(Complete(r.out, "tokenctl completion ") == "bash");
+  // backup and restore take directories (not files); --key_dir too.
+  CHECK(Complete(r.out, "tokenctl backup ") == "backups");
+  CHECK(Complete(r.out, "tokenctl restore backups ") == "backups");
+  CHECK(Complete(r.out, "tokenctl restore --key_dir = ") == "backups");
+  CHECK(Complete(r.out, "tokenctl restore --ser") == "--server_binary= --server=");
 
   ProcessResult zsh = Offline({"completion", "zsh"});
   CHECK(zsh.exit_code == 2);

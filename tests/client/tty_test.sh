@@ -5,7 +5,8 @@
 #     the terminal received is recorded by pipe-pane) and erases it, leaving the summary;
 #   - sessions prints its aligned table with relative times and the revoked row marked;
 #   - a token read from "-" is prompted for and not echoed;
-#   - --help exits 0.
+#   - --help exits 0;
+#   - backup shows a spinner while it runs and leaves only its report.
 # The same commands in pipes are tokenctl_tables_test.cc.
 #   tty_test.sh SERVER_BINARY TOKENCTL_BINARY
 set -euo pipefail
@@ -96,4 +97,11 @@ expect_screen "^reason:     family_revoked$"
 # 4. Help on a terminal.
 run "$T --help"
 expect_screen "DONE-$n EXIT=0"
-echo "ok: progress, table, secret prompt and help under a real terminal"
+
+# 5. backup: a spinner with the elapsed time while the one call runs, erased, then the report.
+run "$T backup $tmp/backups"
+expect_screen "DONE-$n EXIT=0"
+expect_screen "^backup 1 in $tmp/backups, verified$"
+reject_screen "backing up"
+grep -q "backing up  [-\\|/]  [0-9]*s" "$tmp/terminal.raw" || fail "no backup spinner reached the terminal"
+echo "ok: progress, table, secret prompt, help and backup under a real terminal"

@@ -130,6 +130,9 @@ class FailingReads final : public storage::TokenStore {
     return inner_->ListFamilies(q);
   }
   absl::Status PurgeExpired() override { return inner_->PurgeExpired(); }
+  absl::StatusOr<storage::BackupResult> CreateBackup(const storage::BackupRequest& r) override {
+    return inner_->CreateBackup(r);
+  }
   absl::StatusOr<storage::StoreStats> GetStats() override { return inner_->GetStats(); }
   absl::StatusOr<storage::KeyRingBlob> GetKeyRing(uint64_t if_newer_than) override {
     RETURN_IF_ERROR(Read());

@@ -74,6 +74,10 @@ class SwitchableStore final : public TokenStore {
     return real_->ListFamilies(q);
   }
   absl::Status PurgeExpired() override { return down ? Down() : real_->PurgeExpired(); }
+  absl::StatusOr<storage::BackupResult> CreateBackup(const storage::BackupRequest& r) override {
+    if (down) return Down();
+    return real_->CreateBackup(r);
+  }
   absl::StatusOr<storage::StoreStats> GetStats() override {
     if (down) return Down();
     return real_->GetStats();

@@ -92,6 +92,12 @@ TEST_CASE("Audit: every security action is written once, and no token or key eve
   get.set_family_id(pair.family_id());
   v1::Family family;
   REQUIRE(CallAs(admin_key, s.admin(), &D::GetFamily, get, &family).ok());
+  // A backup (on PostgreSQL refused with backup_not_supported: audited all the same).
+  TempDir backups;
+  v1::CreateBackupRequest backup;
+  backup.set_backup_dir(backups.Sub("b"));
+  v1::CreateBackupResponse made;
+  CallAs(admin_key, s.admin(), &D::CreateBackup, backup, &made);
   // Refused callers: a wrong key, and a known caller without the role.
   CHECK(CallAs("wrong-key", s.api(), &A::IssueTokens, issue, &other).reason == "unauthenticated");
   CHECK(CallAs(resource_key, s.api(), &A::IssueTokens, issue, &other).reason ==
@@ -120,6 +126,7 @@ TEST_CASE("Audit: every security action is written once, and no token or key eve
                                             {"key.rotate", 1},
                                             {"admin.list_sessions", 1},
                                             {"admin.get_session", 1},
+                                            {"admin.backup", 1},
                                             {"auth.refused", 2}});
   CHECK(last["session.refresh"]["reason"] == "rotated");
   CHECK(last["session.refresh"]["family_id"] == pair.family_id());
@@ -132,6 +139,8 @@ TEST_CASE("Audit: every security action is written once, and no token or key eve
   CHECK(last["revoke.subject"]["subject"] == "bob");
   CHECK(last["key.rotate"]["kid"] == rotated.kid());
   CHECK(last["admin.get_session"]["family_id"] == pair.family_id());
+  CHECK(last["admin.backup"]["note"] == backups.Sub("b"));
+  CHECK(last["admin.backup"]["caller"] == "ops");
   CHECK(last["auth.refused"]["caller"] == "api");
   CHECK(last["auth.refused"]["reason"] == "permission_denied");
   CHECK(last["auth.refused"]["rpc"] == "IssueTokens");

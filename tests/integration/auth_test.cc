@@ -75,6 +75,8 @@ std::vector<RpcCase> Matrix(const v1::TokenPair& pair) {
   list.set_subject("nobody");
   v1::GetFamilyRequest get;
   get.set_family_id(pair.family_id());
+  v1::CreateBackupRequest backup;
+  backup.set_backup_dir("relative/so/nothing/is/written");
   return {
       {"IssueTokens", {"issuer"}, Make(&TestServer::api, &A::IssueTokens, issue)},
       {"RefreshTokens", {"client"}, Make(&TestServer::api, &A::RefreshTokens, refresh)},
@@ -93,6 +95,7 @@ std::vector<RpcCase> Matrix(const v1::TokenPair& pair) {
        Make(&TestServer::admin, &D::RotateSigningKey, v1::RotateSigningKeyRequest())},
       {"PurgeExpired", {}, Make(&TestServer::admin, &D::PurgeExpired, v1::PurgeExpiredRequest())},
       {"GetStats", {}, Make(&TestServer::admin, &D::GetStats, v1::GetStatsRequest())},
+      {"CreateBackup", {}, Make(&TestServer::admin, &D::CreateBackup, backup)},
   };
 }
 

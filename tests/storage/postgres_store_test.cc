@@ -76,6 +76,17 @@ TEST_CASE("PostgresStore: a database of a newer schema is refused and nothing is
   CHECK(Sql(db->dsn(), "SELECT value FROM ta_meta")[0][0] == "99");
 }
 
+TEST_CASE("PostgresStore: CreateBackup points at PostgreSQL's own tools", "[storage][postgres]") {
+  auto db = FreshDatabase();
+  FakeClock clock;
+  std::unique_ptr<TokenStore> store = Open(OptionsFor(db->dsn(), &clock));
+  absl::StatusOr<BackupResult> made = store->CreateBackup({"/tmp/never-written"});
+  CHECK(made.status().code() == absl::StatusCode::kUnimplemented);
+  CHECK(ReasonOf(made.status()) == "backup_not_supported");
+  CHECK(absl::StrContains(made.status().message(), "pg_basebackup"));
+  CHECK(absl::StrContains(made.status().message(), "point-in-time"));
+}
+
 TEST_CASE("PostgresStore: replicas starting together migrate once", "[storage][postgres]") {
   auto db = FreshDatabase();
   FakeClock clock;
