@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # sanitize.sh [--ci] [--asan-only | --tsan-only]: the tests under sanitizers (issue 8).
-#   ASan + UBSan (build/asan, -DTA_SANITIZE=address,undefined): token_tests, storage_tests (the
+#   ASan + UBSan (build/asan, -DTA_SANITIZE=address,undefined): token_tests, core_tests (the
+#     revocation view and follower, callers, backup rules), storage_tests (the
 #     conformance suite on both stores: each run starts its own throwaway PostgreSQL cluster),
 #     rpc_tests (claims rendering), integration_tests (in-process server over a real channel),
 #     http_tests (the HTTP face: parsing, handlers, a real server over sockets), the attack suite's
@@ -50,12 +51,13 @@ run() {  # NAME COMMAND...
 
 if ((asan)); then
   configure build/asan address,undefined
-  cmake --build build/asan --parallel "$jobs" --target token_tests storage_tests rpc_tests \
+  cmake --build build/asan --parallel "$jobs" --target token_tests core_tests storage_tests rpc_tests \
     integration_tests http_tests reliability_tests fuzz_base64url fuzz_jwt fuzz_storage_codec fuzz_request
   export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0
   export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions=$PWD/tests/fuzz/ubsan.supp
   export LSAN_OPTIONS=suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0
   run "asan+ubsan token_tests" build/asan/tests/token/token_tests
+  run "asan+ubsan core_tests" build/asan/tests/core/core_tests
   run "asan+ubsan storage_tests" build/asan/tests/storage/storage_tests
   run "asan+ubsan rpc_tests" build/asan/tests/rpc/rpc_tests
   run "asan+ubsan integration_tests" build/asan/tests/integration/integration_tests
