@@ -112,7 +112,7 @@ TEST_CASE("Callers: an untyped cert: credential is refused at load", "[callers]"
 
 TEST_CASE("Callers: an empty clients= is refused at load, never 'any client'", "[callers]") {
   const std::string key = CallerRegistry::KeyCredential("k");
-  for (const std::string& option : {"clients=", "clients=,", "clients=web,", "clients=,web"}) {
+  for (const std::string option : {"clients=", "clients=,", "clients=web,", "clients=,web"}) {
     INFO(option);
     std::string why = ParseError("ok admin " + CallerRegistry::KeyCredential("a") + "\n" +
                                  "web client " + key + " " + option + "\n");
