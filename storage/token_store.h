@@ -325,7 +325,7 @@ class TokenStore {
   // Errors: INVALID_ARGUMENT "invalid_argument:backup_dir" (relative, or inside the store);
   // FAILED_PRECONDITION "backup_failed" (the directory cannot be made or written: missing
   // parent, permissions, full disk; nothing half-written is left as a backup);
-  // DATA_LOSS "backup_corrupt" (the copy did not verify); UNIMPLEMENTED
+  // DATA_LOSS "backup_corrupt" (the copy did not verify); FAILED_PRECONDITION
   // "backup_not_supported" from stores that rely on their engine's own tools (PostgreSQL).
   virtual absl::StatusOr<BackupResult> CreateBackup(const BackupRequest& request) = 0;
 };

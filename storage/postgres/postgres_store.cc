@@ -318,7 +318,7 @@ void PostgresStore::ReaperLoop() {
 }
 
 absl::StatusOr<BackupResult> PostgresStore::CreateBackup(const BackupRequest& /*request*/) {
-  return ta::Error(absl::StatusCode::kUnimplemented, "backup_not_supported",
+  return ta::Error(absl::StatusCode::kFailedPrecondition, "backup_not_supported",
                    "CreateBackup copies the embedded RocksDB store; back PostgreSQL up with its "
                    "own tools: pg_basebackup and WAL archiving for point-in-time recovery "
                    "(README, \"Backup and restore\"); the key ring is in the database, sealed, "

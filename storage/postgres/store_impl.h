@@ -48,7 +48,7 @@ class PostgresStore final : public TokenStore {
                                                           absl::Time now) override;
   absl::StatusOr<FamilyPage> ListFamilies(const ListFamiliesQuery& query) override;
   absl::Status PurgeExpired() override;
-  // UNIMPLEMENTED "backup_not_supported": PostgreSQL's own tools do it (README).
+  // FAILED_PRECONDITION "backup_not_supported" (by design, not missing): PostgreSQL's own tools do it (README).
   absl::StatusOr<BackupResult> CreateBackup(const BackupRequest& request) override;
   absl::StatusOr<StoreStats> GetStats() override;
   absl::StatusOr<KeyRingBlob> GetKeyRing(uint64_t if_newer_than) override;
