@@ -10,11 +10,13 @@
 #include <memory>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/base/clock.h"
 #include "server/base/error.h"
 #include "server/base/status_macros.h"
 #include "server/core/authority.h"
+#include "server/metrics/prometheus_metrics.h"
 #include "storage/rocksdb/rocksdb_store.h"
 #include "tests/support/temp_dir.h"
 
@@ -372,6 +374,26 @@ TEST_CASE("Introspect: a replica whose clock is past the allowed offset from the
   r = a.Introspect(good.access_token);
   REQUIRE(r.ok());
   CHECK(r->active);
+}
+
+TEST_CASE("Metrics: ta_clock_offset_seconds reports the offset the follower measured",
+          "[core][view]") {
+  Authority a(/*shared_store=*/true);
+  a.store->db_behind_micros = 2'500'000;
+  REQUIRE(Eventually([&] { return a.authority->view().clock_offset_exceeded(); }));
+  metrics::PrometheusMetricsOptions options;
+  options.clock_offset = [&a] { return a.authority->view().clock_offset(); };
+  auto metrics = metrics::PrometheusMetrics::Create(std::move(options));
+  REQUIRE(metrics.ok());
+  const std::string text = (*metrics)->Render();
+  INFO(text);
+  CHECK(absl::StrContains(text, "# TYPE ta_clock_offset_seconds gauge"));
+  CHECK(absl::StrContains(text, "\nta_clock_offset_seconds 2.5\n"));
+  // Nothing measured (a store without a clock of its own): no series.
+  metrics::PrometheusMetricsOptions none;
+  none.clock_offset = [] { return std::optional<absl::Duration>(); };
+  CHECK_FALSE(absl::StrContains(metrics::PrometheusMetrics::Create(std::move(none)).value()->Render(),
+                                "ta_clock_offset_seconds"));
 }
 
 TEST_CASE("Introspect: a store that hangs holds an introspection briefly, never for its timeouts",
