@@ -28,13 +28,12 @@ absl::Time FromMicros(int64_t micros) {
 
 }  // namespace
 
-RevocationView::RevocationView(bool follows_shared_log, absl::Duration max_lag,
-                               const Clock* clock)
+RevocationView::RevocationView(bool follows_shared_log, absl::Duration max_lag, const Clock* clock)
     : follows_shared_log_(follows_shared_log),
       max_lag_(max_lag),
       clock_(clock),
-      current_as_of_micros_(Micros(follows_shared_log ? absl::InfinitePast()
-                                                      : absl::InfiniteFuture())) {}
+      current_as_of_micros_(
+          Micros(follows_shared_log ? absl::InfinitePast() : absl::InfiniteFuture())) {}
 
 RevocationView::Shard& RevocationView::ShardFor(absl::string_view id) const {
   return shards_[absl::HashOf(id) % kShards];
