@@ -27,6 +27,7 @@ absl::StatusOr<std::unique_ptr<storage::TokenStore>> OpenStore(
   pg.pool_size = o.postgres_pool_size;
   pg.clock = rocksdb.clock;
   pg.purge_margin = rocksdb.purge_margin;
+  pg.database_clock = o.postgres_clock_for_testing;
   return storage::OpenPostgresStore(pg);
 }
 
