@@ -62,10 +62,14 @@ absl::Status RevocationFollower::MeasureClockOffset() {
   if (store_now.status().code() == absl::StatusCode::kUnimplemented) return absl::OkStatus();
   RETURN_IF_ERROR(store_now.status());
   // The store read its clock somewhere in [before, after]; the midpoint errs by at most half
-  // the round trip.
+  // the round trip. The verdict changes only when the error cannot flip it (a slow round
+  // trip, e.g. waiting for a pooled connection, proves nothing either way).
   const absl::Duration offset = before + (after - before) / 2 - *store_now;
-  const bool within = absl::AbsDuration(offset) <= max_clock_offset_;
+  const absl::Duration error = (after - before) / 2;
   const bool was_exceeded = view_->clock_offset_exceeded();
+  bool within = !was_exceeded;
+  if (absl::AbsDuration(offset) - error > max_clock_offset_) within = false;
+  if (absl::AbsDuration(offset) + error <= max_clock_offset_) within = true;
   view_->SetClockOffset(offset, within);
   if (within == was_exceeded) {
     std::cerr << "token-authority: "

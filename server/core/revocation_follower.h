@@ -10,7 +10,8 @@
 //
 // Clock offset (DESIGN §13): every poll also reads the store's clock (TokenStore::ClockNow,
 // PostgreSQL's clock_timestamp()) and takes this server's offset as the midpoint of the round
-// trip minus that reading. Past max_clock_offset either way the view is told so
+// trip minus that reading, give or take half the round trip (the verdict moves only when that
+// error cannot flip it). Past max_clock_offset either way the view is told so
 // (RevocationView::SetClockOffset): introspection refuses ("clock_offset_exceeded"), health
 // says NOT_SERVING, a line goes to stderr when it starts and when it ends, and the next poll
 // within the bound lifts it. A store without a clock of its own (UNIMPLEMENTED) is not

@@ -191,9 +191,15 @@ class FailingReads final : public storage::TokenStore {
   absl::StatusOr<storage::StoreStats> GetStats() override { return inner_->GetStats(); }
   // The database's clock: the inner store's, minus `db_behind` (this server's offset to it).
   std::atomic<int64_t> db_behind_micros{0};
+  // When set, each clock reading takes this long on `round_trip_clock` (a slow round trip).
+  std::atomic<FakeClock*> round_trip_clock{nullptr};
+  std::atomic<int64_t> round_trip_micros{0};
   absl::StatusOr<absl::Time> ClockNow() override {
     RETURN_IF_ERROR(Read());
     ASSIGN_OR_RETURN(absl::Time now, inner_->ClockNow());
+    if (FakeClock* c = round_trip_clock.load(); c != nullptr) {
+      c->Advance(absl::Microseconds(round_trip_micros.load()));
+    }
     return now - absl::Microseconds(db_behind_micros.load());
   }
   absl::StatusOr<storage::KeyRingBlob> GetKeyRing(uint64_t if_newer_than) override {
@@ -374,6 +380,29 @@ TEST_CASE("Introspect: a replica whose clock is past the allowed offset from the
   r = a.Introspect(good.access_token);
   REQUIRE(r.ok());
   CHECK(r->active);
+}
+
+TEST_CASE("Introspect: a clock reading with a slow round trip changes no verdict it cannot "
+          "prove",
+          "[core][view]") {
+  Authority a(/*shared_store=*/true);
+  TokenPair good = a.Issue("alice");
+  // Each reading takes 3 s (a wait for a pooled connection): the midpoint says 1.5 s off, the
+  // error is as large, so nothing is proved and the replica keeps serving ...
+  a.store->round_trip_clock = &a.clock;
+  a.store->round_trip_micros = 3'000'000;
+  REQUIRE(Eventually([&] {
+    std::optional<absl::Duration> offset = a.authority->view().clock_offset();
+    return offset.has_value() && *offset >= absl::Milliseconds(1500);
+  }));
+  CHECK_FALSE(a.authority->view().clock_offset_exceeded());
+  // ... while an offset larger than the error is past the bound for certain.
+  a.store->db_behind_micros = 3'000'000;
+  REQUIRE(Eventually([&] { return a.authority->view().clock_offset_exceeded(); }));
+  a.store->round_trip_micros = 0;
+  a.store->db_behind_micros = 0;
+  REQUIRE(Eventually([&] { return !a.authority->view().clock_offset_exceeded(); }));
+  a.store->round_trip_clock = nullptr;
 }
 
 TEST_CASE("Metrics: ta_clock_offset_seconds reports the offset the follower measured",
