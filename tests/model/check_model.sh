@@ -2,7 +2,8 @@
 # check_model.sh [--long]: model-checks tests/model/watch.pml with Spin (issue 25 item 6).
 #   1. the protocol as written: an exhaustive search must find no error (assertions and
 #      invalid end states); the default run uses smaller bounds (2 revocations, 3 sequence
-#      numbers, 3 ticks: ~10 M states, ~25 s), --long the model's own (3, 4, 5).
+#      numbers, 3 ticks: ~10 M states), --long the model's own (3, 4, 5: far larger, not
+#      part of any scripted run yet).
 #   2. each BUG_* variant (one rule of the protocol removed) must fail: a check that cannot
 #      fail proves nothing. Each stops at its first counterexample.
 # Exits non-zero on any unexpected outcome; prints one line per run and a closing count.
