@@ -65,10 +65,9 @@ std::string AuditLog::Format(const core::AuditEvent& e) {
   // JSON allows these raw inside strings, but line-oriented readers (JavaScript's split,
   // Python's splitlines, many log shippers) end a line at them. Their UTF-8 forms occur only
   // inside strings (names are ASCII), so replacing the bytes is exact.
-  std::string line = absl::StrReplaceAll(absl::string_view(out.GetString(), out.GetSize()),
-                                         {{"\xE2\x80\xA8", "\\u2028"},
-                                          {"\xE2\x80\xA9", "\\u2029"},
-                                          {"\xC2\x85", "\\u0085"}});
+  std::string line = absl::StrReplaceAll(
+      absl::string_view(out.GetString(), out.GetSize()),
+      {{"\xE2\x80\xA8", "\\u2028"}, {"\xE2\x80\xA9", "\\u2029"}, {"\xC2\x85", "\\u0085"}});
   line += '\n';
   return line;
 }

@@ -36,9 +36,9 @@ class AuditLog final : public core::AuditSink {
  public:
   // `path` "-" writes to stdout. The file is created 0600 if missing and appended to.
   // `clock` times the refusal intervals (default: the real clock).
-  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(
-      const std::string& path, core::RefusalLimiterOptions refusals = {},
-      const Clock* clock = Clock::Real());
+  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const std::string& path,
+                                                        core::RefusalLimiterOptions refusals = {},
+                                                        const Clock* clock = Clock::Real());
   ~AuditLog() override;
 
   void Record(const core::AuditEvent& event) override;

@@ -96,10 +96,10 @@ absl::StatusOr<Target> Classify(const std::string& dir) {
   if (ec) return NotABackup(dir, absl::StrCat("cannot be listed (", ec.message(), ")"));
   if (names.empty()) return Target::kEmpty;
   if (IsOurMarker(absl::StrCat(dir, "/", kMarkerFile))) return Target::kOurs;
-  const bool legacy =
-      fs::is_directory(absl::StrCat(dir, "/rocksdb/meta"), ec) &&
-      std::all_of(names.begin(), names.end(),
-                  [](const std::string& n) { return n == "rocksdb" || n == "keys"; });
+  const bool legacy = fs::is_directory(absl::StrCat(dir, "/rocksdb/meta"), ec) &&
+                      std::all_of(names.begin(), names.end(), [](const std::string& n) {
+                        return n == "rocksdb" || n == "keys";
+                      });
   if (legacy) return Target::kOurs;
   return NotABackup(dir, "exists, is not empty and is not a backup directory made by CreateBackup");
 }
@@ -108,9 +108,10 @@ absl::StatusOr<Target> Classify(const std::string& dir) {
 absl::Status Claim(const std::string& dir, Target target) {
   if (target == Target::kNew && ::mkdir(dir.c_str(), 0700) != 0) {
     const int error = errno;
-    return Error(absl::StatusCode::kFailedPrecondition, "backup_failed",
-                 absl::StrCat("backup: cannot create the backup directory ", dir, ": ",
-                              std::strerror(error), error == ENOENT ? " (its parent must exist)" : ""));
+    return Error(
+        absl::StatusCode::kFailedPrecondition, "backup_failed",
+        absl::StrCat("backup: cannot create the backup directory ", dir, ": ", std::strerror(error),
+                     error == ENOENT ? " (its parent must exist)" : ""));
   }
   if (target == Target::kOurs && IsOurMarker(absl::StrCat(dir, "/", kMarkerFile))) {
     return absl::OkStatus();

@@ -257,8 +257,8 @@ std::string KeyAad(absl::string_view file) { return absl::StrCat("ta-keyring/v1/
 std::string RingAad(uint64_t generation) { return absl::StrCat("ta-keyring/v2/ring/", generation); }
 
 absl::StatusOr<std::string> SealRing(const std::vector<RingEntry>& entries,
-                                     absl::string_view refresh_secret,
-                                     const KeyEncryptionKey& kek, uint64_t generation) {
+                                     absl::string_view refresh_secret, const KeyEncryptionKey& kek,
+                                     uint64_t generation) {
   internal::SharedRingDocument doc;
   doc.kek_id = kek.Fingerprint();
   doc.sealed_refresh_secret = Base64UrlEncode(kek.Seal(refresh_secret, kRefreshAad));
@@ -296,13 +296,12 @@ absl::Status CheckKek(absl::string_view kek_id, const KeyEncryptionKey& kek) {
 }
 
 absl::Status RolledBack(uint64_t stored, uint64_t seen) {
-  return ta::Error(
-      absl::StatusCode::kDataLoss, "key_ring_rollback",
-      absl::StrCat("the key ring in the store (",
-                   stored == 0 ? std::string("format 1, unversioned")
-                               : absl::StrCat("generation ", stored),
-                   ") is older than the one this server has seen (generation ", seen,
-                   "): an older ring was written back; keeping the newer one"));
+  return ta::Error(absl::StatusCode::kDataLoss, "key_ring_rollback",
+                   absl::StrCat("the key ring in the store (",
+                                stored == 0 ? std::string("format 1, unversioned")
+                                            : absl::StrCat("generation ", stored),
+                                ") is older than the one this server has seen (generation ", seen,
+                                "): an older ring was written back; keeping the newer one"));
 }
 
 // The format-1 document inside `document` (format 2: unsealed, its generation checked against

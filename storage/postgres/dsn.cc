@@ -8,8 +8,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/string_view.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "server/base/error.h"
 
 namespace ta::storage {
@@ -43,8 +43,8 @@ constexpr Template kTemplates[] = {
     {"invalid percent-encoded token: \"", "\"", false},
     {"forbidden value %00 in percent-encoded value: \"", "\"", false},
     {"invalid URI propagated to internal parser routine: \"", "\"", false},
-    {"end of string reached when looking for matching \"]\" in IPv6 host address in URI: \"",
-     "\"", false},
+    {"end of string reached when looking for matching \"]\" in IPv6 host address in URI: \"", "\"",
+     false},
     {"IPv6 host address may not be empty in URI: \"", "\"", false},
 };
 
@@ -116,8 +116,7 @@ std::string Redacted(const std::string& message, absl::string_view dsn) {
         !absl::EndsWith(m, t.tail)) {
       continue;
     }
-    absl::string_view piece =
-        m.substr(t.head.size(), m.size() - t.head.size() - t.tail.size());
+    absl::string_view piece = m.substr(t.head.size(), m.size() - t.head.size() - t.tail.size());
     bool show = t.names_option && IsOptionName(piece);
     for (absl::string_view secret : SecretStretches(dsn)) {
       if (show && absl::StrContains(secret, piece)) show = false;

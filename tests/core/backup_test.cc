@@ -228,15 +228,16 @@ std::string Slurp(const std::string& path) {
 
 // Issue 22 #7: pointed at another server's data directory, CreateBackup replaced its
 // keyring.json, refresh.secret and key files (and deleted its other .pem files).
-TEST_CASE("CreateBackup: a directory that is neither new, empty nor a backup is refused and "
-          "left untouched",
-          "[backup]") {
+TEST_CASE(
+    "CreateBackup: a directory that is neither new, empty nor a backup is refused and "
+    "left untouched",
+    "[backup]") {
   Fixture fx;
   const std::string other = fx.dir.Sub("other-server");
   std::filesystem::create_directories(other + "/keys");
   std::filesystem::create_directories(other + "/db");
-  for (const char* name : {"keys/keyring.json", "keys/refresh.secret", "keys/theirs.pem",
-                           "admin.key"}) {
+  for (const char* name :
+       {"keys/keyring.json", "keys/refresh.secret", "keys/theirs.pem", "admin.key"}) {
     std::ofstream(other + "/" + name) << "theirs:" << name;
   }
   absl::StatusOr<BackupReport> report = fx.authority->CreateBackup(other, 0, fx.admin);
@@ -244,8 +245,8 @@ TEST_CASE("CreateBackup: a directory that is neither new, empty nor a backup is 
   CHECK(report.status().code() == absl::StatusCode::kFailedPrecondition);
   CHECK(ReasonOf(report.status()) == "backup_dir_not_a_backup");
   CHECK(absl::StrContains(report.status().message(), "TOKEN-AUTHORITY-BACKUP"));
-  for (const char* name : {"keys/keyring.json", "keys/refresh.secret", "keys/theirs.pem",
-                           "admin.key"}) {
+  for (const char* name :
+       {"keys/keyring.json", "keys/refresh.secret", "keys/theirs.pem", "admin.key"}) {
     CHECK(Slurp(other + "/" + name) == std::string("theirs:") + name);
   }
   CHECK_FALSE(std::filesystem::exists(other + "/rocksdb"));
@@ -256,9 +257,10 @@ TEST_CASE("CreateBackup: a directory that is neither new, empty nor a backup is 
         "backup_dir_not_a_backup");
 }
 
-TEST_CASE("CreateBackup: an empty directory and its own backup directory are accepted; files it "
-          "did not write are never removed",
-          "[backup]") {
+TEST_CASE(
+    "CreateBackup: an empty directory and its own backup directory are accepted; files it "
+    "did not write are never removed",
+    "[backup]") {
   Fixture fx;
   const std::string empty = fx.dir.Sub("empty");
   std::filesystem::create_directories(empty);

@@ -2,7 +2,6 @@
 // line, so refused traffic could fill the disk; and U+2028/U+2029/U+0085 were written raw,
 // so line-oriented readers split one event into two.
 #include <catch2/catch.hpp>
-
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -45,7 +44,8 @@ TEST_CASE("Audit: a flood of refused calls writes one line per peer and reason, 
   issue.set_client_id("web");
   v1::TokenPair out;
   for (int i = 0; i < 300; ++i) {
-    CallResult r = CallAs("wrong-key", s.api(), &v1::TokenAuthority::Stub::IssueTokens, issue, &out);
+    CallResult r =
+        CallAs("wrong-key", s.api(), &v1::TokenAuthority::Stub::IssueTokens, issue, &out);
     REQUIRE(r.reason == "unauthenticated");
   }
   for (int i = 0; i < 50; ++i) {
@@ -65,8 +65,7 @@ TEST_CASE("Audit: a flood of refused calls writes one line per peer and reason, 
   CHECK(std::string(refused[1]["reason"].GetString()) == "unauthenticated");
 }
 
-TEST_CASE("Audit: refusals are summarised per interval, and distinct peers are capped",
-          "[audit]") {
+TEST_CASE("Audit: refusals are summarised per interval, and distinct peers are capped", "[audit]") {
   TempDir dir;
   FakeClock clock;
   const std::string path = dir.Sub("audit.log");
@@ -94,19 +93,25 @@ TEST_CASE("Audit: refusals are summarised per interval, and distinct peers are c
     std::vector<rapidjson::Document> refused = Refusals(path);
     REQUIRE(refused.size() == 8);
     uint64_t total = 0;
-    for (size_t i = 4; i < refused.size(); ++i) total += std::stoull(refused[i]["count"].GetString());
+    for (size_t i = 4; i < refused.size(); ++i)
+      total += std::stoull(refused[i]["count"].GetString());
     CHECK(total == 500 - 4);
     CHECK(Lines(path).size() == 9);
   }
   CHECK(Lines(path).size() == 9);  // nothing left to summarise at close
 }
 
-TEST_CASE("Audit: U+2028, U+2029 and U+0085 are escaped, so every event is one line for "
-          "any reader",
-          "[audit]") {
+TEST_CASE(
+    "Audit: U+2028, U+2029 and U+0085 are escaped, so every event is one line for "
+    "any reader",
+    "[audit]") {
   core::AuditEvent event;
   event.action = "revoke.subject";
-  event.subject = "a\xE2\x80\xA8" "b\xE2\x80\xA9" "c\xC2\x85" "d";
+  event.subject =
+      "a\xE2\x80\xA8"
+      "b\xE2\x80\xA9"
+      "c\xC2\x85"
+      "d";
   event.note = "\xE2\x80\xA8";
   const std::string line = AuditLog::Format(event);
   CHECK(line.find("\xE2\x80\xA8") == std::string::npos);

@@ -4,7 +4,6 @@
 // re-derives it: replacing the secret invalidates every refresh token minted under the old
 // one (a way to log everyone out after the secret leaked), and access tokens are unaffected.
 #include <catch2/catch.hpp>
-
 #include <fstream>
 #include <string>
 
@@ -23,9 +22,10 @@ void KeyFiles(ServerOptions& o) {
   o.key_publish_delay.reset();
 }
 
-TEST_CASE("RefreshTokens: a replaced refresh.secret invalidates refresh tokens minted under "
-          "the old one",
-          "[integration][refresh]") {
+TEST_CASE(
+    "RefreshTokens: a replaced refresh.secret invalidates refresh tokens minted under "
+    "the old one",
+    "[integration][refresh]") {
   TestServer s(KeyFiles);
   v1::TokenPair kept, dropped;
   REQUIRE(s.Issue("alice", &kept).ok());

@@ -2,7 +2,6 @@
 // with --key_encryption_key_file) started without the flag on the key files left in key_dir,
 // signing and verifying with a stale ring. It must refuse to start and name the flag.
 #include <catch2/catch.hpp>
-
 #include <filesystem>
 #include <fstream>
 
@@ -14,9 +13,10 @@
 namespace ta::testing {
 namespace {
 
-TEST_CASE("Server: a store holding a sealed key ring is refused without "
-          "--key_encryption_key_file",
-          "[integration][keys]") {
+TEST_CASE(
+    "Server: a store holding a sealed key ring is refused without "
+    "--key_encryption_key_file",
+    "[integration][keys]") {
   TempDir dir;
   ServerOptions options;
   options.listen = "127.0.0.1:0";
@@ -35,10 +35,10 @@ TEST_CASE("Server: a store holding a sealed key ring is refused without "
   options.key_encryption_key_file = dir.Sub("kek");
   std::ofstream(options.key_encryption_key_file)
       << "q83vEjRWeJq8vMrU3u/wEjRWeJq8vMrU3u/wEjRWeJo=\n";
-  std::filesystem::permissions(options.key_encryption_key_file,
-                               std::filesystem::perms::owner_read |
-                                   std::filesystem::perms::owner_write,
-                               std::filesystem::perm_options::replace);
+  std::filesystem::permissions(
+      options.key_encryption_key_file,
+      std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+      std::filesystem::perm_options::replace);
   {
     ServerOptions sealed = options;
     REQUIRE(ValidateServerOptions(sealed).ok());

@@ -25,10 +25,9 @@ namespace health = ::grpc::health::v1;
 
 std::unique_ptr<TestServer> ServerOn(const std::string& dsn, const std::string& kek_file) {
   std::ofstream(kek_file) << "q83vEjRWeJq8vMrU3u/wEjRWeJq8vMrU3u/wEjRWeJo=\n";
-  std::filesystem::permissions(kek_file,
-                               std::filesystem::perms::owner_read |
-                                   std::filesystem::perms::owner_write,
-                               std::filesystem::perm_options::replace);
+  std::filesystem::permissions(
+      kek_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+      std::filesystem::perm_options::replace);
   return std::make_unique<TestServer>([&](ServerOptions& o) {
     o.store.engine = "postgres";
     o.store.postgres_dsn = dsn;
@@ -37,9 +36,10 @@ std::unique_ptr<TestServer> ServerOn(const std::string& dsn, const std::string& 
   });
 }
 
-TEST_CASE("Services: a hung store never holds grpc.health.v1 (refresh-token introspection "
-          "waits off gRPC's threads)",
-          "[rpc][postgres]") {
+TEST_CASE(
+    "Services: a hung store never holds grpc.health.v1 (refresh-token introspection "
+    "waits off gRPC's threads)",
+    "[rpc][postgres]") {
   absl::StatusOr<std::unique_ptr<PgCluster>> cluster = PgCluster::Start(/*watchdog=*/true);
   INFO(cluster.status().ToString());
   REQUIRE(cluster.ok());

@@ -202,9 +202,9 @@ TEST_CASE("PostgresStore: a bad DSN names postgres_dsn and never echoes the pass
 // Issue 22 #8: the old redaction toggled on '"', so a password holding one printed its tail.
 TEST_CASE("PostgresStore: a DSN parse error shows no piece of a password, whatever it holds",
           "[storage][postgres][dsn]") {
-  const std::vector<std::string> passwords = {
-      "Kq\"Wx tail-Vz", "Kq'Wx\"Vz", "Kq\\\"Wx\\Vz", "Kq%\"Wx%zzVz", "\"KqWxVz", "KqWxVz\"",
-      "Kq Wx\" Vz\"Jy", "Kq\"\"Wx'' Vz"};
+  const std::vector<std::string> passwords = {"Kq\"Wx tail-Vz", "Kq'Wx\"Vz",    "Kq\\\"Wx\\Vz",
+                                              "Kq%\"Wx%zzVz",   "\"KqWxVz",     "KqWxVz\"",
+                                              "Kq Wx\" Vz\"Jy", "Kq\"\"Wx'' Vz"};
   for (const std::string& pw : passwords) {
     std::string quoted;  // keyword=value quoting: backslash before ' and \ .
     for (char c : pw) {

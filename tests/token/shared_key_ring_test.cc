@@ -349,15 +349,16 @@ TEST_CASE("Shared KeyRing: an older ring written back is refused (its generation
   absl::StatusOr<bool> reload = a->Reload();
   REQUIRE_FALSE(reload.ok());
   CHECK(ReasonOf(reload.status()) == "key_ring_rollback");
-  CHECK(KidOf(SignNow(*a, clock)) == *kid);  // still the newer ring
+  CHECK(KidOf(SignNow(*a, clock)) == *kid);           // still the newer ring
   absl::StatusOr<std::string> rotated = a->Rotate();  // not built on the old ring either
   REQUIRE_FALSE(rotated.ok());
   CHECK(ReasonOf(rotated.status()) == "key_ring_rollback");
 }
 
-TEST_CASE("Shared KeyRing: a format-1 ring still loads, becomes format 2 at the next rotation, "
-          "and cannot come back",
-          "[token][shared]") {
+TEST_CASE(
+    "Shared KeyRing: a format-1 ring still loads, becomes format 2 at the next rotation, "
+    "and cannot come back",
+    "[token][shared]") {
   MemoryKeyStore store;
   FakeClock clock;
   clock.Set(absl::FromUnixSeconds(1'700'000'100));
