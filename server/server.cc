@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <sstream>
 
 #include "absl/strings/match.h"
@@ -173,6 +174,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   key_options.clock = options.authority.clock;
   key_options.allow_hs256 = options.allow_hs256;
   if (options.key_encryption_key_file.empty()) {
+    // A ring sealed in the store is the one that signed its tokens; key files left in key_dir
+    // are not it (issue 22): refuse rather than sign and verify with stale keys.
+    ASSIGN_OR_RETURN(storage::KeyRingBlob sealed,
+                     server->Store()->GetKeyRing(std::numeric_limits<uint64_t>::max()));
+    if (sealed.version != 0) {
+      return FlagError("key_encryption_key_file",
+                       "required: this store holds a key ring sealed under a key-encryption key "
+                       "(a server started with --key_encryption_key_file made it); start with "
+                       "that same file. The key files in --key_dir are not that ring");
+    }
     key_options.publish_delay = options.key_publish_delay.value_or(absl::ZeroDuration());
     ASSIGN_OR_RETURN(server->keys_, token::KeyRing::Open(key_options));
   } else {

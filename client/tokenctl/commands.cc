@@ -105,7 +105,8 @@ constexpr Command kCommands[] = {
     {"stats", "", "record counts and the store's size on disk", "", "tokenctl stats", 0, 0,
      internal::Stats},
     {"backup", "DIR",
-     "online backup of the store and its keys into DIR, an absolute path on the server's machine",
+     "online backup of the store and its keys into DIR, an absolute path on the server's machine: "
+     "new, empty, or where earlier backups went",
      "keep", "tokenctl backup /var/backups/token-authority --keep=7", 1, 1, internal::Backup},
     {"restore", "BACKUP_DIR DATA_DIR",
      "restore the latest backup into a new DATA_DIR, locally (no server: runs token-authority "
