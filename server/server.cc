@@ -5,7 +5,13 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -15,6 +21,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "grpc/health/v1/health.pb.h"
 #include "server/audit_log.h"
 #include "server/base/error.h"
@@ -70,6 +77,31 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Serve
                                    : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
   }
   return grpc::SslServerCredentials(ssl);
+}
+
+// Why gRPC could not bind `host`:`port`, in the words the HTTP face uses ("Address already in
+// use"): gRPC logs its reason but BuildAndStart only returns null, so a plain bind (without
+// SO_REUSEPORT, like ours) asks the kernel again.
+std::string BindFailure(const std::string& host, int port) {
+  std::string name(absl::StripSuffix(absl::StripPrefix(host, "["), "]"));
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(name.c_str(), std::to_string(port).c_str(), &hints, &found) != 0) {
+    return "cannot resolve " + host;
+  }
+  std::string why = "gRPC refused the address";
+  for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) continue;
+    int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0) why = std::strerror(errno);
+    close(fd);
+  }
+  freeaddrinfo(found);
+  return why;
 }
 
 absl::StatusOr<std::unique_ptr<core::CallerRegistry>> LoadCallers(const ServerOptions& o) {
@@ -227,12 +259,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   int selected_port = 0;
   builder.AddListeningPort(options.listen, credentials, &selected_port);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  // gRPC sets SO_REUSEPORT by default: a second server on an occupied --listen would then
+  // start and share the address with the first (two authorities answering at random). Off,
+  // an occupied port fails the start like an occupied --http_listen does (issue 23).
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(server->authority_service_.get());
   builder.RegisterService(server->admin_service_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || selected_port == 0) {
     return Error(absl::StatusCode::kUnavailable, "bind_failed",
-                 absl::StrCat("cannot listen on ", options.listen));
+                 absl::StrCat("--listen: cannot listen on ", options.listen, ": ",
+                              BindFailure(host, port)));
   }
   server->host_ = host;
   server->port_ = selected_port;

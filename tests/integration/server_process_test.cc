@@ -4,15 +4,21 @@
 
 #include <google/protobuf/descriptor.pb.h>
 #include <grpcpp/grpcpp.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "tests/support/temp_dir.h"
@@ -33,6 +39,52 @@ std::unique_ptr<ServerProcess> StartServer(const TempDir& dir,
   INFO(proc.status().ToString());
   REQUIRE(proc.ok());
   return std::move(*proc);
+}
+
+struct Exit {
+  int code = -1;       // exit code; -signal when killed; -1000 when it did not exit in time
+  std::string output;  // stdout and stderr together
+};
+
+// Runs the server binary with `args` to its exit (killed after `timeout`): for the command
+// lines that must end at once (a refused start, --help, --version).
+Exit RunToExit(const std::vector<std::string>& args, absl::Duration timeout = absl::Seconds(20)) {
+  TempDir io;
+  const std::string out_path = io.Sub("out");
+  std::vector<std::string> argv_storage = {ServerBinary()};
+  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : argv_storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  Exit result;
+  int status = 0;
+  const absl::Time deadline = absl::Now() + timeout;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (absl::Now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      result.code = -1000;
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  if (result.code != -1000) {
+    result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  }
+  std::ifstream in(out_path);
+  std::stringstream text;
+  text << in.rdbuf();
+  result.output = text.str();
+  return result;
 }
 
 std::set<std::string> ListServices(const std::string& address) {
@@ -171,6 +223,30 @@ TEST_CASE("Server: a bad flag names itself and exits 2", "[integration]") {
     INFO(proc.status().message());
     CHECK(proc.status().message().find(flag) != std::string::npos);
   }
+}
+
+// Issue 23 (2): gRPC sets SO_REUSEPORT by default, so a second server on an occupied --listen
+// started and shared the port with the first (two authorities answering at random).
+TEST_CASE("Server: an occupied --listen fails the start like an occupied --http_listen",
+          "[integration][bind]") {
+  TempDir first_dir, second_dir;
+  std::unique_ptr<ServerProcess> first = StartServer(first_dir);
+  Exit grpc_taken = RunToExit({"--listen=" + first->address(), "--data_dir=" + second_dir.path()});
+  INFO(grpc_taken.output);
+  CHECK(grpc_taken.code == 1);
+  CHECK(absl::StrContains(grpc_taken.output, "cannot start: --listen: cannot listen on " +
+                                                 first->address() + ": Address already in use"));
+  // The first server still answers, alone.
+  CHECK(ListServices(first->address()).count("tokenauthority.v1.TokenAuthority") == 1);
+
+  // The HTTP face on a port the first server's gRPC holds: the same exit code and words.
+  Exit http_taken = RunToExit({"--listen=127.0.0.1:0", "--data_dir=" + second_dir.path(),
+                               "--http_listen=" + first->address()});
+  INFO(http_taken.output);
+  CHECK(http_taken.code == 1);
+  CHECK(absl::StrContains(http_taken.output,
+                          "cannot listen on " + first->address() + ": Address already in use"));
+  REQUIRE(first->Stop(SIGTERM).value_or(-1) == 0);
 }
 
 std::string AdminKey(const TempDir& dir) {
