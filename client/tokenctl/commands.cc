@@ -88,7 +88,8 @@ constexpr Command kCommands[] = {
      "tokenctl revoke-family --token=- --reason=logout < refresh_token.txt", 0, 1,
      internal::RevokeFamily},
     {"revoke-subject", "SUBJECT | --from_file=FILE|-",
-     "end SUBJECT's sessions (or each listed subject's)", "reason not_before block_until from_file",
+     "end SUBJECT's sessions (or each listed subject's)",
+     "reason not_before block_until from_file from_line",
      "tokenctl revoke-subject --from_file=leaked-users.txt --reason=incident-42", 0, 1,
      internal::RevokeSubject},
     {"sessions", "SUBJECT", "SUBJECT's sessions, newest first",
@@ -137,6 +138,7 @@ int ExitCodeFor(const absl::Status& status) {
       return kExitOk;
     case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kCancelled:  // the server went away mid-call: nothing was refused
       return kExitUnreachable;
     default:
       return kExitRefused;

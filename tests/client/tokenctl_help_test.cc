@@ -96,7 +96,7 @@ TEST_CASE("tokenctl: completion bash completes subcommands, their flags and valu
   CHECK(Complete(r.out, "tokenctl ses") == "sessions");
   CHECK(Complete(r.out, "tokenctl help revoke-") == "revoke-family revoke-subject");
   CHECK(Complete(r.out, "tokenctl sessions --inc") == "--include_revoked");
-  CHECK(Complete(r.out, "tokenctl revoke-subject --from") == "--from_file=");
+  CHECK(Complete(r.out, "tokenctl revoke-subject --from") == "--from_file= --from_line=");
   CHECK(Complete(r.out, "tokenctl --serv") == "--server=");
   CHECK(Complete(r.out, "tokenctl rotate-key --alg = E") == "ES256 EdDSA");
   CHECK(Complete(r.out, "tokenctl --tls_ca = ke") == "keys.pem");

@@ -157,7 +157,8 @@ TEST_CASE(
   ProcessResult dead = RunTokenctl(
       {"--server=" + DeadAddress(), "--max_attempts=1", "revoke-subject", "--from_file=" + file});
   CHECK(dead.exit_code == 4);
-  CHECK(absl::StrContains(dead.err, "stopped: 0 of 3 subjects revoked; resume from line 1"));
+  CHECK(absl::StrContains(dead.err, "stopped at line 1 (not revoked): 0 of 3 subjects revoked; "
+                                    "resume from line 1 (--from_line=1)"));
 
   CHECK(Tokenctl(server, {"revoke-subject", "alice", "--from_file=" + file}).exit_code == 2);
   CHECK(Tokenctl(server, {"revoke-subject", "--from_file=/nonexistent"}).exit_code == 2);
