@@ -73,7 +73,8 @@ Endpoints::RouteInfo Endpoints::Find(absl::string_view path) const {
   if (path == "/oauth2/revoke") return {Route::kRevoke, "revoke", "POST"};
   if (path == "/metrics") return {Route::kMetrics, "metrics", "GET"};
   if (path == "/healthz/live") return {Route::kLive, "live", "GET"};
-  if (path == "/healthz/ready") return {Route::kReady, "ready", "GET"};
+  // /healthz is what most probes try first: readiness.
+  if (path == "/healthz/ready" || path == "/healthz") return {Route::kReady, "ready", "GET"};
   return {Route::kUnknown, "unknown", ""};
 }
 

@@ -10,7 +10,7 @@
 //   POST /oauth2/introspect   RFC 7662; caller with role resource (Bearer API key or Basic)
 //   POST /oauth2/revoke       RFC 7009; caller with role client
 //   GET  /metrics             Prometheus text format
-//   GET  /healthz/live, /healthz/ready
+//   GET  /healthz/live, /healthz/ready (also /healthz)
 // HEAD is answered for every GET route. Every request passes the server's CallGate, so a
 // shutdown drains HTTP requests with the gRPC calls. Thread-safe.
 #ifndef TA_SERVER_HTTP_ENDPOINTS_H_

@@ -202,13 +202,16 @@ TEST_CASE("Endpoints: /healthz/ready follows the store, /healthz/live does not",
   Fixture f;
   HttpRequest ready{"GET", "/healthz/ready"};
   HttpRequest live{"GET", "/healthz/live"};
+  HttpRequest bare{"GET", "/healthz"};  // issue 23 (4): named by the README, was 404
   CHECK(f.Call(ready).status == 200);
+  CHECK(f.Call(bare).body == R"({"status":"ready"})");
   f.store->down = true;
   for (int i = 0; i < 100 && f.Call(ready).status == 200; ++i)
     absl::SleepFor(absl::Milliseconds(20));
   HttpResponse r = f.Call(ready);
   CHECK(r.status == 503);
   CHECK(r.body == R"({"status":"not_ready","reason":"store_unavailable"})");
+  CHECK(f.Call(bare).status == 503);
   CHECK(f.Call(live).status == 200);
   f.store->down = false;
   for (int i = 0; i < 100 && f.Call(ready).status != 200; ++i)
