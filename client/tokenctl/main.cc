@@ -28,6 +28,13 @@
 #include "client/tokenctl/help.h"
 #include "client/tokenctl/terminal.h"
 
+#ifndef TA_VERSION
+#define TA_VERSION "0.0.0"
+#endif
+#ifndef TA_BUILD_VERSION
+#define TA_BUILD_VERSION "unknown"
+#endif
+
 namespace {
 const ta::client::ClientOptions kDefaults;
 }  // namespace
@@ -113,7 +120,8 @@ std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
 }
 
 struct Scan {
-  bool help = false;  // a help flag was given
+  bool help = false;     // a help flag was given
+  bool version = false;  // --version was given
   std::vector<std::string> positional;
 };
 
@@ -137,6 +145,10 @@ absl::StatusOr<Scan> ScanCommandLine(const std::vector<std::string>& args) {
     absl::string_view name = arg.substr(0, eq);
     if (IsHelpFlag(name)) {
       scan.help = true;
+      continue;
+    }
+    if (name == "version") {
+      scan.version = true;
       continue;
     }
     bool negated = false;
@@ -313,6 +325,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> args = NormalizeFlagNames(argc, argv);
   absl::StatusOr<Scan> scan = ScanCommandLine(args);
   if (!scan.ok()) return Fail(absl::StrCat(scan.status().message(), " (tokenctl help)"));
+  if (scan->version && !scan->help) {
+    std::cout << "tokenctl " << TA_VERSION << " (commit " << TA_BUILD_VERSION << ")\n";
+    return kExitOk;
+  }
   if (std::optional<int> code = LocalCommand(*scan)) return *code;
 
   std::vector<char*> arg_ptrs;

@@ -40,6 +40,18 @@ TEST_CASE("tokenctl: --help, -h and help print the overview and exit 0", "[token
   }
 }
 
+// Issue 23 (6): `tokenctl --version` was an unknown flag.
+TEST_CASE("tokenctl: --version prints the version and commit and exits 0", "[tokenctl][help]") {
+  ProcessResult r = Offline({"--version"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(absl::StartsWith(r.out, "tokenctl "));
+  CHECK(absl::StrContains(r.out, "(commit "));
+  ProcessResult bad = Offline({"stats", "--timeout=soon"});
+  CHECK(bad.exit_code == 2);
+  CHECK(absl::StrContains(bad.err, "--timeout"));
+}
+
 TEST_CASE("tokenctl: every subcommand has help with its flags and an example", "[tokenctl][help]") {
   for (const tokenctl::Command& c : tokenctl::Commands()) {
     std::string name(c.name);

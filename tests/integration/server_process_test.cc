@@ -249,6 +249,55 @@ TEST_CASE("Server: an occupied --listen fails the start like an occupied --http_
   REQUIRE(first->Stop(SIGTERM).value_or(-1) == 0);
 }
 
+// Issue 23 (6): --help said "No flags matched" and exited 1; --version on a Release build said
+// "Debug build (NDEBUG not #defined)"; an unknown flag or a bad value exited 1 tersely.
+TEST_CASE("Server: --help lists the flags by group with defaults, --version names the commit",
+          "[integration][flags]") {
+  for (const char* help : {"--help", "-h", "--helpfull"}) {
+    Exit r = RunToExit({help});
+    INFO(help << ": " << r.output);
+    CHECK(r.code == 0);
+    for (const char* group : {"\nserving:\n", "\nstore:\n", "\nsigning keys:\n", "\ntokens:\n",
+                              "\ncallers and TLS:\n"}) {
+      CHECK(absl::StrContains(r.output, group));
+    }
+    CHECK(absl::StrContains(r.output, "(default: 127.0.0.1:50051)"));
+    CHECK(absl::StrContains(r.output, "--access_ttl"));
+    CHECK(absl::StrContains(r.output, "(default: 5m)"));
+    CHECK_FALSE(absl::StrContains(r.output, "No flags matched"));
+    CHECK_FALSE(absl::StrContains(r.output, "testing_clock_offset"));
+  }
+  Exit version = RunToExit({"--version"});
+  INFO(version.output);
+  CHECK(version.code == 0);
+  CHECK(absl::StartsWith(version.output, "token-authority "));
+  CHECK(absl::StrContains(version.output, "(commit "));
+  CHECK_FALSE(absl::StrContains(version.output, "NDEBUG"));
+}
+
+TEST_CASE("Server: every flag error exits 2 naming the flag", "[integration][flags]") {
+  TempDir dir;
+  std::ofstream(dir.Sub("flags")) << "# a flag file\n--listen=127.0.0.1:0\n--leeway=soon\n";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--frobnicate=1"}, "unknown flag --frobnicate"},
+      {{"--access_ttl=abc"}, "--access_ttl"},
+      {{"--sync_writes=maybe"}, "--sync_writes"},
+      {{"--worker_threads"}, "--worker_threads: missing value"},
+      {{"stray"}, "unexpected argument \"stray\""},
+      {{"--flagfile=" + dir.Sub("flags")}, "--leeway"},
+      {{"--flagfile=" + dir.Sub("absent")}, "--flagfile"},
+  };
+  for (const auto& [args, expected] : cases) {
+    std::vector<std::string> argv = {"--data_dir=" + dir.Sub("d")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Exit r = RunToExit(argv);
+    INFO(args.back() << " -> " << r.code << ": " << r.output);
+    CHECK(r.code == 2);
+    CHECK(absl::StrContains(r.output, expected));
+    CHECK_FALSE(absl::StrContains(r.output, "hunter2"));
+  }
+}
+
 std::string AdminKey(const TempDir& dir) {
   std::ifstream in(dir.path() + "/admin.key");
   std::string key;
