@@ -105,7 +105,12 @@ std::string BindFailure(const std::string& host, int port) {
 }
 
 absl::StatusOr<std::unique_ptr<core::CallerRegistry>> LoadCallers(const ServerOptions& o) {
-  if (!o.callers_file.empty()) return core::CallerRegistry::Load(o.callers_file);
+  if (!o.callers_file.empty()) {
+    absl::StatusOr<std::unique_ptr<core::CallerRegistry>> loaded =
+        core::CallerRegistry::Load(o.callers_file);
+    if (!loaded.ok()) return FlagError("callers_file", loaded.status().message());
+    return loaded;
+  }
   const std::string key_path = o.data_dir + "/admin.key";
   ASSIGN_OR_RETURN(std::unique_ptr<core::CallerRegistry> registry,
                    core::CallerRegistry::LocalAdmin(key_path));
@@ -135,6 +140,9 @@ absl::Status ValidateServerOptions(ServerOptions& options) {
                          host);
   }
   if (options.data_dir.empty()) return FlagError("data_dir", "must not be empty");
+  if (!options.callers_file.empty() && !std::ifstream(options.callers_file)) {
+    return FlagError("callers_file", "cannot read " + options.callers_file);
+  }
   RETURN_IF_ERROR(ValidateStoreOptions(options.store));
   if (options.key_dir.empty()) options.key_dir = options.data_dir + "/keys";
   if (options.store.engine == "postgres" && options.key_encryption_key_file.empty()) {

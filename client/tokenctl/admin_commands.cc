@@ -201,9 +201,12 @@ void PrintStats(const v1::GetStatsResponse& r, Io& io) {
   table.AddRow({"revoked subjects", absl::StrCat(r.subjects())});
   table.AddRow({"signing keys", absl::StrCat(r.signing_keys())});
   table.Print(io.out, io.out_columns);
+  // The answer does not say which engine made it: the notes cover both (issue 23: on
+  // PostgreSQL this printed RocksDB's wording).
   io.out << "on disk: " << HumanBytes(r.disk_bytes()) << " (" << r.disk_bytes()
-         << " bytes of SST and WAL files)\n"
-         << "record counts are the store's estimates, exact after purge-expired\n";
+         << " bytes: RocksDB's SST and WAL files, or PostgreSQL's tables with indexes)\n"
+         << "record counts are the store's estimates: on RocksDB exact after purge-expired, on "
+            "PostgreSQL exact below 100,000 rows a table\n";
 }
 
 void PrintBackup(const v1::CreateBackupResponse& r, const CommandInput& in, Io& io) {

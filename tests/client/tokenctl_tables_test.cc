@@ -106,6 +106,8 @@ TEST_CASE("tokenctl: jwks marks the signing key, stats shows sizes", "[tokenctl]
   CHECK(absl::StrContains(Row(stats.out, "signing keys"), " 2"));
   CHECK(absl::StrContains(stats.out, "\non disk: "));
   CHECK_FALSE(absl::StrContains(stats.out, "on disk: 0 B"));
+  // Issue 23 (7): the notes were RocksDB's only ("SST and WAL files"), on PostgreSQL too.
+  CHECK(absl::StrContains(stats.out, "RocksDB's SST and WAL files, or PostgreSQL's tables"));
 }
 
 TEST_CASE("tokenctl: revoke-subject --from_file revokes each listed subject, no bar in a pipe",

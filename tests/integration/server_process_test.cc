@@ -286,6 +286,11 @@ TEST_CASE("Server: every flag error exits 2 naming the flag", "[integration][fla
       {{"stray"}, "unexpected argument \"stray\""},
       {{"--flagfile=" + dir.Sub("flags")}, "--leeway"},
       {{"--flagfile=" + dir.Sub("absent")}, "--flagfile"},
+      // Issue 23 (7): the option libpq refuses is named; the values are not echoed.
+      {{"--store=postgres", "--postgres_dsn=host=/tmp pasword=hunter2"},
+       "--postgres_dsn: not a libpq connection string or URI: invalid connection option "
+       "\"pasword\""},
+      {{"--callers_file=" + dir.Sub("no-callers.txt")}, "--callers_file: cannot read "},
   };
   for (const auto& [args, expected] : cases) {
     std::vector<std::string> argv = {"--data_dir=" + dir.Sub("d")};
