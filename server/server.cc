@@ -279,6 +279,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
                  absl::StrCat("--listen: cannot listen on ", options.listen, ": ",
                               BindFailure(host, port)));
   }
+  // Health by service name, as Envoy and Kubernetes gRPC probes ask it (issue 23): each
+  // service is known to the health service and follows readiness with the server ("").
+  if (grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService()) {
+    for (const char* service :
+         {"tokenauthority.v1.TokenAuthority", "tokenauthority.v1.TokenAdmin"}) {
+      health->SetServingStatus(service, true);
+    }
+  }
   server->host_ = host;
   server->port_ = selected_port;
   RETURN_IF_ERROR(server->StartHealthAndHttp(options));

@@ -150,15 +150,17 @@ void PrintSessions(const v1::ListFamiliesResponse& r, const CommandInput& in, Io
     return;
   }
   using A = Table::Align;
+  // A narrow terminal loses METADATA first; then NOTE (who revoked a session and why) moves
+  // under its row rather than being cut away; then the times people need least go.
   Table table({{"FAMILY_ID"},
                {"STATE"},
                {"CLIENT"},
-               {"CREATED"},
-               {"LAST_REFRESH"},
+               {"CREATED", A::kLeft, 4},
+               {"LAST_REFRESH", A::kLeft, 3},
                {"EXPIRES"},
                {"GEN", A::kRight},
-               {"METADATA"},
-               {"NOTE"}});
+               {"METADATA", A::kLeft, 1},
+               {"NOTE", A::kLeft, 2, true}});
   int revoked = 0;
   for (const v1::Family& f : r.families()) {
     revoked += f.revoked();

@@ -72,7 +72,7 @@ namespace {
 // Help and completion are generated from this table (client/tokenctl/help.cc).
 constexpr Command kCommands[] = {
     {"issue", "SUBJECT", "start a session for SUBJECT; prints its token pair",
-     "client_id scope audience metadata extra_claims",
+     "client_id! scope audience metadata extra_claims",
      "tokenctl issue alice --client_id=web --scope=\"read write\" --metadata=device=laptop", 1, 1,
      internal::Issue},
     {"refresh", "REFRESH_TOKEN|-",

@@ -74,7 +74,8 @@ struct Command {
   absl::string_view name;
   absl::string_view args;     // positional arguments, e.g. "SUBJECT"; "" for none
   absl::string_view summary;  // one line
-  absl::string_view flags;    // the subcommand's own flags, space-separated names
+  absl::string_view flags;    // the subcommand's own flags, space-separated names; a name
+                              // ending in '!' is required (help marks it)
   absl::string_view example;  // one command line
   size_t min_args, max_args;
   RunFn run;  // nullptr: handled by main without a server (help, completion)

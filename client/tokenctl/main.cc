@@ -37,10 +37,12 @@
 
 namespace {
 const ta::client::ClientOptions kDefaults;
+constexpr char kDefaultServer[] = "127.0.0.1:50051";
 }  // namespace
 
 // Connection and output: every subcommand takes these (kGlobalFlags).
-ABSL_FLAG(std::string, server, "127.0.0.1:50051", "token-authority address, host:port");
+ABSL_FLAG(std::string, server, "",
+          "token-authority address, host:port (default: $TA_SERVER, else 127.0.0.1:50051)");
 ABSL_FLAG(std::string, api_key_file, "",
           "file holding the API key (default: $TA_API_KEY; the key is never printed)");
 ABSL_FLAG(bool, tls, false, "use TLS with the system's root CAs (implied by --tls_ca)");
@@ -253,6 +255,10 @@ absl::StatusOr<std::string> LoadApiKey() {
 absl::StatusOr<ta::client::ClientOptions> ClientOptionsFromFlags() {
   ta::client::ClientOptions o;
   o.target = absl::GetFlag(FLAGS_server);
+  if (o.target.empty()) {
+    const char* env = std::getenv("TA_SERVER");  // like HYDRA_ADMIN_URL for hydra
+    o.target = env != nullptr && *env != '\0' ? env : kDefaultServer;
+  }
   o.timeout = absl::GetFlag(FLAGS_timeout);
   o.max_attempts = absl::GetFlag(FLAGS_max_attempts);
   absl::StatusOr<std::string> key = LoadApiKey();

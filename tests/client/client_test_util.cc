@@ -47,7 +47,9 @@ int BindLoopback(std::string* address) {
 std::vector<std::string> ChildEnvironment(const std::vector<std::string>& extra) {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
-    if (!absl::StartsWith(*e, "TA_API_KEY=")) env.emplace_back(*e);
+    if (!absl::StartsWith(*e, "TA_API_KEY=") && !absl::StartsWith(*e, "TA_SERVER=")) {
+      env.emplace_back(*e);
+    }
   }
   env.insert(env.end(), extra.begin(), extra.end());
   return env;

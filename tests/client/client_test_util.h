@@ -81,7 +81,7 @@ struct ProcessResult {
 };
 
 // Runs tokenctl with `args` (after the program name), stdin from `input`, environment
-// inherited minus TA_API_KEY plus `env` ("NAME=value"). Waits for it to exit.
+// inherited minus TA_API_KEY and TA_SERVER plus `env` ("NAME=value"). Waits for it to exit.
 ProcessResult RunTokenctl(const std::vector<std::string>& args,
                           const std::vector<std::string>& env = {}, const std::string& input = "");
 

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "client/tokenctl/commands.h"
 #include "tests/client/client_test_util.h"
 #include "tests/support/temp_dir.h"
@@ -64,9 +65,18 @@ TEST_CASE("tokenctl: every subcommand has help with its flags and an example", "
     CHECK(absl::StartsWith(by_help.out, absl::StrCat("usage: tokenctl ", name)));
     CHECK(absl::StrContains(by_help.out, absl::StrCat("example:\n  ", c.example, "\n")));
     for (absl::string_view flag : absl::StrSplit(c.flags, ' ', absl::SkipEmpty())) {
-      CHECK(absl::StrContains(by_help.out, absl::StrCat("--", flag)));
+      CHECK(absl::StrContains(by_help.out, absl::StrCat("--", absl::StripSuffix(flag, "!"))));
     }
   }
+  // Issue 23 (11): a required flag says so.
+  ProcessResult issue = Offline({"issue", "--help"});
+  for (absl::string_view line : absl::StrSplit(issue.out, '\n')) {
+    if (absl::StartsWith(line, "  --client_id=")) CHECK(absl::StrContains(line, "REQUIRED: "));
+    if (absl::StartsWith(line, "  --scope=")) CHECK_FALSE(absl::StrContains(line, "REQUIRED"));
+  }
+  ProcessResult missing = Offline({"issue", "alice"});
+  CHECK(missing.exit_code == 2);
+  CHECK(absl::StrContains(missing.err, "--client_id is required"));
   ProcessResult sessions = Offline({"sessions", "--help"});
   CHECK(absl::StrContains(sessions.out, "--include_revoked   also list revoked sessions"));
   ProcessResult unknown = Offline({"help", "frobnicate"});

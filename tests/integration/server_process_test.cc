@@ -303,6 +303,30 @@ TEST_CASE("Server: every flag error exits 2 naming the flag", "[integration][fla
   }
 }
 
+// Issue 23 (11): Envoy and Kubernetes gRPC probes ask for a service by name; that was NotFound.
+TEST_CASE("Server: gRPC health answers for each service by name", "[integration]") {
+  TempDir dir;
+  std::unique_ptr<ServerProcess> server = StartServer(dir);
+  auto stub = health::Health::NewStub(
+      grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials()));
+  for (const char* service :
+       {"", "tokenauthority.v1.TokenAuthority", "tokenauthority.v1.TokenAdmin", "nope.Service"}) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    health::HealthCheckRequest req;
+    req.set_service(service);
+    health::HealthCheckResponse resp;
+    grpc::Status status = stub->Check(&ctx, req, &resp);
+    INFO(service << ": " << status.error_message());
+    if (std::string(service) == "nope.Service") {
+      CHECK(status.error_code() == grpc::StatusCode::NOT_FOUND);
+    } else {
+      REQUIRE(status.ok());
+      CHECK(resp.status() == health::HealthCheckResponse::SERVING);
+    }
+  }
+}
+
 std::string AdminKey(const TempDir& dir) {
   std::ifstream in(dir.path() + "/admin.key");
   std::string key;
