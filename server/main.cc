@@ -80,7 +80,10 @@ ABSL_FLAG(int, max_queued_calls, kDefaults.max_queued_calls,
           "calls waiting for a worker before RESOURCE_EXHAUSTED");
 ABSL_FLAG(absl::Duration, shutdown_grace, kDefaults.shutdown_grace,
           "time in-flight calls get after SIGTERM");
-ABSL_FLAG(std::string, issuer, kPolicy.issuer, "iss of issued access tokens");
+ABSL_FLAG(std::string, issuer, "",
+          "iss of issued access tokens and the HTTP metadata's issuer: the URL clients reach "
+          "the HTTP face at (default: that URL, http(s)://<--public_url or --http_listen>, "
+          "on one server with --http_listen on a fixed port; else token-authority)");
 ABSL_FLAG(std::string, default_audience, "", "comma-separated aud used when a request names none");
 ABSL_FLAG(absl::Duration, access_ttl, kPolicy.access_ttl, "access token lifetime");
 ABSL_FLAG(absl::Duration, refresh_idle_ttl, kPolicy.refresh_idle_ttl,
@@ -364,6 +367,9 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   if (!absl::GetFlag(FLAGS_restore_from).empty()) return Restore();
 
+  // A reader of stdout that went away (`| head -1`, a test that read the listening line)
+  // must not kill the server with SIGPIPE when it prints the next line.
+  signal(SIGPIPE, SIG_IGN);
   // Block the signals we handle before any thread exists, so only the waiter below sees them.
   sigset_t signals;
   sigemptyset(&signals);
@@ -390,6 +396,13 @@ int main(int argc, char** argv) {
   std::cout << "listening on " << (*server)->address() << std::endl;
   if ((*server)->http_port() != 0) {
     std::cout << "http listening on " << (*server)->http_address() << std::endl;
+  }
+  if ((*server)->http_port() != 0 && !absl::StartsWith(options.authority.issuer, "https://") &&
+      !absl::StartsWith(options.authority.issuer, "http://")) {
+    std::cerr << "token-authority: warning: --issuer=" << options.authority.issuer
+              << " is not a URL: OIDC discovery clients (go-oidc, Spring issuer-uri) refuse "
+                 "its metadata; set --issuer to the URL they reach the HTTP face at (README, "
+                 "\"The HTTP face\")\n";
   }
 
   std::thread waiter([&] {

@@ -119,6 +119,24 @@ absl::StatusOr<std::unique_ptr<core::CallerRegistry>> LoadCallers(const ServerOp
   return registry;
 }
 
+// The issuer when --issuer is not given (an empty options.authority.issuer): the HTTP face's
+// URL when one server serves it on a known port -- what OIDC discovery clients check the
+// metadata's issuer against (issue 23). Not with a shared store: replicas on different
+// ports would then each stamp their own `iss` and refuse each other's tokens; they need one
+// --issuer (the load balancer's URL). Else "token-authority", as before.
+std::string DefaultIssuer(const ServerOptions& o) {
+  const std::string fallback = core::AuthorityOptions().issuer;
+  if (o.http_listen.empty() || o.store.engine != "rocksdb") return fallback;
+  if (!o.public_url.empty()) return o.public_url;
+  const size_t colon = o.http_listen.rfind(':');
+  const std::string host = o.http_listen.substr(0, colon);
+  if (host.empty() || host == "0.0.0.0" || host == "[::]" ||
+      o.http_listen.substr(colon + 1) == "0") {
+    return fallback;  // no address a client could use, or not known before the bind
+  }
+  return absl::StrCat(o.tls_cert.empty() ? "http://" : "https://", o.http_listen);
+}
+
 }  // namespace
 
 absl::Status ValidateServerOptions(ServerOptions& options) {
@@ -175,6 +193,7 @@ absl::Status ValidateServerOptions(ServerOptions& options) {
     return FlagError("shutdown_grace", "must be 0s..5m");
   }
   RETURN_IF_ERROR(ValidateHttpOptions(options));
+  if (options.authority.issuer.empty()) options.authority.issuer = DefaultIssuer(options);
   absl::Status authority = core::ValidateAuthorityOptions(options.authority);
   if (!authority.ok()) {
     std::string reason = ReasonOf(authority);

@@ -4,8 +4,11 @@
 
 #include <google/protobuf/descriptor.pb.h>
 #include <grpcpp/grpcpp.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +21,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
@@ -327,6 +331,20 @@ TEST_CASE("Server: gRPC health answers for each service by name", "[integration]
   }
 }
 
+// A port nobody listens on now (bound once, then freed).
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  socklen_t len = sizeof(addr);
+  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
 std::string AdminKey(const TempDir& dir) {
   std::ifstream in(dir.path() + "/admin.key");
   std::string key;
@@ -513,6 +531,57 @@ TEST_CASE("Server: no token, API key or key material reaches its log", "[integra
   for (const std::string& secret : secrets) {
     INFO("secret of length " << secret.size());
     CHECK(log.find(secret) == std::string::npos);  // ...never what it is
+  }
+}
+
+// Issue 23 (5): the default issuer "token-authority" is not a URL, so OIDC discovery clients
+// refused the metadata. Served on a known port, the HTTP face's URL is the default issuer;
+// otherwise the start warns.
+TEST_CASE("Server: the issuer defaults to the HTTP face's URL, and a non-URL one is warned of",
+          "[integration][issuer]") {
+  TempDir dir;
+  const std::string http = absl::StrCat("127.0.0.1:", FreePort());
+  std::unique_ptr<ServerProcess> server = StartServer(dir, {"--http_listen=" + http});
+  const std::string key = AdminKey(dir);
+  auto api = ApiStub(server->address());
+  v1::TokenPair pair;
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + key);
+    v1::IssueTokensRequest issue;
+    issue.set_subject("alice");
+    issue.set_client_id("web");
+    issue.add_audience("api");
+    grpc::Status issued = api->IssueTokens(&ctx, issue, &pair);
+    INFO(issued.error_message() << "\nserver stderr: " << server->ReadStderr());
+    REQUIRE(issued.ok());
+  }
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + key);
+  v1::IntrospectRequest intro;
+  intro.set_token(pair.access_token());
+  v1::IntrospectResponse info;
+  REQUIRE(api->Introspect(&ctx, intro, &info).ok());
+  CHECK(info.active());
+  CHECK(info.claims().fields().at("iss").string_value() == "http://" + http);
+  CHECK_FALSE(absl::StrContains(server->ReadStderr(), "is not a URL"));
+  REQUIRE(server->Stop(SIGTERM).value_or(-1) == 0);
+
+  TempDir other;  // port 0: the URL is not known before the bind; an explicit one is not a URL
+  for (const std::vector<std::string>& flags :
+       {std::vector<std::string>{"--http_listen=127.0.0.1:0"},
+        std::vector<std::string>{"--http_listen=" + http, "--issuer=token-authority"}}) {
+    std::unique_ptr<ServerProcess> warned = StartServer(other, flags);
+    // The warning follows the listening lines.
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (!absl::StrContains(warned->ReadStderr(), "warning: --issuer") &&
+           absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    INFO(warned->ReadStderr());
+    CHECK(absl::StrContains(warned->ReadStderr(),
+                            "warning: --issuer=token-authority is not a URL: OIDC discovery"));
+    REQUIRE(warned->Stop(SIGTERM).value_or(-1) == 0);
   }
 }
 
