@@ -112,6 +112,10 @@ ABSL_FLAG(size_t, verify_cache_mb, kPolicy.verify_cache_bytes >> 20,
 ABSL_FLAG(absl::Duration, max_revocation_lag, kPolicy.max_revocation_lag,
           "with --store=postgres: how stale this replica's view of revocations may be before "
           "introspection answers UNAVAILABLE (revocations_stale) instead of guessing");
+ABSL_FLAG(absl::Duration, max_clock_offset, kPolicy.max_clock_offset,
+          "with --store=postgres: how far this replica's clock may be from the database's "
+          "(measured at every poll) before it reports NOT_SERVING and calls no token active "
+          "(clock_offset_exceeded); the reaper keeps revocations this much (+1m) past expiry");
 ABSL_FLAG(std::string, audit_log, "",
           "audit trail, one JSON line per security event: a file (reopened on SIGHUP), \"-\" "
           "for stdout, or \"off\"; default <data_dir>/audit.log");
@@ -147,7 +151,7 @@ const std::vector<FlagGroup>& FlagGroups() {
       {"serving", {"listen", "http_listen", "public_url", "allow_insecure", "shutdown_grace",
                    "worker_threads", "max_queued_calls"}},
       {"store", {"data_dir", "store", "postgres_dsn", "postgres_pool_size", "block_cache_mb",
-                 "sync_writes", "max_revocation_lag"}},
+                 "sync_writes", "max_revocation_lag", "max_clock_offset"}},
       {"signing keys", {"key_dir", "key_encryption_key_file", "key_publish_delay", "signing_alg",
                         "retired_key_window", "allow_hs256", "jwks_max_age"}},
       {"tokens", {"issuer", "default_audience", "access_ttl", "refresh_idle_ttl", "family_ttl",
@@ -312,6 +316,7 @@ ta::ServerOptions OptionsFromFlags(ta::OffsetClock* clock) {
   o.callers_file = absl::GetFlag(FLAGS_callers_file);
   o.audit_log = absl::GetFlag(FLAGS_audit_log);
   o.authority.max_revocation_lag = absl::GetFlag(FLAGS_max_revocation_lag);
+  o.authority.max_clock_offset = absl::GetFlag(FLAGS_max_clock_offset);
   o.http_listen = absl::GetFlag(FLAGS_http_listen);
   o.public_url = absl::GetFlag(FLAGS_public_url);
   o.jwks_max_age = absl::GetFlag(FLAGS_jwks_max_age);

@@ -38,6 +38,8 @@ namespace ta {
 namespace {
 
 constexpr int kMaxMessageBytes = 64 * 1024;
+// What the store keeps past the allowed clock offset before deleting an expired record.
+constexpr absl::Duration kPurgeLeeway = absl::Minutes(1);
 
 absl::Status FlagError(absl::string_view flag, absl::string_view why) {
   return InvalidField(flag, absl::StrCat("--", flag, ": ", why));
@@ -223,6 +225,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   store_options.block_cache_bytes = options.block_cache_mb << 20;
   store_options.sync_writes = options.sync_writes;
   store_options.clock = options.authority.clock;
+  // Nothing a revocation needs is deleted while any replica's clock (within the allowed
+  // offset) could still accept a token it kills (DESIGN §13).
+  store_options.purge_margin = options.authority.max_clock_offset + kPurgeLeeway;
   ASSIGN_OR_RETURN(server->store_, OpenStore(options.store, store_options));
   RETURN_IF_ERROR(server->StartMetrics(options));
 

@@ -64,6 +64,10 @@ absl::Status Probe(storage::TokenStore* store, core::TokenAuthority* authority,
     return Error(absl::StatusCode::kUnavailable, "store_unavailable",
                  absl::StrCat("the store does not answer: ", read.status().message()));
   }
+  if (authority->view().clock_offset_exceeded()) {
+    return Error(absl::StatusCode::kUnavailable, "clock_offset_exceeded",
+                 "this server's clock is past --max_clock_offset from the database's");
+  }
   if (!authority->view().IsCurrent(now)) {
     return Error(absl::StatusCode::kUnavailable, "revocations_stale",
                  "the revocation view is not proved current");
@@ -109,6 +113,9 @@ absl::Status Server::StartMetrics(const ServerOptions& options) {
   metrics::PrometheusMetricsOptions m;
   m.build_info = {{"version", TA_BUILD_VERSION}, {"compiler", __VERSION__}};
   m.keys = [this] { return keys_ != nullptr ? keys_->Keys() : std::vector<token::KeyInfo>(); };
+  m.clock_offset = [this]() -> std::optional<absl::Duration> {
+    return authority_ != nullptr ? authority_->view().clock_offset() : std::nullopt;
+  };
   m.clock = options.authority.clock;
   ASSIGN_OR_RETURN(metrics_, metrics::PrometheusMetrics::Create(std::move(m)));
   metered_store_ = std::make_unique<metrics::MeteredStore>(store_.get(), metrics_.get());

@@ -26,6 +26,8 @@ absl::StatusOr<std::unique_ptr<storage::TokenStore>> OpenStore(
   pg.dsn = o.postgres_dsn;
   pg.pool_size = o.postgres_pool_size;
   pg.clock = rocksdb.clock;
+  pg.purge_margin = rocksdb.purge_margin;
+  pg.database_clock = o.postgres_clock_for_testing;
   return storage::OpenPostgresStore(pg);
 }
 
@@ -42,6 +44,7 @@ class StoreKeyRing final : public token::SharedKeyStore {
   absl::Status CompareAndSet(uint64_t expected_version, const std::string& document) override {
     return store_->CompareAndSetKeyRing(expected_version, document);
   }
+  absl::StatusOr<absl::Time> ClockNow() override { return store_->ClockNow(); }
 
  private:
   storage::TokenStore* const store_;

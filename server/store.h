@@ -25,6 +25,10 @@ struct StoreOptions {
   std::string postgres_dsn;
   // PostgreSQL connections the server keeps open. Default 16.
   int postgres_pool_size = 16;
+  // TESTS ONLY. Null (default): the database server's own clock, which replicas measure their
+  // offset against and the reaper decides by. An in-process test server on a fake clock sets
+  // the same fake clock here to stand for the database's.
+  const Clock* postgres_clock_for_testing = nullptr;
 };
 
 // Checks the store flags, naming the one at fault (--store, --postgres_dsn, ...).

@@ -303,8 +303,23 @@ class TokenStore {
   virtual absl::StatusOr<FamilyPage> ListFamilies(const ListFamiliesQuery& query) = 0;
 
   // Compacts every column family now, so the expiry filter physically drops every record
-  // past its drop-after time. Slow on a big store; meant for admin tools and tests.
+  // past its drop-after time by more than the store's purge margin (its options'
+  // purge_margin): a record, revocation-log entry or denylisted jti included, stays on disk
+  // that long after the last instant a reader's clock could still need it, so a replica
+  // whose clock runs behind the deleter's (within the margin) never misses it. Where several
+  // processes share the store (PostgreSQL), "now" is the earlier of the caller's clock and
+  // the database's (ClockNow), so a replica whose clock runs ahead deletes nothing early.
+  // Slow on a big store; meant for admin tools and tests.
   virtual absl::Status PurgeExpired() = 0;
+
+  // The store's clock (DESIGN §13): the database server's clock_timestamp() for PostgreSQL,
+  // which every replica measures its own clock against; the RocksDB store's own (injected)
+  // clock, the only one there. UNAVAILABLE when the store does not answer; the default,
+  // UNIMPLEMENTED, is for wrappers and fakes that have no clock to offer (nothing is
+  // measured then).
+  virtual absl::StatusOr<absl::Time> ClockNow() {
+    return absl::UnimplementedError("this store offers no clock");
+  }
 
   virtual absl::StatusOr<StoreStats> GetStats() = 0;
 

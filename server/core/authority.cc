@@ -63,6 +63,9 @@ absl::Status ValidateAuthorityOptions(const AuthorityOptions& o) {
   if (o.max_revocation_lag < absl::Milliseconds(10) || o.max_revocation_lag > absl::Minutes(1)) {
     return OptionError("max_revocation_lag", "must be between 10ms and 1m");
   }
+  if (o.max_clock_offset < absl::Milliseconds(1) || o.max_clock_offset > absl::Minutes(1)) {
+    return OptionError("max_clock_offset", "must be between 1ms and 1m");
+  }
   if (o.clock == nullptr) return OptionError("clock", "must not be null");
   if (o.metrics == nullptr) return OptionError("metrics", "must not be null");
   return absl::OkStatus();
@@ -84,7 +87,8 @@ absl::StatusOr<std::unique_ptr<TokenAuthority>> TokenAuthority::Create(
     // picked up within the lag bound too.
     TokenAuthority* self = authority.get();
     authority->follower_ = std::make_unique<RevocationFollower>(
-        store, view, options.clock, absl::Milliseconds(100), [self] { return self->ReloadKeys(); });
+        store, view, options.clock, absl::Milliseconds(100), [self] { return self->ReloadKeys(); },
+        options.max_clock_offset);
     RETURN_IF_ERROR(authority->follower_->PollOnce());  // current before the first call
     authority->follower_->Start();
   }
@@ -102,7 +106,8 @@ TokenAuthority::TokenAuthority(const AuthorityOptions& options, storage::TokenSt
       store_(store),
       keys_(keys),
       verify_cache_(options.verify_cache_bytes),
-      view_(std::make_unique<RevocationView>(options.shared_store, options.max_revocation_lag)) {}
+      view_(std::make_unique<RevocationView>(options.shared_store, options.max_revocation_lag,
+                                             options.clock)) {}
 
 void TokenAuthority::Audit(AuditEvent event, const absl::Status& status,
                            const Caller& caller) const {

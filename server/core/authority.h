@@ -61,6 +61,10 @@ struct AuthorityOptions {
   // token answers UNAVAILABLE ("revocations_stale") rather than risk calling a revoked token
   // active. Default 1 s.
   absl::Duration max_revocation_lag = absl::Seconds(1);
+  // With shared_store: how far this server's clock may be from the database's (measured at
+  // every follower poll) before it refuses to call a token active ("clock_offset_exceeded")
+  // and reports NOT_SERVING. Default 500 ms.
+  absl::Duration max_clock_offset = absl::Milliseconds(500);
   // Where security events go (audit.h). Not owned; may be null (no audit trail).
   AuditSink* audit = nullptr;
   // Time source. Never null.

@@ -36,6 +36,13 @@ absl::StatusOr<Introspection> TokenAuthority::Introspect(const IntrospectRequest
   RETURN_IF_ERROR(CheckToken("token", request.token));
   RETURN_IF_ERROR(CheckText("audience", request.audience, kMaxAudienceBytes));
   const absl::Time now = options_.clock->Now();
+  // Past the allowed offset from the database's clock, this server's idea of what has
+  // expired or been swept is not to be trusted, either way (DESIGN §13).
+  if (view_->clock_offset_exceeded()) {
+    return Error(absl::StatusCode::kUnavailable, "clock_offset_exceeded",
+                 "this server's clock is too far from the database's to judge a token; ask "
+                 "another replica");
+  }
   if (LooksLikeRefreshToken(request.token)) {
     if (request.access_tokens_only) return Inactive("not_an_access_token");
     return IntrospectRefresh(request, now);

@@ -1,5 +1,6 @@
 #include "server/core/revocation_follower.h"
 
+#include <iostream>
 #include <vector>
 
 #include "server/base/status_macros.h"
@@ -13,8 +14,14 @@ constexpr size_t kBatch = 1000;
 
 RevocationFollower::RevocationFollower(storage::TokenStore* store, RevocationView* view,
                                        const Clock* clock, absl::Duration interval,
-                                       std::function<absl::Status()> also)
-    : store_(store), view_(view), clock_(clock), interval_(interval), also_(std::move(also)) {}
+                                       std::function<absl::Status()> also,
+                                       absl::Duration max_clock_offset)
+    : store_(store),
+      view_(view),
+      clock_(clock),
+      interval_(interval),
+      also_(std::move(also)),
+      max_clock_offset_(max_clock_offset) {}
 
 RevocationFollower::~RevocationFollower() { Stop(); }
 
@@ -48,7 +55,38 @@ bool RevocationFollower::CatchUp(absl::Time now) {
   return view_->IsCurrent(now);
 }
 
+absl::Status RevocationFollower::MeasureClockOffset() {
+  const absl::Time before = clock_->Now();
+  absl::StatusOr<absl::Time> store_now = store_->ClockNow();
+  const absl::Time after = clock_->Now();
+  if (store_now.status().code() == absl::StatusCode::kUnimplemented) return absl::OkStatus();
+  RETURN_IF_ERROR(store_now.status());
+  // The store read its clock somewhere in [before, after]; the midpoint errs by at most half
+  // the round trip. The verdict changes only when the error cannot flip it (a slow round
+  // trip, e.g. waiting for a pooled connection, proves nothing either way).
+  const absl::Duration offset = before + (after - before) / 2 - *store_now;
+  const absl::Duration error = (after - before) / 2;
+  const bool was_exceeded = view_->clock_offset_exceeded();
+  bool within = !was_exceeded;
+  if (absl::AbsDuration(offset) - error > max_clock_offset_) within = false;
+  if (absl::AbsDuration(offset) + error <= max_clock_offset_) within = true;
+  view_->SetClockOffset(offset, within);
+  if (within == was_exceeded) {
+    std::cerr << "token-authority: "
+              << (within ? "clock offset back within bound" : "clock offset exceeded") << ": this "
+              << "server's clock is " << absl::FormatDuration(offset)
+              << " off the store's (bound --max_clock_offset="
+              << absl::FormatDuration(max_clock_offset_) << ", round trip "
+              << absl::FormatDuration(after - before) << ")"
+              << (within ? "; serving again\n"
+                         : "; NOT_SERVING, and no token is called active until it is back "
+                           "(clock_offset_exceeded)\n");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RevocationFollower::PollLocked() {
+  RETURN_IF_ERROR(MeasureClockOffset());
   const absl::Time started = clock_->Now();
   while (true) {
     ASSIGN_OR_RETURN(std::vector<storage::RevocationEntry> batch,

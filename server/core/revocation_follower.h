@@ -8,6 +8,15 @@
 // stops being current and introspection refuses ("revocations_stale") until the store answers
 // again; nothing else is needed to recover.
 //
+// Clock offset (DESIGN §13): every poll also reads the store's clock (TokenStore::ClockNow,
+// PostgreSQL's clock_timestamp()) and takes this server's offset as the midpoint of the round
+// trip minus that reading, give or take half the round trip (the verdict moves only when that
+// error cannot flip it). Past max_clock_offset either way the view is told so
+// (RevocationView::SetClockOffset): introspection refuses ("clock_offset_exceeded"), health
+// says NOT_SERVING, a line goes to stderr when it starts and when it ends, and the next poll
+// within the bound lifts it. A store without a clock of its own (UNIMPLEMENTED) is not
+// measured.
+//
 // Callers never wait on the store: a caller that finds the view stale (CatchUp) wakes the
 // thread and waits at most kCatchUpWait for a poll to prove it current, so a store that hangs
 // holds an introspection for 100 ms, not for the store's timeouts.
@@ -43,9 +52,11 @@ class RevocationFollower {
   // (default 100 ms; keep it well under the lag bound).
   // `also`, when set, runs in every poll after the log is read (the shared key ring's reload);
   // its failure fails the poll, so what it keeps current is covered by the same lag bound.
+  // `max_clock_offset`: how far this server's clock may be from the store's (default 500 ms).
   RevocationFollower(storage::TokenStore* store, RevocationView* view, const Clock* clock,
                      absl::Duration interval = absl::Milliseconds(100),
-                     std::function<absl::Status()> also = nullptr);
+                     std::function<absl::Status()> also = nullptr,
+                     absl::Duration max_clock_offset = absl::Milliseconds(500));
   ~RevocationFollower();  // stops
 
   // One poll now: read, apply, mark current. Waits for a poll already running.
@@ -64,12 +75,15 @@ class RevocationFollower {
  private:
   void Loop();
   absl::Status PollLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(poll_mu_);
+  // Reads the store's clock and hands the offset to the view.
+  absl::Status MeasureClockOffset() ABSL_EXCLUSIVE_LOCKS_REQUIRED(poll_mu_);
 
   storage::TokenStore* const store_;
   RevocationView* const view_;
   const Clock* const clock_;
   const absl::Duration interval_;
   const std::function<absl::Status()> also_;
+  const absl::Duration max_clock_offset_;
   std::optional<std::thread> thread_;
   std::atomic<uint64_t> failed_polls_{0};
   absl::Mutex poll_mu_;  // serialises polls

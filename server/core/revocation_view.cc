@@ -28,11 +28,12 @@ absl::Time FromMicros(int64_t micros) {
 
 }  // namespace
 
-RevocationView::RevocationView(bool follows_shared_log, absl::Duration max_lag)
+RevocationView::RevocationView(bool follows_shared_log, absl::Duration max_lag, const Clock* clock)
     : follows_shared_log_(follows_shared_log),
       max_lag_(max_lag),
-      current_as_of_micros_(Micros(follows_shared_log ? absl::InfinitePast()
-                                                      : absl::InfiniteFuture())) {}
+      clock_(clock),
+      current_as_of_micros_(
+          Micros(follows_shared_log ? absl::InfinitePast() : absl::InfiniteFuture())) {}
 
 RevocationView::Shard& RevocationView::ShardFor(absl::string_view id) const {
   return shards_[absl::HashOf(id) % kShards];
@@ -45,9 +46,11 @@ void RevocationView::Apply(const storage::RevocationEntry& entry) {
     Map& map = entry.kind == Kind::kJti ? shard.jtis : shard.families;
     auto [it, inserted] = map.try_emplace(entry.id, Entry{entry.live_until, entry.kind});
     if (!inserted) it->second.live_until = std::max(it->second.live_until, entry.live_until);
-    // Amortised sweep: entries dead at the time of this revocation are dead for good.
+    // Amortised sweep of what is dead by this server's clock. Never by entry.revoked_at: that
+    // is the writer's clock, and a writer whose clock runs ahead would make this view forget
+    // revocations this server still needs (issue 22).
     if (shard.jtis.size() + shard.families.size() > 2 * shard.swept_size + 64) {
-      const absl::Time now = entry.revoked_at;
+      const absl::Time now = clock_->Now();
       auto dead = [now](const auto& kv) { return kv.second.live_until <= now; };
       absl::erase_if(shard.jtis, dead);
       absl::erase_if(shard.families, dead);
@@ -105,7 +108,19 @@ absl::Time RevocationView::current_as_of() const {
 }
 
 bool RevocationView::IsCurrent(absl::Time now) const {
+  if (clock_offset_exceeded()) return false;
   return !follows_shared_log_ || now - current_as_of() <= max_lag_;
+}
+
+void RevocationView::SetClockOffset(absl::Duration offset, bool within_bound) {
+  clock_offset_micros_.store(absl::ToInt64Microseconds(offset), std::memory_order_relaxed);
+  clock_offset_measured_.store(true, std::memory_order_release);
+  clock_offset_exceeded_.store(!within_bound, std::memory_order_release);
+}
+
+std::optional<absl::Duration> RevocationView::clock_offset() const {
+  if (!clock_offset_measured_.load(std::memory_order_acquire)) return std::nullopt;
+  return absl::Microseconds(clock_offset_micros_.load(std::memory_order_relaxed));
 }
 
 size_t RevocationView::size() const {

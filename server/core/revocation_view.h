@@ -7,7 +7,14 @@
 // acknowledged) and, where other processes write the same store (replicas), by a follower
 // that reads the log and calls MarkCurrent. An entry is dropped once its live_until has
 // passed: no token it kills can verify after that, so the view holds only recent
-// revocations however many sessions exist.
+// revocations however many sessions exist. "Passed" by this server's clock only (DESIGN §13):
+// never by another replica's, whose clock may run ahead (an entry's revoked_at is the
+// writer's clock).
+//
+// Clock offset: where the store has a clock of its own (PostgreSQL), the follower measures
+// this server's offset to it at every poll (SetClockOffset). Past the bound the view is not
+// current, and callers refuse with "clock_offset_exceeded": this server's idea of which
+// tokens are alive cannot be trusted.
 //
 // Currency: a view that follows a shared log is trusted only while the follower has proved
 // it current within `max_lag`; otherwise IsCurrent is false and callers refuse to call a
@@ -21,6 +28,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -29,6 +37,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/base/clock.h"
 #include "storage/token_store.h"
 
 namespace ta::core {
@@ -37,7 +46,8 @@ class RevocationView {
  public:
   // follows_shared_log: other processes write the store, so the view is current only as far
   // as MarkCurrent says. max_lag: how old that proof may be before IsCurrent turns false.
-  RevocationView(bool follows_shared_log, absl::Duration max_lag);
+  // clock: judges which entries are dead (borrowed; must outlive the view).
+  RevocationView(bool follows_shared_log, absl::Duration max_lag, const Clock* clock);
 
   // Adds `entry` (idempotent: the same revocation applied twice is one).
   void Apply(const storage::RevocationEntry& entry);
@@ -55,6 +65,16 @@ class RevocationView {
   bool IsCurrent(absl::Time now) const;
   // The instant the view is proved current to (InfiniteFuture when it has no other writer).
   absl::Time current_as_of() const;
+
+  // The follower's latest measurement of this server's clock minus the store's, and whether
+  // it is within the allowed offset. While it is not, IsCurrent is false.
+  void SetClockOffset(absl::Duration offset, bool within_bound);
+  // Whether the latest measurement was past the bound (false until one is made).
+  bool clock_offset_exceeded() const {
+    return clock_offset_exceeded_.load(std::memory_order_acquire);
+  }
+  // The latest measurement; nullopt until one is made.
+  std::optional<absl::Duration> clock_offset() const;
 
   // The highest sequence number applied (followers resume after it).
   uint64_t last_seq() const { return last_seq_.load(std::memory_order_acquire); }
@@ -80,9 +100,13 @@ class RevocationView {
 
   const bool follows_shared_log_;
   const absl::Duration max_lag_;
+  const Clock* const clock_;
   mutable std::array<Shard, kShards> shards_;
   std::atomic<uint64_t> last_seq_{0};
   std::atomic<int64_t> current_as_of_micros_;
+  std::atomic<bool> clock_offset_exceeded_{false};
+  std::atomic<bool> clock_offset_measured_{false};
+  std::atomic<int64_t> clock_offset_micros_{0};
 };
 
 }  // namespace ta::core

@@ -52,6 +52,8 @@ class MeteredStore final : public storage::TokenStore {
                                     absl::string_view document) override {
     return store_->CompareAndSetKeyRing(expected_version, document);
   }
+  // Passed through unmetered too: the follower's clock reading, once per poll.
+  absl::StatusOr<absl::Time> ClockNow() override { return store_->ClockNow(); }
   absl::StatusOr<storage::BackupResult> CreateBackup(
       const storage::BackupRequest& request) override;
 

@@ -219,6 +219,15 @@ std::string PrometheusMetrics::Render() const {
     families.push_back(std::move(count));
     families.push_back(std::move(age));
   }
+  if (options_.clock_offset) {
+    if (std::optional<absl::Duration> offset = options_.clock_offset(); offset.has_value()) {
+      prometheus::MetricFamily family = GaugeFamily(
+          "ta_clock_offset_seconds",
+          "This replica's clock minus the database's, measured at the last revocation poll");
+      family.metric.push_back(GaugeSample(absl::ToDoubleSeconds(*offset), {}));
+      families.push_back(std::move(family));
+    }
+  }
   return prometheus::TextSerializer().Serialize(families);
 }
 

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,9 @@ struct PrometheusMetricsOptions {
   // The signing keys now (for ta_signing_keys and ta_signing_key_age_seconds), read at each
   // scrape. Empty: no key series.
   std::function<std::vector<token::KeyInfo>()> keys;
+  // This replica's clock minus the database's as the follower last measured it (for
+  // ta_clock_offset_seconds), read at each scrape. Empty, or nullopt: no series.
+  std::function<std::optional<absl::Duration>()> clock_offset;
   // Time source for key ages. Never null.
   const Clock* clock = Clock::Real();
 };

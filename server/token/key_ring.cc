@@ -558,7 +558,17 @@ absl::StatusOr<std::string> KeyRing::RotateShared(Algorithm alg) {
   // Above every generation sealed so far (a format-1 ring becomes format 2 here).
   const uint64_t generation = std::max({stored.version, current.generation, seen}) + 1;
   ASSIGN_OR_RETURN(std::unique_ptr<Key> key, Key::Generate(alg));
-  ManifestEntry meta = NewKeyEntry(*key, now, now + options_.publish_delay);
+  // Signing starts publish_delay after the later of this replica's clock and the store's
+  // (issue 22): by a clock running behind, the key would sign before verifiers' cached
+  // JWKS could hold it.
+  absl::Time sign_base = now;
+  absl::StatusOr<absl::Time> store_now = shared_->store->ClockNow();
+  if (store_now.ok()) {
+    sign_base = std::max(now, *store_now);
+  } else if (store_now.status().code() != absl::StatusCode::kUnimplemented) {
+    return store_now.status();
+  }
+  ManifestEntry meta = NewKeyEntry(*key, now, sign_base + options_.publish_delay);
   std::vector<RingEntry> entries =
       RotatedEntries({std::shared_ptr<const Key>(std::move(key)), std::move(meta)},
                      current.entries, now, options_.retired_verify_window, nullptr);

@@ -39,6 +39,9 @@ absl::Status ValidateOptions(const PostgresStoreOptions& o) {
       o.reap_interval < absl::ZeroDuration()) {
     return ta::InvalidField("retention", "retentions and reap_interval must be >= 0");
   }
+  if (o.purge_margin < absl::ZeroDuration()) {
+    return ta::InvalidField("purge_margin", "purge_margin must be >= 0");
+  }
   return absl::OkStatus();
 }
 
@@ -311,8 +314,9 @@ void PostgresStore::ReaperLoop() {
     bool more = true;
     // Errors (server down, timeouts) are retried at the next interval; readers hide expired
     // rows meanwhile, so a late reaper costs disk only.
-    while (more && !stopping_.HasBeenNotified()) {
-      if (!ReapOnce(options_.clock->Now(), /*wait=*/false, &more).ok()) break;
+    absl::StatusOr<absl::Time> cutoff = ReapCutoff();
+    while (cutoff.ok() && more && !stopping_.HasBeenNotified()) {
+      if (!ReapOnce(*cutoff, /*wait=*/false, &more).ok()) break;
     }
   }
 }
@@ -326,10 +330,29 @@ absl::StatusOr<BackupResult> PostgresStore::CreateBackup(const BackupRequest& /*
 }
 
 absl::Status PostgresStore::PurgeExpired() {
-  const absl::Time now = options_.clock->Now();
+  ASSIGN_OR_RETURN(const absl::Time cutoff, ReapCutoff());
   bool more = true;
-  while (more) RETURN_IF_ERROR(ReapOnce(now, /*wait=*/true, &more));
+  while (more) RETURN_IF_ERROR(ReapOnce(cutoff, /*wait=*/true, &more));
   return absl::OkStatus();
+}
+
+absl::StatusOr<absl::Time> PostgresStore::ClockNow() {
+  if (options_.database_clock != nullptr) return options_.database_clock->Now();
+  absl::Time now;
+  RETURN_IF_ERROR(Run([&](Connection& c) -> absl::Status {
+    ASSIGN_OR_RETURN(Rows rows, c.Exec(sql::kClockNow, Params()));
+    ASSIGN_OR_RETURN(now, rows.Time(0, 0));
+    return absl::OkStatus();
+  }));
+  return now;
+}
+
+absl::StatusOr<absl::Time> PostgresStore::ReapCutoff() {
+  // One clock decides for every replica: a replica whose clock runs ahead must not delete
+  // what replicas with slower clocks still need (issue 22).
+  const absl::Time own = options_.clock->Now();
+  ASSIGN_OR_RETURN(const absl::Time database, ClockNow());
+  return std::min(own, database) - options_.purge_margin;
 }
 
 absl::StatusOr<KeyRingBlob> PostgresStore::GetKeyRing(uint64_t if_newer_than) {

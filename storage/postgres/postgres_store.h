@@ -9,7 +9,8 @@
 // 40P01) are retried a bounded number of times, then reported UNAVAILABLE. Writes commit
 // with synchronous_commit on. Times are the caller's (`now` in each request), never SQL
 // now(). Expired rows are hidden by readers at once and deleted by a reaper thread in
-// bounded batches, one replica at a time (advisory lock); PurgeExpired runs it now.
+// bounded batches, one replica at a time (advisory lock), purge_margin after they died by
+// the earlier of the replica's and the database's clock; PurgeExpired runs it now.
 //
 // libpq stays inside storage/postgres/; nothing here exposes it.
 //
@@ -70,9 +71,22 @@ struct PostgresStoreOptions {
   // Default 1000. Rows deleted per table per reaper transaction (keeps each one short).
   int reap_batch = 1000;
 
+  // Default 1 min. A row is deleted only once it has been dead this long, by the earlier of
+  // `clock` and the database server's clock (clock_timestamp()): every replica that may
+  // still serve has a clock within --max_clock_offset of the database's, so a margin of at
+  // least that offset (the server sets max_clock_offset + 1 min) keeps every revocation in
+  // the log until no replica's clock can still accept a token it kills, and a replica whose
+  // clock runs ahead deletes nothing early. Must be >= 0.
+  absl::Duration purge_margin = absl::Minutes(1);
+
   // Default the wall clock. Read by the reaper to decide what has expired; tests inject a
   // ta::FakeClock. Must outlive the store.
   const ta::Clock* clock = ta::Clock::Real();
+
+  // Default null: the database server's clock (SELECT clock_timestamp()), read by ClockNow
+  // and the reaper. Tests that move `clock` far from the real time inject a ta::FakeClock to
+  // stand for the database's. Must outlive the store.
+  const ta::Clock* database_clock = nullptr;
 };
 
 // Connects, applies the schema migrations and starts the reaper. INVALID_ARGUMENT

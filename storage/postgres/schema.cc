@@ -288,6 +288,11 @@ const Statement kUpdateKeyRing{35, "ta_update_keyring",
                                "UPDATE ta_keyring SET version = version + 1, document = $2::bytea "
                                "WHERE id = 1 AND version = $1::int8"};
 
+// The database server's clock in microseconds since the epoch (clock_timestamp(): the time
+// of the call, not of the transaction's start). Index 44 leaves room below for others.
+const Statement kClockNow{44, "ta_clock_now",
+                          "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::int8"};
+
 #undef TA_FAMILY_COLUMNS
 #undef TA_REFRESH_COLUMNS
 

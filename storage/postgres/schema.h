@@ -52,6 +52,7 @@ extern const Statement kCountFamilies, kCountRefresh, kCountDenylist, kCountSubj
 extern const Statement kExtendAccess, kAppendRevocation, kReadRevocations, kReapRevocations;
 extern const Statement kSubjectKills, kCountRevocations;
 extern const Statement kGetKeyRing, kInsertKeyRing, kUpdateKeyRing;
+extern const Statement kClockNow;
 }  // namespace sql
 
 }  // namespace ta::storage::pg

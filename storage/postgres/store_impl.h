@@ -48,6 +48,7 @@ class PostgresStore final : public TokenStore {
                                                           absl::Time now) override;
   absl::StatusOr<FamilyPage> ListFamilies(const ListFamiliesQuery& query) override;
   absl::Status PurgeExpired() override;
+  absl::StatusOr<absl::Time> ClockNow() override;
   // FAILED_PRECONDITION "backup_not_supported" (by design, not missing): PostgreSQL's own tools do it (README).
   absl::StatusOr<BackupResult> CreateBackup(const BackupRequest& request) override;
   absl::StatusOr<StoreStats> GetStats() override;
@@ -97,6 +98,9 @@ class PostgresStore final : public TokenStore {
   // queue for the reaper lock (PurgeExpired) instead of leaving the round to the replica
   // that holds it (the reaper thread).
   absl::Status ReapOnce(absl::Time now, bool wait, bool* more);
+  // What the reaper deletes before: purge_margin before the earlier of `clock` and the
+  // database's clock.
+  absl::StatusOr<absl::Time> ReapCutoff();
   void ReaperLoop();
 
   const PostgresStoreOptions options_;

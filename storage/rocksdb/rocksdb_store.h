@@ -62,6 +62,13 @@ struct RocksDbStoreOptions {
   // inject a ta::FakeClock. Must outlive the store.
   const ta::Clock* clock = ta::Clock::Real();
 
+  // Default 1 min. The compaction filter drops a record (denylisted jtis and revocation-log
+  // entries included) only once it has been dead this long by `clock`. One node has one
+  // clock, so no other clock's offset applies here; the margin is kept anyway so the rule is
+  // the same on both stores and a clock stepped back (NTP) after a compaction still finds
+  // every revocation it needs. Must be >= 0.
+  absl::Duration purge_margin = absl::Minutes(1);
+
   // Default 1024. Number of mutexes serialising per-family read-check-write; more stripes,
   // fewer unrelated families waiting on each other. Must be >= 1.
   int lock_stripes = 1024;

@@ -38,15 +38,17 @@ class ExpiryFilter final : public rocksdb::CompactionFilter {
 // Shared by every expiring column family; only reads the (thread-safe) clock.
 class ExpiryFilterFactory final : public rocksdb::CompactionFilterFactory {
  public:
-  explicit ExpiryFilterFactory(const ta::Clock* clock) : clock_(clock) {}
+  ExpiryFilterFactory(const ta::Clock* clock, absl::Duration margin)
+      : clock_(clock), margin_(margin) {}
   std::unique_ptr<rocksdb::CompactionFilter> CreateCompactionFilter(
       const rocksdb::CompactionFilter::Context& /*context*/) override {
-    return std::make_unique<ExpiryFilter>(DropAfterMicros(clock_->Now()));
+    return std::make_unique<ExpiryFilter>(DropAfterMicros(clock_->Now() - margin_));
   }
   const char* Name() const override { return "ta.ExpiryFilterFactory"; }
 
  private:
   const ta::Clock* const clock_;
+  const absl::Duration margin_;
 };
 
 // RocksDB's info LOG, written so that a failing write is dropped, never fatal. RocksDB's own
@@ -94,6 +96,9 @@ absl::Status ValidateOptions(const RocksDbStoreOptions& o) {
   }
   if (o.family_retention < absl::ZeroDuration() || o.refresh_retention < absl::ZeroDuration()) {
     return ta::InvalidField("retention", "RocksDbStoreOptions retentions must be >= 0");
+  }
+  if (o.purge_margin < absl::ZeroDuration()) {
+    return ta::InvalidField("purge_margin", "RocksDbStoreOptions.purge_margin must be >= 0");
   }
   return absl::OkStatus();
 }
@@ -192,7 +197,7 @@ absl::StatusOr<std::unique_ptr<TokenStore>> RocksDbStore::Open(const RocksDbStor
     db_options.info_log = FailSafeLogger::Open(o.path);
   }
   auto cache = rocksdb::NewLRUCache(o.block_cache_bytes);
-  auto filter = std::make_shared<ExpiryFilterFactory>(o.clock);
+  auto filter = std::make_shared<ExpiryFilterFactory>(o.clock, o.purge_margin);
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const CfInfo& info : kColumnFamilies) {
     descriptors.emplace_back(std::string(info.name), CfOptions(info, o, cache, filter));

@@ -80,6 +80,7 @@ class RocksDbStore final : public TokenStore {
                                                           absl::Time now) override;
   absl::StatusOr<FamilyPage> ListFamilies(const ListFamiliesQuery& query) override;
   absl::Status PurgeExpired() override;
+  absl::StatusOr<absl::Time> ClockNow() override { return options_.clock->Now(); }
   absl::StatusOr<StoreStats> GetStats() override;
   absl::StatusOr<BackupResult> CreateBackup(const BackupRequest& request) override;
   void SetRevocationListener(RevocationListener listener) override { listener_ = std::move(listener); }

@@ -6,14 +6,17 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/base/clock.h"
 #include "server/base/error.h"
 #include "server/base/status_macros.h"
 #include "server/core/authority.h"
+#include "server/metrics/prometheus_metrics.h"
 #include "storage/rocksdb/rocksdb_store.h"
 #include "tests/support/temp_dir.h"
 
@@ -37,7 +40,8 @@ storage::RevocationEntry Entry(uint64_t seq, Kind kind, const std::string& id, a
 
 TEST_CASE("RevocationView: a jti or a family kills a token until the entry's live_until",
           "[core][view]") {
-  RevocationView view(/*follows_shared_log=*/false, absl::Seconds(1));
+  FakeClock clock(kNow);
+  RevocationView view(/*follows_shared_log=*/false, absl::Seconds(1), &clock);
   CHECK(view.Check("j1", "f1", kNow).empty());
   view.Apply(Entry(1, Kind::kJti, "j1", kNow + absl::Minutes(5)));
   view.Apply(Entry(2, Kind::kFamily, "f2", kNow + absl::Minutes(5)));
@@ -56,10 +60,12 @@ TEST_CASE("RevocationView: a jti or a family kills a token until the entry's liv
 
 TEST_CASE("RevocationView: dead entries are swept, so it holds only recent revocations",
           "[core][view]") {
-  RevocationView view(false, absl::Seconds(1));
+  FakeClock clock(kNow);
+  RevocationView view(false, absl::Seconds(1), &clock);
   absl::Time now = kNow;
   for (int i = 0; i < 100'000; ++i) {
-    now += absl::Milliseconds(10);  // 100 revocations/s, each mattering for 5 s
+    clock.Advance(absl::Milliseconds(10));  // 100 revocations/s, each mattering for 5 s
+    now = clock.Now();
     view.Apply(Entry(i + 1, i % 2 ? Kind::kJti : Kind::kFamily, absl::StrCat("id-", i),
                      now + absl::Seconds(5), now));
   }
@@ -70,15 +76,64 @@ TEST_CASE("RevocationView: dead entries are swept, so it holds only recent revoc
 
 TEST_CASE("RevocationView: following a shared log, it is trusted only within the lag bound",
           "[core][view]") {
-  RevocationView alone(false, absl::Seconds(1));
+  FakeClock clock(kNow);
+  RevocationView alone(false, absl::Seconds(1), &clock);
   CHECK(alone.IsCurrent(kNow));
-  RevocationView follower(true, absl::Seconds(1));
+  RevocationView follower(true, absl::Seconds(1), &clock);
   CHECK_FALSE(follower.IsCurrent(kNow));  // nothing proved yet
   follower.MarkCurrent(kNow);
   CHECK(follower.IsCurrent(kNow + absl::Seconds(1)));
   CHECK_FALSE(follower.IsCurrent(kNow + absl::Seconds(1) + absl::Microseconds(1)));
   follower.MarkCurrent(kNow - absl::Seconds(5));  // an older proof never moves it back
   CHECK(follower.current_as_of() == kNow);
+}
+
+// Issue 22: with replica A's clock 6 min ahead, every revocation B applied from A swept B's
+// view by A's clock: 40 of 40 revoked access tokens answered active on B.
+TEST_CASE("RevocationView: revocations written by a replica whose clock runs ahead never sweep "
+          "what this server's clock still needs",
+          "[core][view]") {
+  FakeClock clock(kNow);  // this server's clock (B)
+  RevocationView view(true, absl::Seconds(1), &clock);
+  for (int i = 0; i < 40; ++i) {  // revoked access tokens, alive 5 min more by B's clock
+    view.Apply(Entry(i + 1, Kind::kJti, absl::StrCat("revoked-", i), kNow + absl::Minutes(5)));
+  }
+  const absl::Time ahead = kNow + absl::Minutes(6);  // A's clock
+  for (int i = 0; i < 5000; ++i) {  // enough to sweep every shard many times
+    view.Apply(Entry(100 + i, i % 2 ? Kind::kJti : Kind::kFamily, absl::StrCat("a-", i),
+                     ahead + absl::Minutes(5), ahead));
+  }
+  int still_revoked = 0;
+  for (int i = 0; i < 40; ++i) {
+    still_revoked += view.Check(absl::StrCat("revoked-", i), "f", clock.Now()) == "token_revoked";
+  }
+  CHECK(still_revoked == 40);
+  // By this server's own clock they do die, and are swept then.
+  clock.Advance(absl::Minutes(5));
+  for (int i = 0; i < 5000; ++i) {
+    view.Apply(Entry(10'000 + i, Kind::kJti, absl::StrCat("b-", i), clock.Now() + absl::Seconds(1),
+                     clock.Now()));
+  }
+  CHECK(view.Check("revoked-0", "f", clock.Now()).empty());
+  CHECK(view.size() < 10'040);
+}
+
+TEST_CASE("RevocationView: a clock offset past the bound makes the view untrusted until it is "
+          "back",
+          "[core][view]") {
+  FakeClock clock(kNow);
+  RevocationView view(true, absl::Seconds(1), &clock);
+  view.MarkCurrent(kNow);
+  CHECK_FALSE(view.clock_offset().has_value());
+  CHECK(view.IsCurrent(kNow));
+  view.SetClockOffset(absl::Seconds(2), /*within_bound=*/false);
+  CHECK(view.clock_offset_exceeded());
+  CHECK_FALSE(view.IsCurrent(kNow));
+  CHECK(view.clock_offset() == absl::Seconds(2));
+  view.SetClockOffset(absl::Milliseconds(-3), /*within_bound=*/true);
+  CHECK_FALSE(view.clock_offset_exceeded());
+  CHECK(view.IsCurrent(kNow));
+  CHECK(view.clock_offset() == absl::Milliseconds(-3));
 }
 
 // Delegates to a real store; once `fail_reads` is set every read fails UNAVAILABLE, and every
@@ -134,6 +189,19 @@ class FailingReads final : public storage::TokenStore {
     return inner_->CreateBackup(r);
   }
   absl::StatusOr<storage::StoreStats> GetStats() override { return inner_->GetStats(); }
+  // The database's clock: the inner store's, minus `db_behind` (this server's offset to it).
+  std::atomic<int64_t> db_behind_micros{0};
+  // When set, each clock reading takes this long on `round_trip_clock` (a slow round trip).
+  std::atomic<FakeClock*> round_trip_clock{nullptr};
+  std::atomic<int64_t> round_trip_micros{0};
+  absl::StatusOr<absl::Time> ClockNow() override {
+    RETURN_IF_ERROR(Read());
+    ASSIGN_OR_RETURN(absl::Time now, inner_->ClockNow());
+    if (FakeClock* c = round_trip_clock.load(); c != nullptr) {
+      c->Advance(absl::Microseconds(round_trip_micros.load()));
+    }
+    return now - absl::Microseconds(db_behind_micros.load());
+  }
   absl::StatusOr<storage::KeyRingBlob> GetKeyRing(uint64_t if_newer_than) override {
     RETURN_IF_ERROR(Read());
     return inner_->GetKeyRing(if_newer_than);
@@ -167,6 +235,15 @@ class FailingReads final : public storage::TokenStore {
   std::unique_ptr<storage::TokenStore> inner_;
   storage::RevocationListener listener_;
 };
+
+// Whether `done` turns true within 5 s (what a background thread does, on the real clock).
+bool Eventually(const std::function<bool()>& done) {
+  for (int i = 0; i < 500; ++i) {
+    if (done()) return true;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return done();
+}
 
 struct Authority {
   explicit Authority(bool shared_store = false) {
@@ -276,6 +353,76 @@ TEST_CASE("Introspect: over a shared store, follows the log and refuses once it 
   r = a.Introspect(good.access_token);
   REQUIRE(r.ok());
   CHECK(r->active);
+}
+
+// Issue 22 / DESIGN §13: each replica measures its offset to the database's clock at every
+// poll; past --max_clock_offset it calls no token active and says why.
+TEST_CASE("Introspect: a replica whose clock is past the allowed offset from the database's "
+          "refuses with clock_offset_exceeded until it is back",
+          "[core][view]") {
+  Authority a(/*shared_store=*/true);
+  TokenPair good = a.Issue("alice");
+  REQUIRE(a.Introspect(good.access_token)->active);
+  REQUIRE(a.authority->view().clock_offset().has_value());
+  CHECK(absl::AbsDuration(*a.authority->view().clock_offset()) < absl::Milliseconds(500));
+  // The database's clock falls 2 s behind this server's (the default bound is 500 ms).
+  a.store->db_behind_micros = 2'000'000;
+  // The follower's next poll (every 100 ms) measures it.
+  REQUIRE(Eventually([&] { return a.authority->view().clock_offset_exceeded(); }));
+  CHECK(*a.authority->view().clock_offset() >= absl::Seconds(2));
+  absl::StatusOr<Introspection> r = a.Introspect(good.access_token);
+  CHECK(r.status().code() == absl::StatusCode::kUnavailable);
+  CHECK(ReasonOf(r.status()) == "clock_offset_exceeded");
+  CHECK_FALSE(a.authority->view().IsCurrent(a.clock.Now()));  // health: NOT_SERVING
+  // 400 ms off is within the bound: answers again.
+  a.store->db_behind_micros = -400'000;
+  REQUIRE(Eventually([&] { return !a.authority->view().clock_offset_exceeded(); }));
+  r = a.Introspect(good.access_token);
+  REQUIRE(r.ok());
+  CHECK(r->active);
+}
+
+TEST_CASE("Introspect: a clock reading with a slow round trip changes no verdict it cannot "
+          "prove",
+          "[core][view]") {
+  Authority a(/*shared_store=*/true);
+  TokenPair good = a.Issue("alice");
+  // Each reading takes 3 s (a wait for a pooled connection): the midpoint says 1.5 s off, the
+  // error is as large, so nothing is proved and the replica keeps serving ...
+  a.store->round_trip_clock = &a.clock;
+  a.store->round_trip_micros = 3'000'000;
+  REQUIRE(Eventually([&] {
+    std::optional<absl::Duration> offset = a.authority->view().clock_offset();
+    return offset.has_value() && *offset >= absl::Milliseconds(1500);
+  }));
+  CHECK_FALSE(a.authority->view().clock_offset_exceeded());
+  // ... while an offset larger than the error is past the bound for certain.
+  a.store->db_behind_micros = 3'000'000;
+  REQUIRE(Eventually([&] { return a.authority->view().clock_offset_exceeded(); }));
+  a.store->round_trip_micros = 0;
+  a.store->db_behind_micros = 0;
+  REQUIRE(Eventually([&] { return !a.authority->view().clock_offset_exceeded(); }));
+  a.store->round_trip_clock = nullptr;
+}
+
+TEST_CASE("Metrics: ta_clock_offset_seconds reports the offset the follower measured",
+          "[core][view]") {
+  Authority a(/*shared_store=*/true);
+  a.store->db_behind_micros = 2'500'000;
+  REQUIRE(Eventually([&] { return a.authority->view().clock_offset_exceeded(); }));
+  metrics::PrometheusMetricsOptions options;
+  options.clock_offset = [&a] { return a.authority->view().clock_offset(); };
+  auto metrics = metrics::PrometheusMetrics::Create(std::move(options));
+  REQUIRE(metrics.ok());
+  const std::string text = (*metrics)->Render();
+  INFO(text);
+  CHECK(absl::StrContains(text, "# TYPE ta_clock_offset_seconds gauge"));
+  CHECK(absl::StrContains(text, "\nta_clock_offset_seconds 2.5\n"));
+  // Nothing measured (a store without a clock of its own): no series.
+  metrics::PrometheusMetricsOptions none;
+  none.clock_offset = [] { return std::optional<absl::Duration>(); };
+  CHECK_FALSE(absl::StrContains(metrics::PrometheusMetrics::Create(std::move(none)).value()->Render(),
+                                "ta_clock_offset_seconds"));
 }
 
 TEST_CASE("Introspect: a store that hangs holds an introspection briefly, never for its timeouts",

@@ -84,7 +84,11 @@ absl::StatusOr<std::unique_ptr<ReplicaSet>> ReplicaSet::Start(ReplicaSetOptions 
     // The same admin key everywhere: the server reads an existing admin.key.
     absl::Status s = WritePrivateFile(data_dir + "/admin.key", *admin_key + "\n");
     if (!s.ok()) return s;
-    set->servers_.push_back(std::make_unique<RemoteServer>(data_dir, flags));
+    std::vector<std::string> own = flags;
+    if (auto it = set->options_.replica_flags.find(i); it != set->options_.replica_flags.end()) {
+      own.insert(own.end(), it->second.begin(), it->second.end());
+    }
+    set->servers_.push_back(std::make_unique<RemoteServer>(data_dir, own));
     s = set->servers_.back()->Start();
     if (!s.ok()) {
       return absl::Status(s.code(), absl::StrCat("replica ", i, ": ", s.message()));

@@ -12,6 +12,7 @@
 #define TA_TESTS_REPLICAS_REPLICA_SET_H_
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,6 +41,8 @@ struct ReplicaSetOptions {
   int replicas = 3;
   // Extra flags for every replica (e.g. --reuse_grace=10s).
   std::vector<std::string> flags;
+  // Extra flags for replica i only, after `flags` (e.g. {2, {"--testing_clock_offset=6m"}}).
+  std::map<int, std::vector<std::string>> replica_flags;
 };
 
 // The flags of every replica but --listen and --data_dir (RemoteServer adds those):

@@ -156,8 +156,41 @@ TEMPLATE_TEST_CASE("Log: entries leave once nothing they kill can verify, and re
   std::vector<RevocationEntry> live = fx.Log();
   REQUIRE(live.size() == 5);
   CHECK(live.front().id == "j5");
+  // Deleted once the purge margin (default 1 min) has passed too; see the next case.
+  fx.clock.Advance(absl::Minutes(1));
   REQUIRE(fx.store->PurgeExpired().ok());
   CHECK(fx.h->PhysicalCount(testing::Records::kRevocations) == 5);
+}
+
+// Issue 22: a purge by a clock ahead of another replica's deleted revocations that replica
+// still needed. Nothing leaves the log or the denylist until it has been dead for the purge
+// margin (default 1 min), so a reader whose clock runs behind by less still finds it.
+TEMPLATE_TEST_CASE("Log: the purge keeps a revocation its margin past live_until for clocks "
+                   "that run behind",
+                   "[storage][log]", TA_EVERY_STORE) {
+  Fixture fx(TestType::Make());
+  auto count = [&fx](testing::Records records) {
+    const size_t n = fx.h->PhysicalCount(records);
+    fx.Listen();  // counting may reopen the store
+    return n;
+  };
+  FamilyRecord family = fx.Create(1, "alice", absl::Minutes(1));
+  REQUIRE(fx.store->RevokeFamily(family.family_id, "admin", "ops", fx.Now()).value());
+  REQUIRE(fx.store->DenyJti("j", fx.Now() + absl::Minutes(1)).ok());
+  fx.clock.Advance(absl::Minutes(1) + absl::Seconds(50));  // dead by this clock for 50 s
+  REQUIRE(fx.store->PurgeExpired().ok());
+  CHECK(count(testing::Records::kRevocations) == 2);
+  CHECK(count(testing::Records::kDenylist) == 1);
+  // A replica whose clock is 55 s behind still needs both, and finds both.
+  const absl::Time behind = fx.Now() - absl::Seconds(55);
+  absl::StatusOr<std::vector<RevocationEntry>> log = fx.store->ReadRevocations(0, behind, 10);
+  REQUIRE(log.ok());
+  CHECK(log->size() == 2);
+  CHECK(fx.store->IsJtiDenied("j", behind).value());
+  fx.clock.Advance(absl::Seconds(11));  // past the margin: gone
+  REQUIRE(fx.store->PurgeExpired().ok());
+  CHECK(count(testing::Records::kRevocations) == 0);
+  CHECK(count(testing::Records::kDenylist) == 0);
 }
 
 TEMPLATE_TEST_CASE("Log: numbering continues after restarts, even once every entry is gone",

@@ -41,6 +41,7 @@ PostgresStoreOptions OptionsFor(const std::string& dsn, const Clock* clock) {
   PostgresStoreOptions o;
   o.dsn = dsn;
   o.clock = clock;
+  o.database_clock = clock;  // the fake clock stands for the database's too
   o.reap_interval = absl::ZeroDuration();
   return o;
 }
@@ -335,6 +336,43 @@ TEST_CASE("PostgresStore: the reaper deletes expired rows by itself", "[storage]
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   CHECK(left == "0");
+}
+
+TEST_CASE("PostgresStore: ClockNow reads the database server's clock", "[storage][postgres]") {
+  auto db = FreshDatabase();
+  PostgresStoreOptions o = OptionsFor(db->dsn(), Clock::Real());
+  o.database_clock = nullptr;  // the real one: clock_timestamp()
+  std::unique_ptr<TokenStore> store = Open(o);
+  const absl::Time before = absl::Now();
+  absl::StatusOr<absl::Time> now = store->ClockNow();
+  const absl::Time after = absl::Now();
+  REQUIRE(now.ok());
+  // The test cluster runs on this machine: one clock, read between the two.
+  CHECK(*now >= before - absl::Milliseconds(1));
+  CHECK(*now <= after + absl::Milliseconds(1));
+}
+
+// Issue 22: the reaper on a replica whose clock ran 6 minutes ahead deleted revocations the
+// other replicas still needed (a replica that started later loaded a log without them).
+TEST_CASE("PostgresStore: a replica whose clock runs ahead of the database's purges nothing early",
+          "[storage][postgres]") {
+  auto db = FreshDatabase();
+  OffsetClock ahead(absl::Minutes(6));
+  PostgresStoreOptions o = OptionsFor(db->dsn(), &ahead);
+  o.database_clock = nullptr;  // the real one: clock_timestamp()
+  std::unique_ptr<TokenStore> fast = Open(o);
+  const absl::Time now = absl::Now();  // the database's time, and a correct replica's
+  for (int i = 0; i < 20; ++i) {
+    REQUIRE(fast->DenyJti(absl::StrCat("jti-", i), now + absl::Minutes(2)).ok());
+  }
+  REQUIRE(fast->PurgeExpired().ok());
+  CHECK(Sql(db->dsn(), "SELECT count(*) FROM ta_revocations")[0][0] == "20");
+  CHECK(Sql(db->dsn(), "SELECT count(*) FROM ta_denylist")[0][0] == "20");
+  // A replica with a correct clock starting now still finds every one.
+  std::unique_ptr<TokenStore> later = Open(OptionsFor(db->dsn(), Clock::Real()));
+  absl::StatusOr<std::vector<RevocationEntry>> log = later->ReadRevocations(0, absl::Now(), 100);
+  REQUIRE(log.ok());
+  CHECK(log->size() == 20);
 }
 
 TEST_CASE("PostgresStore: two stores on one database share one rotation race",

@@ -98,6 +98,7 @@ class PostgresHarness final : public StoreHarness {
     PostgresStoreOptions o;
     o.dsn = db_->dsn();
     o.clock = &clock_;
+    o.database_clock = &clock_;  // the fake clock stands for the database's too
     o.reap_interval = absl::ZeroDuration();  // the tests purge explicitly
     absl::StatusOr<std::unique_ptr<TokenStore>> opened = OpenPostgresStore(o);
     INFO(opened.status().ToString());

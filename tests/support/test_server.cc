@@ -44,6 +44,11 @@ TestServer::TestServer(const std::function<void(ServerOptions&)>& tweak) {
     options_.key_publish_delay = absl::ZeroDuration();
   }
   if (tweak) tweak(options_);
+  if (options_.store.engine == "postgres") {
+    // The server's (fake) clock stands for the database's too: the follower measures no
+    // offset, and the reaper decides by it.
+    options_.store.postgres_clock_for_testing = options_.authority.clock;
+  }
   REQUIRE(ValidateServerOptions(options_).ok());
   StartServer();
 }
@@ -71,6 +76,9 @@ void TestServer::Restart(const std::function<void(ServerOptions&)>& tweak) {
   server_.reset();
   if (tweak) {
     tweak(options_);
+    if (options_.store.engine == "postgres") {
+      options_.store.postgres_clock_for_testing = options_.authority.clock;
+    }
     REQUIRE(ValidateServerOptions(options_).ok());
   }
   StartServer();
