@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 long=0
 [[ ${1:-} == --long ]] && long=1
-bash scripts/setup.sh
+bash scripts/setup.sh --test
 bash scripts/build.sh RelWithDebInfo build/test
 ctest --test-dir build/test --output-on-failure --parallel "$(nproc)" --timeout 300
 if ((long)); then
