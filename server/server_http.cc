@@ -116,6 +116,15 @@ absl::Status Server::StartMetrics(const ServerOptions& options) {
   m.clock_offset = [this]() -> std::optional<absl::Duration> {
     return authority_ != nullptr ? authority_->view().clock_offset() : std::nullopt;
   };
+  // Read at scrapes, which the HTTP face serves only once the server is built.
+  m.readiness = [this] {
+    return readiness_ != nullptr ? readiness_->Current() : absl::UnavailableError("starting");
+  };
+  m.view_current_as_of = [this] {
+    return authority_ != nullptr ? authority_->view().current_as_of() : absl::InfinitePast();
+  };
+  m.view_max_lag = options.authority.max_revocation_lag;
+  m.backups = options.store.engine != "postgres";  // PostgreSQL refuses CreateBackup
   m.clock = options.authority.clock;
   ASSIGN_OR_RETURN(metrics_, metrics::PrometheusMetrics::Create(std::move(m)));
   metered_store_ = std::make_unique<metrics::MeteredStore>(store_.get(), metrics_.get());

@@ -22,19 +22,19 @@
 namespace ta::core {
 
 struct AuditEvent {
-  absl::Time time;
-  std::string action;     // e.g. "session.issue" (see kAuditActions)
-  std::string outcome;    // "ok", "refused" (the request was judged and said no), "error"
-  std::string reason;     // machine reason: "rotated", "grace_replay", a ta-reason, ...
-  std::string caller;     // the caller's name ("" when it could not be authenticated)
-  std::string rpc;        // the call that did it, e.g. "RevokeFamily"
-  std::string subject;
-  std::string client_id;
-  std::string family_id;  // base64url, as in `sid`
-  std::string jti;
-  std::string kid;
-  std::string note;       // the caller's free-text reason for a revocation; a backup's dir
-  std::string peer;       // auth.refused: the caller's address, without its port
+  absl::Time time{};
+  std::string action{};   // e.g. "session.issue" (see kAuditActions)
+  std::string outcome{};  // "ok", "refused" (the request was judged and said no), "error"
+  std::string reason{};   // machine reason: "rotated", "grace_replay", a ta-reason, ...
+  std::string caller{};   // the caller's name ("" when it could not be authenticated)
+  std::string rpc{};      // the call that did it, e.g. "RevokeFamily"
+  std::string subject{};
+  std::string client_id{};
+  std::string family_id{};  // base64url, as in `sid`
+  std::string jti{};
+  std::string kid{};
+  std::string note{};     // the caller's free-text reason for a revocation; a backup's dir
+  std::string peer{};     // auth.refused: the caller's address, without its port
   uint64_t count = 0;     // a summary of refusals (RefusalLimiter): how many it stands for
 };
 

@@ -50,8 +50,8 @@ struct EndpointsDeps {
   rpc::WorkerPool* pool = nullptr;  // runs revocations (synced writes)
   rpc::CallGate* gate = nullptr;
   metrics::ServerMetrics* metrics = nullptr;    // counts requests; null: none
-  std::function<std::string()> render_metrics;  // GET /metrics; empty: 404
-  std::function<absl::Status()> readiness;      // GET /healthz/ready; empty: ready
+  std::function<std::string()> render_metrics{};  // GET /metrics; empty: 404
+  std::function<absl::Status()> readiness{};      // GET /healthz/ready; empty: ready
 };
 
 class Endpoints final : public HttpHandler {

@@ -15,15 +15,15 @@ namespace ta::http {
 
 // A complete, size-checked request (the listener enforces the limits before a handler runs).
 struct HttpRequest {
-  std::string method;  // "GET", "POST", ... (HEAD arrives as "HEAD")
-  std::string path;    // the target up to '?', not decoded
-  std::string query;   // after '?', may be empty
-  std::string body;
+  std::string method{};  // "GET", "POST", ... (HEAD arrives as "HEAD")
+  std::string path{};    // the target up to '?', not decoded
+  std::string query{};   // after '?', may be empty
+  std::string body{};
   // The only headers handlers read. Values as received, "" when absent; a header sent more
   // than once arrives joined with ", " (RFC 9110 §5.3).
-  std::string content_type;
-  std::string authorization;  // never logged or echoed
-  std::string if_none_match;
+  std::string content_type{};
+  std::string authorization{};  // never logged or echoed
+  std::string if_none_match{};
 };
 
 struct HttpResponse {

@@ -8,6 +8,7 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
 #include <exception>
 #include <map>
 
@@ -59,6 +60,21 @@ prometheus::MetricFamily GaugeFamily(std::string name, std::string help) {
   f.help = std::move(help);
   f.type = prometheus::MetricType::Gauge;
   return f;
+}
+
+prometheus::MetricFamily OneGauge(std::string name, std::string help, double value) {
+  prometheus::MetricFamily f = GaugeFamily(std::move(name), std::move(help));
+  f.metric.push_back(GaugeSample(value, {}));
+  return f;
+}
+
+double UnixSeconds(absl::Time t) { return absl::ToDoubleSeconds(t - absl::UnixEpoch()); }
+
+// Lag of a view proved current to `as_of`: 0 when it has no other writer (InfiniteFuture),
+// +Inf before its first proof.
+double LagSeconds(absl::Time now, absl::Time as_of) {
+  if (as_of == absl::InfiniteFuture()) return 0;
+  return std::max(0.0, absl::ToDoubleSeconds(now - as_of));
 }
 
 }  // namespace
@@ -138,6 +154,12 @@ void PrometheusMetrics::Build() {
                        .Name("ta_store_errors_total")
                        .Help("Store operations that failed, by operation and status code")
                        .Register(r);
+  // Zero from the start for the code a failing store answers (UNAVAILABLE), so the family is
+  // there for dashboards and alerts before the first error (other codes appear when seen).
+  for (int i = 0; i < kStoreOpCount; ++i) {
+    store_errors_->Add({{"operation", std::string(StoreOpName(static_cast<StoreOp>(i)))},
+                        {"code", absl::StatusCodeToString(absl::StatusCode::kUnavailable)}});
+  }
   std::map<std::string, std::string> build(options_.build_info.begin(), options_.build_info.end());
   prometheus::BuildGauge()
       .Name("ta_build_info")
@@ -151,6 +173,14 @@ void PrometheusMetrics::Build() {
       .Register(r)
       .Add({})
       .Set(absl::ToDoubleSeconds(options_.clock->Now() - absl::UnixEpoch()));
+  if (options_.backups) {
+    last_backup_ = &prometheus::BuildGauge()
+                        .Name("ta_backup_last_success_timestamp_seconds")
+                        .Help("When the last successful CreateBackup since start finished "
+                              "(Unix time; 0: none yet)")
+                        .Register(r)
+                        .Add({});
+  }
 }
 
 void PrometheusMetrics::OnRefresh(core::RefreshOutcome outcome) {
@@ -176,6 +206,10 @@ void PrometheusMetrics::OnRpc(core::Operation op, absl::StatusCode code, absl::D
   }
   counter->Increment();
   rpc_latency_[i]->Observe(absl::ToDoubleSeconds(latency));
+  if (op == core::Operation::kCreateBackup && code == absl::StatusCode::kOk &&
+      last_backup_ != nullptr) {
+    last_backup_->Set(UnixSeconds(options_.clock->Now()));
+  }
 }
 
 void PrometheusMetrics::OnHttp(absl::string_view endpoint, int http_status,
@@ -205,6 +239,9 @@ std::string PrometheusMetrics::Render() const {
                     "Keys in the signing key ring, by state (active, retiring, verify_only)");
     prometheus::MetricFamily age =
         GaugeFamily("ta_signing_key_age_seconds", "Time since each key of the ring was created");
+    prometheus::MetricFamily retire = GaugeFamily(
+        "ta_signing_key_retire_timestamp_seconds",
+        "When each rotated-out key stops verifying (Unix time; retiring keys only)");
     std::map<std::string, int> by_state = {{"active", 0}, {"retiring", 0}, {"verify_only", 0}};
     for (const token::KeyInfo& key : options_.keys()) {
       const std::string state = KeyState(key);
@@ -213,11 +250,34 @@ std::string PrometheusMetrics::Render() const {
                                        {{"alg", std::string(token::AlgorithmName(key.alg))},
                                         {"kid", key.kid},
                                         {"state", state}}));
+      if (key.retire_at != absl::InfiniteFuture()) {
+        retire.metric.push_back(GaugeSample(
+            UnixSeconds(key.retire_at),
+            {{"alg", std::string(token::AlgorithmName(key.alg))}, {"kid", key.kid}}));
+      }
     }
     for (const auto& [state, n] : by_state)
       count.metric.push_back(GaugeSample(n, {{"state", state}}));
     families.push_back(std::move(count));
     families.push_back(std::move(age));
+    families.push_back(std::move(retire));
+  }
+  if (options_.readiness) {
+    const absl::Status ready = options_.readiness();
+    families.push_back(OneGauge("ta_ready",
+                                "1 when the server is ready (both faces' health checks), else 0",
+                                ready.ok() ? 1 : 0));
+    families.push_back(OneGauge("ta_store_up", "0 when the store did not answer the last probe",
+                                ReasonOf(ready) == "store_unavailable" ? 0 : 1));
+  }
+  if (options_.view_current_as_of) {
+    families.push_back(OneGauge(
+        "ta_revocation_view_lag_seconds",
+        "How far behind now the revocation view is proved current (0: no other writer)",
+        LagSeconds(options_.clock->Now(), options_.view_current_as_of())));
+    families.push_back(OneGauge("ta_revocation_view_max_lag_seconds",
+                                "The lag past which introspection answers revocations_stale",
+                                absl::ToDoubleSeconds(options_.view_max_lag)));
   }
   if (options_.clock_offset) {
     if (std::optional<absl::Duration> offset = options_.clock_offset(); offset.has_value()) {

@@ -23,6 +23,7 @@ namespace prometheus {
 class Counter;
 template <typename T>
 class Family;
+class Gauge;
 class Histogram;
 class Registry;
 }  // namespace prometheus
@@ -32,13 +33,25 @@ namespace ta::metrics {
 struct PrometheusMetricsOptions {
   // Labels of ta_build_info, e.g. {"version", "1a2b3c4"}.
   std::vector<std::pair<std::string, std::string>> build_info;
-  // The signing keys now (for ta_signing_keys and ta_signing_key_age_seconds), read at each
-  // scrape. Empty: no key series.
+  // The signing keys now (for ta_signing_keys, ta_signing_key_age_seconds and
+  // ta_signing_key_retire_timestamp_seconds), read at each scrape. Empty: no key series.
   std::function<std::vector<token::KeyInfo>()> keys;
   // This replica's clock minus the database's as the follower last measured it (for
   // ta_clock_offset_seconds), read at each scrape. Empty, or nullopt: no series.
   std::function<std::optional<absl::Duration>()> clock_offset;
-  // Time source for key ages. Never null.
+  // Readiness now (ta_ready, and ta_store_up: false only for "store_unavailable"), read at
+  // each scrape. Empty: no readiness series.
+  std::function<absl::Status()> readiness;
+  // The instant the revocation view is proved current to (RevocationView::current_as_of;
+  // InfiniteFuture when no other process writes the store), read at each scrape for
+  // ta_revocation_view_lag_seconds. Empty: no view series.
+  std::function<absl::Time()> view_current_as_of;
+  // The view's bound (--max_revocation_lag): ta_revocation_view_max_lag_seconds.
+  absl::Duration view_max_lag = absl::Seconds(1);
+  // The store makes backups (CreateBackup on RocksDB): export
+  // ta_backup_last_success_timestamp_seconds, 0 until the first successful one since start.
+  bool backups = false;
+  // Time source for key ages and the view's lag. Never null.
   const Clock* clock = Clock::Real();
 };
 
@@ -70,6 +83,7 @@ class PrometheusMetrics final : public ServerMetrics {
   prometheus::Family<prometheus::Counter>* http_requests_ = nullptr;
   prometheus::Family<prometheus::Histogram>* http_latency_ = nullptr;
   prometheus::Family<prometheus::Counter>* store_errors_ = nullptr;
+  prometheus::Gauge* last_backup_ = nullptr;  // set only with options_.backups
   // Per-call series looked up once: [operation][grpc code] is created on first use.
   std::array<std::array<std::atomic<prometheus::Counter*>, kGrpcCodes>, core::kOperationCount>
       rpc_counters_{};

@@ -144,7 +144,7 @@ TEST_CASE("Auth: refused callers touch nothing", "[auth]") {
   issue.set_subject("alice");
   issue.set_client_id("web");
   v1::TokenPair pair;
-  for (const std::string& key : {"", "guess", "resource-key", "client-key", "revoked-key"}) {
+  for (const char* key : {"", "guess", "resource-key", "client-key", "revoked-key"}) {
     CHECK_FALSE(CallAs(key, s.api(), &v1::TokenAuthority::Stub::IssueTokens, issue, &pair).ok());
   }
   v1::GetStatsResponse stats;
