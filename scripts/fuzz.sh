@@ -3,7 +3,7 @@
 # clang (ASan + UBSan, in build/fuzz) and runs each for a bounded time.
 #   --ci          25 s per target (what scripts/test.sh runs)
 #   --time N      N seconds per target (default 600: the long run)
-#   TARGET        base64url jwt storage_codec request (default: all)
+#   TARGET        base64url jwt storage_codec request http_request (default: all)
 # Each target starts from the checked-in corpus tests/fuzz/corpus/<target>/ (never modified)
 # plus a working corpus in build/fuzz/corpus/<target>/ that grows across runs. A crash,
 # leak or timeout fails the script; the input is kept in build/fuzz/findings/<target>/. Fix
@@ -24,7 +24,7 @@ while (($#)); do
   esac
   shift
 done
-((${#targets[@]})) || targets=(base64url jwt storage_codec request)
+((${#targets[@]})) || targets=(base64url jwt storage_codec request http_request)
 
 if ! command -v clang++ >/dev/null || ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
   echo "fuzz.sh: needs clang and libclang-rt-14-dev (apt-get install clang libclang-rt-14-dev)" >&2
