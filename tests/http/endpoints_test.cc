@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "server/base/error.h"
 #include "server/http/listener.h"
 #include "server/readiness.h"
