@@ -21,6 +21,8 @@ using Parser = bhttp::request_parser<bhttp::string_body>;
 // set hooks, offsets).
 constexpr size_t kFieldOverhead = 64;
 constexpr size_t kMinHeaderLimit = 1024;
+// At most this much is read from the socket at once.
+constexpr size_t kReadBytes = size_t{16} << 10;
 
 size_t BufferLimit(const RequestLimits& limits) {
   return std::max(limits.header_limit, kMinHeaderLimit);
@@ -64,7 +66,7 @@ absl::Span<char> RequestReader::Space() {
   beast::flat_buffer& buffer = impl_->buffer;
   const size_t room = buffer.max_size() - buffer.size();
   if (failed_ || room == 0) return {};
-  auto space = buffer.prepare(std::min<size_t>(room, 16 * 1024));
+  auto space = buffer.prepare(std::min(room, kReadBytes));
   return absl::Span<char>(static_cast<char*>(space.data()), space.size());
 }
 

@@ -32,9 +32,9 @@ namespace ta::http {
 struct RequestLimits {
   // Request line + headers; also the bound of the read buffer (a chunk line, the trailers,
   // pipelined bytes). Default 8 KiB; at least 1 KiB is used.
-  size_t header_limit = 8 * 1024;
+  size_t header_limit = size_t{8} << 10;
   // Body after de-chunking. Default 64 KiB.
-  size_t body_limit = 64 * 1024;
+  size_t body_limit = size_t{64} << 10;
 };
 
 class RequestReader {

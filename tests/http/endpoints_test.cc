@@ -253,6 +253,31 @@ TEST_CASE("Endpoints: a closed gate answers 503 shutting_down", "[http]") {
   CHECK(r.body.find("shutting_down") != std::string::npos);
 }
 
+TEST_CASE("Endpoints: introspection answers 503 overloaded when the worker queue is full",
+          "[http]") {
+  Fixture f;
+  const std::string token = f.AccessToken();
+  // Every worker busy (8), then the queue full (64).
+  absl::Notification release;
+  std::atomic<int> running{0};
+  for (int i = 0; i < 8; ++i) {
+    REQUIRE(f.pool.Schedule([&] {
+      ++running;
+      release.WaitForNotification();
+    }));
+  }
+  while (running < 8) absl::SleepFor(absl::Milliseconds(1));
+  int queued = 0;
+  while (f.pool.Schedule([&release] { release.WaitForNotification(); })) ++queued;
+  REQUIRE(queued == 64);
+  HttpResponse r = f.Post("/oauth2/introspect", kResourceKey, token);
+  CHECK(r.status == 503);
+  CHECK(r.body.find("overloaded") != std::string::npos);
+  // What needs no worker is still answered.
+  CHECK(f.Call(HttpRequest{"GET", "/healthz/live"}).status == 200);
+  release.Notify();
+}
+
 TEST_CASE(
     "Endpoints: /healthz/live answers at once while introspections wait on a hung store "
     "(issue 22 #4)",
