@@ -19,11 +19,15 @@
 #include "server/base/error.h"
 #include "server/http/request_reader.h"
 
-#if defined(__SANITIZE_ADDRESS__)  // g++ -fsanitize=address
+// The heap hooks need ASan and its allocator interface (clang ships the header; g++ 12 does
+// not, so its ASan build checks the reader's own account only).
+#if __has_include(<sanitizer/allocator_interface.h>)
+#if defined(__SANITIZE_ADDRESS__)
 #define TA_FUZZ_HEAP_HOOKS 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)  // clang
+#if __has_feature(address_sanitizer)
 #define TA_FUZZ_HEAP_HOOKS 1
+#endif
 #endif
 #endif
 
