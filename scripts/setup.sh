@@ -35,6 +35,8 @@ PACKAGES=(
   default-jdk-headless libgrpc-java protobuf-compiler-grpc-java-plugin libprotobuf-java
   libnetty-java libperfmark-java libguava-java libgoogle-gson-java libgeronimo-annotation-1.3-spec-java
   ruby-grpc ruby-grpc-tools ruby-google-protobuf
+  # the revocation stream's protocol model (tests/model/check_model.sh)
+  spin
   # tokenctl under a real terminal (tests/client/tty_test.sh)
   tmux
 )

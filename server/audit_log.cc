@@ -5,7 +5,9 @@
 
 #include <iostream>
 
+#include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
@@ -22,14 +24,17 @@ absl::StatusOr<int> OpenFile(const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path) {
+absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path,
+                                                         core::RefusalLimiterOptions refusals,
+                                                         const Clock* clock) {
   absl::StatusOr<int> fd = OpenFile(path);
   if (!fd.ok()) return fd.status();
-  return std::unique_ptr<AuditLog>(new AuditLog(path, *fd));
+  return absl::WrapUnique(new AuditLog(path, *fd, refusals, clock));
 }
 
 AuditLog::~AuditLog() {
   absl::MutexLock lock(&mu_);
+  for (const core::AuditEvent& e : refusals_.Due(clock_->Now(), /*force=*/true)) WriteLocked(e);
   if (fd_ != STDOUT_FILENO && fd_ >= 0) close(fd_);
 }
 
@@ -54,13 +59,32 @@ std::string AuditLog::Format(const core::AuditEvent& e) {
   field("jti", e.jti);
   field("kid", e.kid);
   field("note", e.note);
+  field("peer", e.peer);
+  if (e.count > 0) field("count", absl::StrCat(e.count));
   w.EndObject();
-  return absl::StrCat(absl::string_view(out.GetString(), out.GetSize()), "\n");
+  // JSON allows these raw inside strings, but line-oriented readers (JavaScript's split,
+  // Python's splitlines, many log shippers) end a line at them. Their UTF-8 forms occur only
+  // inside strings (names are ASCII), so replacing the bytes is exact.
+  std::string line = absl::StrReplaceAll(
+      absl::string_view(out.GetString(), out.GetSize()),
+      {{"\xE2\x80\xA8", "\\u2028"}, {"\xE2\x80\xA9", "\\u2029"}, {"\xC2\x85", "\\u0085"}});
+  line += '\n';
+  return line;
 }
 
 void AuditLog::Record(const core::AuditEvent& event) {
-  const std::string line = Format(event);
   absl::MutexLock lock(&mu_);
+  const absl::Time now = clock_->Now();
+  if (event.action == "auth.refused") {
+    for (const core::AuditEvent& e : refusals_.Admit(event, now)) WriteLocked(e);
+    return;
+  }
+  for (const core::AuditEvent& e : refusals_.Due(now)) WriteLocked(e);
+  WriteLocked(event);
+}
+
+void AuditLog::WriteLocked(const core::AuditEvent& event) {
+  const std::string line = Format(event);
   if (fd_ >= 0 && write(fd_, line.data(), line.size()) == static_cast<ssize_t>(line.size())) {
     return;
   }

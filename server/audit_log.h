@@ -10,6 +10,12 @@
 // drops the event and counts it (dropped()), never blocks the call or stops the server; the
 // first drop is reported on stderr.
 //
+// Refused callers ("auth.refused") go through a RefusalLimiter (core/audit.h): per interval,
+// the first refusal of each (peer, caller, reason) and then one counted summary, so refused
+// traffic cannot fill the disk (issue 22). Summaries of an ended interval are written with the
+// next event, and at destruction. Strings are JSON-escaped, and so are U+2028, U+2029 and
+// U+0085, which line-oriented readers take for line ends (issue 22).
+//
 // Thread-safe.
 #ifndef TA_SERVER_AUDIT_LOG_H_
 #define TA_SERVER_AUDIT_LOG_H_
@@ -21,6 +27,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "server/base/clock.h"
 #include "server/core/audit.h"
 
 namespace ta {
@@ -28,7 +35,10 @@ namespace ta {
 class AuditLog final : public core::AuditSink {
  public:
   // `path` "-" writes to stdout. The file is created 0600 if missing and appended to.
-  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const std::string& path);
+  // `clock` times the refusal intervals (default: the real clock).
+  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const std::string& path,
+                                                        core::RefusalLimiterOptions refusals = {},
+                                                        const Clock* clock = Clock::Real());
   ~AuditLog() override;
 
   void Record(const core::AuditEvent& event) override;
@@ -40,11 +50,15 @@ class AuditLog final : public core::AuditSink {
   static std::string Format(const core::AuditEvent& event);
 
  private:
-  explicit AuditLog(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  AuditLog(std::string path, int fd, core::RefusalLimiterOptions refusals, const Clock* clock)
+      : path_(std::move(path)), clock_(clock), fd_(fd), refusals_(refusals) {}
+  void WriteLocked(const core::AuditEvent& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string path_;
+  const Clock* const clock_;
   absl::Mutex mu_;
   int fd_ ABSL_GUARDED_BY(mu_);
+  core::RefusalLimiter refusals_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> dropped_{0};
 };
 

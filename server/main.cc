@@ -1,16 +1,29 @@
 // token-authority server binary: flags -> options -> start -> wait for SIGINT/SIGTERM ->
-// graceful shutdown -> close the store -> exit 0. Exit 2 for a bad flag, 1 if start fails.
+// graceful shutdown -> close the store -> exit 0. Exit 2 for a bad flag (an unknown one, an
+// unparsable value or a refused one, each named), 1 if start fails. --help lists the flags by
+// group with their defaults and --version prints the version and commit; both exit 0.
 // With --restore_from it restores a backup into --data_dir instead and exits (server/restore.h):
 // 0 restored, 2 refused (the directory is not new, or no backup there), 1 failed.
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <fstream>
 #include <iostream>
+#include <set>
 #include <thread>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -21,6 +34,13 @@
 
 #ifdef TA_WITH_TCMALLOC
 #include <gperftools/tcmalloc.h>
+#endif
+
+#ifndef TA_VERSION
+#define TA_VERSION "0.0.0"
+#endif
+#ifndef TA_BUILD_VERSION
+#define TA_BUILD_VERSION "unknown"
 #endif
 
 namespace {
@@ -60,7 +80,10 @@ ABSL_FLAG(int, max_queued_calls, kDefaults.max_queued_calls,
           "calls waiting for a worker before RESOURCE_EXHAUSTED");
 ABSL_FLAG(absl::Duration, shutdown_grace, kDefaults.shutdown_grace,
           "time in-flight calls get after SIGTERM");
-ABSL_FLAG(std::string, issuer, kPolicy.issuer, "iss of issued access tokens");
+ABSL_FLAG(std::string, issuer, "",
+          "iss of issued access tokens and the HTTP metadata's issuer: the URL clients reach "
+          "the HTTP face at (default: that URL, http(s)://<--public_url or --http_listen>, "
+          "on one server with --http_listen on a fixed port; else token-authority)");
 ABSL_FLAG(std::string, default_audience, "", "comma-separated aud used when a request names none");
 ABSL_FLAG(absl::Duration, access_ttl, kPolicy.access_ttl, "access token lifetime");
 ABSL_FLAG(absl::Duration, refresh_idle_ttl, kPolicy.refresh_idle_ttl,
@@ -100,6 +123,156 @@ ABSL_FLAG(absl::Duration, testing_clock_offset, absl::ZeroDuration(),
           "TESTS ONLY: shift the server's clock by this much");
 
 namespace {
+
+constexpr int kExitUsage = 2;
+
+std::string VersionText() {
+  return absl::StrCat("token-authority ", TA_VERSION, " (commit ", TA_BUILD_VERSION,
+#ifdef NDEBUG
+                      ", optimized build"
+#else
+                      ", debug build"
+#endif
+                      ")\n");
+}
+
+// --help: the flags by what they are for, each with its default. Flags of main.cc not listed
+// here still appear, under "other".
+struct FlagGroup {
+  const char* title;
+  std::vector<const char*> flags;
+};
+const std::vector<FlagGroup>& FlagGroups() {
+  static const auto* groups = new std::vector<FlagGroup>{
+      {"serving", {"listen", "http_listen", "public_url", "allow_insecure", "shutdown_grace",
+                   "worker_threads", "max_queued_calls"}},
+      {"store", {"data_dir", "store", "postgres_dsn", "postgres_pool_size", "block_cache_mb",
+                 "sync_writes", "max_revocation_lag"}},
+      {"signing keys", {"key_dir", "key_encryption_key_file", "key_publish_delay", "signing_alg",
+                        "retired_key_window", "allow_hs256", "jwks_max_age"}},
+      {"tokens", {"issuer", "default_audience", "access_ttl", "refresh_idle_ttl", "family_ttl",
+                  "leeway", "reuse_grace", "verify_cache_mb"}},
+      {"callers and TLS", {"callers_file", "tls_cert", "tls_key", "tls_client_ca",
+                           "tls_allow_no_client_cert"}},
+      {"audit", {"audit_log"}},
+      {"restore (then exit)", {"restore_from", "restore_json"}},
+  };
+  return *groups;
+}
+
+std::string FlagLine(const absl::CommandLineFlag& flag) {
+  std::string line = absl::StrFormat("  --%-26s %s", flag.Name(), flag.Help());
+  const std::string value = flag.DefaultValue();
+  if (!absl::StrContains(flag.Help(), "default")) {
+    absl::StrAppend(&line, " (default: ", value.empty() ? "none" : value, ")");
+  }
+  return line + "\n";
+}
+
+std::string HelpText() {
+  std::string text =
+      "token-authority: issues, rotates, introspects and revokes JWTs (gRPC, and HTTP with "
+      "--http_listen)\n\nusage: token-authority [--flag=value ...]   (also --flagfile=FILE, one "
+      "flag a line)\n";
+  std::set<std::string> listed = {"testing_clock_offset"};  // tests only: not advertised
+  for (const FlagGroup& group : FlagGroups()) {
+    absl::StrAppend(&text, "\n", group.title, ":\n");
+    for (const char* name : group.flags) {
+      if (const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name)) {
+        absl::StrAppend(&text, FlagLine(*flag));
+        listed.insert(name);
+      }
+    }
+  }
+  std::vector<std::string> other;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (absl::StrContains(flag->Filename(), "server/main.cc") &&
+        listed.count(std::string(name)) == 0) {
+      other.push_back(FlagLine(*flag));
+    }
+  }
+  std::sort(other.begin(), other.end());
+  if (!other.empty()) absl::StrAppend(&text, "\nother:\n", absl::StrJoin(other, ""));
+  absl::StrAppend(&text,
+                  "\n  --help                       this list, then exit 0\n"
+                  "  --version                    the version and commit, then exit 0\n"
+                  "\nA bad flag is named and exits 2; a start that fails exits 1. README: "
+                  "\"Configuration\".\n");
+  return text;
+}
+
+// What the command line asks for before any flag is applied.
+struct Scan {
+  bool help = false;
+  bool version = false;
+};
+
+absl::Status Usage(absl::string_view message) { return absl::InvalidArgumentError(message); }
+
+// absl::ParseCommandLine exits 1 with a terse line on an unknown flag or a bad value, and
+// treats --help as "flags of the file named like the program" (none here: "No flags
+// matched"). The command line (and every --flagfile) is checked first with the same grammar,
+// so that each mistake exits 2 naming its flag, and --help/--version are ours.
+absl::Status ScanArgs(const std::vector<std::string>& args, Scan* scan, int depth = 0) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    absl::string_view arg = args[i];
+    if (arg == "--") return Usage("token-authority takes no arguments after --");
+    if (arg.size() < 2 || arg[0] != '-') {
+      return Usage(absl::StrCat("unexpected argument \"", arg, "\" (flags are --name=value)"));
+    }
+    absl::ConsumePrefix(&arg, "-");
+    absl::ConsumePrefix(&arg, "-");
+    const size_t eq = arg.find('=');
+    const std::string name(arg.substr(0, eq));
+    if (name == "help" || name == "helpfull" || name == "helpshort" || name == "h" ||
+        name == "helppackage" || name == "helpon" || name == "helpmatch") {
+      scan->help = true;
+      continue;
+    }
+    if (name == "version") {
+      scan->version = true;
+      continue;
+    }
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    bool negated = false;
+    if (flag == nullptr && absl::StartsWith(name, "no")) {
+      flag = absl::FindCommandLineFlag(name.substr(2));
+      negated = flag != nullptr && flag->IsOfType<bool>();
+      if (!negated) flag = nullptr;
+    }
+    if (flag == nullptr) {
+      return Usage(absl::StrCat("unknown flag --", name, " (--help lists them)"));
+    }
+    if (negated || (eq == absl::string_view::npos && flag->IsOfType<bool>())) continue;
+    std::string value;
+    if (eq != absl::string_view::npos) {
+      value = std::string(arg.substr(eq + 1));
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      return Usage(absl::StrCat("--", name, ": missing value"));
+    }
+    if (name == "flagfile") {
+      if (depth > 8) return Usage("--flagfile: nested too deep");
+      for (absl::string_view path : absl::StrSplit(value, ',', absl::SkipEmpty())) {
+        std::ifstream in{std::string(path)};
+        if (!in) return Usage(absl::StrCat("--flagfile: cannot read ", path));
+        std::vector<std::string> lines;
+        for (std::string line; std::getline(in, line);) {
+          absl::string_view l = absl::StripAsciiWhitespace(line);
+          if (!l.empty() && l[0] != '#') lines.emplace_back(l);
+        }
+        if (absl::Status s = ScanArgs(lines, scan, depth + 1); !s.ok()) {
+          return Usage(absl::StrCat(s.message(), " (in --flagfile ", path, ")"));
+        }
+      }
+      continue;
+    }
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) return Usage(absl::StrCat("--", name, ": ", error));
+  }
+  return absl::OkStatus();
+}
 
 ta::ServerOptions OptionsFromFlags(ta::OffsetClock* clock) {
   ta::ServerOptions o;
@@ -172,12 +345,31 @@ int Restore() {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("token-authority: issues, rotates, introspects and revokes JWTs");
+  absl::FlagsUsageConfig usage;
+  usage.version_string = [] { return VersionText(); };
+  absl::SetFlagsUsageConfig(usage);
+  Scan scan;
+  if (absl::Status s = ScanArgs(std::vector<std::string>(argv + 1, argv + argc), &scan); !s.ok()) {
+    std::cerr << "token-authority: " << s.message() << "\n";
+    return kExitUsage;
+  }
+  if (scan.help) {
+    std::cout << HelpText();
+    return 0;
+  }
+  if (scan.version) {
+    std::cout << VersionText();
+    return 0;
+  }
   absl::ParseCommandLine(argc, argv);
   // Debian's Abseil keeps mutex deadlock detection on: a lock-graph update on every lock,
   // measurable on the introspection hot path. Our lock order is tested, not traced.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   if (!absl::GetFlag(FLAGS_restore_from).empty()) return Restore();
 
+  // A reader of stdout that went away (`| head -1`, a test that read the listening line)
+  // must not kill the server with SIGPIPE when it prints the next line.
+  signal(SIGPIPE, SIG_IGN);
   // Block the signals we handle before any thread exists, so only the waiter below sees them.
   sigset_t signals;
   sigemptyset(&signals);
@@ -204,6 +396,13 @@ int main(int argc, char** argv) {
   std::cout << "listening on " << (*server)->address() << std::endl;
   if ((*server)->http_port() != 0) {
     std::cout << "http listening on " << (*server)->http_address() << std::endl;
+  }
+  if ((*server)->http_port() != 0 && !absl::StartsWith(options.authority.issuer, "https://") &&
+      !absl::StartsWith(options.authority.issuer, "http://")) {
+    std::cerr << "token-authority: warning: --issuer=" << options.authority.issuer
+              << " is not a URL: OIDC discovery clients (go-oidc, Spring issuer-uri) refuse "
+                 "its metadata; set --issuer to the URL they reach the HTTP face at (README, "
+                 "\"The HTTP face\")\n";
   }
 
   std::thread waiter([&] {

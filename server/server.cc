@@ -5,15 +5,23 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "grpc/health/v1/health.pb.h"
 #include "server/audit_log.h"
 #include "server/base/error.h"
@@ -71,14 +79,62 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Serve
   return grpc::SslServerCredentials(ssl);
 }
 
+// Why gRPC could not bind `host`:`port`, in the words the HTTP face uses ("Address already in
+// use"): gRPC logs its reason but BuildAndStart only returns null, so a plain bind (without
+// SO_REUSEPORT, like ours) asks the kernel again.
+std::string BindFailure(const std::string& host, int port) {
+  std::string name(absl::StripSuffix(absl::StripPrefix(host, "["), "]"));
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(name.c_str(), std::to_string(port).c_str(), &hints, &found) != 0) {
+    return "cannot resolve " + host;
+  }
+  std::string why = "gRPC refused the address";
+  for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) continue;
+    int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0) why = std::strerror(errno);
+    close(fd);
+  }
+  freeaddrinfo(found);
+  return why;
+}
+
 absl::StatusOr<std::unique_ptr<core::CallerRegistry>> LoadCallers(const ServerOptions& o) {
-  if (!o.callers_file.empty()) return core::CallerRegistry::Load(o.callers_file);
+  if (!o.callers_file.empty()) {
+    absl::StatusOr<std::unique_ptr<core::CallerRegistry>> loaded =
+        core::CallerRegistry::Load(o.callers_file);
+    if (!loaded.ok()) return FlagError("callers_file", loaded.status().message());
+    return loaded;
+  }
   const std::string key_path = o.data_dir + "/admin.key";
   ASSIGN_OR_RETURN(std::unique_ptr<core::CallerRegistry> registry,
                    core::CallerRegistry::LocalAdmin(key_path));
   // Where the key is, never the key itself.
   std::cerr << "token-authority: no --callers_file; local admin API key is in " << key_path << "\n";
   return registry;
+}
+
+// The issuer when --issuer is not given (an empty options.authority.issuer): the HTTP face's
+// URL when one server serves it on a known port -- what OIDC discovery clients check the
+// metadata's issuer against (issue 23). Not with a shared store: replicas on different
+// ports would then each stamp their own `iss` and refuse each other's tokens; they need one
+// --issuer (the load balancer's URL). Else "token-authority", as before.
+std::string DefaultIssuer(const ServerOptions& o) {
+  const std::string fallback = core::AuthorityOptions().issuer;
+  if (o.http_listen.empty() || o.store.engine != "rocksdb") return fallback;
+  if (!o.public_url.empty()) return o.public_url;
+  const size_t colon = o.http_listen.rfind(':');
+  const std::string host = o.http_listen.substr(0, colon);
+  if (host.empty() || host == "0.0.0.0" || host == "[::]" ||
+      o.http_listen.substr(colon + 1) == "0") {
+    return fallback;  // no address a client could use, or not known before the bind
+  }
+  return absl::StrCat(o.tls_cert.empty() ? "http://" : "https://", o.http_listen);
 }
 
 }  // namespace
@@ -102,6 +158,9 @@ absl::Status ValidateServerOptions(ServerOptions& options) {
                          host);
   }
   if (options.data_dir.empty()) return FlagError("data_dir", "must not be empty");
+  if (!options.callers_file.empty() && !std::ifstream(options.callers_file)) {
+    return FlagError("callers_file", "cannot read " + options.callers_file);
+  }
   RETURN_IF_ERROR(ValidateStoreOptions(options.store));
   if (options.key_dir.empty()) options.key_dir = options.data_dir + "/keys";
   if (options.store.engine == "postgres" && options.key_encryption_key_file.empty()) {
@@ -134,6 +193,7 @@ absl::Status ValidateServerOptions(ServerOptions& options) {
     return FlagError("shutdown_grace", "must be 0s..5m");
   }
   RETURN_IF_ERROR(ValidateHttpOptions(options));
+  if (options.authority.issuer.empty()) options.authority.issuer = DefaultIssuer(options);
   absl::Status authority = core::ValidateAuthorityOptions(options.authority);
   if (!authority.ok()) {
     std::string reason = ReasonOf(authority);
@@ -173,6 +233,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   key_options.clock = options.authority.clock;
   key_options.allow_hs256 = options.allow_hs256;
   if (options.key_encryption_key_file.empty()) {
+    // A ring sealed in the store is the one that signed its tokens; key files left in key_dir
+    // are not it (issue 22): refuse rather than sign and verify with stale keys.
+    ASSIGN_OR_RETURN(storage::KeyRingBlob sealed,
+                     server->Store()->GetKeyRing(std::numeric_limits<uint64_t>::max()));
+    if (sealed.version != 0) {
+      return FlagError("key_encryption_key_file",
+                       "required: this store holds a key ring sealed under a key-encryption key "
+                       "(a server started with --key_encryption_key_file made it); start with "
+                       "that same file. The key files in --key_dir are not that ring");
+    }
     key_options.publish_delay = options.key_publish_delay.value_or(absl::ZeroDuration());
     ASSIGN_OR_RETURN(server->keys_, token::KeyRing::Open(key_options));
   } else {
@@ -216,12 +286,25 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   int selected_port = 0;
   builder.AddListeningPort(options.listen, credentials, &selected_port);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  // gRPC sets SO_REUSEPORT by default: a second server on an occupied --listen would then
+  // start and share the address with the first (two authorities answering at random). Off,
+  // an occupied port fails the start like an occupied --http_listen does (issue 23).
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(server->authority_service_.get());
   builder.RegisterService(server->admin_service_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || selected_port == 0) {
     return Error(absl::StatusCode::kUnavailable, "bind_failed",
-                 absl::StrCat("cannot listen on ", options.listen));
+                 absl::StrCat("--listen: cannot listen on ", options.listen, ": ",
+                              BindFailure(host, port)));
+  }
+  // Health by service name, as Envoy and Kubernetes gRPC probes ask it (issue 23): each
+  // service is known to the health service and follows readiness with the server ("").
+  if (grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService()) {
+    for (const char* service :
+         {"tokenauthority.v1.TokenAuthority", "tokenauthority.v1.TokenAdmin"}) {
+      health->SetServingStatus(service, true);
+    }
   }
   server->host_ = host;
   server->port_ = selected_port;

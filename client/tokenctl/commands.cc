@@ -72,7 +72,7 @@ namespace {
 // Help and completion are generated from this table (client/tokenctl/help.cc).
 constexpr Command kCommands[] = {
     {"issue", "SUBJECT", "start a session for SUBJECT; prints its token pair",
-     "client_id scope audience metadata extra_claims",
+     "client_id! scope audience metadata extra_claims",
      "tokenctl issue alice --client_id=web --scope=\"read write\" --metadata=device=laptop", 1, 1,
      internal::Issue},
     {"refresh", "REFRESH_TOKEN|-",
@@ -88,7 +88,8 @@ constexpr Command kCommands[] = {
      "tokenctl revoke-family --token=- --reason=logout < refresh_token.txt", 0, 1,
      internal::RevokeFamily},
     {"revoke-subject", "SUBJECT | --from_file=FILE|-",
-     "end SUBJECT's sessions (or each listed subject's)", "reason not_before block_until from_file",
+     "end SUBJECT's sessions (or each listed subject's)",
+     "reason not_before block_until from_file from_line",
      "tokenctl revoke-subject --from_file=leaked-users.txt --reason=incident-42", 0, 1,
      internal::RevokeSubject},
     {"sessions", "SUBJECT", "SUBJECT's sessions, newest first",
@@ -105,7 +106,8 @@ constexpr Command kCommands[] = {
     {"stats", "", "record counts and the store's size on disk", "", "tokenctl stats", 0, 0,
      internal::Stats},
     {"backup", "DIR",
-     "online backup of the store and its keys into DIR, an absolute path on the server's machine",
+     "online backup of the store and its keys into DIR, an absolute path on the server's machine: "
+     "new, empty, or where earlier backups went",
      "keep", "tokenctl backup /var/backups/token-authority --keep=7", 1, 1, internal::Backup},
     {"restore", "BACKUP_DIR DATA_DIR",
      "restore the latest backup into a new DATA_DIR, locally (no server: runs token-authority "
@@ -136,6 +138,7 @@ int ExitCodeFor(const absl::Status& status) {
       return kExitOk;
     case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kCancelled:  // the server went away mid-call: nothing was refused
       return kExitUnreachable;
     default:
       return kExitRefused;

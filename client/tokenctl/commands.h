@@ -27,7 +27,8 @@ namespace ta::tokenctl {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitUsage = 2;        // unknown subcommand, bad flag or argument
 inline constexpr int kExitRefused = 3;      // the server answered with an error
-inline constexpr int kExitUnreachable = 4;  // UNAVAILABLE / DEADLINE_EXCEEDED after retries
+inline constexpr int kExitUnreachable = 4;  // UNAVAILABLE / DEADLINE_EXCEEDED after retries,
+                                            // CANCELLED (the server stopped mid-call)
 
 // Everything a subcommand may use, from the command line. Empty / zero means "not given".
 struct CommandInput {
@@ -42,6 +43,7 @@ struct CommandInput {
   std::string not_before;             // revoke-subject, RFC 3339
   std::string block_until;            // revoke-subject, RFC 3339
   std::string from_file;              // revoke-subject: subjects, one a line ("-": stdin)
+  int from_line = 1;                  // revoke-subject --from_file: start at this line
   bool include_revoked = false;       // sessions
   int page_size = 0;                  // sessions
   std::string page_token;             // sessions
@@ -72,7 +74,8 @@ struct Command {
   absl::string_view name;
   absl::string_view args;     // positional arguments, e.g. "SUBJECT"; "" for none
   absl::string_view summary;  // one line
-  absl::string_view flags;    // the subcommand's own flags, space-separated names
+  absl::string_view flags;    // the subcommand's own flags, space-separated names; a name
+                              // ending in '!' is required (help marks it)
   absl::string_view example;  // one command line
   size_t min_args, max_args;
   RunFn run;  // nullptr: handled by main without a server (help, completion)

@@ -12,8 +12,20 @@
 namespace ta::tokenctl {
 namespace {
 
+// A subcommand's flag names (Command::flags), without the '!' that marks a required one.
 std::vector<std::string> FlagNames(absl::string_view names) {
-  return absl::StrSplit(names, ' ', absl::SkipEmpty());
+  std::vector<std::string> out = absl::StrSplit(names, ' ', absl::SkipEmpty());
+  for (std::string& name : out) {
+    if (absl::EndsWith(name, "!")) name.pop_back();
+  }
+  return out;
+}
+
+bool IsRequired(absl::string_view names, absl::string_view name) {
+  for (absl::string_view n : absl::StrSplit(names, ' ', absl::SkipEmpty())) {
+    if (n == absl::StrCat(name, "!")) return true;
+  }
+  return false;
 }
 
 std::string Usage(const Command& c) {
@@ -21,7 +33,8 @@ std::string Usage(const Command& c) {
 }
 
 // "  --name=VALUE   help (default: x)" lines, the help column aligned.
-std::string FlagLines(const std::vector<std::string>& names, const FlagLookup& lookup) {
+std::string FlagLines(const std::vector<std::string>& names, const FlagLookup& lookup,
+                      absl::string_view marked = "") {
   std::vector<std::pair<std::string, std::string>> rows;
   size_t width = 0;
   for (const std::string& name : names) {
@@ -29,6 +42,7 @@ std::string FlagLines(const std::vector<std::string>& names, const FlagLookup& l
     if (!doc.has_value()) continue;
     std::string left = absl::StrCat("--", name, doc->value.empty() ? "" : "=", doc->value);
     std::string right = doc->help;
+    if (IsRequired(marked, name)) right = absl::StrCat("REQUIRED: ", right);
     if (!doc->default_value.empty())
       absl::StrAppend(&right, " (default: ", doc->default_value, ")");
     width = std::max(width, left.size());
@@ -47,6 +61,8 @@ constexpr absl::string_view kNotes =
     "it is prompted for and not echoed). The API key comes from --api_key_file or $TA_API_KEY.\n"
     "Flag names may be written with - or _ (--include-revoked = --include_revoked).\n"
     "Output is for people (tables, relative times); --json prints the responses for scripts.\n"
+    "The server is --server, else $TA_SERVER, else 127.0.0.1:50051. tokenctl --version prints\n"
+    "its version and commit.\n"
     "Exit codes: 0 ok, 2 usage error, 3 refused by the server, 4 server unreachable.\n";
 
 // The words bash may complete for a subcommand: its flags and the global ones.
@@ -83,7 +99,9 @@ std::string SubcommandHelp(const Command& command, const FlagLookup& lookup) {
   std::string text = absl::StrCat("usage: ", Usage(command), command.run ? " [FLAGS]" : "", "\n\n",
                                   command.summary, "\n");
   std::vector<std::string> flags = FlagNames(command.flags);
-  if (!flags.empty()) absl::StrAppend(&text, "\nflags:\n", FlagLines(flags, lookup));
+  if (!flags.empty()) {
+    absl::StrAppend(&text, "\nflags:\n", FlagLines(flags, lookup, command.flags));
+  }
   if (command.run != nullptr) {
     absl::StrAppend(&text, "  (and the flags of every subcommand: tokenctl help)\n");
   }

@@ -28,12 +28,21 @@
 #include "client/tokenctl/help.h"
 #include "client/tokenctl/terminal.h"
 
+#ifndef TA_VERSION
+#define TA_VERSION "0.0.0"
+#endif
+#ifndef TA_BUILD_VERSION
+#define TA_BUILD_VERSION "unknown"
+#endif
+
 namespace {
 const ta::client::ClientOptions kDefaults;
+constexpr char kDefaultServer[] = "127.0.0.1:50051";
 }  // namespace
 
 // Connection and output: every subcommand takes these (kGlobalFlags).
-ABSL_FLAG(std::string, server, "127.0.0.1:50051", "token-authority address, host:port");
+ABSL_FLAG(std::string, server, "",
+          "token-authority address, host:port (default: $TA_SERVER, else 127.0.0.1:50051)");
 ABSL_FLAG(std::string, api_key_file, "",
           "file holding the API key (default: $TA_API_KEY; the key is never printed)");
 ABSL_FLAG(bool, tls, false, "use TLS with the system's root CAs (implied by --tls_ca)");
@@ -60,6 +69,8 @@ ABSL_FLAG(std::string, not_before, "", "cutoff: sessions issued before it end (d
 ABSL_FLAG(std::string, block_until, "", "no new sessions until then, RFC 3339");
 ABSL_FLAG(std::string, from_file, "",
           "revoke each subject in FILE, one a line (# comments; - reads stdin)");
+ABSL_FLAG(int, from_line, 1,
+          "with --from_file: start at this line (the one a stopped run says to resume from)");
 ABSL_FLAG(bool, include_revoked, false, "also list revoked sessions");
 ABSL_FLAG(int, page_size, 0, "sessions per page, 1..500 (default 50)");
 ABSL_FLAG(std::string, page_token, "", "the page after a previous one (printed under it)");
@@ -111,7 +122,8 @@ std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
 }
 
 struct Scan {
-  bool help = false;  // a help flag was given
+  bool help = false;     // a help flag was given
+  bool version = false;  // --version was given
   std::vector<std::string> positional;
 };
 
@@ -135,6 +147,10 @@ absl::StatusOr<Scan> ScanCommandLine(const std::vector<std::string>& args) {
     absl::string_view name = arg.substr(0, eq);
     if (IsHelpFlag(name)) {
       scan.help = true;
+      continue;
+    }
+    if (name == "version") {
+      scan.version = true;
       continue;
     }
     bool negated = false;
@@ -239,6 +255,10 @@ absl::StatusOr<std::string> LoadApiKey() {
 absl::StatusOr<ta::client::ClientOptions> ClientOptionsFromFlags() {
   ta::client::ClientOptions o;
   o.target = absl::GetFlag(FLAGS_server);
+  if (o.target.empty()) {
+    const char* env = std::getenv("TA_SERVER");  // like HYDRA_ADMIN_URL for hydra
+    o.target = env != nullptr && *env != '\0' ? env : kDefaultServer;
+  }
   o.timeout = absl::GetFlag(FLAGS_timeout);
   o.max_attempts = absl::GetFlag(FLAGS_max_attempts);
   absl::StatusOr<std::string> key = LoadApiKey();
@@ -280,6 +300,7 @@ ta::tokenctl::CommandInput InputFromFlags(std::vector<std::string> args) {
   in.not_before = absl::GetFlag(FLAGS_not_before);
   in.block_until = absl::GetFlag(FLAGS_block_until);
   in.from_file = absl::GetFlag(FLAGS_from_file);
+  in.from_line = absl::GetFlag(FLAGS_from_line);
   in.include_revoked = absl::GetFlag(FLAGS_include_revoked);
   in.page_size = absl::GetFlag(FLAGS_page_size);
   in.page_token = absl::GetFlag(FLAGS_page_token);
@@ -310,6 +331,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> args = NormalizeFlagNames(argc, argv);
   absl::StatusOr<Scan> scan = ScanCommandLine(args);
   if (!scan.ok()) return Fail(absl::StrCat(scan.status().message(), " (tokenctl help)"));
+  if (scan->version && !scan->help) {
+    std::cout << "tokenctl " << TA_VERSION << " (commit " << TA_BUILD_VERSION << ")\n";
+    return kExitOk;
+  }
   if (std::optional<int> code = LocalCommand(*scan)) return *code;
 
   std::vector<char*> arg_ptrs;

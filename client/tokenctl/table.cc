@@ -1,10 +1,12 @@
 #include "client/tokenctl/table.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 
 namespace ta::tokenctl {
 
@@ -15,18 +17,43 @@ void Table::AddRow(std::vector<std::string> cells) {
   rows_.push_back(std::move(cells));
 }
 
+size_t Table::LineWidth(const std::vector<size_t>& visible,
+                        const std::vector<size_t>& widths) const {
+  size_t width = 0;
+  for (size_t i : visible) width += widths[i] + 2;
+  return visible.empty() ? 0 : width - 2;
+}
+
 void Table::Print(std::ostream& out, size_t max_width) const {
   std::vector<size_t> widths;
   for (const Column& c : columns_) widths.push_back(DisplayWidth(c.header));
   for (const auto& row : rows_) {
     for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], DisplayWidth(row[i]));
   }
+  std::vector<size_t> visible;
+  for (size_t i = 0; i < columns_.size(); ++i) visible.push_back(i);
+  std::vector<std::string> hidden;
+  std::optional<size_t> below;
+  while (max_width > 0 && LineWidth(visible, widths) > max_width) {
+    auto next = std::min_element(visible.begin(), visible.end(), [&](size_t a, size_t b) {
+      int ha = columns_[a].hide_order, hb = columns_[b].hide_order;
+      return ha > 0 && (hb == 0 || ha < hb);
+    });
+    if (next == visible.end() || columns_[*next].hide_order == 0) break;
+    if (columns_[*next].below_when_narrow) {
+      below = *next;
+    } else {
+      hidden.push_back(columns_[*next].header);
+    }
+    visible.erase(next);
+  }
   auto print_row = [&](auto cell_of) {
     std::string line;
-    for (size_t i = 0; i < columns_.size(); ++i) {
+    for (size_t k = 0; k < visible.size(); ++k) {
+      const size_t i = visible[k];
       absl::string_view cell = cell_of(i);
       std::string pad(widths[i] - DisplayWidth(cell), ' ');
-      bool last = i + 1 == columns_.size();
+      bool last = k + 1 == visible.size();
       if (columns_[i].align == Align::kRight) {
         absl::StrAppend(&line, pad, cell);
       } else {
@@ -38,7 +65,18 @@ void Table::Print(std::ostream& out, size_t max_width) const {
     out << (max_width == 0 ? line : Truncate(line, max_width)) << "\n";
   };
   print_row([&](size_t i) -> absl::string_view { return columns_[i].header; });
-  for (const auto& row : rows_) print_row([&](size_t i) -> absl::string_view { return row[i]; });
+  for (const auto& row : rows_) {
+    print_row([&](size_t i) -> absl::string_view { return row[i]; });
+    if (below.has_value() && !row[*below].empty()) {
+      out << Truncate(absl::StrCat("  ", columns_[*below].header, ": ", row[*below]), max_width)
+          << "\n";
+    }
+  }
+  if (!hidden.empty()) {
+    out << Truncate(absl::StrCat("(hidden: ", absl::StrJoin(hidden, ", "), "; --json has all)"),
+                    max_width)
+        << "\n";
+  }
 }
 
 size_t DisplayWidth(absl::string_view s) {

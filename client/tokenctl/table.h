@@ -17,15 +17,19 @@ namespace ta::tokenctl {
 
 // Rows of cells under a header, printed with every column as wide as its widest cell
 // (counted in UTF-8 characters) and two spaces between columns. The last column is not
-// padded, so no line carries trailing blanks. Given a width (a terminal's), longer lines are
-// cut to it and end in "..." instead of wrapping, as ps and systemctl do; put the columns
-// people need first.
+// padded, so no line carries trailing blanks. Given a width (a terminal's), a table too wide
+// for it gives up columns in hide_order (lowest first) until it fits: a column marked
+// below_when_narrow then moves to a line of its own under each row, the others are hidden
+// (and a line under the table says so); lines still too long are cut and end in "..."
+// instead of wrapping, as ps and systemctl do. Put the columns people need first.
 class Table {
  public:
   enum class Align { kLeft, kRight };
   struct Column {
     std::string header;
     Align align = Align::kLeft;
+    int hide_order = 0;              // > 0: given up when too wide, lowest first; 0: never
+    bool below_when_narrow = false;  // given up: printed under its row instead of hidden
   };
 
   explicit Table(std::vector<Column> columns);
@@ -36,6 +40,8 @@ class Table {
   void Print(std::ostream& out, size_t max_width = 0) const;
 
  private:
+  size_t LineWidth(const std::vector<size_t>& visible, const std::vector<size_t>& widths) const;
+
   std::vector<Column> columns_;
   std::vector<std::vector<std::string>> rows_;
 };

@@ -78,6 +78,7 @@ int Issue(const CommandInput& in, client::Client& c, Io& io) {
            .ok()) {
     return UsageError(io, "--extra_claims: want a JSON object");
   }
+  if (in.client_id.empty()) return UsageError(io, "issue: --client_id is required");
   return Finish(c.IssueTokens(req), in, io, PrintPair);
 }
 

@@ -10,7 +10,11 @@
 #ifndef TA_SERVER_CORE_AUDIT_H_
 #define TA_SERVER_CORE_AUDIT_H_
 
+#include <cstdint>
+#include <map>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -30,6 +34,8 @@ struct AuditEvent {
   std::string jti;
   std::string kid;
   std::string note;       // the caller's free-text reason for a revocation; a backup's dir
+  std::string peer;       // auth.refused: the caller's address, without its port
+  uint64_t count = 0;     // a summary of refusals (RefusalLimiter): how many it stands for
 };
 
 // Every action the trail records.
@@ -49,6 +55,44 @@ class AuditSink {
 // UNAUTHENTICATED / PERMISSION_DENIED / INVALID_ARGUMENT / FAILED_PRECONDITION / NOT_FOUND /
 // ABORTED -> "refused", anything else -> "error"; the reason is the status's ta-reason.
 void SetOutcome(const absl::Status& status, AuditEvent* event);
+
+// Bounds what refused callers make the trail write (issue 22: every unauthenticated call wrote
+// an "auth.refused" line, so refused traffic could fill the disk). Refusals are keyed by
+// (peer, caller, reason): in each interval the first of a key is written at once, the others
+// only counted; when the interval is over, one summary per key that had more ("auth.refused"
+// with `count` = how many were not written, the interval's start in `note`). At most
+// `max_keys` keys per interval; refusals beyond share one key with peer "*". So per interval at
+// most 2 * (max_keys + 1) lines, whatever the traffic.
+//
+// Not thread-safe: the sink that owns it serialises calls.
+struct RefusalLimiterOptions {
+  // How long one aggregation interval lasts. Default 60 s.
+  absl::Duration interval = absl::Seconds(60);
+  // Distinct (peer, caller, reason) keys per interval before the rest are lumped. Default 100.
+  size_t max_keys = 100;
+};
+
+class RefusalLimiter {
+ public:
+  explicit RefusalLimiter(RefusalLimiterOptions options = {}) : options_(options) {}
+
+  // The events to write now for the refusal `event` at `now`: the summaries of an interval
+  // that has ended, then `event` itself when it is the first of its key in this interval.
+  std::vector<AuditEvent> Admit(const AuditEvent& event, absl::Time now);
+  // The summaries of an interval that has ended by `now` (all pending ones with `force`),
+  // starting a new interval.
+  std::vector<AuditEvent> Due(absl::Time now, bool force = false);
+
+ private:
+  using Key = std::tuple<std::string, std::string, std::string>;  // peer, caller, reason
+  struct Pending {
+    uint64_t more = 0;  // refusals of this key not written
+    std::string rpc;    // the last one's
+  };
+  const RefusalLimiterOptions options_;
+  absl::Time interval_start_ = absl::InfinitePast();
+  std::map<Key, Pending> keys_;
+};
 
 }  // namespace ta::core
 

@@ -270,6 +270,14 @@ absl::StatusOr<TokenPair> TokenAuthority::Refresh(const RefreshRequest& request,
 absl::StatusOr<storage::RefreshRecord> TokenAuthority::CheckRefreshToken(absl::string_view token,
                                                                          absl::Time now) {
   ASSIGN_OR_RETURN(RefreshTokenParts parts, ParseRefreshToken(token));
+  // Every secret we mint is derived from the ring's refresh secret (refresh_token.h), so one
+  // minted under another secret (refresh.secret replaced: issue 22) or made up is refused
+  // here, before any store read.
+  const std::string expected =
+      keys_->DeriveRefreshSecret(RefreshSecretContext(parts.family_id, parts.generation));
+  if (!token::ConstantTimeEquals(parts.secret, expected)) {
+    return Unauthenticated("invalid_refresh_token", "refresh token is not valid");
+  }
   absl::StatusOr<storage::RefreshRecord> record =
       store_->GetRefresh(parts.family_id, parts.generation, now);
   if (absl::IsNotFound(record.status())) {

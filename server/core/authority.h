@@ -179,6 +179,9 @@ class TokenAuthority {
   absl::StatusOr<Introspection> Introspect(const IntrospectRequest& request);
   absl::StatusOr<std::vector<Introspection>> IntrospectBatch(
       const std::vector<IntrospectRequest>& requests);
+  // Whether Introspect of `token` may wait on the store (a refresh token's records, or a
+  // stale view's catch-up): such calls must not run on a thread that may not block (issue 22).
+  bool IntrospectMayWait(absl::string_view token) const;
 
   // RFC 7009: OK for unknown or invalid tokens; UNAVAILABLE when the store fails.
   absl::Status RevokeToken(absl::string_view token, const Caller& caller);

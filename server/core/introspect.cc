@@ -43,6 +43,10 @@ absl::StatusOr<Introspection> TokenAuthority::Introspect(const IntrospectRequest
   return IntrospectAccess(request, now);
 }
 
+bool TokenAuthority::IntrospectMayWait(absl::string_view token) const {
+  return LooksLikeRefreshToken(token) || !view_->IsCurrent(options_.clock->Now());
+}
+
 absl::StatusOr<std::vector<Introspection>> TokenAuthority::IntrospectBatch(
     const std::vector<IntrospectRequest>& requests) {
   if (requests.empty() || requests.size() > kMaxBatch) {

@@ -54,6 +54,9 @@ Endpoints::Endpoints(EndpointsOptions options, EndpointsDeps deps)
   openid_paths_ = {"/.well-known/openid-configuration"};
   // RFC 8414 §3.1 inserts the well-known part before the issuer's path; OIDC Discovery §4
   // appends it.
+  // The metadata's URLs start with base_url; when it has a path ("http://h/tenant1"), every
+  // route is served under it as well, so the URLs announced answer (issue 23).
+  route_prefix_ = IssuerPath(options_.base_url);
   const std::string path = IssuerPath(options_.issuer);
   if (!path.empty()) {
     oauth_paths_.push_back(absl::StrCat("/.well-known/oauth-authorization-server", path));
@@ -62,6 +65,15 @@ Endpoints::Endpoints(EndpointsOptions options, EndpointsDeps deps)
 }
 
 Endpoints::RouteInfo Endpoints::Find(absl::string_view path) const {
+  absl::string_view rest = path;
+  if (!route_prefix_.empty() && absl::ConsumePrefix(&rest, route_prefix_) &&
+      absl::StartsWith(rest, "/")) {
+    if (RouteInfo under = FindRoute(rest); under.route != Route::kUnknown) return under;
+  }
+  return FindRoute(path);
+}
+
+Endpoints::RouteInfo Endpoints::FindRoute(absl::string_view path) const {
   if (path == "/.well-known/jwks.json") return {Route::kJwks, "jwks", "GET"};
   for (const std::string& p : oauth_paths_) {
     if (path == p) return {Route::kOAuthMetadata, "oauth_metadata", "GET"};
@@ -73,7 +85,8 @@ Endpoints::RouteInfo Endpoints::Find(absl::string_view path) const {
   if (path == "/oauth2/revoke") return {Route::kRevoke, "revoke", "POST"};
   if (path == "/metrics") return {Route::kMetrics, "metrics", "GET"};
   if (path == "/healthz/live") return {Route::kLive, "live", "GET"};
-  if (path == "/healthz/ready") return {Route::kReady, "ready", "GET"};
+  // /healthz is what most probes try first: readiness.
+  if (path == "/healthz/ready" || path == "/healthz") return {Route::kReady, "ready", "GET"};
   return {Route::kUnknown, "unknown", ""};
 }
 

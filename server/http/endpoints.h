@@ -10,9 +10,10 @@
 //   POST /oauth2/introspect   RFC 7662; caller with role resource (Bearer API key or Basic)
 //   POST /oauth2/revoke       RFC 7009; caller with role client
 //   GET  /metrics             Prometheus text format
-//   GET  /healthz/live, /healthz/ready
-// HEAD is answered for every GET route. Every request passes the server's CallGate, so a
-// shutdown drains HTTP requests with the gRPC calls. Thread-safe.
+//   GET  /healthz/live, /healthz/ready (also /healthz)
+// When base_url has a path (an issuer or --public_url like "https://h/tenant1"), every route
+// is also served under that path. HEAD is answered for every GET route. Every request passes
+// the server's CallGate, so a shutdown drains HTTP requests with the gRPC calls. Thread-safe.
 //
 // Threads (issue 22 item 4): Handle runs on the listener's event loop and never waits there.
 // Introspection (which may wait for the revocation follower or read the store) and
@@ -83,7 +84,8 @@ class Endpoints final : public HttpHandler {
     const char* name;    // the metrics label
     const char* method;  // "GET" (also HEAD) or "POST"
   };
-  RouteInfo Find(absl::string_view path) const;
+  RouteInfo Find(absl::string_view path) const;       // under route_prefix_ too
+  RouteInfo FindRoute(absl::string_view path) const;  // the paths themselves
   void Serve(Route route, HttpRequest request, Respond respond);
 
   HttpResponse Jwks(const HttpRequest& request) const;
@@ -104,6 +106,7 @@ class Endpoints final : public HttpHandler {
   const EndpointsDeps deps_;
   std::string oauth_metadata_, openid_metadata_;         // rendered once
   std::vector<std::string> oauth_paths_, openid_paths_;  // where each is served
+  std::string route_prefix_;                             // the path of base_url ("/tenant1"), or ""
 };
 
 }  // namespace ta::http

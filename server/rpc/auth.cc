@@ -53,6 +53,19 @@ absl::StatusOr<core::Caller> Authenticate(grpc::ServerContextBase* context,
   return registry.ByApiKey(absl::StripAsciiWhitespace(value.substr(7)));
 }
 
+// "ipv4:10.0.0.7:53211" -> "ipv4:10.0.0.7", "ipv6:[::1]:5000" -> "ipv6:[::1]": refusals are
+// counted per address, not per connection (audit.h RefusalLimiter).
+std::string PeerAddress(const std::string& peer) {
+  const size_t colon = peer.rfind(':');
+  if (colon == std::string::npos || colon + 1 == peer.size() || peer.find(':') == colon) {
+    return peer;
+  }
+  for (size_t i = colon + 1; i < peer.size(); ++i) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(peer[i]))) return peer;
+  }
+  return peer.substr(0, colon);
+}
+
 }  // namespace
 
 const char* RpcName(Rpc rpc) { return core::OperationName(rpc).data(); }
@@ -71,6 +84,7 @@ absl::StatusOr<core::Caller> Authorize(grpc::ServerContextBase* context,
     core::AuditEvent event{.action = "auth.refused", .rpc = RpcName(rpc)};
     event.time = absl::Now();
     if (caller.ok()) event.caller = caller->name;
+    event.peer = PeerAddress(context->peer());
     core::SetOutcome(refused, &event);
     audit->Record(event);
   }

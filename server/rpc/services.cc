@@ -15,25 +15,24 @@ namespace {
 using grpc::CallbackServerContext;
 using grpc::ServerUnaryReactor;
 
-// Where a handler runs: inline on gRPC's thread (non-blocking work: reads, verification) or
-// on the worker pool (anything that may block: synced writes, key generation, compaction).
+// Where a handler runs: inline on gRPC's thread (work that never waits: verification, reads
+// of memory) or on the worker pool (anything that may wait on the store or block: store
+// reads, synced writes, key generation, compaction). gRPC's callback threads also serve
+// grpc.health.v1, so a store that hangs must never hold them (issue 22).
 enum class Where { kInline, kPool };
 
-// Refuses calls past their deadline, authorizes the caller for `rpc`, runs `handler` with
-// the caller, and maps the result.
-template <typename Handler>
-grpc::Status Handle(CallbackServerContext* ctx, const ServiceDeps& deps, Rpc rpc,
-                    Handler& handler) {
-  if (ctx->IsCancelled() || ctx->deadline() < std::chrono::system_clock::now()) {
-    return ToGrpcStatus(ctx, absl::DeadlineExceededError("deadline passed before serving"));
-  }
-  absl::StatusOr<core::Caller> caller = Authorize(ctx, *deps.callers, rpc, deps.audit);
-  if (!caller.ok()) return ToGrpcStatus(ctx, caller.status());
-  return ToGrpcStatus(ctx, handler(*caller));
+bool TooLate(CallbackServerContext* ctx) {
+  return ctx->IsCancelled() || ctx->deadline() < std::chrono::system_clock::now();
 }
 
-// Every RPC method goes through here. `handler` must capture by value: a pooled handler
-// runs after the method has returned (request and response live until Finish).
+grpc::Status DeadlinePassed(CallbackServerContext* ctx) {
+  return ToGrpcStatus(ctx, absl::DeadlineExceededError("deadline passed before serving"));
+}
+
+// Every RPC method goes through here. The caller is authorized at once, on gRPC's thread (it
+// needs memory only), so a refused call never takes a worker; then `handler` runs inline or
+// on the pool. `handler` must capture by value: a pooled handler runs after the method has
+// returned (request and response live until Finish).
 template <typename Handler>
 ServerUnaryReactor* Serve(CallbackServerContext* ctx, const ServiceDeps& deps, Rpc rpc, Where where,
                           Handler handler) {
@@ -51,8 +50,20 @@ ServerUnaryReactor* Serve(CallbackServerContext* ctx, const ServiceDeps& deps, R
                                    "the server is shutting down; retry")));
     return reactor;
   }
-  auto run = [ctx, d, rpc, finish, handler]() mutable {
-    finish(Handle(ctx, *d, rpc, handler));
+  if (TooLate(ctx)) {
+    finish(DeadlinePassed(ctx));
+    deps.gate->Leave();
+    return reactor;
+  }
+  absl::StatusOr<core::Caller> caller = Authorize(ctx, *deps.callers, rpc, deps.audit);
+  if (!caller.ok()) {
+    finish(ToGrpcStatus(ctx, caller.status()));
+    deps.gate->Leave();
+    return reactor;
+  }
+  auto run = [ctx, d, finish, handler, who = *std::move(caller)]() mutable {
+    // A pooled call may have waited in the queue past its deadline.
+    finish(TooLate(ctx) ? DeadlinePassed(ctx) : ToGrpcStatus(ctx, handler(who)));
     d->gate->Leave();
   };
   if (where == Where::kInline) {
@@ -94,7 +105,11 @@ class AuthorityService final : public v1::TokenAuthority::CallbackService {
 
   ServerUnaryReactor* Introspect(CallbackServerContext* ctx, const v1::IntrospectRequest* req,
                                  v1::IntrospectResponse* resp) override {
-    return Serve(ctx, deps_, Rpc::kIntrospect, Where::kInline,
+    // Inline only when it cannot wait on the store: a hung store must not hold gRPC's own
+    // threads, which also answer grpc.health.v1 (issue 22).
+    const Where where =
+        deps_.authority->IntrospectMayWait(req->token()) ? Where::kPool : Where::kInline;
+    return Serve(ctx, deps_, Rpc::kIntrospect, where,
                  [=, this](const core::Caller& caller) -> absl::Status {
                    ASSIGN_OR_RETURN(core::Introspection out,
                                     deps_.authority->Introspect(FromProto(*req)));
@@ -201,7 +216,7 @@ class AdminService final : public v1::TokenAdmin::CallbackService {
 
   ServerUnaryReactor* GetFamily(CallbackServerContext* ctx, const v1::GetFamilyRequest* req,
                                 v1::Family* resp) override {
-    return Serve(ctx, deps_, Rpc::kGetFamily, Where::kInline,
+    return Serve(ctx, deps_, Rpc::kGetFamily, Where::kPool,  // reads the store
                  [=, this](const core::Caller& caller) -> absl::Status {
                    ASSIGN_OR_RETURN(storage::FamilyRecord family,
                                     deps_.authority->GetFamily(req->family_id(), caller));
@@ -233,7 +248,7 @@ class AdminService final : public v1::TokenAdmin::CallbackService {
 
   ServerUnaryReactor* GetStats(CallbackServerContext* ctx, const v1::GetStatsRequest* /*req*/,
                                v1::GetStatsResponse* resp) override {
-    return Serve(ctx, deps_, Rpc::kGetStats, Where::kInline,
+    return Serve(ctx, deps_, Rpc::kGetStats, Where::kPool,  // reads the store
                  [=, this](const core::Caller& caller) -> absl::Status {
                    ASSIGN_OR_RETURN(core::Stats stats, deps_.authority->GetStats());
                    resp->set_families(stats.store.families);

@@ -252,9 +252,13 @@ constexpr absl::string_view kRefreshAad = "ta-keyring/v1/refresh";
 
 std::string KeyAad(absl::string_view file) { return absl::StrCat("ta-keyring/v1/key/", file); }
 
+// The whole ring sealed as one value (key_store.h SealedRingEnvelope, format 2): its AAD names
+// the generation, so a ring cannot be altered, or an older one passed off as newer.
+std::string RingAad(uint64_t generation) { return absl::StrCat("ta-keyring/v2/ring/", generation); }
+
 absl::StatusOr<std::string> SealRing(const std::vector<RingEntry>& entries,
-                                     absl::string_view refresh_secret,
-                                     const KeyEncryptionKey& kek) {
+                                     absl::string_view refresh_secret, const KeyEncryptionKey& kek,
+                                     uint64_t generation) {
   internal::SharedRingDocument doc;
   doc.kek_id = kek.Fingerprint();
   doc.sealed_refresh_secret = Base64UrlEncode(kek.Seal(refresh_secret, kRefreshAad));
@@ -264,7 +268,12 @@ absl::StatusOr<std::string> SealRing(const std::vector<RingEntry>& entries,
     meta.sealed = Base64UrlEncode(kek.Seal(contents, KeyAad(meta.file)));
     doc.entries.push_back(std::move(meta));
   }
-  return internal::SerializeSharedRing(doc);
+  internal::SealedRingEnvelope envelope;
+  envelope.kek_id = doc.kek_id;
+  envelope.generation = generation;
+  envelope.sealed_ring =
+      Base64UrlEncode(kek.Seal(internal::SerializeSharedRing(doc), RingAad(generation)));
+  return internal::SerializeSealedRingEnvelope(envelope);
 }
 
 absl::Status RingCorrupt(absl::string_view why) {
@@ -275,18 +284,59 @@ absl::Status RingCorrupt(absl::string_view why) {
 struct UnsealedRing {
   std::vector<RingEntry> entries;
   std::string refresh_secret;
+  uint64_t generation = 0;  // 0: format 1, which had none
 };
 
-absl::StatusOr<UnsealedRing> UnsealRing(absl::string_view document, const KeyEncryptionKey& kek,
-                                        const KeyRingOptions& o, absl::Time now) {
-  absl::StatusOr<internal::SharedRingDocument> doc = internal::ParseSharedRing(document);
-  if (!doc.ok()) return RingCorrupt(doc.status().message());
-  if (doc->kek_id != kek.Fingerprint()) {
-    return ta::Error(absl::StatusCode::kFailedPrecondition, "kek_mismatch",
-                     absl::StrCat("the key ring in the store was sealed under key-encryption key ",
-                                  doc->kek_id, "; --key_encryption_key_file holds ",
-                                  kek.Fingerprint(), " (every replica needs the same file)"));
+absl::Status CheckKek(absl::string_view kek_id, const KeyEncryptionKey& kek) {
+  if (kek_id == kek.Fingerprint()) return absl::OkStatus();
+  return ta::Error(absl::StatusCode::kFailedPrecondition, "kek_mismatch",
+                   absl::StrCat("the key ring in the store was sealed under key-encryption key ",
+                                kek_id, "; --key_encryption_key_file holds ", kek.Fingerprint(),
+                                " (every replica needs the same file)"));
+}
+
+absl::Status RolledBack(uint64_t stored, uint64_t seen) {
+  return ta::Error(absl::StatusCode::kDataLoss, "key_ring_rollback",
+                   absl::StrCat("the key ring in the store (",
+                                stored == 0 ? std::string("format 1, unversioned")
+                                            : absl::StrCat("generation ", stored),
+                                ") is older than the one this server has seen (generation ", seen,
+                                "): an older ring was written back; keeping the newer one"));
+}
+
+// The format-1 document inside `document` (format 2: unsealed, its generation checked against
+// `min_generation`, the highest this server has seen; format 1 only while it has seen none).
+absl::StatusOr<std::string> OpenEnvelope(absl::string_view document, const KeyEncryptionKey& kek,
+                                         uint64_t min_generation, uint64_t* generation) {
+  absl::StatusOr<internal::SealedRingEnvelope> envelope =
+      internal::ParseSealedRingEnvelope(document);
+  if (!envelope.ok()) return RingCorrupt(envelope.status().message());
+  *generation = envelope->generation;
+  if (envelope->format == 1) {
+    if (min_generation > 0) return RolledBack(0, min_generation);
+    return std::string(document);
   }
+  RETURN_IF_ERROR(CheckKek(envelope->kek_id, kek));
+  if (envelope->generation < min_generation) {
+    return RolledBack(envelope->generation, min_generation);
+  }
+  absl::StatusOr<std::string> sealed = Base64UrlDecode(envelope->sealed_ring);
+  if (!sealed.ok()) return RingCorrupt("sealed ring is not base64url");
+  absl::StatusOr<std::string> inner = kek.Unseal(*sealed, RingAad(envelope->generation));
+  if (!inner.ok()) {
+    return RingCorrupt("the sealed ring does not open: altered, or not sealed for its generation");
+  }
+  return inner;
+}
+
+absl::StatusOr<UnsealedRing> UnsealRing(absl::string_view document, const KeyEncryptionKey& kek,
+                                        const KeyRingOptions& o, absl::Time now,
+                                        uint64_t min_generation) {
+  uint64_t generation = 0;
+  ASSIGN_OR_RETURN(std::string inner, OpenEnvelope(document, kek, min_generation, &generation));
+  absl::StatusOr<internal::SharedRingDocument> doc = internal::ParseSharedRing(inner);
+  if (!doc.ok()) return RingCorrupt(doc.status().message());
+  RETURN_IF_ERROR(CheckKek(doc->kek_id, kek));
   auto unseal = [&](absl::string_view sealed_b64,
                     absl::string_view aad) -> absl::StatusOr<std::string> {
     absl::StatusOr<std::string> sealed = Base64UrlDecode(sealed_b64);
@@ -296,6 +346,7 @@ absl::StatusOr<UnsealedRing> UnsealRing(absl::string_view document, const KeyEnc
     return plain;
   };
   UnsealedRing ring;
+  ring.generation = generation;
   ASSIGN_OR_RETURN(ring.refresh_secret, unseal(doc->sealed_refresh_secret, kRefreshAad));
   if (ring.refresh_secret.size() != kRefreshSecretBytes) return RingCorrupt("refresh secret size");
   for (ManifestEntry& meta : doc->entries) {
@@ -322,6 +373,9 @@ absl::StatusOr<UnsealedRing> UnsealRing(absl::string_view document, const KeyEnc
 struct KeyRing::State {
   std::vector<RingEntry> entries;  // entries[0] is the active key (maybe still pending)
   uint64_t version = 0;            // a shared ring's stored version
+  // A shared ring's sealed generation (0: loaded from format 1). Never goes down: a ring
+  // older than this one is refused (key_ring_rollback).
+  uint64_t generation = 0;
 };
 
 struct KeyRing::Shared {
@@ -366,10 +420,14 @@ absl::StatusOr<std::unique_ptr<KeyRing>> KeyRing::OpenShared(const KeyRingOption
     ASSIGN_OR_RETURN(SharedKeyStore::Versioned stored, store->Load(0));
     const absl::Time now = options.clock->Now();
     if (stored.version != 0) {
-      ASSIGN_OR_RETURN(UnsealedRing ring, UnsealRing(stored.document, kek, options, now));
+      ASSIGN_OR_RETURN(UnsealedRing ring, UnsealRing(stored.document, kek, options, now, 0));
       auto state = std::make_shared<State>();
-      state->entries = std::move(ring.entries);
       state->version = stored.version;
+      state->generation = ring.generation;
+      // (A format-1 ring is sealed as format 2 by the next rotation, not here: replicas still
+      // running the previous release read format 1 only, so a rolling upgrade keeps working
+      // until someone rotates.)
+      state->entries = std::move(ring.entries);
       return absl::WrapUnique(new KeyRing(options, std::move(ring.refresh_secret),
                                           std::move(state),
                                           absl::WrapUnique(new Shared{store, std::move(kek)})));
@@ -394,13 +452,14 @@ absl::StatusOr<std::unique_ptr<KeyRing>> KeyRing::OpenShared(const KeyRingOption
       entries.push_back({std::shared_ptr<const Key>(std::move(key)), std::move(meta)});
       refresh_secret = RandomBytes(kRefreshSecretBytes);
     }
-    ASSIGN_OR_RETURN(std::string document, SealRing(entries, refresh_secret, kek));
+    ASSIGN_OR_RETURN(std::string document, SealRing(entries, refresh_secret, kek, 1));
     absl::Status set = store->CompareAndSet(0, document);
     if (set.code() == absl::StatusCode::kAborted) continue;
     RETURN_IF_ERROR(set);
     auto state = std::make_shared<State>();
     state->entries = std::move(entries);
     state->version = 1;
+    state->generation = 1;
     return absl::WrapUnique(new KeyRing(options, std::move(refresh_secret), std::move(state),
                                         absl::WrapUnique(new Shared{store, std::move(kek)})));
   }
@@ -493,13 +552,18 @@ absl::StatusOr<std::string> KeyRing::RotateShared(Algorithm alg) {
   ASSIGN_OR_RETURN(SharedKeyStore::Versioned stored, shared_->store->Load(0));
   const absl::Time now = options_.clock->Now();
   if (stored.version == 0) return RingCorrupt("the ring is gone from the store");
-  ASSIGN_OR_RETURN(UnsealedRing current, UnsealRing(stored.document, shared_->kek, options_, now));
+  const uint64_t seen = Snapshot()->generation;
+  ASSIGN_OR_RETURN(UnsealedRing current,
+                   UnsealRing(stored.document, shared_->kek, options_, now, seen));
+  // Above every generation sealed so far (a format-1 ring becomes format 2 here).
+  const uint64_t generation = std::max({stored.version, current.generation, seen}) + 1;
   ASSIGN_OR_RETURN(std::unique_ptr<Key> key, Key::Generate(alg));
   ManifestEntry meta = NewKeyEntry(*key, now, now + options_.publish_delay);
   std::vector<RingEntry> entries =
       RotatedEntries({std::shared_ptr<const Key>(std::move(key)), std::move(meta)},
                      current.entries, now, options_.retired_verify_window, nullptr);
-  ASSIGN_OR_RETURN(std::string document, SealRing(entries, refresh_secret_, shared_->kek));
+  ASSIGN_OR_RETURN(std::string document,
+                   SealRing(entries, refresh_secret_, shared_->kek, generation));
   absl::Status set = shared_->store->CompareAndSet(stored.version, document);
   if (set.code() == absl::StatusCode::kAborted) {
     (void)Reload();  // the winner's key; a failure here is retried by the next Reload
@@ -512,23 +576,25 @@ absl::StatusOr<std::string> KeyRing::RotateShared(Algorithm alg) {
   auto state = std::make_shared<State>();
   state->entries = std::move(entries);
   state->version = stored.version + 1;
+  state->generation = generation;
   Install(std::move(state));
   return kid;
 }
 
 absl::StatusOr<bool> KeyRing::Reload() {
   if (shared_ == nullptr) return false;
-  const uint64_t known = Snapshot()->version;
-  ASSIGN_OR_RETURN(SharedKeyStore::Versioned stored, shared_->store->Load(known));
-  if (stored.version == known || stored.document.empty()) return false;
-  ASSIGN_OR_RETURN(UnsealedRing ring,
-                   UnsealRing(stored.document, shared_->kek, options_, options_.clock->Now()));
+  std::shared_ptr<const State> known = Snapshot();
+  ASSIGN_OR_RETURN(SharedKeyStore::Versioned stored, shared_->store->Load(known->version));
+  if (stored.version == known->version || stored.document.empty()) return false;
+  ASSIGN_OR_RETURN(UnsealedRing ring, UnsealRing(stored.document, shared_->kek, options_,
+                                                 options_.clock->Now(), known->generation));
   if (ring.refresh_secret != refresh_secret_) {
     return RingCorrupt("the refresh secret changed; refresh tokens would stop working");
   }
   auto state = std::make_shared<State>();
   state->entries = std::move(ring.entries);
   state->version = stored.version;
+  state->generation = ring.generation;
   absl::MutexLock lock(&mu_);
   if (state_->version >= state->version) return false;  // a rotation here got further
   state_ = std::move(state);
@@ -605,6 +671,17 @@ absl::StatusOr<int> CopyKeyDirectory(const std::string& from, const std::string&
   std::vector<std::string> names = {std::string(internal::kRefreshSecretFile)};
   for (const ManifestEntry& meta : metas) names.push_back(meta.file);
   RETURN_IF_ERROR(internal::EnsurePrivateDir(to));
+  // Key files an earlier copy wrote (its manifest names them): the only ones this copy may
+  // remove. Anything else in `to` was not written here and is left alone (issue 22).
+  std::vector<std::string> earlier;
+  absl::StatusOr<std::optional<std::string>> old_manifest =
+      internal::ReadPrivateFile(to, internal::kManifestFile);
+  if (old_manifest.ok() && old_manifest->has_value()) {
+    absl::StatusOr<std::vector<ManifestEntry>> old = internal::ParseManifest(**old_manifest);
+    if (old.ok()) {
+      for (const ManifestEntry& meta : *old) earlier.push_back(meta.file);
+    }
+  }
   if (::chmod(to.c_str(), 0700) != 0) {
     return absl::FailedPreconditionError(absl::StrCat("chmod 0700 ", to, ": ", ::strerror(errno)));
   }
@@ -616,12 +693,9 @@ absl::StatusOr<int> CopyKeyDirectory(const std::string& from, const std::string&
     RETURN_IF_ERROR(internal::WriteFileAtomic(to, name, *contents));
   }
   RETURN_IF_ERROR(internal::WriteFileAtomic(to, internal::kManifestFile, *manifest));
-  for (absl::string_view suffix : {".pem", ".hs256"}) {
-    ASSIGN_OR_RETURN(std::vector<std::string> present, internal::ListFiles(to, suffix));
-    for (const std::string& file : present) {
-      if (std::find(names.begin(), names.end(), file) == names.end()) {
-        internal::RemoveFile(to, file);
-      }
+  for (const std::string& file : earlier) {
+    if (std::find(names.begin(), names.end(), file) == names.end()) {
+      internal::RemoveFile(to, file);
     }
   }
   return static_cast<int>(names.size()) + 1;

@@ -176,10 +176,11 @@ class KeyRing {
 // refresh.secret) from `from` to `to`: `to` is created with mode 0700 (an existing one is set
 // to 0700), each file is written atomically with mode 0600, keyring.json last, so a copy
 // interrupted half-way still names only complete files; key files in `to` that the new
-// manifest does not list are removed. Unlisted files of `from` are not copied. Returns the
-// number of files copied. FAILED_PRECONDITION when `from` has no keyring.json, misses a file
-// it lists, or holds a file others may read; INVALID_ARGUMENT "invalid_argument:key_dir"
-// when `to` is `from`.
+// manifest does not list are removed when an earlier copy's manifest (the keyring.json it
+// replaces) names them; files no copy wrote are never removed. Unlisted files of `from` are not
+// copied. Returns the number of files copied. FAILED_PRECONDITION when `from` has no keyring.json,
+// misses a file it lists, or holds a file others may read; INVALID_ARGUMENT
+// "invalid_argument:key_dir" when `to` is `from`.
 absl::StatusOr<int> CopyKeyDirectory(const std::string& from, const std::string& to);
 
 }  // namespace ta::token

@@ -20,6 +20,7 @@ namespace ta::token::internal {
 namespace {
 
 constexpr int kManifestVersion = 1;
+constexpr int kSealedRingFormat = 2;  // SealedRingEnvelope
 
 std::string PathOf(const std::string& dir, absl::string_view name) {
   return absl::StrCat(dir, "/", name);
@@ -208,6 +209,61 @@ std::string SerializeSharedRing(const SharedRingDocument& ring) {
   WriteKey(w, "refresh");
   WriteString(w, ring.sealed_refresh_secret);
   WriteEntries(w, ring.entries);
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+absl::StatusOr<SealedRingEnvelope> ParseSealedRingEnvelope(absl::string_view json) {
+  rapidjson::Document doc;
+  absl::Status parsed = ParseJsonObject(json, &doc);
+  if (!parsed.ok()) return ManifestError(parsed.message());
+  auto version = doc.FindMember("version");
+  if (version == doc.MemberEnd() || !version->value.IsInt()) {
+    return ManifestError("shared ring without a version");
+  }
+  SealedRingEnvelope envelope;
+  envelope.format = version->value.GetInt();
+  if (envelope.format == kManifestVersion) return envelope;  // format 1: ParseSharedRing
+  if (envelope.format != kSealedRingFormat) {
+    return ManifestError(absl::StrCat("shared ring format ", envelope.format,
+                                      " is not one this server reads (1, 2)"));
+  }
+  bool have_kek = false, have_generation = false, have_ring = false;
+  for (const auto& m : doc.GetObject()) {
+    const absl::string_view name = StringOf(m.name);
+    if (name == "version") {
+      continue;
+    } else if (name == "kek" && m.value.IsString() && m.value.GetStringLength() > 0) {
+      envelope.kek_id.assign(m.value.GetString(), m.value.GetStringLength());
+      have_kek = true;
+    } else if (name == "generation" && m.value.IsUint64() && m.value.GetUint64() > 0) {
+      envelope.generation = m.value.GetUint64();
+      have_generation = true;
+    } else if (name == "ring" && m.value.IsString() && m.value.GetStringLength() > 0) {
+      envelope.sealed_ring.assign(m.value.GetString(), m.value.GetStringLength());
+      have_ring = true;
+    } else {
+      return ManifestError(absl::StrCat("shared ring: bad or unknown member \"", name, "\""));
+    }
+  }
+  if (!have_kek || !have_generation || !have_ring) {
+    return ManifestError("shared ring format 2 needs kek, generation and ring");
+  }
+  return envelope;
+}
+
+std::string SerializeSealedRingEnvelope(const SealedRingEnvelope& envelope) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  WriteKey(w, "version");
+  w.Int(kSealedRingFormat);
+  WriteKey(w, "kek");
+  WriteString(w, envelope.kek_id);
+  WriteKey(w, "generation");
+  w.Uint64(envelope.generation);
+  WriteKey(w, "ring");
+  WriteString(w, envelope.sealed_ring);
   w.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize());
 }

@@ -19,6 +19,7 @@
 #ifndef TA_SERVER_TOKEN_KEY_STORE_H_
 #define TA_SERVER_TOKEN_KEY_STORE_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -57,6 +58,22 @@ struct SharedRingDocument {
 };
 absl::StatusOr<SharedRingDocument> ParseSharedRing(absl::string_view json);
 std::string SerializeSharedRing(const SharedRingDocument& ring);
+
+// What the store holds since issue 22 (format 2): the whole format-1 document above sealed as
+// one value, bound by its AAD to the KEK and to `generation`, so that no byte of it (metadata,
+// retire and signing times, which keys there are) can be changed, and an older ring cannot be
+// passed off as a newer one, without the KEK:
+//   {"version":2,"kek":"<fingerprint>","generation":<n>,"ring":"<base64url sealed format 1>"}
+// Format 1 (the bare document, only its secrets sealed) still loads, and is replaced by
+// format 2 at the next write. `format` is 1 or 2; for 1 only `format` is set.
+struct SealedRingEnvelope {
+  int format = 0;
+  std::string kek_id;
+  uint64_t generation = 0;
+  std::string sealed_ring;  // base64url
+};
+absl::StatusOr<SealedRingEnvelope> ParseSealedRingEnvelope(absl::string_view json);
+std::string SerializeSealedRingEnvelope(const SealedRingEnvelope& envelope);
 
 // Parses manifest text strictly (unknown members are errors, to catch typos).
 absl::StatusOr<std::vector<ManifestEntry>> ParseManifest(absl::string_view json);

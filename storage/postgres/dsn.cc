@@ -5,8 +5,11 @@
 #include <algorithm>
 #include <memory>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "server/base/error.h"
 
 namespace ta::storage {
@@ -21,20 +24,109 @@ struct ErrmsgDeleter {
   void operator()(char* m) const { PQfreemem(m); }
 };
 
-// libpq's parse errors quote the offending piece of the string, which may be a password:
-// keep the explanation, drop whatever it quotes.
-std::string Unquoted(const std::string& message) {
-  std::string out;
-  bool quoted = false;
-  for (char c : message) {
-    if (c == '"') {
-      quoted = !quoted;
-      out += quoted ? "\"" : "...\"";
-      continue;
+// libpq's parse errors quote pieces of the DSN, and a piece may be (part of) the password,
+// which may itself hold '"'. So the message is never scanned for quotes: it is matched against
+// libpq's own templates (fe-connect.c), the piece they quote is cut out by position, and only
+// an option name that is no part of any password is shown (issue 22 #8; issue 23 #7 wants the
+// option named). Anything else is replaced by "...", an unknown message by its first words.
+struct Template {
+  absl::string_view head;  // the message up to the quoted piece
+  absl::string_view tail;  // after it (message minus trailing newline)
+  bool names_option;       // the piece is an option name (shown when safe)
+};
+constexpr Template kTemplates[] = {
+    {"missing \"=\" after \"", "\" in connection info string", true},
+    {"invalid connection option \"", "\"", true},
+    {"invalid URI query parameter: \"", "\"", true},
+    {"extra key/value separator \"=\" in URI query parameter: \"", "\"", false},
+    {"missing key/value separator \"=\" in URI query parameter: \"", "\"", false},
+    {"invalid percent-encoded token: \"", "\"", false},
+    {"forbidden value %00 in percent-encoded value: \"", "\"", false},
+    {"invalid URI propagated to internal parser routine: \"", "\"", false},
+    {"end of string reached when looking for matching \"]\" in IPv6 host address in URI: \"", "\"",
+     false},
+    {"IPv6 host address may not be empty in URI: \"", "\"", false},
+};
+
+bool IsKnownOption(const std::string& name) {
+  OptionsPtr defaults(PQconndefaults());
+  for (const PQconninfoOption* o = defaults.get(); o != nullptr && o->keyword != nullptr; ++o) {
+    if (name == o->keyword) return true;
+  }
+  return false;
+}
+
+bool IsOptionName(absl::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+// Every stretch of `dsn` that may hold a password, generously: in a URI the whole userinfo
+// (up to the last '@') and the value of any "password=" query parameter; in keyword=value
+// form everything after "password=" up to the next known keyword (an unquoted password
+// with spaces is a parse error whose pieces are password bytes).
+std::vector<absl::string_view> SecretStretches(absl::string_view dsn) {
+  std::vector<absl::string_view> out;
+  const bool uri = absl::StartsWith(dsn, "postgresql://") || absl::StartsWith(dsn, "postgres://");
+  if (uri) {
+    const size_t start = dsn.find("://") + 3;
+    const size_t at = dsn.rfind('@');
+    if (at != absl::string_view::npos && at > start) out.push_back(dsn.substr(start, at - start));
+  }
+  size_t pos = 0;
+  while ((pos = dsn.find("password", pos)) != absl::string_view::npos) {
+    pos += 8;
+    size_t value = pos;
+    while (value < dsn.size() && (dsn[value] == ' ' || dsn[value] == '=')) ++value;
+    size_t end = uri ? dsn.find('&', value) : absl::string_view::npos;
+    if (!uri && value < dsn.size() && dsn[value] == '\'') {
+      // A quoted value ends at its closing quote (backslash escapes), as libpq reads it.
+      for (size_t i = value + 1; i < dsn.size(); ++i) {
+        if (dsn[i] == '\\') {
+          ++i;
+        } else if (dsn[i] == '\'') {
+          end = i + 1;
+          break;
+        }
+      }
+    } else if (!uri) {
+      // Up to " keyword=" for a keyword libpq knows; else to the end.
+      for (size_t i = value; i < dsn.size(); ++i) {
+        if (dsn[i] != ' ') continue;
+        size_t k = i + 1;
+        while (k < dsn.size() && IsOptionName(dsn.substr(k, 1))) ++k;
+        if (k < dsn.size() && dsn[k] == '=' && k > i + 1 &&
+            IsKnownOption(std::string(dsn.substr(i + 1, k - i - 1)))) {
+          end = i;
+          break;
+        }
+      }
     }
-    if (!quoted && c != '\n') out += c;
+    out.push_back(dsn.substr(value, end == absl::string_view::npos ? end : end - value));
   }
   return out;
+}
+
+std::string Redacted(const std::string& message, absl::string_view dsn) {
+  absl::string_view m = absl::StripTrailingAsciiWhitespace(message);
+  for (const Template& t : kTemplates) {
+    if (m.size() < t.head.size() + t.tail.size() || !absl::StartsWith(m, t.head) ||
+        !absl::EndsWith(m, t.tail)) {
+      continue;
+    }
+    absl::string_view piece = m.substr(t.head.size(), m.size() - t.head.size() - t.tail.size());
+    bool show = t.names_option && IsOptionName(piece);
+    for (absl::string_view secret : SecretStretches(dsn)) {
+      if (show && absl::StrContains(secret, piece)) show = false;
+    }
+    return absl::StrCat(t.head, show ? piece : "...", t.tail);
+  }
+  if (m == "unterminated quoted string in connection info string") return std::string(m);
+  // Not a template we know (another libpq version or language): its opening words only.
+  absl::string_view head = m.substr(0, std::min(m.find('"'), m.find(':')));
+  return absl::StrCat(absl::StripTrailingAsciiWhitespace(head), " (details withheld)");
 }
 
 absl::StatusOr<OptionsPtr> Parse(const std::string& dsn) {
@@ -48,7 +140,7 @@ absl::StatusOr<OptionsPtr> Parse(const std::string& dsn) {
     return ta::InvalidField(
         "postgres_dsn",
         absl::StrCat("--postgres_dsn: not a libpq connection string or URI: ",
-                     error != nullptr ? Unquoted(error.get()) : "out of memory"));
+                     error != nullptr ? Redacted(error.get(), dsn) : "out of memory"));
   }
   return options;
 }

@@ -18,7 +18,8 @@ namespace ta::storage {
 
 // Checks that `dsn` is a libpq connection string ("host=... dbname=...") or URI
 // ("postgresql://..."), including multi-host ones. INVALID_ARGUMENT
-// "invalid_argument:postgres_dsn" otherwise; the message never quotes the DSN.
+// "invalid_argument:postgres_dsn" otherwise, with libpq's explanation; the message quotes no
+// value of the DSN, only an offending option name that cannot be part of a password.
 absl::Status ValidatePostgresDsn(const std::string& dsn);
 
 // The DSN with its password (if any) replaced by "****", as keyword=value pairs. For logs.

@@ -47,7 +47,9 @@ int BindLoopback(std::string* address) {
 std::vector<std::string> ChildEnvironment(const std::vector<std::string>& extra) {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
-    if (!absl::StartsWith(*e, "TA_API_KEY=")) env.emplace_back(*e);
+    if (!absl::StartsWith(*e, "TA_API_KEY=") && !absl::StartsWith(*e, "TA_SERVER=")) {
+      env.emplace_back(*e);
+    }
   }
   env.insert(env.end(), extra.begin(), extra.end());
   return env;
@@ -67,16 +69,23 @@ LiveServer::LiveServer(const std::vector<std::string>& extra_args) {
   std::vector<std::string> args = {"--listen=127.0.0.1:0", "--data_dir=" + dir_.path(),
                                    "--default_audience=api"};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
-  absl::StatusOr<std::unique_ptr<ServerProcess>> process =
-      ServerProcess::Start(ServerBinary(), args);
-  INFO(process.status().ToString());
-  REQUIRE(process.ok());
-  process_ = *std::move(process);
+  args_ = args;
+  Restart();
   // The server writes admin.key before it listens; without auth there is none.
   if (!key_file().empty()) {
     std::string content = ReadAll(key_file());
     api_key_ = std::string(absl::StripAsciiWhitespace(content));
   }
+}
+
+absl::StatusOr<int> LiveServer::Stop(int signal) { return process_->Stop(signal); }
+
+void LiveServer::Restart() {
+  absl::StatusOr<std::unique_ptr<ServerProcess>> process =
+      ServerProcess::Start(ServerBinary(), args_);
+  INFO(process.status().ToString());
+  REQUIRE(process.ok());
+  process_ = *std::move(process);
 }
 
 std::string LiveServer::key_file() const {

@@ -30,10 +30,17 @@ class LiveServer {
   std::unique_ptr<client::Client> NewClient() const;
   // A scratch directory that lives as long as the server.
   const std::string& scratch() const { return scratch_.path(); }
+  // The server's --data_dir (its audit.log is there).
+  const std::string& data_dir() const { return dir_.path(); }
+  // Stops the server by `signal`; returns its exit code (ServerProcess::Stop).
+  absl::StatusOr<int> Stop(int signal);
+  // Starts it again on the same data directory (a new port: address() changes).
+  void Restart();
 
  private:
   TempDir dir_;
   TempDir scratch_;
+  std::vector<std::string> args_;
   std::unique_ptr<ServerProcess> process_;
   std::string api_key_;
 };
@@ -74,7 +81,7 @@ struct ProcessResult {
 };
 
 // Runs tokenctl with `args` (after the program name), stdin from `input`, environment
-// inherited minus TA_API_KEY plus `env` ("NAME=value"). Waits for it to exit.
+// inherited minus TA_API_KEY and TA_SERVER plus `env` ("NAME=value"). Waits for it to exit.
 ProcessResult RunTokenctl(const std::vector<std::string>& args,
                           const std::vector<std::string>& env = {}, const std::string& input = "");
 

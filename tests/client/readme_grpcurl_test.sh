@@ -21,5 +21,5 @@ fi
 echo "grpcurl: $grpcurl ($("$grpcurl" -version 2>&1))"
 
 source "$(dirname "$0")/live_server.sh"
-start_server "$server"
+start_server "$server" --issuer=http://127.0.0.1:8080  # the issuer of run.sh's server (README)
 /usr/bin/python3 "$(dirname "$0")/readme_grpcurl.py" "$src/README.md" "$grpcurl" "$address" "$tmp"

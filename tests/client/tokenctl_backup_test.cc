@@ -3,6 +3,7 @@
 // verifies, rotates and still refuses what it did before.
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,17 @@ TEST_CASE("tokenctl: backup and restore, for people and --json, then serve the c
   ProcessResult relative = Tokenctl(server, {"backup", "backups"});
   CHECK(relative.exit_code == 3);
   CHECK(absl::StartsWith(relative.err, "error: invalid_argument:backup_dir: "));
+  // Issue 22 #7: a directory that is neither new, empty nor a backup (another server's data
+  // directory) is refused, and nothing in it is touched.
+  const std::string other = server.scratch() + "/other-server";
+  std::filesystem::create_directories(other + "/keys");
+  std::ofstream(other + "/keys/keyring.json") << "theirs";
+  ProcessResult foreign = Tokenctl(server, {"backup", other});
+  CHECK(foreign.exit_code != 0);
+  CHECK(absl::StartsWith(foreign.err, "error: backup_dir_not_a_backup: "));
+  CHECK(absl::StrContains(foreign.err, "TOKEN-AUTHORITY-BACKUP"));
+  CHECK(std::filesystem::file_size(other + "/keys/keyring.json") == 6);
+  CHECK_FALSE(std::filesystem::exists(other + "/rocksdb"));
 
   const std::string restored = server.scratch() + "/restored";
   ProcessResult restore = Restore(backups, restored);

@@ -40,6 +40,34 @@ TEST_CASE("Table: a width cuts long lines with ... instead of wrapping", "[token
   CHECK(whole.str() == "A  B\n1  ééééééééé\n");
 }
 
+// Issue 23 (11): at 80 columns `sessions` cut NOTE (who revoked and why) first.
+TEST_CASE("Table: too wide, it gives up columns in order; a below_when_narrow one moves under",
+          "[tokenctl][format]") {
+  using A = Table::Align;
+  Table table({{"ID"}, {"WHEN", A::kLeft, 3}, {"META", A::kLeft, 1}, {"NOTE", A::kLeft, 2, true}});
+  table.AddRow({"a1", "just now", "device=laptop,ip=10.0.0.1", "revoked by ops: logout"});
+  table.AddRow({"b2", "in 3 min", "device=phone", ""});
+  std::ostringstream wide, medium, narrow;
+  table.Print(wide);
+  CHECK(wide.str() ==
+        "ID  WHEN      META                       NOTE\n"
+        "a1  just now  device=laptop,ip=10.0.0.1  revoked by ops: logout\n"
+        "b2  in 3 min  device=phone\n");
+  table.Print(medium, 40);  // META goes first; then the row with NOTE fits
+  CHECK(medium.str() ==
+        "ID  WHEN      NOTE\n"
+        "a1  just now  revoked by ops: logout\n"
+        "b2  in 3 min\n"
+        "(hidden: META; --json has all)\n");
+  table.Print(narrow, 30);  // NOTE then moves under its row, uncut
+  CHECK(narrow.str() ==
+        "ID  WHEN\n"
+        "a1  just now\n"
+        "  NOTE: revoked by ops: logout\n"
+        "b2  in 3 min\n"
+        "(hidden: META; --json has all)\n");
+}
+
 TEST_CASE("RelativeTime: one unit, past and future, far times as dates", "[tokenctl][format]") {
   CHECK(RelativeTime(kNow, kNow) == "just now");
   CHECK(RelativeTime(kNow - absl::Seconds(42), kNow) == "42 s ago");

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "client/tokenctl/commands.h"
 #include "tests/client/client_test_util.h"
 #include "tests/support/temp_dir.h"
@@ -40,6 +41,18 @@ TEST_CASE("tokenctl: --help, -h and help print the overview and exit 0", "[token
   }
 }
 
+// Issue 23 (6): `tokenctl --version` was an unknown flag.
+TEST_CASE("tokenctl: --version prints the version and commit and exits 0", "[tokenctl][help]") {
+  ProcessResult r = Offline({"--version"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(absl::StartsWith(r.out, "tokenctl "));
+  CHECK(absl::StrContains(r.out, "(commit "));
+  ProcessResult bad = Offline({"stats", "--timeout=soon"});
+  CHECK(bad.exit_code == 2);
+  CHECK(absl::StrContains(bad.err, "--timeout"));
+}
+
 TEST_CASE("tokenctl: every subcommand has help with its flags and an example", "[tokenctl][help]") {
   for (const tokenctl::Command& c : tokenctl::Commands()) {
     std::string name(c.name);
@@ -52,9 +65,18 @@ TEST_CASE("tokenctl: every subcommand has help with its flags and an example", "
     CHECK(absl::StartsWith(by_help.out, absl::StrCat("usage: tokenctl ", name)));
     CHECK(absl::StrContains(by_help.out, absl::StrCat("example:\n  ", c.example, "\n")));
     for (absl::string_view flag : absl::StrSplit(c.flags, ' ', absl::SkipEmpty())) {
-      CHECK(absl::StrContains(by_help.out, absl::StrCat("--", flag)));
+      CHECK(absl::StrContains(by_help.out, absl::StrCat("--", absl::StripSuffix(flag, "!"))));
     }
   }
+  // Issue 23 (11): a required flag says so.
+  ProcessResult issue = Offline({"issue", "--help"});
+  for (absl::string_view line : absl::StrSplit(issue.out, '\n')) {
+    if (absl::StartsWith(line, "  --client_id=")) CHECK(absl::StrContains(line, "REQUIRED: "));
+    if (absl::StartsWith(line, "  --scope=")) CHECK_FALSE(absl::StrContains(line, "REQUIRED"));
+  }
+  ProcessResult missing = Offline({"issue", "alice"});
+  CHECK(missing.exit_code == 2);
+  CHECK(absl::StrContains(missing.err, "--client_id is required"));
   ProcessResult sessions = Offline({"sessions", "--help"});
   CHECK(absl::StrContains(sessions.out, "--include_revoked   also list revoked sessions"));
   ProcessResult unknown = Offline({"help", "frobnicate"});
@@ -96,7 +118,7 @@ TEST_CASE("tokenctl: completion bash completes subcommands, their flags and valu
   CHECK(Complete(r.out, "tokenctl ses") == "sessions");
   CHECK(Complete(r.out, "tokenctl help revoke-") == "revoke-family revoke-subject");
   CHECK(Complete(r.out, "tokenctl sessions --inc") == "--include_revoked");
-  CHECK(Complete(r.out, "tokenctl revoke-subject --from") == "--from_file=");
+  CHECK(Complete(r.out, "tokenctl revoke-subject --from") == "--from_file= --from_line=");
   CHECK(Complete(r.out, "tokenctl --serv") == "--server=");
   CHECK(Complete(r.out, "tokenctl rotate-key --alg = E") == "ES256 EdDSA");
   CHECK(Complete(r.out, "tokenctl --tls_ca = ke") == "keys.pem");

@@ -106,6 +106,8 @@ TEST_CASE("tokenctl: jwks marks the signing key, stats shows sizes", "[tokenctl]
   CHECK(absl::StrContains(Row(stats.out, "signing keys"), " 2"));
   CHECK(absl::StrContains(stats.out, "\non disk: "));
   CHECK_FALSE(absl::StrContains(stats.out, "on disk: 0 B"));
+  // Issue 23 (7): the notes were RocksDB's only ("SST and WAL files"), on PostgreSQL too.
+  CHECK(absl::StrContains(stats.out, "RocksDB's SST and WAL files, or PostgreSQL's tables"));
 }
 
 TEST_CASE("tokenctl: revoke-subject --from_file revokes each listed subject, no bar in a pipe",
@@ -157,7 +159,8 @@ TEST_CASE(
   ProcessResult dead = RunTokenctl(
       {"--server=" + DeadAddress(), "--max_attempts=1", "revoke-subject", "--from_file=" + file});
   CHECK(dead.exit_code == 4);
-  CHECK(absl::StrContains(dead.err, "stopped: 0 of 3 subjects revoked; resume from line 1"));
+  CHECK(absl::StrContains(dead.err, "stopped at line 1 (not revoked): 0 of 3 subjects revoked; "
+                                    "resume from line 1 (--from_line=1)"));
 
   CHECK(Tokenctl(server, {"revoke-subject", "alice", "--from_file=" + file}).exit_code == 2);
   CHECK(Tokenctl(server, {"revoke-subject", "--from_file=/nonexistent"}).exit_code == 2);

@@ -235,5 +235,20 @@ TEST_CASE("tokenctl: takes the key from --api_key_file or TA_API_KEY, never prin
   }
 }
 
+// Issue 23 (11): like HYDRA_ADMIN_URL for hydra, the address can come from the environment.
+TEST_CASE("tokenctl: the server address comes from --server, else TA_SERVER", "[tokenctl]") {
+  LiveServer server;
+  const std::string key = "--api_key_file=" + server.key_file();
+  ProcessResult by_env = RunTokenctl({key, "stats"}, {"TA_SERVER=" + server.address()});
+  INFO(by_env.err);
+  CHECK(by_env.exit_code == 0);
+  ProcessResult flag_wins = RunTokenctl({"--server=" + server.address(), key, "stats"},
+                                        {"TA_SERVER=" + DeadAddress()});
+  CHECK(flag_wins.exit_code == 0);
+  ProcessResult dead = RunTokenctl({key, "--max_attempts=1", "stats"},
+                                   {"TA_SERVER=" + DeadAddress()});
+  CHECK(dead.exit_code == 4);
+}
+
 }  // namespace
 }  // namespace ta::testing

@@ -4,11 +4,14 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/synchronization/notification.h"
 #include "server/base/clock.h"
 #include "server/base/error.h"
@@ -210,6 +213,70 @@ TEST_CASE("CreateBackup: a relative path or one overlapping the key directory is
   }
   CHECK_FALSE(std::filesystem::exists(fx.dir.Sub("keys/inside")));
   CHECK(fx.audit.Of("admin.backup").size() == 6);
+}
+
+}  // namespace
+}  // namespace ta::core
+
+namespace ta::core {
+namespace {
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Issue 22 #7: pointed at another server's data directory, CreateBackup replaced its
+// keyring.json, refresh.secret and key files (and deleted its other .pem files).
+TEST_CASE(
+    "CreateBackup: a directory that is neither new, empty nor a backup is refused and "
+    "left untouched",
+    "[backup]") {
+  Fixture fx;
+  const std::string other = fx.dir.Sub("other-server");
+  std::filesystem::create_directories(other + "/keys");
+  std::filesystem::create_directories(other + "/db");
+  for (const char* name :
+       {"keys/keyring.json", "keys/refresh.secret", "keys/theirs.pem", "admin.key"}) {
+    std::ofstream(other + "/" + name) << "theirs:" << name;
+  }
+  absl::StatusOr<BackupReport> report = fx.authority->CreateBackup(other, 0, fx.admin);
+  INFO(report.status());
+  CHECK(report.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(ReasonOf(report.status()) == "backup_dir_not_a_backup");
+  CHECK(absl::StrContains(report.status().message(), "TOKEN-AUTHORITY-BACKUP"));
+  for (const char* name :
+       {"keys/keyring.json", "keys/refresh.secret", "keys/theirs.pem", "admin.key"}) {
+    CHECK(Slurp(other + "/" + name) == std::string("theirs:") + name);
+  }
+  CHECK_FALSE(std::filesystem::exists(other + "/rocksdb"));
+  CHECK_FALSE(std::filesystem::exists(other + "/TOKEN-AUTHORITY-BACKUP"));
+  // A plain file is refused too.
+  std::ofstream(fx.dir.Sub("a-file")) << "x";
+  CHECK(ReasonOf(fx.authority->CreateBackup(fx.dir.Sub("a-file"), 0, fx.admin).status()) ==
+        "backup_dir_not_a_backup");
+}
+
+TEST_CASE(
+    "CreateBackup: an empty directory and its own backup directory are accepted; files it "
+    "did not write are never removed",
+    "[backup]") {
+  Fixture fx;
+  const std::string empty = fx.dir.Sub("empty");
+  std::filesystem::create_directories(empty);
+  REQUIRE(fx.authority->CreateBackup(empty, 0, fx.admin).ok());
+  CHECK(std::filesystem::exists(empty + "/TOKEN-AUTHORITY-BACKUP"));
+  // Someone's file in the copy's key directory survives later backups.
+  std::ofstream(empty + "/keys/someone-elses.pem") << "not ours";
+  REQUIRE(fx.keys->Rotate().ok());
+  REQUIRE(fx.authority->CreateBackup(empty, 0, fx.admin).ok());
+  CHECK(Slurp(empty + "/keys/someone-elses.pem") == "not ours");
+  // A backup directory made before the marker existed (only rocksdb/ and keys/) is accepted.
+  std::filesystem::remove(empty + "/TOKEN-AUTHORITY-BACKUP");
+  absl::StatusOr<BackupReport> legacy = fx.authority->CreateBackup(empty, 0, fx.admin);
+  INFO(legacy.status());
+  CHECK(legacy.ok());
+  CHECK(std::filesystem::exists(empty + "/TOKEN-AUTHORITY-BACKUP"));
 }
 
 }  // namespace

@@ -144,7 +144,8 @@ struct Fixture {
   rpc::WorkerPool pool{8, 64};
 
   // `shared_store`: as over PostgreSQL, a follower keeps the view current from the store's log.
-  explicit Fixture(bool shared_store = false) {
+  explicit Fixture(EndpointsOptions options = {"token-authority", "http://x"},
+                   bool shared_store = false) {
     storage::RocksDbStoreOptions so;
     so.path = dir.Sub("db");
     rocks = *storage::OpenRocksDbStore(so);
@@ -170,7 +171,7 @@ struct Fixture {
         absl::Milliseconds(100), nullptr);
     EndpointsDeps deps{authority.get(), callers.get(), &pool, &gate};
     deps.readiness = [this] { return readiness->Current(); };
-    endpoints = std::make_unique<Endpoints>(EndpointsOptions{"token-authority", "http://x"}, deps);
+    endpoints = std::make_unique<Endpoints>(std::move(options), deps);
   }
   ~Fixture() { store->Resume(); }  // before the follower and readiness threads are joined
 
@@ -232,18 +233,43 @@ TEST_CASE("Endpoints: /healthz/ready follows the store, /healthz/live does not",
   Fixture f;
   HttpRequest ready{"GET", "/healthz/ready"};
   HttpRequest live{"GET", "/healthz/live"};
+  HttpRequest bare{"GET", "/healthz"};  // issue 23 (4): named by the README, was 404
   CHECK(f.Call(ready).status == 200);
+  CHECK(f.Call(bare).body == R"({"status":"ready"})");
   f.store->down = true;
   for (int i = 0; i < 100 && f.Call(ready).status == 200; ++i)
     absl::SleepFor(absl::Milliseconds(20));
   HttpResponse r = f.Call(ready);
   CHECK(r.status == 503);
   CHECK(r.body == R"({"status":"not_ready","reason":"store_unavailable"})");
+  CHECK(f.Call(bare).status == 503);
   CHECK(f.Call(live).status == 200);
   f.store->down = false;
   for (int i = 0; i < 100 && f.Call(ready).status != 200; ++i)
     absl::SleepFor(absl::Milliseconds(20));
   CHECK(f.Call(ready).status == 200);
+}
+
+// Issue 23 (5): with an issuer URL with a path, the metadata announced
+// http://h/tenant1/.well-known/jwks.json and /tenant1/oauth2/..., which answered 404.
+TEST_CASE("Endpoints: an issuer URL with a path serves every route under it", "[http]") {
+  Fixture f(EndpointsOptions{"http://h/tenant1", "http://h/tenant1"});
+  HttpResponse metadata = f.Call(HttpRequest{"GET", "/tenant1/.well-known/openid-configuration"});
+  REQUIRE(metadata.status == 200);
+  CHECK(metadata.body.find(R"("jwks_uri":"http://h/tenant1/.well-known/jwks.json")") !=
+        std::string::npos);
+  CHECK(f.Call(HttpRequest{"GET", "/.well-known/oauth-authorization-server/tenant1"}).status ==
+        200);
+  CHECK(f.Call(HttpRequest{"GET", "/tenant1/.well-known/jwks.json"}).status == 200);
+  CHECK(f.Call(HttpRequest{"GET", "/.well-known/jwks.json"}).status == 200);
+  CHECK(f.Call(HttpRequest{"GET", "/tenant1/healthz"}).status == 200);
+  const std::string token = f.AccessToken();
+  CHECK(f.Post("/tenant1/oauth2/introspect", kResourceKey, token).status == 200);
+  CHECK(f.Post("/tenant1/oauth2/revoke", kClientKey, token).status == 200);
+  CHECK(f.Post("/tenant1/oauth2/introspect", kResourceKey, token).body == R"({"active":false})");
+  CHECK(f.Call(HttpRequest{"GET", "/tenant2/.well-known/jwks.json"}).status == 404);
+  CHECK(f.Call(HttpRequest{"GET", "/tenant1"}).status == 404);
+  CHECK(f.Call(HttpRequest{"GET", "/tenant1x/.well-known/jwks.json"}).status == 404);
 }
 
 TEST_CASE("Endpoints: a closed gate answers 503 shutting_down", "[http]") {
@@ -283,7 +309,7 @@ TEST_CASE(
     "Endpoints: /healthz/live answers at once while introspections wait on a hung store "
     "(issue 22 #4)",
     "[http]") {
-  Fixture f(/*shared_store=*/true);
+  Fixture f({"token-authority", "http://x"}, /*shared_store=*/true);
   const std::string token = f.AccessToken();
   http::ListenerOptions lo;
   lo.threads = 2;

@@ -4,15 +4,25 @@
 
 #include <google/protobuf/descriptor.pb.h>
 #include <grpcpp/grpcpp.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "tests/support/temp_dir.h"
@@ -33,6 +43,52 @@ std::unique_ptr<ServerProcess> StartServer(const TempDir& dir,
   INFO(proc.status().ToString());
   REQUIRE(proc.ok());
   return std::move(*proc);
+}
+
+struct Exit {
+  int code = -1;       // exit code; -signal when killed; -1000 when it did not exit in time
+  std::string output;  // stdout and stderr together
+};
+
+// Runs the server binary with `args` to its exit (killed after `timeout`): for the command
+// lines that must end at once (a refused start, --help, --version).
+Exit RunToExit(const std::vector<std::string>& args, absl::Duration timeout = absl::Seconds(20)) {
+  TempDir io;
+  const std::string out_path = io.Sub("out");
+  std::vector<std::string> argv_storage = {ServerBinary()};
+  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : argv_storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  Exit result;
+  int status = 0;
+  const absl::Time deadline = absl::Now() + timeout;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (absl::Now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      result.code = -1000;
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  if (result.code != -1000) {
+    result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  }
+  std::ifstream in(out_path);
+  std::stringstream text;
+  text << in.rdbuf();
+  result.output = text.str();
+  return result;
 }
 
 std::set<std::string> ListServices(const std::string& address) {
@@ -171,6 +227,122 @@ TEST_CASE("Server: a bad flag names itself and exits 2", "[integration]") {
     INFO(proc.status().message());
     CHECK(proc.status().message().find(flag) != std::string::npos);
   }
+}
+
+// Issue 23 (2): gRPC sets SO_REUSEPORT by default, so a second server on an occupied --listen
+// started and shared the port with the first (two authorities answering at random).
+TEST_CASE("Server: an occupied --listen fails the start like an occupied --http_listen",
+          "[integration][bind]") {
+  TempDir first_dir, second_dir;
+  std::unique_ptr<ServerProcess> first = StartServer(first_dir);
+  Exit grpc_taken = RunToExit({"--listen=" + first->address(), "--data_dir=" + second_dir.path()});
+  INFO(grpc_taken.output);
+  CHECK(grpc_taken.code == 1);
+  CHECK(absl::StrContains(grpc_taken.output, "cannot start: --listen: cannot listen on " +
+                                                 first->address() + ": Address already in use"));
+  // The first server still answers, alone.
+  CHECK(ListServices(first->address()).count("tokenauthority.v1.TokenAuthority") == 1);
+
+  // The HTTP face on a port the first server's gRPC holds: the same exit code and words.
+  Exit http_taken = RunToExit({"--listen=127.0.0.1:0", "--data_dir=" + second_dir.path(),
+                               "--http_listen=" + first->address()});
+  INFO(http_taken.output);
+  CHECK(http_taken.code == 1);
+  CHECK(absl::StrContains(http_taken.output,
+                          "cannot listen on " + first->address() + ": Address already in use"));
+  REQUIRE(first->Stop(SIGTERM).value_or(-1) == 0);
+}
+
+// Issue 23 (6): --help said "No flags matched" and exited 1; --version on a Release build said
+// "Debug build (NDEBUG not #defined)"; an unknown flag or a bad value exited 1 tersely.
+TEST_CASE("Server: --help lists the flags by group with defaults, --version names the commit",
+          "[integration][flags]") {
+  for (const char* help : {"--help", "-h", "--helpfull"}) {
+    Exit r = RunToExit({help});
+    INFO(help << ": " << r.output);
+    CHECK(r.code == 0);
+    for (const char* group : {"\nserving:\n", "\nstore:\n", "\nsigning keys:\n", "\ntokens:\n",
+                              "\ncallers and TLS:\n"}) {
+      CHECK(absl::StrContains(r.output, group));
+    }
+    CHECK(absl::StrContains(r.output, "(default: 127.0.0.1:50051)"));
+    CHECK(absl::StrContains(r.output, "--access_ttl"));
+    CHECK(absl::StrContains(r.output, "(default: 5m)"));
+    CHECK_FALSE(absl::StrContains(r.output, "No flags matched"));
+    CHECK_FALSE(absl::StrContains(r.output, "testing_clock_offset"));
+  }
+  Exit version = RunToExit({"--version"});
+  INFO(version.output);
+  CHECK(version.code == 0);
+  CHECK(absl::StartsWith(version.output, "token-authority "));
+  CHECK(absl::StrContains(version.output, "(commit "));
+  CHECK_FALSE(absl::StrContains(version.output, "NDEBUG"));
+}
+
+TEST_CASE("Server: every flag error exits 2 naming the flag", "[integration][flags]") {
+  TempDir dir;
+  std::ofstream(dir.Sub("flags")) << "# a flag file\n--listen=127.0.0.1:0\n--leeway=soon\n";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--frobnicate=1"}, "unknown flag --frobnicate"},
+      {{"--access_ttl=abc"}, "--access_ttl"},
+      {{"--sync_writes=maybe"}, "--sync_writes"},
+      {{"--worker_threads"}, "--worker_threads: missing value"},
+      {{"stray"}, "unexpected argument \"stray\""},
+      {{"--flagfile=" + dir.Sub("flags")}, "--leeway"},
+      {{"--flagfile=" + dir.Sub("absent")}, "--flagfile"},
+      // Issue 23 (7): the option libpq refuses is named; the values are not echoed.
+      {{"--store=postgres", "--postgres_dsn=host=/tmp pasword=hunter2"},
+       "--postgres_dsn: not a libpq connection string or URI: invalid connection option "
+       "\"pasword\""},
+      {{"--callers_file=" + dir.Sub("no-callers.txt")}, "--callers_file: cannot read "},
+  };
+  for (const auto& [args, expected] : cases) {
+    std::vector<std::string> argv = {"--data_dir=" + dir.Sub("d")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Exit r = RunToExit(argv);
+    INFO(args.back() << " -> " << r.code << ": " << r.output);
+    CHECK(r.code == 2);
+    CHECK(absl::StrContains(r.output, expected));
+    CHECK_FALSE(absl::StrContains(r.output, "hunter2"));
+  }
+}
+
+// Issue 23 (11): Envoy and Kubernetes gRPC probes ask for a service by name; that was NotFound.
+TEST_CASE("Server: gRPC health answers for each service by name", "[integration]") {
+  TempDir dir;
+  std::unique_ptr<ServerProcess> server = StartServer(dir);
+  auto stub = health::Health::NewStub(
+      grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials()));
+  for (const char* service :
+       {"", "tokenauthority.v1.TokenAuthority", "tokenauthority.v1.TokenAdmin", "nope.Service"}) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    health::HealthCheckRequest req;
+    req.set_service(service);
+    health::HealthCheckResponse resp;
+    grpc::Status status = stub->Check(&ctx, req, &resp);
+    INFO(service << ": " << status.error_message());
+    if (std::string(service) == "nope.Service") {
+      CHECK(status.error_code() == grpc::StatusCode::NOT_FOUND);
+    } else {
+      REQUIRE(status.ok());
+      CHECK(resp.status() == health::HealthCheckResponse::SERVING);
+    }
+  }
+}
+
+// A port nobody listens on now (bound once, then freed).
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  socklen_t len = sizeof(addr);
+  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  close(fd);
+  return ntohs(addr.sin_port);
 }
 
 std::string AdminKey(const TempDir& dir) {
@@ -359,6 +531,57 @@ TEST_CASE("Server: no token, API key or key material reaches its log", "[integra
   for (const std::string& secret : secrets) {
     INFO("secret of length " << secret.size());
     CHECK(log.find(secret) == std::string::npos);  // ...never what it is
+  }
+}
+
+// Issue 23 (5): the default issuer "token-authority" is not a URL, so OIDC discovery clients
+// refused the metadata. Served on a known port, the HTTP face's URL is the default issuer;
+// otherwise the start warns.
+TEST_CASE("Server: the issuer defaults to the HTTP face's URL, and a non-URL one is warned of",
+          "[integration][issuer]") {
+  TempDir dir;
+  const std::string http = absl::StrCat("127.0.0.1:", FreePort());
+  std::unique_ptr<ServerProcess> server = StartServer(dir, {"--http_listen=" + http});
+  const std::string key = AdminKey(dir);
+  auto api = ApiStub(server->address());
+  v1::TokenPair pair;
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + key);
+    v1::IssueTokensRequest issue;
+    issue.set_subject("alice");
+    issue.set_client_id("web");
+    issue.add_audience("api");
+    grpc::Status issued = api->IssueTokens(&ctx, issue, &pair);
+    INFO(issued.error_message() << "\nserver stderr: " << server->ReadStderr());
+    REQUIRE(issued.ok());
+  }
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + key);
+  v1::IntrospectRequest intro;
+  intro.set_token(pair.access_token());
+  v1::IntrospectResponse info;
+  REQUIRE(api->Introspect(&ctx, intro, &info).ok());
+  CHECK(info.active());
+  CHECK(info.claims().fields().at("iss").string_value() == "http://" + http);
+  CHECK_FALSE(absl::StrContains(server->ReadStderr(), "is not a URL"));
+  REQUIRE(server->Stop(SIGTERM).value_or(-1) == 0);
+
+  TempDir other;  // port 0: the URL is not known before the bind; an explicit one is not a URL
+  for (const std::vector<std::string>& flags :
+       {std::vector<std::string>{"--http_listen=127.0.0.1:0"},
+        std::vector<std::string>{"--http_listen=" + http, "--issuer=token-authority"}}) {
+    std::unique_ptr<ServerProcess> warned = StartServer(other, flags);
+    // The warning follows the listening lines.
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (!absl::StrContains(warned->ReadStderr(), "warning: --issuer") &&
+           absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    INFO(warned->ReadStderr());
+    CHECK(absl::StrContains(warned->ReadStderr(),
+                            "warning: --issuer=token-authority is not a URL: OIDC discovery"));
+    REQUIRE(warned->Stop(SIGTERM).value_or(-1) == 0);
   }
 }
 

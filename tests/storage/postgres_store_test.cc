@@ -199,6 +199,50 @@ TEST_CASE("PostgresStore: a bad DSN names postgres_dsn and never echoes the pass
   CHECK(absl::StrContains(redacted, "host=db1,db2"));
 }
 
+// Issue 22 #8: the old redaction toggled on '"', so a password holding one printed its tail.
+TEST_CASE("PostgresStore: a DSN parse error shows no piece of a password, whatever it holds",
+          "[storage][postgres][dsn]") {
+  const std::vector<std::string> passwords = {"Kq\"Wx tail-Vz", "Kq'Wx\"Vz",    "Kq\\\"Wx\\Vz",
+                                              "Kq%\"Wx%zzVz",   "\"KqWxVz",     "KqWxVz\"",
+                                              "Kq Wx\" Vz\"Jy", "Kq\"\"Wx'' Vz"};
+  for (const std::string& pw : passwords) {
+    std::string quoted;  // keyword=value quoting: backslash before ' and \ .
+    for (char c : pw) {
+      if (c == '\'' || c == '\\') quoted += '\\';
+      quoted += c;
+    }
+    for (const std::string& dsn : {
+             absl::StrCat("postgresql://u:", pw, "@[bad"),
+             absl::StrCat("postgresql://u:", pw, "@h/db?no_such_param=1"),
+             absl::StrCat("postgresql://u:", pw, "%zz@h/db"),
+             absl::StrCat("postgresql://u@h/db?password=", pw, "%zz"),
+             absl::StrCat("postgresql://u@h/db?password=", pw, "&x"),
+             absl::StrCat("host=/tmp password=", pw, " no_such_option=1"),
+             absl::StrCat("host=/tmp password=", pw),
+             absl::StrCat("host=/tmp password='", quoted, "' no_such_option=1"),
+             absl::StrCat("host=/tmp password='", quoted),
+         }) {
+      INFO(dsn);
+      absl::Status s = ValidatePostgresDsn(dsn);
+      if (s.ok()) continue;  // libpq found nothing wrong with this one
+      INFO(s.message());
+      CHECK(ReasonOf(s) == "invalid_argument:postgres_dsn");
+      for (size_t i = 0; i + 3 <= pw.size(); ++i) {
+        const std::string piece = pw.substr(i, 3);
+        INFO(piece);
+        CHECK_FALSE(absl::StrContains(s.message(), piece));
+      }
+    }
+  }
+  // Option names stay visible when they are no part of a password (issue 23 #7).
+  absl::Status s = ValidatePostgresDsn("host=/tmp no_such_option=1 password=Kq\"Wx");
+  CHECK(absl::StrContains(s.message(), "invalid connection option \"no_such_option\""));
+  s = ValidatePostgresDsn("host=/tmp password='Kq\"Wx' no_such_option=1");
+  CHECK(absl::StrContains(s.message(), "no_such_option"));
+  s = ValidatePostgresDsn("postgresql://u:Kq\"Wx@h/db?no_such_param=1");
+  CHECK(absl::StrContains(s.message(), "invalid URI query parameter: \"no_such_param\""));
+}
+
 TEST_CASE("PostgresStore: an unreachable server is UNAVAILABLE at start, without the password",
           "[storage][postgres]") {
   ::ta::testing::TempDir empty;  // a socket directory with no server in it

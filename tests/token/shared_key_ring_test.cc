@@ -12,8 +12,12 @@
 #include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "server/base/error.h"
+#include "server/token/base64url.h"
+#include "server/token/crypto.h"
 #include "server/token/jws.h"
+#include "server/token/key.h"
 #include "server/token/key_ring.h"
+#include "server/token/key_store.h"
 #include "server/token/seal.h"
 #include "tests/token/test_util.h"
 
@@ -81,6 +85,27 @@ std::unique_ptr<KeyRing> OpenShared(MemoryKeyStore* store, const Clock* clock,
   INFO(ring.status().ToString());
   REQUIRE(ring.ok());
   return *std::move(ring);
+}
+
+// A ring as the release before issue 22 stored it (format 1): the document in the clear, only
+// the private keys and the refresh secret sealed. keys[0] is active; the others retire in 1 h.
+std::string FormatOneRing(const KeyEncryptionKey& kek, const std::vector<const Key*>& keys,
+                          const std::string& refresh_secret) {
+  internal::SharedRingDocument doc;
+  doc.kek_id = kek.Fingerprint();
+  doc.sealed_refresh_secret = Base64UrlEncode(kek.Seal(refresh_secret, "ta-keyring/v1/refresh"));
+  for (const Key* key : keys) {
+    internal::ManifestEntry e;
+    e.file = key->kid() + ".pem";
+    e.alg = key->alg();
+    e.created_at = absl::FromUnixSeconds(1'700'000'000);
+    e.active = doc.entries.empty();
+    if (!e.active) e.retire_at = absl::FromUnixSeconds(1'700'000'000) + absl::Hours(1);
+    e.sealed = Base64UrlEncode(
+        kek.Seal(key->PrivateFileContents().value(), "ta-keyring/v1/key/" + e.file));
+    doc.entries.push_back(std::move(e));
+  }
+  return internal::SerializeSharedRing(doc);
 }
 
 std::string KidOf(const std::string& token) {
@@ -240,9 +265,10 @@ TEST_CASE("Shared KeyRing: another KEK, a tampered document and a down store are
   CHECK(ReasonOf(wrong.status()) == "kek_mismatch");
   CHECK(absl::StrContains(wrong.status().message(), Kek('x').Fingerprint()));
 
-  // A sealed value changed by one character no longer opens: the ring is not adopted.
+  // The sealed ring changed by one character no longer opens: the ring is not adopted.
   std::string doc = store.document();
-  size_t at = doc.find("\"sealed\":\"") + 20;
+  size_t at = doc.find("\"ring\":\"") + 20;
+  REQUIRE(at < doc.size());
   doc[at] = doc[at] == 'A' ? 'B' : 'A';
   store.set_document(doc);
   absl::StatusOr<bool> reload = a->Reload();
@@ -250,11 +276,12 @@ TEST_CASE("Shared KeyRing: another KEK, a tampered document and a down store are
   CHECK(ReasonOf(reload.status()) == "store_corrupt");
   CHECK(ReasonOfVerify(*a, SignNow(*a, clock)) == "ok");  // still serving the ring it had
 
-  // A key moved into another key's slot does not open either (the AAD names the slot).
+  // In a format-1 ring, a key moved into another key's slot does not open either (the AAD
+  // names the slot).
   MemoryKeyStore store2;
-  auto c = OpenShared(&store2, &clock);
-  REQUIRE(c->Rotate().ok());
-  std::string two = store2.document();
+  auto k1 = Key::Generate(Algorithm::kES256).value();
+  auto k2 = Key::Generate(Algorithm::kES256).value();
+  std::string two = FormatOneRing(Kek(), {k1.get(), k2.get()}, std::string(32, 's'));
   auto first = two.find("\"sealed\":\"");
   auto second = two.find("\"sealed\":\"", first + 1);
   auto end1 = two.find('"', first + 10), end2 = two.find('"', second + 10);
@@ -263,7 +290,7 @@ TEST_CASE("Shared KeyRing: another KEK, a tampered document and a down store are
   std::string swapped = two.substr(0, first + 10) + s2 + two.substr(end1, second + 10 - end1) +
                         s1 + two.substr(end2);
   store2.set_document(swapped);
-  absl::StatusOr<bool> moved = c->Reload();
+  auto moved = KeyRing::OpenShared(Options(&clock), &store2, Kek());
   REQUIRE_FALSE(moved.ok());
   CHECK(ReasonOf(moved.status()) == "store_corrupt");
 
@@ -274,6 +301,90 @@ TEST_CASE("Shared KeyRing: another KEK, a tampered document and a down store are
   CHECK(KidOf(SignNow(*a, clock)) == a->Keys()[0].kid);
   auto none = KeyRing::OpenShared(Options(&clock), &store, Kek());
   CHECK_FALSE(none.ok());
+}
+
+// Issue 22 (suspected, held): only the key bytes were authenticated; the ring's metadata
+// (alg, signs-from, retire time), which keys it holds and its version were plain JSON a
+// database writer could change.
+TEST_CASE("Shared KeyRing: the whole stored ring is sealed: a stretched retire time is refused",
+          "[token][shared]") {
+  MemoryKeyStore store;
+  FakeClock clock;
+  auto a = OpenShared(&store, &clock);
+  const std::string old_token = SignNow(*a, clock);
+  REQUIRE(a->Rotate().ok());
+  clock.Advance(absl::Hours(2));  // the first key's window (1 h) has passed
+  REQUIRE(ReasonOfVerify(*a, old_token) == "unknown_kid");
+
+  // What a writer without the KEK can do: change the stored bytes. Where a retire time is in
+  // the clear it is pushed into the future; otherwise the sealed ring is changed.
+  std::string doc = store.document();
+  const size_t retire = doc.find("\"retire_at\":");
+  if (retire != std::string::npos) {
+    doc.replace(retire + 12, doc.find_first_not_of("0123456789", retire + 12) - retire - 12,
+                "4102444800");  // 2100-01-01
+  } else {
+    const size_t at = doc.find("\"ring\":\"") + 30;
+    REQUIRE(at < doc.size());
+    doc[at] = doc[at] == 'A' ? 'B' : 'A';
+  }
+  store.set_document(doc);
+  absl::StatusOr<bool> reload = a->Reload();
+  CHECK_FALSE(reload.ok());
+  CHECK(ReasonOfVerify(*a, old_token) == "unknown_kid");
+  auto fresh = KeyRing::OpenShared(Options(&clock), &store, Kek());
+  CHECK_FALSE(fresh.ok());
+  if (fresh.ok()) CHECK(ReasonOfVerify(**fresh, old_token) == "unknown_kid");
+}
+
+TEST_CASE("Shared KeyRing: an older ring written back is refused (its generation went down)",
+          "[token][shared]") {
+  MemoryKeyStore store;
+  FakeClock clock;
+  auto a = OpenShared(&store, &clock);
+  const std::string before = store.document();
+  absl::StatusOr<std::string> kid = a->Rotate();
+  REQUIRE(kid.ok());
+  store.set_document(before);  // the store's version moves on; the ring is the old one
+  absl::StatusOr<bool> reload = a->Reload();
+  REQUIRE_FALSE(reload.ok());
+  CHECK(ReasonOf(reload.status()) == "key_ring_rollback");
+  CHECK(KidOf(SignNow(*a, clock)) == *kid);           // still the newer ring
+  absl::StatusOr<std::string> rotated = a->Rotate();  // not built on the old ring either
+  REQUIRE_FALSE(rotated.ok());
+  CHECK(ReasonOf(rotated.status()) == "key_ring_rollback");
+}
+
+TEST_CASE(
+    "Shared KeyRing: a format-1 ring still loads, becomes format 2 at the next rotation, "
+    "and cannot come back",
+    "[token][shared]") {
+  MemoryKeyStore store;
+  FakeClock clock;
+  clock.Set(absl::FromUnixSeconds(1'700'000'100));
+  auto key = Key::Generate(Algorithm::kES256).value();
+  const std::string secret(32, 'r');
+  const std::string legacy = FormatOneRing(Kek(), {key.get()}, secret);
+  store.set_document(legacy);
+  auto a = OpenShared(&store, &clock);
+  REQUIRE(a->Keys().size() == 1);
+  CHECK(a->Keys()[0].kid == key->kid());
+  CHECK(a->DeriveRefreshSecret("ctx") == HmacSha256(secret, "ctx"));
+  CHECK(store.document() == legacy);  // loading writes nothing
+
+  REQUIRE(a->Rotate().ok());
+  const std::string migrated = store.document();
+  CHECK(absl::StrContains(migrated, "\"version\":2"));
+  CHECK_FALSE(absl::StrContains(migrated, "retire_at"));
+  CHECK_FALSE(absl::StrContains(migrated, key->kid()));
+  auto b = OpenShared(&store, &clock);
+  CHECK(b->JwksJson() == a->JwksJson());
+  CHECK(b->DeriveRefreshSecret("ctx") == HmacSha256(secret, "ctx"));
+
+  store.set_document(legacy);  // a downgrade to the unauthenticated format
+  absl::StatusOr<bool> reload = b->Reload();
+  REQUIRE_FALSE(reload.ok());
+  CHECK(ReasonOf(reload.status()) == "key_ring_rollback");
 }
 
 TEST_CASE("Shared KeyRing: the first replica adopts a key directory's keys and secret",
