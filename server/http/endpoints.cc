@@ -131,7 +131,7 @@ void Endpoints::Serve(Route route, HttpRequest request, Respond respond) {
     case Route::kOpenIdMetadata:
       return respond(Document(openid_metadata_));
     case Route::kIntrospect:
-      return respond(Introspect(request));
+      return Introspect(std::move(request), std::move(respond));
     case Route::kRevoke:
       return Revoke(std::move(request), std::move(respond));
     case Route::kMetrics:
@@ -229,21 +229,35 @@ absl::StatusOr<std::string> Endpoints::TokenParameter(const HttpRequest& request
   return std::move(token->second);
 }
 
-HttpResponse Endpoints::Introspect(const HttpRequest& request) {
+void Endpoints::OffLoop(Respond respond, std::function<HttpResponse()> work) {
+  auto shared = std::make_shared<Respond>(std::move(respond));
+  const bool scheduled =
+      deps_.pool->Schedule([shared, work = std::move(work)] { (*shared)(work()); });
+  if (!scheduled) {
+    (*shared)(ErrorResponse(Error(absl::StatusCode::kResourceExhausted, "overloaded",
+                                  "too many calls waiting; retry with backoff")));
+  }
+}
+
+void Endpoints::Introspect(HttpRequest request, Respond respond) {
   absl::StatusOr<core::Caller> caller = Authorize(request, core::Operation::kIntrospect);
-  if (!caller.ok()) return ErrorResponse(caller.status());
+  if (!caller.ok()) return respond(ErrorResponse(caller.status()));
   absl::StatusOr<std::string> token = TokenParameter(request);
-  if (!token.ok()) return ErrorResponse(token.status());
+  if (!token.ok()) return respond(ErrorResponse(token.status()));
   core::IntrospectRequest in;
   in.token = *std::move(token);
   // RFC 7662 §4: a token must be reported active only where it may be used. A protected
   // resource never accepts a refresh token; an admin may still inspect one.
   in.access_tokens_only = !caller->Has(core::Role::kAdmin);
-  absl::StatusOr<core::Introspection> out = deps_.authority->Introspect(in);
-  if (!out.ok()) return ErrorResponse(out.status());
-  HttpResponse response = Json(200, IntrospectionJson(*out, options_.issuer));
-  response.headers.emplace_back("Cache-Control", "no-store");
-  return response;
+  // Off the event loop: a stale view waits for the follower, a refresh token reads the store
+  // (issue 22 item 4: a hung database must not hold up /healthz/live).
+  OffLoop(std::move(respond), [this, in = std::move(in)] {
+    absl::StatusOr<core::Introspection> out = deps_.authority->Introspect(in);
+    if (!out.ok()) return ErrorResponse(out.status());
+    HttpResponse response = Json(200, IntrospectionJson(*out, options_.issuer));
+    response.headers.emplace_back("Cache-Control", "no-store");
+    return response;
+  });
 }
 
 void Endpoints::Revoke(HttpRequest request, Respond respond) {
@@ -252,19 +266,13 @@ void Endpoints::Revoke(HttpRequest request, Respond respond) {
   absl::StatusOr<std::string> token = TokenParameter(request);
   if (!token.ok()) return respond(ErrorResponse(token.status()));
   // A revocation is a synced write: off the event loop.
-  auto shared = std::make_shared<Respond>(std::move(respond));
-  const bool scheduled =
-      deps_.pool->Schedule([this, shared, caller = *std::move(caller), token = *std::move(token)] {
-        absl::Status status = deps_.authority->RevokeToken(token, caller);
-        if (!status.ok()) return (*shared)(ErrorResponse(status));
-        HttpResponse ok;  // RFC 7009 §2.2: 200, content ignored
-        ok.headers.emplace_back("Cache-Control", "no-store");
-        (*shared)(std::move(ok));
-      });
-  if (!scheduled) {
-    (*shared)(ErrorResponse(Error(absl::StatusCode::kResourceExhausted, "overloaded",
-                                  "too many calls waiting; retry with backoff")));
-  }
+  OffLoop(std::move(respond), [this, caller = *std::move(caller), token = *std::move(token)] {
+    absl::Status status = deps_.authority->RevokeToken(token, caller);
+    if (!status.ok()) return ErrorResponse(status);
+    HttpResponse ok;  // RFC 7009 §2.2: 200, content ignored
+    ok.headers.emplace_back("Cache-Control", "no-store");
+    return ok;
+  });
 }
 
 }  // namespace ta::http

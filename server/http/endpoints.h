@@ -14,6 +14,12 @@
 // When base_url has a path (an issuer or --public_url like "https://h/tenant1"), every route
 // is also served under that path. HEAD is answered for every GET route. Every request passes
 // the server's CallGate, so a shutdown drains HTTP requests with the gRPC calls. Thread-safe.
+//
+// Threads (issue 22 item 4): Handle runs on the listener's event loop and never waits there.
+// Introspection (which may wait for the revocation follower or read the store) and
+// revocation (a synced write) run on the worker pool, after the caller is authorized on the
+// loop; a full pool queue answers 503 "overloaded". Health, metrics, JWKS and metadata are
+// answered on the loop from memory, whatever the store does.
 #ifndef TA_SERVER_HTTP_ENDPOINTS_H_
 #define TA_SERVER_HTTP_ENDPOINTS_H_
 
@@ -47,7 +53,7 @@ struct EndpointsOptions {
 struct EndpointsDeps {
   core::TokenAuthority* authority = nullptr;
   const core::CallerRegistry* callers = nullptr;
-  rpc::WorkerPool* pool = nullptr;  // runs revocations (synced writes)
+  rpc::WorkerPool* pool = nullptr;  // runs introspections and revocations (may wait)
   rpc::CallGate* gate = nullptr;
   metrics::ServerMetrics* metrics = nullptr;    // counts requests; null: none
   std::function<std::string()> render_metrics{};  // GET /metrics; empty: 404
@@ -86,8 +92,11 @@ class Endpoints final : public HttpHandler {
   HttpResponse Document(const std::string& body) const;
   HttpResponse Health(absl::Status status, absl::string_view ok_word) const;
   HttpResponse Metrics() const;
-  HttpResponse Introspect(const HttpRequest& request);
+  void Introspect(HttpRequest request, Respond respond);
   void Revoke(HttpRequest request, Respond respond);
+  // Runs `work` on the worker pool and answers with its result; 503 "overloaded" when the
+  // pool's queue is full.
+  void OffLoop(Respond respond, std::function<HttpResponse()> work);
   // The caller behind the Authorization header, with the role for `op`.
   absl::StatusOr<core::Caller> Authorize(const HttpRequest& request, core::Operation op) const;
   // The form's `token` (RFC 7662 §2.1, RFC 7009 §2.1), after the content type is checked.
@@ -97,7 +106,7 @@ class Endpoints final : public HttpHandler {
   const EndpointsDeps deps_;
   std::string oauth_metadata_, openid_metadata_;         // rendered once
   std::vector<std::string> oauth_paths_, openid_paths_;  // where each is served
-  std::string route_prefix_;  // the path of base_url ("/tenant1"), or ""
+  std::string route_prefix_;                             // the path of base_url ("/tenant1"), or ""
 };
 
 }  // namespace ta::http

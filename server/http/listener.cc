@@ -9,6 +9,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <chrono>
 #include <exception>
 #include <iostream>
 #include <optional>
@@ -22,6 +23,7 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "server/base/error.h"
+#include "server/http/request_reader.h"
 
 namespace ta::http {
 namespace {
@@ -40,16 +42,41 @@ std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
   return absl::ToChronoNanoseconds(d);
 }
 
-// What the listener shares with its connections.
+int64_t SteadyNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+class SessionBase;
+
+// What the listener shares with its connections: the options, and the connection budget
+// (issue 22 item 6): how many are open, from which peer, which are silent.
 struct Shared {
+  explicit Shared(const ListenerOptions& o) : options(o) {}
   const ListenerOptions options;
   HttpHandler* handler = nullptr;  // set by Serve() before any loop runs
   std::atomic<int> connections{0};
   std::atomic<bool> stopping{false};
+  absl::Mutex mu;
+  absl::flat_hash_map<SessionBase*, std::weak_ptr<SessionBase>> sessions ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<std::string, int> per_peer ABSL_GUARDED_BY(mu);
+  int evicting ABSL_GUARDED_BY(mu) = 0;  // evicted, not yet gone
+
+  // A connection ended: its place in the budget is free again.
+  void Release(SessionBase* session, const std::string& peer, bool evicted) {
+    absl::MutexLock lock(&mu);
+    sessions.erase(session);
+    auto it = per_peer.find(peer);
+    if (it != per_peer.end() && --it->second <= 0) per_peer.erase(it);
+    if (evicted) --evicting;
+    --connections;
+  }
 };
 
 // One connection's life, for a plain or a TLS stream. Owned by the shared_ptrs its pending
-// operations hold; runs only on its own event loop's thread.
+// operations hold; runs only on its own event loop's thread (the atomics are read by the
+// acceptor, which picks connections to evict).
 class SessionBase : public std::enable_shared_from_this<SessionBase> {
  public:
   virtual ~SessionBase() = default;
@@ -58,21 +85,34 @@ class SessionBase : public std::enable_shared_from_this<SessionBase> {
   virtual void CloseIfIdle() = 0;
   // The same, posted to the connection's own loop (callable from any thread).
   virtual void PostCloseIfIdle() = 0;
+  // Closes it whatever it does, on its own loop (callable from any thread).
+  virtual void PostEvict() = 0;
+
+  // Since when (steady clock, ns) the connection waits for the first byte of a request
+  // without having sent it; 0 while a request is read or answered.
+  std::atomic<int64_t> silent_since{0};
+  // Chosen for eviction (by the acceptor, under Shared::mu).
+  std::atomic<bool> evicted{false};
 };
 
 template <typename Stream>
 class Session final : public SessionBase {
  public:
-  Session(Stream stream, Shared* shared) : stream_(std::move(stream)), shared_(shared) {
-    ++shared_->connections;
+  Session(Stream stream, Shared* shared, std::string peer)
+      : stream_(std::move(stream)),
+        shared_(shared),
+        peer_(std::move(peer)),
+        reader_(RequestLimits{shared->options.header_limit, shared->options.body_limit}) {
+    silent_since = SteadyNanos();
   }
-  ~Session() override { --shared_->connections; }
+  ~Session() override { shared_->Release(this, peer_, evicted.load()); }
 
   void Begin() {
     if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
       AwaitRequest();
     } else {
-      Lowest().expires_after(ToChrono(shared_->options.idle_timeout));
+      // A handshake is part of the first request: it gets the request deadline.
+      Lowest().expires_after(ToChrono(shared_->options.request_timeout));
       stream_.async_handshake(asio::ssl::stream_base::server, [self = Self()](ErrorCode ec) {
         if (ec) return self->Close();
         self->AwaitRequest();
@@ -86,71 +126,62 @@ class Session final : public SessionBase {
   void PostCloseIfIdle() override {
     asio::post(Lowest().get_executor(), [self = Self()] { self->CloseIfIdle(); });
   }
+  void PostEvict() override {
+    asio::post(Lowest().get_executor(), [self = Self()] { self->Close(); });
+  }
 
  private:
   std::shared_ptr<Session> Self() { return std::static_pointer_cast<Session>(shared_from_this()); }
   beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
 
-  // Waits (idle timeout) for the first byte of the next request, then reads it (request
-  // timeout): a kept-alive connection may idle, a request may not dawdle.
+  // Waits for the first byte of the next request, then reads it within the request deadline.
+  // Only a connection that has had a complete request answered may idle (idle timeout): a
+  // new one must send its first request within the request deadline (issue 22 item 6).
   void AwaitRequest() {
-    if (shared_->stopping) return Close();
-    if (buffer_.size() > 0) return ReadHeader();  // pipelined: already here
-    Lowest().expires_after(ToChrono(shared_->options.idle_timeout));
-    stream_.async_read_some(buffer_.prepare(4096), [self = Self()](ErrorCode ec, size_t n) {
-      if (ec) return self->Close();
-      self->buffer_.commit(n);
-      self->ReadHeader();
-    });
+    if (shared_->stopping || evicted) return Close();
+    if (reader_.started()) return Continue(reader_.Parse());  // pipelined: already here
+    const absl::Duration wait =
+        answered_ ? shared_->options.idle_timeout : shared_->options.request_timeout;
+    Lowest().expires_after(ToChrono(wait));
+    silent_since = SteadyNanos();
+    ReadSome();
   }
 
-  void ReadHeader() {
-    parser_.emplace();
-    parser_->header_limit(static_cast<uint32_t>(shared_->options.header_limit));
-    parser_->body_limit(shared_->options.body_limit);
-    Lowest().expires_after(ToChrono(shared_->options.request_timeout));
-    bhttp::async_read_header(stream_, buffer_, *parser_, [self = Self()](ErrorCode ec, size_t) {
-      if (ec) return self->Refuse(ec);
-      self->ContinueIfExpected();
-    });
+  void ReadSome() {
+    absl::Span<char> space = reader_.Space();
+    stream_.async_read_some(asio::buffer(space.data(), space.size()),
+                            [self = Self()](ErrorCode ec, size_t n) {
+                              if (ec) return self->Close();  // timeout, reset, EOF
+                              self->OnBytes(n);
+                            });
   }
 
-  // RFC 9110 §10.1.1: a client that sent "Expect: 100-continue" waits for it before the body.
-  void ContinueIfExpected() {
-    auto& header = parser_->get();
-    if (!absl::EqualsIgnoreCase(std::string(header[bhttp::field::expect]), "100-continue") ||
-        parser_->is_done()) {
-      return ReadBody();
+  void OnBytes(size_t n) {
+    if (!reader_.started() && n > 0) {
+      silent_since = 0;
+      Lowest().expires_after(ToChrono(shared_->options.request_timeout));
     }
-    continue_.emplace(bhttp::status::continue_, 11);
-    bhttp::async_write(stream_, *continue_, [self = Self()](ErrorCode ec, size_t) {
-      if (ec) return self->Close();
-      self->ReadBody();
-    });
+    Continue(reader_.Received(n));
   }
 
-  void ReadBody() {
-    bhttp::async_read(stream_, buffer_, *parser_, [self = Self()](ErrorCode ec, size_t) {
-      if (ec) return self->Refuse(ec);
-      self->Dispatch();
-    });
-  }
-
-  // A request that could not be read: a reason for the handler to answer, or just close.
-  void Refuse(const ErrorCode& ec) {
-    absl::string_view reason;
-    if (ec == bhttp::error::header_limit) {
-      reason = "header_too_large";
-    } else if (ec == bhttp::error::body_limit) {
-      reason = "body_too_large";
-    } else if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
-               ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
-      reason = "bad_request";  // the parser's own errors: bad method, version, chunk, ...
-    } else {
-      return Close();  // timeout, reset, EOF: nobody to answer
+  void Continue(absl::StatusOr<RequestReader::Progress> progress) {
+    if (!progress.ok()) return Refuse(progress.status());
+    if (*progress == RequestReader::Progress::kComplete) return Dispatch();
+    // RFC 9110 §10.1.1: a client that sent "Expect: 100-continue" waits for it before the body.
+    if (reader_.TakeContinueDue()) {
+      continue_.emplace(bhttp::status::continue_, 11);
+      bhttp::async_write(stream_, *continue_, [self = Self()](ErrorCode ec, size_t) {
+        if (ec) return self->Close();
+        self->ReadSome();
+      });
+      return;
     }
-    const absl::Status why = Error(absl::StatusCode::kInvalidArgument, reason,
-                                   absl::StrCat("malformed request: ", ec.message()));
+    ReadSome();
+  }
+
+  // A request that could not be read (malformed, over a limit): the handler answers with
+  // the reason, then the connection is closed.
+  void Refuse(const absl::Status& why) {
     keep_alive_ = false;
     head_ = false;
     busy_ = true;
@@ -158,23 +189,13 @@ class Session final : public SessionBase {
   }
 
   void Dispatch() {
-    bhttp::request<bhttp::string_body> req = parser_->release();
-    keep_alive_ = req.keep_alive();
-    head_ = req.method() == bhttp::verb::head;
+    RequestReader::Taken taken = reader_.Take();
+    keep_alive_ = taken.keep_alive;
+    head_ = taken.head;
     busy_ = true;
-    HttpRequest request;
-    request.method = std::string(req.method_string());
-    absl::string_view target(req.target().data(), req.target().size());
-    const size_t q = target.find('?');
-    request.path = std::string(target.substr(0, q));
-    if (q != absl::string_view::npos) request.query = std::string(target.substr(q + 1));
-    request.content_type = Joined(req, bhttp::field::content_type);
-    request.authorization = Joined(req, bhttp::field::authorization);
-    request.if_none_match = Joined(req, bhttp::field::if_none_match);
-    request.body = std::move(req.body());
     // The answer may come from another thread: hop back onto this connection's loop.
     auto self = Self();
-    shared_->handler->Handle(std::move(request), [self](HttpResponse response) {
+    shared_->handler->Handle(std::move(taken.request), [self](HttpResponse response) {
       auto executor = self->Lowest().get_executor();
       asio::dispatch(executor, [self, response = std::move(response)]() mutable {
         self->Write(std::move(response));
@@ -182,17 +203,8 @@ class Session final : public SessionBase {
     });
   }
 
-  static std::string Joined(const bhttp::request<bhttp::string_body>& req, bhttp::field name) {
-    std::string out;
-    for (auto [it, end] = req.equal_range(name); it != end; ++it) {
-      if (!out.empty()) out += ", ";
-      out.append(it->value().data(), it->value().size());
-    }
-    return out;
-  }
-
   void Write(HttpResponse response) {
-    const bool keep = keep_alive_ && !shared_->stopping;
+    const bool keep = keep_alive_ && !shared_->stopping && !evicted;
     response_.emplace(static_cast<bhttp::status>(response.status), 11);
     auto& res = *response_;
     if (!response.content_type.empty()) res.set(bhttp::field::content_type, response.content_type);
@@ -204,12 +216,14 @@ class Session final : public SessionBase {
     Lowest().expires_after(ToChrono(shared_->options.write_timeout));
     bhttp::async_write(stream_, res, [self = Self(), keep](ErrorCode ec, size_t) {
       self->busy_ = false;
+      self->answered_ = true;
       if (ec || !keep) return self->Close();
       self->AwaitRequest();
     });
   }
 
   void Close() {
+    silent_since = 0;
     ErrorCode ignored;
     Lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
     Lowest().close();
@@ -217,13 +231,14 @@ class Session final : public SessionBase {
 
   Stream stream_;
   Shared* const shared_;
-  beast::flat_buffer buffer_;
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  const std::string peer_;  // the peer's address, its key in Shared::per_peer
+  RequestReader reader_;
   std::optional<bhttp::response<bhttp::empty_body>> continue_;
   std::optional<bhttp::response<bhttp::string_body>> response_;
   bool keep_alive_ = false;
   bool head_ = false;
-  bool busy_ = false;  // a request is with the handler, or its answer is being written
+  bool busy_ = false;      // a request is with the handler, or its answer is being written
+  bool answered_ = false;  // a complete request was answered: the connection may idle
 };
 
 class BeastListener final : public Listener {
@@ -241,14 +256,16 @@ class BeastListener final : public Listener {
   absl::Status SetUpTls();
   void Accept();
   void Adopt(tcp::socket socket);
-  void Register(const std::shared_ptr<SessionBase>& session);
+  // Whether a connection from `peer` fits the budget, evicting the oldest silent connection
+  // when the budget is full; counts it in when it does.
+  bool Admit(const std::string& peer);
+  template <typename Stream>
+  void Start(Stream stream, std::string peer);
 
   Shared shared_;
   int port_ = 0;
   std::optional<asio::ssl::context> tls_;
   absl::Mutex mu_;
-  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::flat_hash_map<uint64_t, std::weak_ptr<SessionBase>> sessions_ ABSL_GUARDED_BY(mu_);
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   size_t next_loop_ = 0;  // only on loop 0's thread (the acceptor's)
   std::vector<std::thread> threads_;
@@ -335,37 +352,70 @@ void BeastListener::Accept() {
 }
 
 void BeastListener::Adopt(tcp::socket socket) {
-  if (shared_.stopping || shared_.connections.load() >= shared_.options.max_connections) {
-    ErrorCode ignored;
-    socket.close(ignored);  // over the limit: closed at once, nothing read
+  ErrorCode ec;
+  const tcp::endpoint remote = socket.remote_endpoint(ec);
+  std::string peer = ec ? std::string() : remote.address().to_string();
+  if (ec || !Admit(peer)) {
+    socket.close(ec);  // over a limit: closed at once, nothing read
     return;
   }
-  ErrorCode ignored;
-  socket.set_option(tcp::no_delay(true), ignored);
+  socket.set_option(tcp::no_delay(true), ec);
   // Start on the socket's own loop (Accept spread the sockets over the loops).
   auto executor = socket.get_executor();
-  asio::post(executor, [this, socket = std::move(socket)]() mutable {
+  asio::post(executor, [this, socket = std::move(socket), peer = std::move(peer)]() mutable {
     if (tls_) {
-      auto session = std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
-          beast::ssl_stream<beast::tcp_stream>(std::move(socket), *tls_), &shared_);
-      Register(session);
-      session->Begin();
+      Start(beast::ssl_stream<beast::tcp_stream>(std::move(socket), *tls_), std::move(peer));
     } else {
-      auto session = std::make_shared<Session<beast::tcp_stream>>(
-          beast::tcp_stream(std::move(socket)), &shared_);
-      Register(session);
-      session->Begin();
+      Start(beast::tcp_stream(std::move(socket)), std::move(peer));
     }
   });
 }
 
-void BeastListener::Register(const std::shared_ptr<SessionBase>& session) {
-  absl::MutexLock lock(&mu_);
-  // Forget the connections that are gone while we are here, so the map stays small.
-  if (sessions_.size() >= 2 * static_cast<size_t>(shared_.options.max_connections)) {
-    absl::erase_if(sessions_, [](const auto& entry) { return entry.second.expired(); });
+bool BeastListener::Admit(const std::string& peer) {
+  const ListenerOptions& o = shared_.options;
+  std::shared_ptr<SessionBase> victim;
+  {
+    absl::MutexLock lock(&shared_.mu);
+    if (shared_.stopping) return false;
+    if (o.max_connections_per_peer > 0) {
+      auto it = shared_.per_peer.find(peer);
+      if (it != shared_.per_peer.end() && it->second >= o.max_connections_per_peer) return false;
+    }
+    if (shared_.connections.load() - shared_.evicting >= o.max_connections) {
+      // Full: the connection silent the longest makes room (a new client, a health probe,
+      // must not be locked out by connections that send nothing).
+      SessionBase* oldest = nullptr;
+      int64_t oldest_since = 0;
+      for (const auto& [raw, weak] : shared_.sessions) {
+        const int64_t since = raw->silent_since.load();
+        if (since == 0 || raw->evicted.load() || (oldest != nullptr && since >= oldest_since)) {
+          continue;
+        }
+        oldest = raw;
+        oldest_since = since;
+      }
+      // (Released after the lock: a session's last reference runs its destructor, which
+      // takes the lock.)
+      if (oldest != nullptr) victim = shared_.sessions[oldest].lock();
+      if (victim == nullptr) return false;  // every connection is busy with a request
+      victim->evicted = true;
+      ++shared_.evicting;
+    }
+    ++shared_.connections;
+    ++shared_.per_peer[peer];
   }
-  sessions_[next_id_++] = session;
+  if (victim != nullptr) victim->PostEvict();
+  return true;
+}
+
+template <typename Stream>
+void BeastListener::Start(Stream stream, std::string peer) {
+  auto session = std::make_shared<Session<Stream>>(std::move(stream), &shared_, std::move(peer));
+  {
+    absl::MutexLock lock(&shared_.mu);
+    shared_.sessions[session.get()] = session;
+  }
+  session->Begin();
 }
 
 void BeastListener::Stop(absl::Duration drain) {
@@ -383,8 +433,8 @@ void BeastListener::Stop(absl::Duration drain) {
   }
   std::vector<std::weak_ptr<SessionBase>> sessions;
   {
-    absl::MutexLock lock(&mu_);
-    for (const auto& [id, session] : sessions_) sessions.push_back(session);
+    absl::MutexLock lock(&shared_.mu);
+    for (const auto& [raw, session] : shared_.sessions) sessions.push_back(session);
   }
   for (const std::weak_ptr<SessionBase>& weak : sessions) {
     if (std::shared_ptr<SessionBase> session = weak.lock()) {

@@ -106,4 +106,28 @@ block.not_before.seconds = 1700000000
 reqs.append((6, block))
 for i, (rpc, msg) in enumerate(reqs):
     write("request", "%02d-rpc%d" % (i, rpc), bytes([rpc]) + msg.SerializeToString())
+
+# http_request: byte 0 = piece size (low 3 bits) and repeated tail length (high 5 bits),
+# then what one connection sends (the reader's limits: header 1 KiB, body 2 KiB).
+def http(name, piece, tail, data):
+    write("http_request", name, bytes([(tail << 3) | piece]) + data)
+
+
+form = b"POST /oauth2/introspect HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\n" \
+       b"Content-Type: application/x-www-form-urlencoded\r\n"
+http("get", 7, 0, b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"e\"\r\n\r\n")
+http("post-length", 4, 0, form + b"Content-Length: 9\r\n\r\ntoken=abc")
+http("post-chunked", 2, 0, form + b"Transfer-Encoding: chunked\r\n\r\n"
+     b"3;ext=1\r\ntok\r\n6\r\nen=abc\r\n0\r\nX-Trailer: t\r\n\r\n")
+http("expect-continue", 5, 0, form + b"Expect: 100-continue\r\nContent-Length: 3\r\n\r\nt=1")
+http("pipelined", 6, 0, b"GET /healthz/live HTTP/1.1\r\nHost: x\r\n\r\n"
+     b"HEAD /metrics HTTP/1.0\r\n\r\nGET /healthz/ready?x=1 HTTP/1.1\r\nHost: x\r\n"
+     b"Connection: close\r\n\r\n")
+http("folded-header", 3, 0, b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: a\r\n b\r\n\r\n")
+# Issue 22 item 1: a chunk-size line that never ends, a trailer that never ends, a header
+# that never ends, and an endless stream of tiny chunks.
+http("endless-chunk-ext", 7, 8, form + b"Transfer-Encoding: chunked\r\n\r\n1;a=bbbbbbbb")
+http("endless-trailer", 7, 8, form + b"Transfer-Encoding: chunked\r\n\r\n0\r\nX: yyyyyyyy")
+http("endless-header", 7, 8, b"GET / HTTP/1.1\r\nX: zzzzzzzz")
+http("endless-chunks", 7, 10, form + b"Transfer-Encoding: chunked\r\n\r\n1;e=x\r\na\r\n")
 print("seeds written")

@@ -4,10 +4,16 @@
 
 #include <catch2/catch.hpp>
 #include <future>
+#include <iostream>
+#include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "server/base/error.h"
+#include "server/http/listener.h"
 #include "server/readiness.h"
 #include "storage/rocksdb/rocksdb_store.h"
+#include "tests/http/http_client.h"
 #include "tests/support/temp_dir.h"
 
 namespace ta::http {
@@ -15,11 +21,21 @@ namespace {
 
 using storage::TokenStore;
 
-// A store that answers UNAVAILABLE to everything while `down` is set.
+// A store that answers UNAVAILABLE to everything while `down` is set, and whose revocation
+// log and point reads hang (as a database that stopped answering) between Hang() and Resume().
 class SwitchableStore final : public TokenStore {
  public:
   explicit SwitchableStore(TokenStore* real) : real_(real) {}
   std::atomic<bool> down{false};
+
+  void Hang() {
+    absl::MutexLock lock(&mu_);
+    hung_ = true;
+  }
+  void Resume() {
+    absl::MutexLock lock(&mu_);
+    hung_ = false;
+  }
 
   void SetRevocationListener(storage::RevocationListener listener) override {
     real_->SetRevocationListener(std::move(listener));
@@ -27,6 +43,7 @@ class SwitchableStore final : public TokenStore {
   absl::StatusOr<std::vector<storage::RevocationEntry>> ReadRevocations(uint64_t after,
                                                                         absl::Time now,
                                                                         size_t limit) override {
+    WaitWhileHung();
     if (down) return Down();
     return real_->ReadRevocations(after, now, limit);
   }
@@ -41,6 +58,7 @@ class SwitchableStore final : public TokenStore {
   }
   absl::StatusOr<storage::RefreshRecord> GetRefresh(absl::string_view id, uint64_t g,
                                                     absl::Time now) override {
+    WaitWhileHung();
     if (down) return Down();
     return real_->GetRefresh(id, g, now);
   }
@@ -57,6 +75,7 @@ class SwitchableStore final : public TokenStore {
     return down ? Down() : real_->DenyJti(jti, exp);
   }
   absl::StatusOr<bool> IsJtiDenied(absl::string_view jti, absl::Time now) override {
+    WaitWhileHung();
     if (down) return Down();
     return real_->IsJtiDenied(jti, now);
   }
@@ -95,7 +114,14 @@ class SwitchableStore final : public TokenStore {
   static absl::Status Down() {
     return Error(absl::StatusCode::kUnavailable, "store_unavailable", "disk gone");
   }
+  void WaitWhileHung() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](bool* hung) { return !*hung; }, &hung_));
+  }
   TokenStore* real_;
+  absl::Mutex mu_;
+  bool hung_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 constexpr char kResourceKey[] = "resource-key-0123456789";
@@ -115,9 +141,11 @@ struct Fixture {
   std::unique_ptr<Endpoints> endpoints;
   // Last: destroyed first, so a revocation still finishing on a pool thread (its answer is
   // already out) finds everything else alive.
-  rpc::WorkerPool pool{2, 16};
+  rpc::WorkerPool pool{8, 64};
 
-  explicit Fixture(EndpointsOptions options = {"token-authority", "http://x"}) {
+  // `shared_store`: as over PostgreSQL, a follower keeps the view current from the store's log.
+  explicit Fixture(EndpointsOptions options = {"token-authority", "http://x"},
+                   bool shared_store = false) {
     storage::RocksDbStoreOptions so;
     so.path = dir.Sub("db");
     rocks = *storage::OpenRocksDbStore(so);
@@ -127,6 +155,8 @@ struct Fixture {
     keys = *token::KeyRing::Open(ko);
     core::AuthorityOptions ao;
     ao.default_audience = {"api"};
+    ao.shared_store = shared_store;
+    ao.max_revocation_lag = absl::Milliseconds(200);
     authority = *core::TokenAuthority::Create(ao, store.get(), keys.get());
     callers = *core::CallerRegistry::Parse(
         "gateway resource " + core::CallerRegistry::KeyCredential(kResourceKey) + "\n" +
@@ -143,6 +173,7 @@ struct Fixture {
     deps.readiness = [this] { return readiness->Current(); };
     endpoints = std::make_unique<Endpoints>(std::move(options), deps);
   }
+  ~Fixture() { store->Resume(); }  // before the follower and readiness threads are joined
 
   std::string AccessToken() {
     core::IssueRequest req{"alice", "web", {}, "read", "", {}};
@@ -247,6 +278,90 @@ TEST_CASE("Endpoints: a closed gate answers 503 shutting_down", "[http]") {
   HttpResponse r = f.Call(HttpRequest{"GET", "/.well-known/jwks.json"});
   CHECK(r.status == 503);
   CHECK(r.body.find("shutting_down") != std::string::npos);
+}
+
+TEST_CASE("Endpoints: introspection answers 503 overloaded when the worker queue is full",
+          "[http]") {
+  Fixture f;
+  const std::string token = f.AccessToken();
+  // Every worker busy (8), then the queue full (64).
+  absl::Notification release;
+  std::atomic<int> running{0};
+  for (int i = 0; i < 8; ++i) {
+    REQUIRE(f.pool.Schedule([&] {
+      ++running;
+      release.WaitForNotification();
+    }));
+  }
+  while (running < 8) absl::SleepFor(absl::Milliseconds(1));
+  int queued = 0;
+  while (f.pool.Schedule([&release] { release.WaitForNotification(); })) ++queued;
+  REQUIRE(queued == 64);
+  HttpResponse r = f.Post("/oauth2/introspect", kResourceKey, token);
+  CHECK(r.status == 503);
+  CHECK(r.body.find("overloaded") != std::string::npos);
+  // What needs no worker is still answered.
+  CHECK(f.Call(HttpRequest{"GET", "/healthz/live"}).status == 200);
+  release.Notify();
+}
+
+TEST_CASE(
+    "Endpoints: /healthz/live answers at once while introspections wait on a hung store "
+    "(issue 22 #4)",
+    "[http]") {
+  Fixture f({"token-authority", "http://x"}, /*shared_store=*/true);
+  const std::string token = f.AccessToken();
+  http::ListenerOptions lo;
+  lo.threads = 2;
+  std::unique_ptr<Listener> listener = *Listener::Bind(lo);
+  listener->Serve(f.endpoints.get());
+  const std::string address = absl::StrCat("127.0.0.1:", listener->port());
+
+  // The database stops answering: the follower hangs in its poll, the view goes stale, and
+  // every introspection waits (up to 100 ms) for a poll that does not come.
+  f.store->Hang();
+  absl::SleepFor(absl::Milliseconds(300));
+  std::atomic<bool> stop{false};
+  std::atomic<int> answered{0}, unexpected{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 40; ++i) {
+    clients.emplace_back([&] {
+      const std::string headers =
+          absl::StrCat("Content-Type: application/x-www-form-urlencoded\r\n",
+                       "Authorization: Bearer ", kResourceKey, "\r\n");
+      while (!stop) {
+        absl::StatusOr<ta::testing::HttpAnswer> a =
+            ta::testing::Fetch(address, "POST", "/oauth2/introspect", headers, "token=" + token);
+        if (a.ok() && a->status == 503) {
+          ++answered;  // revocations_stale, or overloaded when the pool's queue is full
+        } else {
+          ++unexpected;
+        }
+      }
+    });
+  }
+  absl::SleepFor(absl::Milliseconds(300));  // the loops would be full of waiting calls by now
+  absl::Duration slowest;
+  for (int i = 0; i < 10; ++i) {
+    const absl::Time start = absl::Now();
+    absl::StatusOr<ta::testing::HttpAnswer> live =
+        ta::testing::Fetch(address, "GET", "/healthz/live");
+    slowest = std::max(slowest, absl::Now() - start);
+    REQUIRE(live.ok());
+    CHECK(live->status == 200);
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  stop = true;
+  for (std::thread& t : clients) t.join();
+  INFO("slowest /healthz/live: " << slowest << "; introspections answered " << answered
+                                 << ", unexpected " << unexpected);
+  std::cout << "hung store, 40 introspecting clients: slowest of 10 /healthz/live " << slowest
+            << ", " << answered << " introspections answered 503" << std::endl;
+  CHECK(slowest < absl::Milliseconds(200));
+  CHECK(answered > 0);
+  CHECK(unexpected == 0);
+  f.store->Resume();
+  listener->Stop(absl::Seconds(1));
 }
 
 }  // namespace

@@ -16,7 +16,8 @@
 
 namespace ta::testing {
 
-absl::StatusOr<HttpConnection> HttpConnection::Open(const std::string& address) {
+absl::StatusOr<HttpConnection> HttpConnection::Open(const std::string& address,
+                                                    const std::string& source_ip) {
   const size_t colon = address.rfind(':');
   int port = 0;
   if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
@@ -30,6 +31,15 @@ absl::StatusOr<HttpConnection> HttpConnection::Open(const std::string& address) 
   }
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::UnavailableError("socket failed");
+  if (!source_ip.empty()) {
+    sockaddr_in source{};
+    source.sin_family = AF_INET;
+    if (inet_pton(AF_INET, source_ip.c_str(), &source.sin_addr) != 1 ||
+        bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof(source)) != 0) {
+      close(fd);
+      return absl::InvalidArgumentError(absl::StrCat("cannot bind to ", source_ip));
+    }
+  }
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     close(fd);
     return absl::UnavailableError(absl::StrCat("connect failed: errno ", errno));
@@ -114,8 +124,8 @@ bool HttpConnection::ClosedWithin(absl::Duration timeout) {
 
 absl::StatusOr<HttpAnswer> Fetch(const std::string& address, const std::string& method,
                                  const std::string& path, const std::string& headers,
-                                 const std::string& body) {
-  absl::StatusOr<HttpConnection> c = HttpConnection::Open(address);
+                                 const std::string& body, const std::string& source_ip) {
+  absl::StatusOr<HttpConnection> c = HttpConnection::Open(address, source_ip);
   if (!c.ok()) return c.status();
   std::string request =
       absl::StrCat(method, " ", path, " HTTP/1.1\r\nHost: ", address, "\r\n", headers);

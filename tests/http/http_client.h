@@ -24,8 +24,10 @@ struct HttpAnswer {
 
 class HttpConnection {
  public:
-  // Connects to "host:port" (IPv4 literal).
-  static absl::StatusOr<HttpConnection> Open(const std::string& address);
+  // Connects to "host:port" (IPv4 literal), from `source_ip` when not empty (any address
+  // of 127/8 is local: a test can be several peers).
+  static absl::StatusOr<HttpConnection> Open(const std::string& address,
+                                             const std::string& source_ip = "");
   HttpConnection(HttpConnection&& other) noexcept;
   HttpConnection& operator=(HttpConnection&&) = delete;
   ~HttpConnection();
@@ -49,7 +51,7 @@ class HttpConnection {
 // and a body (Content-Length added when non-empty).
 absl::StatusOr<HttpAnswer> Fetch(const std::string& address, const std::string& method,
                                  const std::string& path, const std::string& headers = "",
-                                 const std::string& body = "");
+                                 const std::string& body = "", const std::string& source_ip = "");
 
 }  // namespace ta::testing
 
