@@ -183,8 +183,10 @@ void RevocationView::Apply(const storage::RevocationEntry& entry) {
       auto dead = [now](const auto& kv) { return UntilMicros(kv.second) <= now; };
       for (Table* swept : {&shard.jtis, &shard.families}) {
         absl::erase_if(*swept, dead);
-        // Give back what a burst left behind, so the bytes per live entry stay bounded.
-        if (swept->capacity() > 4 * swept->size() + 64) swept->rehash(0);
+        // Give back what a burst left behind: a table under 7/16 full (what a doubling
+        // leaves) is shrunk to fit, so after a sweep every entry costs ≤ 57 bytes. Amortised:
+        // a sweep runs only once a shard has doubled since the last one.
+        if (swept->capacity() * 7 > swept->size() * 16 + 64) swept->rehash(0);
       }
       shard.swept_size = shard.jtis.size() + shard.families.size();
     }

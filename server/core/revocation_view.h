@@ -22,9 +22,10 @@
 // writer is always current.
 //
 // Compact entries (issue 27 item 1): a live entry is a fixed-size 16-byte key and an 8-byte
-// value in a flat table, no heap string: ≤ 64 bytes of memory each however the table's load
-// falls (ApproximateMemoryBytes; ~25 bytes per slot, tables at least 7/16 full after growth or
-// a sweep). A family id of 16 bytes (every id the server makes) is its own key. Any other id
+// value in a flat table, no heap string: ≤ 64 bytes of memory each (ApproximateMemoryBytes:
+// 25 bytes per slot with its control byte, a table at least 7/16 full after it doubles, and
+// shrunk to fit when a sweep leaves it emptier; dead entries not yet swept count too, as
+// before). A family id of 16 bytes (every id the server makes) is its own key. Any other id
 // — every jti — is keyed by SipHash-2-4-128 of it under a key drawn at random for each view,
 // so nobody outside this process can aim two ids at one key.
 // What a collision does: an id is always stored under its own key, so a revoked id is always
