@@ -25,7 +25,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "server/base/clock.h"
+#include "base/clock.h"
 #include "storage/token_store.h"
 
 namespace ta::storage::testing {
