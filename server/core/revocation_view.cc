@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "absl/hash/hash.h"
-#include "server/base/status_macros.h"
+#include "base/status_macros.h"
 
 namespace ta::core {
 namespace {
