@@ -10,7 +10,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "server/base/error.h"
+#include "base/error.h"
 #include "tokenauthority/v1/token_authority.grpc.pb.h"
 
 namespace ta::client {

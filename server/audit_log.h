@@ -27,7 +27,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "server/base/clock.h"
+#include "base/clock.h"
 #include "server/core/audit.h"
 
 namespace ta {

@@ -1,6 +1,6 @@
 #include "server/readiness.h"
 
-#include "server/base/error.h"
+#include "base/error.h"
 
 namespace ta {
 

@@ -3,7 +3,7 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
-#include "server/base/error.h"
+#include "base/error.h"
 #include "storage/postgres/postgres_store.h"
 
 namespace ta {

@@ -5,7 +5,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "server/base/error.h"
+#include "base/error.h"
 #include "storage/records.pb.h"
 
 namespace ta::storage {

@@ -55,10 +55,16 @@ enum class Cf : int {
   kDefault = 0,  // RocksDB's own; unused, but it always exists
   kFamilies = 1,
   kRefresh = 2,
+  // jti -> exp: the O(1) lookup by jti (DESIGN §6). Holds the same facts as the kJti entries
+  // of kRevocations, on purpose (issue 24): DenyJti writes both in one WriteBatch and the
+  // expiry filter drops both at the same instant; tests/storage/conformance_denylist_test.cc
+  // checks they match after a restart and after every purge.
   kDenylist = 3,
   kSubjects = 4,
   kSubjectFamilies = 5,
   kMeta = 6,
+  // The revocation log (seq -> entry): the ordered feed for followers. Its kJti entries
+  // repeat kDenylist's rows on purpose, written in the same batch (see kDenylist).
   kRevocations = 7,
 };
 

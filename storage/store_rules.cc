@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "server/base/error.h"
+#include "base/error.h"
 #include "storage/codec.h"
 
 namespace ta::storage {

@@ -9,9 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "base/error.h"
 #include "client/tokenctl/subcommands.h"
 #include "client/tokenctl/terminal.h"
-#include "server/base/error.h"
 
 namespace ta::tokenctl {
 namespace internal {

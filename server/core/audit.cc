@@ -1,7 +1,7 @@
 #include "server/core/audit.h"
 
 #include "absl/strings/str_cat.h"
-#include "server/base/error.h"
+#include "base/error.h"
 
 namespace ta::core {
 

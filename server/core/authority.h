@@ -18,7 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "server/base/clock.h"
+#include "base/clock.h"
 #include "server/core/audit.h"
 #include "server/core/metrics.h"
 #include "server/core/revocation_follower.h"

@@ -15,8 +15,8 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "server/base/error.h"
-#include "server/base/status_macros.h"
+#include "base/error.h"
+#include "base/status_macros.h"
 #include "server/core/authority.h"
 
 namespace ta::core {

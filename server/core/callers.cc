@@ -15,8 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "server/base/error.h"
-#include "server/base/status_macros.h"
+#include "base/error.h"
+#include "base/status_macros.h"
 #include "server/token/base64url.h"
 #include "server/token/crypto.h"
 

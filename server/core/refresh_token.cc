@@ -1,7 +1,7 @@
 #include "server/core/refresh_token.h"
 
 #include "absl/strings/str_cat.h"
-#include "server/base/error.h"
+#include "base/error.h"
 #include "server/token/base64url.h"
 
 namespace ta::core {

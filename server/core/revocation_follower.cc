@@ -3,7 +3,7 @@
 #include <iostream>
 #include <vector>
 
-#include "server/base/status_macros.h"
+#include "base/status_macros.h"
 
 namespace ta::core {
 namespace {

@@ -40,7 +40,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "server/base/clock.h"
+#include "base/clock.h"
 #include "server/core/revocation_view.h"
 #include "storage/token_store.h"
 

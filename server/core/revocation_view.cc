@@ -5,7 +5,7 @@
 #include <limits>
 #include <vector>
 
-#include "server/base/status_macros.h"
+#include "base/status_macros.h"
 #include "server/token/crypto.h"
 
 namespace ta::core {

@@ -52,7 +52,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "server/base/clock.h"
+#include "base/clock.h"
 #include "storage/token_store.h"
 
 namespace ta::core {

@@ -4,7 +4,7 @@
 // Keyed by the whole token text (a hit is an exact match, not a hash that could collide).
 // An entry lives until min(exp + leeway, its key's retire time); everything that can change
 // per call (audience, time window, denylist, family, subject) is still checked by the
-// caller on every hit. Bounded by bytes (server/base/sharded_cache.h): an entry is charged
+// caller on every hit. Bounded by bytes (base/sharded_cache.h): an entry is charged
 // its token, its claims (text and parsed) and a fixed overhead, so tokens with large extra
 // claims cannot multiply the memory. Thread-safe.
 #ifndef TA_SERVER_CORE_VERIFY_CACHE_H_
@@ -14,7 +14,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "server/base/sharded_cache.h"
+#include "base/sharded_cache.h"
 #include "server/token/jwt.h"
 
 namespace ta::core {

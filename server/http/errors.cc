@@ -1,7 +1,7 @@
 #include "server/http/errors.h"
 
 #include "absl/strings/str_cat.h"
-#include "server/base/error.h"
+#include "base/error.h"
 #include "server/http/documents.h"
 
 namespace ta::http {

@@ -5,7 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "server/base/error.h"
+#include "base/error.h"
 
 namespace ta::http {
 namespace {

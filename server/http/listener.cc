@@ -22,7 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
-#include "server/base/error.h"
+#include "base/error.h"
 #include "server/http/request_reader.h"
 
 namespace ta::http {

@@ -7,7 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "server/base/error.h"
+#include "base/error.h"
 
 namespace ta::http {
 namespace {

@@ -14,7 +14,7 @@
 
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
-#include "server/base/error.h"
+#include "base/error.h"
 
 namespace ta::metrics {
 namespace {

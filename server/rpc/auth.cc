@@ -6,7 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
-#include "server/base/error.h"
+#include "base/error.h"
 
 namespace ta::rpc {
 namespace {

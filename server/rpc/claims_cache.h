@@ -7,7 +7,7 @@
 // keyed by the exact claims JSON (a pure function of it: never stale), and placed into the
 // answer as the claims field's wire bytes (see AttachClaims in convert.cc).
 //
-// Bounded by bytes (server/base/sharded_cache.h): each entry is charged its claims text, the
+// Bounded by bytes (base/sharded_cache.h): each entry is charged its claims text, the
 // rendered bytes and a fixed overhead. Thread-safe.
 #ifndef TA_SERVER_RPC_CLAIMS_CACHE_H_
 #define TA_SERVER_RPC_CLAIMS_CACHE_H_
@@ -17,7 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "server/base/sharded_cache.h"
+#include "base/sharded_cache.h"
 
 namespace ta::rpc {
 

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
+#include "base/error.h"
 #include "google/protobuf/util/json_util.h"
-#include "server/base/error.h"
 #include "server/core/refresh_token.h"
 #include "server/token/jwt.h"
 

@@ -2,8 +2,8 @@
 
 #include <chrono>
 
-#include "server/base/error.h"
-#include "server/base/status_macros.h"
+#include "base/error.h"
+#include "base/status_macros.h"
 #include "server/rpc/auth.h"
 #include "server/rpc/convert.h"
 #include "server/rpc/status.h"

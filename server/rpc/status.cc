@@ -2,7 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "server/base/error.h"
+#include "base/error.h"
 
 namespace ta::rpc {
 

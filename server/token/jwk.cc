@@ -6,7 +6,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
-#include "server/base/status_macros.h"
+#include "base/status_macros.h"
 #include "server/token/base64url.h"
 #include "server/token/crypto.h"
 #include "server/token/json.h"

@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/ascii.h"
-#include "server/base/status_macros.h"
+#include "base/status_macros.h"
 #include "server/token/base64url.h"
 #include "server/token/crypto.h"
 

@@ -47,7 +47,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "server/base/clock.h"
+#include "base/clock.h"
 #include "server/token/jwt.h"
 #include "server/token/seal.h"
 

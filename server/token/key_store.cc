@@ -13,7 +13,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "server/base/status_macros.h"
+#include "base/status_macros.h"
 #include "server/token/json.h"
 
 namespace ta::token::internal {

@@ -10,7 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "server/base/error.h"
+#include "base/error.h"
 #include "server/token/crypto.h"
 #include "server/token/openssl_util.h"
 

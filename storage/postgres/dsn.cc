@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
-#include "server/base/error.h"
+#include "base/error.h"
 
 namespace ta::storage {
 namespace {

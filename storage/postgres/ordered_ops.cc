@@ -9,8 +9,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "server/base/error.h"
-#include "server/base/status_macros.h"
+#include "base/error.h"
+#include "base/status_macros.h"
 #include "storage/codec.h"  // kFamilyIdSize, kMaxSubjectSize
 #include "storage/postgres/schema.h"
 #include "storage/postgres/store_impl.h"

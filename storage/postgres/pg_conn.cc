@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
-#include "server/base/error.h"
+#include "base/error.h"
 
 namespace ta::storage::pg {
 namespace {

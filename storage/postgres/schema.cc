@@ -2,8 +2,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "server/base/error.h"
-#include "server/base/status_macros.h"
+#include "base/error.h"
+#include "base/status_macros.h"
 
 namespace ta::storage::pg {
 namespace {
@@ -14,6 +14,12 @@ struct Migration {
 };
 
 // Version 1: the initial schema. Never edit; append.
+//
+// Facts stored twice, on purpose (issue 24): ta_denylist (jti -> expires_at, the O(1) lookup
+// by jti) and the kind-1 (jti) rows of ta_revocations (the ordered feed for followers) hold
+// the same facts. DenyJti writes both in one transaction (kDenyJti + kAppendRevocation) and
+// the reaper drops both past the same instant (expires_at = live_until, one purge margin);
+// tests/storage/conformance_denylist_test.cc checks they match after a restart and a purge.
 constexpr Migration kMigrations[] = {
     {1, R"sql(
 CREATE TABLE ta_meta (name text PRIMARY KEY, value bigint NOT NULL);

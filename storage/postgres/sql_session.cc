@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "server/base/status_macros.h"
+#include "base/status_macros.h"
 #include "storage/postgres/dsn.h"
 #include "storage/postgres/pg_conn.h"
 

@@ -14,9 +14,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "base/status_macros.h"
 #include "rocksdb/env.h"
 #include "rocksdb/utilities/backup_engine.h"
-#include "server/base/status_macros.h"
 #include "storage/rocksdb/store.h"
 
 namespace ta::storage {

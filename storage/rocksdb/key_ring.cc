@@ -2,8 +2,8 @@
 // family: its version and its document, written in one batch.
 #include <string>
 
-#include "server/base/error.h"
-#include "server/base/status_macros.h"
+#include "base/error.h"
+#include "base/status_macros.h"
 #include "storage/rocksdb/store.h"
 
 namespace ta::storage::rocksdb_store {

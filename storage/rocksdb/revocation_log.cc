@@ -8,7 +8,7 @@
 #include <limits>
 #include <utility>
 
-#include "server/base/status_macros.h"
+#include "base/status_macros.h"
 #include "storage/rocksdb/store.h"
 #include "storage/store_rules.h"
 

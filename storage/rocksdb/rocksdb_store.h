@@ -22,7 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "server/base/clock.h"
+#include "base/clock.h"
 #include "storage/token_store.h"
 
 namespace ta::storage {

@@ -18,9 +18,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "base/error.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
-#include "server/base/error.h"
 #include "storage/codec.h"
 #include "storage/rocksdb/rocksdb_store.h"
 

@@ -4,7 +4,7 @@
 #include <optional>
 #include <utility>
 
-#include "server/base/status_macros.h"
+#include "base/status_macros.h"
 #include "storage/rocksdb/store.h"
 #include "storage/store_rules.h"
 

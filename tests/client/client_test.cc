@@ -6,7 +6,7 @@
 #include <string>
 
 #include "absl/strings/match.h"
-#include "server/base/error.h"
+#include "base/error.h"
 #include "tests/client/client_test_util.h"
 
 namespace ta::testing {

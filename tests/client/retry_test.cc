@@ -8,8 +8,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "base/error.h"
 #include "client/client.h"
-#include "server/base/error.h"
 #include "tests/client/client_test_util.h"
 
 namespace ta::testing {

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
 #include "client/client.h"
-#include "server/base/error.h"
 #include "tests/client/client_test_util.h"
 
 namespace ta::testing {

@@ -13,8 +13,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/synchronization/notification.h"
-#include "server/base/clock.h"
-#include "server/base/error.h"
+#include "base/clock.h"
+#include "base/error.h"
 #include "server/core/authority.h"
 #include "server/token/key_ring.h"
 #include "storage/rocksdb/rocksdb_store.h"

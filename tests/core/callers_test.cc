@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "server/base/error.h"
+#include "base/error.h"
 
 namespace ta::core {
 namespace {

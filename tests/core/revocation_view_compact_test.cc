@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "server/base/clock.h"
+#include "base/clock.h"
 #include "server/core/revocation_view.h"
 
 namespace ta::core {

@@ -12,9 +12,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "server/base/clock.h"
-#include "server/base/error.h"
-#include "server/base/status_macros.h"
+#include "base/clock.h"
+#include "base/error.h"
+#include "base/status_macros.h"
 #include "server/core/authority.h"
 #include "server/metrics/prometheus_metrics.h"
 #include "storage/rocksdb/rocksdb_store.h"

@@ -16,7 +16,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "server/base/error.h"
+#include "base/error.h"
 #include "server/http/request_reader.h"
 
 // The heap hooks need ASan and its allocator interface (clang ships the header; g++ 12 does

@@ -18,9 +18,9 @@
 #include <optional>
 #include <string>
 
+#include "base/clock.h"
+#include "base/error.h"
 #include "google/protobuf/stubs/logging.h"
-#include "server/base/clock.h"
-#include "server/base/error.h"
 #include "server/core/authority.h"
 #include "server/rpc/convert.h"
 #include "server/rpc/status.h"

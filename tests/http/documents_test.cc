@@ -5,7 +5,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "server/base/error.h"
+#include "base/error.h"
 #include "server/http/errors.h"
 
 namespace ta::http {

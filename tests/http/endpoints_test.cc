@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
-#include "server/base/error.h"
+#include "base/error.h"
 #include "server/http/listener.h"
 #include "server/readiness.h"
 #include "storage/rocksdb/rocksdb_store.h"

@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/escaping.h"
-#include "server/base/error.h"
+#include "base/error.h"
 
 namespace ta::http {
 namespace {

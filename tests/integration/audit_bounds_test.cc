@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "rapidjson/document.h"
 #include "server/audit_log.h"
-#include "server/base/clock.h"
 #include "tests/support/test_server.h"
 
 namespace ta::testing {

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
-#include "server/base/error.h"
+#include "base/error.h"
 #include "server/core/callers.h"
 #include "server/restore.h"
 #include "tests/support/test_server.h"

@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "absl/strings/match.h"
-#include "server/base/error.h"
+#include "base/error.h"
 #include "server/server.h"
 #include "tests/support/temp_dir.h"
 

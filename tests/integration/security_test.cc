@@ -12,8 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "base/clock.h"
 #include "google/protobuf/util/time_util.h"
-#include "server/base/clock.h"
 #include "server/core/refresh_token.h"
 #include "tests/support/test_server.h"
 

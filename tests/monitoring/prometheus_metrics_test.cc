@@ -8,8 +8,8 @@
 #include <memory>
 #include <string>
 
-#include "server/base/clock.h"
-#include "server/base/error.h"
+#include "base/clock.h"
+#include "base/error.h"
 
 namespace ta::metrics {
 namespace {

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "absl/strings/match.h"
-#include "server/base/error.h"
+#include "base/error.h"
 #include "tests/storage/test_util.h"
 
 namespace ta::storage {

@@ -13,7 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "server/base/clock.h"
+#include "base/clock.h"
 #include "tests/storage/store_harness.h"
 #include "tests/storage/test_util.h"
 

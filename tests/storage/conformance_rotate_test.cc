@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "server/base/error.h"
+#include "base/error.h"
 #include "tests/storage/store_harness.h"
 #include "tests/storage/test_util.h"
 

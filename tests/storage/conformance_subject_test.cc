@@ -10,10 +10,10 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "server/base/clock.h"
-#include "server/base/error.h"
-#include "tests/storage/store_harness.h"
+#include "base/clock.h"
+#include "base/error.h"
 #include "storage/store_rules.h"
+#include "tests/storage/store_harness.h"
 #include "tests/storage/test_util.h"
 
 namespace ta::storage {

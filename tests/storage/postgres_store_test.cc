@@ -15,7 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "server/base/error.h"
+#include "base/error.h"
 #include "storage/postgres/sql_session.h"
 #include "tests/storage/test_util.h"
 #include "tests/support/pg_cluster.h"

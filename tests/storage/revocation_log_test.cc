@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "server/base/clock.h"
+#include "base/clock.h"
 #include "storage/codec.h"
 #include "storage/rocksdb/rocksdb_store.h"
 #include "tests/storage/test_util.h"

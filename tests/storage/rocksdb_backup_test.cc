@@ -10,8 +10,8 @@
 #include <thread>
 
 #include "absl/strings/match.h"
-#include "server/base/clock.h"
-#include "server/base/error.h"
+#include "base/clock.h"
+#include "base/error.h"
 #include "storage/rocksdb/rocksdb_store.h"
 #include "tests/storage/test_util.h"
 

@@ -11,8 +11,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "server/base/clock.h"
-#include "server/base/error.h"
+#include "base/clock.h"
+#include "base/error.h"
 #include "storage/codec.h"
 #include "tests/storage/test_util.h"
 

@@ -55,6 +55,22 @@ class RocksDbHarness final : public StoreHarness {
     return n;
   }
 
+  std::map<std::string, absl::Time> DenylistRows() override {
+    store_.reset();  // RawDb needs the database to itself
+    std::map<std::string, absl::Time> rows;
+    {
+      std::unique_ptr<RawDb> raw = RawDb::Open(dir_.path());
+      REQUIRE(raw != nullptr);
+      for (const auto& [key, value] : raw->Scan(Cf::kDenylist)) {
+        absl::StatusOr<absl::Time> expires_at = DecodeDeniedJti(value);
+        REQUIRE(expires_at.ok());
+        rows[key] = *expires_at;
+      }
+    }
+    Reopen();
+    return rows;
+  }
+
   void CorruptFamily(const std::string& family_id) override {
     store_.reset();
     {
@@ -114,6 +130,14 @@ class PostgresHarness final : public StoreHarness {
     if (records == Records::kRevocations) table = "ta_revocations";
     auto rows = Sql(absl::StrCat("SELECT count(*) FROM ", table));
     return std::stoul(rows[0][0]);
+  }
+
+  std::map<std::string, absl::Time> DenylistRows() override {
+    std::map<std::string, absl::Time> rows;
+    for (const auto& row : Sql("SELECT encode(jti, 'hex'), expires_at FROM ta_denylist")) {
+      rows[absl::HexStringToBytes(row[0])] = absl::FromUnixMicros(std::stoll(row[1]));
+    }
+    return rows;
   }
 
   void CorruptFamily(const std::string& family_id) override {

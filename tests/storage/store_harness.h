@@ -19,11 +19,13 @@
 #define TA_TESTS_STORAGE_STORE_HARNESS_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
 #include "absl/strings/string_view.h"
-#include "server/base/clock.h"
+#include "absl/time/time.h"
+#include "base/clock.h"
 #include "storage/token_store.h"
 
 namespace ta::storage::testing {
@@ -43,6 +45,8 @@ class StoreHarness {
   virtual void Reopen() = 0;
   // Records physically present in the engine, expired or not (an engine-level count).
   virtual size_t PhysicalCount(Records records) = 0;
+  // The denylist as the engine holds it, expired rows included: jti -> its expires_at.
+  virtual std::map<std::string, absl::Time> DenylistRows() = 0;
   // Overwrites a stored family's encoded data with bytes no decoder accepts.
   virtual void CorruptFamily(const std::string& family_id) = 0;
 

@@ -111,6 +111,15 @@ class RawDbImpl final : public RawDb {
     for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
     return n;
   }
+  std::vector<std::pair<std::string, std::string>> Scan(Cf cf) override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), H(cf)));
+    std::vector<std::pair<std::string, std::string>> rows;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      rows.emplace_back(it->key().ToString(), it->value().ToString());
+    }
+    if (!it->status().ok()) abort();
+    return rows;
+  }
 
  private:
   rocksdb::ColumnFamilyHandle* H(Cf cf) { return handles_[static_cast<int>(cf)].get(); }

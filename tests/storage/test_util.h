@@ -8,6 +8,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "storage/codec.h"
@@ -48,6 +50,8 @@ class RawDb {
   virtual std::optional<std::string> Get(Cf cf, const std::string& key) = 0;
   // Exact number of keys, by iteration.
   virtual size_t Count(Cf cf) = 0;
+  // Every key and value, in key order.
+  virtual std::vector<std::pair<std::string, std::string>> Scan(Cf cf) = 0;
 };
 
 }  // namespace ta::storage::testing

@@ -14,7 +14,7 @@
 #include <memory>
 #include <string>
 
-#include "server/base/clock.h"
+#include "base/clock.h"
 #include "server/server.h"
 #include "tests/support/pg_cluster.h"
 #include "tests/support/temp_dir.h"

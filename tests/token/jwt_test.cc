@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "server/base/error.h"
+#include "base/error.h"
 #include "tests/token/test_util.h"
 
 namespace ta::token {

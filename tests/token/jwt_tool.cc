@@ -15,7 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "server/base/error.h"
+#include "base/error.h"
 #include "server/token/base64url.h"
 #include "server/token/crypto.h"
 #include "server/token/key_ring.h"

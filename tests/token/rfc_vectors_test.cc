@@ -5,7 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "server/base/error.h"
+#include "base/error.h"
 #include "server/token/base64url.h"
 #include "server/token/jws.h"
 #include "server/token/key.h"

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "absl/strings/escaping.h"
-#include "server/base/error.h"
+#include "base/error.h"
 #include "tests/support/temp_dir.h"
 
 namespace ta::token {

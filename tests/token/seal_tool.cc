@@ -9,7 +9,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
-#include "server/base/error.h"
+#include "base/error.h"
 #include "server/token/seal.h"
 
 int main(int argc, char** argv) {

@@ -11,7 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
-#include "server/base/error.h"
+#include "base/error.h"
 #include "server/token/base64url.h"
 #include "server/token/crypto.h"
 #include "server/token/jws.h"

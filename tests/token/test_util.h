@@ -13,8 +13,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "server/base/clock.h"
-#include "server/base/error.h"
+#include "base/clock.h"
+#include "base/error.h"
 #include "server/token/base64url.h"
 #include "server/token/jws.h"
 #include "server/token/jwt.h"

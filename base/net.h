@@ -1,6 +1,6 @@
 // Host names as the listeners see them. Header-only; thread-safe.
-#ifndef TA_SERVER_BASE_NET_H_
-#define TA_SERVER_BASE_NET_H_
+#ifndef TA_BASE_NET_H_
+#define TA_BASE_NET_H_
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -37,4 +37,4 @@ inline bool IsLoopbackHost(absl::string_view host) {
 
 }  // namespace ta
 
-#endif  // TA_SERVER_BASE_NET_H_
+#endif  // TA_BASE_NET_H_

@@ -5,8 +5,8 @@
 // Reasons are short snake_case words documented in the proto, e.g. "invalid_token",
 // "refresh_token_reused", "invalid_argument:subject". Messages never contain token
 // material or key bytes.
-#ifndef TA_SERVER_BASE_ERROR_H_
-#define TA_SERVER_BASE_ERROR_H_
+#ifndef TA_BASE_ERROR_H_
+#define TA_BASE_ERROR_H_
 
 #include <optional>
 #include <string>
@@ -42,4 +42,4 @@ inline absl::Status InvalidField(absl::string_view field, absl::string_view mess
 
 }  // namespace ta
 
-#endif  // TA_SERVER_BASE_ERROR_H_
+#endif  // TA_BASE_ERROR_H_

@@ -7,8 +7,8 @@
 // count would allow. A shard that would exceed its share first drops its expired entries,
 // then is cleared (the cheapest bound that never blocks for long); an entry larger than a
 // shard's share is not kept at all. Thread-safe: 16 shards, one mutex each.
-#ifndef TA_SERVER_BASE_SHARDED_CACHE_H_
-#define TA_SERVER_BASE_SHARDED_CACHE_H_
+#ifndef TA_BASE_SHARDED_CACHE_H_
+#define TA_BASE_SHARDED_CACHE_H_
 
 #include <array>
 #include <cstddef>
@@ -113,4 +113,4 @@ class ShardedCache {
 
 }  // namespace ta
 
-#endif  // TA_SERVER_BASE_SHARDED_CACHE_H_
+#endif  // TA_BASE_SHARDED_CACHE_H_

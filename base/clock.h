@@ -2,8 +2,8 @@
 //
 // Production code uses Clock::Real(); tests use FakeClock so expiry, leeway and grace
 // windows are exercised without sleeping. Both are thread-safe.
-#ifndef TA_SERVER_BASE_CLOCK_H_
-#define TA_SERVER_BASE_CLOCK_H_
+#ifndef TA_BASE_CLOCK_H_
+#define TA_BASE_CLOCK_H_
 
 #include <atomic>
 #include <cstdint>
@@ -53,4 +53,4 @@ inline const Clock* Clock::Real() {
 
 }  // namespace ta
 
-#endif  // TA_SERVER_BASE_CLOCK_H_
+#endif  // TA_BASE_CLOCK_H_

@@ -2,8 +2,8 @@
 //
 // Abseil 20220623 ships no public status_macros.h, so every layer shares these two.
 // Header-only; no state.
-#ifndef TA_SERVER_BASE_STATUS_MACROS_H_
-#define TA_SERVER_BASE_STATUS_MACROS_H_
+#ifndef TA_BASE_STATUS_MACROS_H_
+#define TA_BASE_STATUS_MACROS_H_
 
 #include <utility>
 
@@ -29,4 +29,4 @@
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()
 
-#endif  // TA_SERVER_BASE_STATUS_MACROS_H_
+#endif  // TA_BASE_STATUS_MACROS_H_
