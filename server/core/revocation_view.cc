@@ -1,7 +1,14 @@
 #include "server/core/revocation_view.h"
 
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <limits>
 #include <vector>
 
@@ -59,55 +66,29 @@ uint64_t Load64(const char* p) {
   return v;  // little-endian hosts only (x86-64, aarch64): the key is process-local
 }
 
-uint64_t Rotl(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
-
-struct SipState {
-  uint64_t v0, v1, v2, v3;
-  void Round() {
-    v0 += v1;
-    v1 = Rotl(v1, 13);
-    v1 ^= v0;
-    v0 = Rotl(v0, 32);
-    v2 += v3;
-    v3 = Rotl(v3, 16);
-    v3 ^= v2;
-    v0 += v3;
-    v3 = Rotl(v3, 21);
-    v3 ^= v0;
-    v2 += v1;
-    v1 = Rotl(v1, 17);
-    v1 ^= v2;
-    v2 = Rotl(v2, 32);
+// SipHash-2-4 by OpenSSL's EVP_MAC (key: k0, k1 as little-endian words), `size` 8 or 16.
+// Failure here is an allocation failure; there is no safe answer without the key (Apply and
+// Check must hash alike), so it ends the process like std::bad_alloc would.
+std::array<uint64_t, 2> Siphash(const std::array<uint64_t, 2>& key, absl::string_view data,
+                                size_t size) {
+  static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "SIPHASH", nullptr);
+  unsigned char key_bytes[16];
+  std::memcpy(key_bytes, key.data(), 16);  // little-endian words, as the targets are
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size),
+                         OSSL_PARAM_construct_end()};
+  std::unique_ptr<EVP_MAC_CTX, decltype(&EVP_MAC_CTX_free)> ctx(
+      mac != nullptr ? EVP_MAC_CTX_new(mac) : nullptr, EVP_MAC_CTX_free);
+  unsigned char out[16] = {};
+  size_t out_len = 0;
+  if (ctx == nullptr || EVP_MAC_init(ctx.get(), key_bytes, sizeof key_bytes, params) != 1 ||
+      EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(data.data()),
+                     data.size()) != 1 ||
+      EVP_MAC_final(ctx.get(), out, &out_len, sizeof out) != 1 || out_len != size) {
+    std::fprintf(stderr, "revocation view: OpenSSL SIPHASH failed\n");
+    std::abort();
   }
-  void Absorb(uint64_t m) {
-    v3 ^= m;
-    Round();
-    Round();
-    v0 ^= m;
-  }
-  uint64_t Finish(uint8_t xor_v2) {
-    v2 ^= xor_v2;
-    Round();
-    Round();
-    Round();
-    Round();
-    return v0 ^ v1 ^ v2 ^ v3;
-  }
-};
-
-// SipHash-2-4 compression of `data`; `wide` selects the 128-bit variant's initialisation.
-SipState SipCompress(const std::array<uint64_t, 2>& key, absl::string_view data, bool wide) {
-  SipState s{key[0] ^ 0x736f6d6570736575ULL, key[1] ^ 0x646f72616e646f6dULL,
-             key[0] ^ 0x6c7967656e657261ULL, key[1] ^ 0x7465646279746573ULL};
-  if (wide) s.v1 ^= 0xee;
-  const size_t full = data.size() / 8 * 8;
-  for (size_t i = 0; i < full; i += 8) s.Absorb(Load64(data.data() + i));
-  uint64_t last = static_cast<uint64_t>(data.size() & 0xff) << 56;
-  for (size_t i = 0; i < data.size() - full; ++i) {
-    last |= static_cast<uint64_t>(static_cast<uint8_t>(data[full + i])) << (8 * i);
-  }
-  s.Absorb(last);
-  return s;
+  return {Load64(reinterpret_cast<const char*>(out)),
+          size == 16 ? Load64(reinterpret_cast<const char*>(out) + 8) : 0};
 }
 
 }  // namespace
@@ -115,15 +96,11 @@ SipState SipCompress(const std::array<uint64_t, 2>& key, absl::string_view data,
 namespace revocation_view_internal {
 
 std::array<uint64_t, 2> SipHash128(const std::array<uint64_t, 2>& key, absl::string_view data) {
-  SipState s = SipCompress(key, data, /*wide=*/true);
-  const uint64_t first = s.Finish(0xee);
-  s.v1 ^= 0xdd;
-  const uint64_t second = s.Finish(0);
-  return {first, second};
+  return Siphash(key, data, 16);
 }
 
 uint64_t SipHash64(const std::array<uint64_t, 2>& key, absl::string_view data) {
-  return SipCompress(key, data, /*wide=*/false).Finish(0xff);
+  return Siphash(key, data, 8)[0];
 }
 
 }  // namespace revocation_view_internal

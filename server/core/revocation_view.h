@@ -138,8 +138,9 @@ class RevocationView {
 };
 
 namespace revocation_view_internal {
-// SipHash-2-4 (Aumasson & Bernstein) of `data` under `key` (k0, k1 as little-endian words of
-// the 16-byte key): the 128-bit and the 64-bit tag. Exposed for the reference-vector test.
+// SipHash-2-4 (Aumasson & Bernstein; OpenSSL's EVP_MAC "SIPHASH") of `data` under `key` (k0,
+// k1 as little-endian words of the 16-byte key): the 128-bit and the 64-bit tag. Exposed for
+// the reference-vector test, which holds our key and tag layout to the published vectors.
 std::array<uint64_t, 2> SipHash128(const std::array<uint64_t, 2>& key, absl::string_view data);
 uint64_t SipHash64(const std::array<uint64_t, 2>& key, absl::string_view data);
 }  // namespace revocation_view_internal
