@@ -76,7 +76,8 @@ std::array<uint64_t, 2> Siphash(const std::array<uint64_t, 2>& key, absl::string
   std::memcpy(key_bytes, key.data(), 16);  // little-endian words, as the targets are
   OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size),
                          OSSL_PARAM_construct_end()};
-  std::unique_ptr<EVP_MAC_CTX, decltype(&EVP_MAC_CTX_free)> ctx(
+  // One context per thread, re-keyed by each call's init (no allocation per lookup).
+  thread_local std::unique_ptr<EVP_MAC_CTX, decltype(&EVP_MAC_CTX_free)> ctx(
       mac != nullptr ? EVP_MAC_CTX_new(mac) : nullptr, EVP_MAC_CTX_free);
   unsigned char out[16] = {};
   size_t out_len = 0;
