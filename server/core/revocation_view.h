@@ -21,6 +21,20 @@
 // token active ("revocations_stale") rather than guess. A view whose store has no other
 // writer is always current.
 //
+// Compact entries (issue 27 item 1): a live entry is a fixed-size 16-byte key and an 8-byte
+// value in a flat table, no heap string: ≤ 64 bytes of memory each (ApproximateMemoryBytes:
+// 25 bytes per slot with its control byte, a table at least 7/16 full after it doubles, and
+// shrunk to fit when a sweep leaves it emptier; dead entries not yet swept count too, as
+// before). A family id of 16 bytes (every id the server makes) is its own key. Any other id
+// — every jti — is keyed by SipHash-2-4-128 of it under a key drawn at random for each view,
+// so nobody outside this process can aim two ids at one key.
+// What a collision does: an id is always stored under its own key, so a revoked id is always
+// found — a collision can never make a revoked token look active. It can only make an
+// unrevoked token whose key equals a live entry's look revoked (falsely *inactive*), with
+// probability ~2^-128 per pair of ids; the reason then names the other entry's kind.
+// live_until is kept in microseconds rounded up (the stores keep microseconds, so this is
+// exact for every entry of a log; otherwise an entry lives < 1 µs longer, never shorter).
+//
 // Thread-safe: sharded; lookups take a shard's reader lock.
 #ifndef TA_SERVER_CORE_REVOCATION_VIEW_H_
 #define TA_SERVER_CORE_REVOCATION_VIEW_H_
@@ -30,6 +44,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -80,24 +95,37 @@ class RevocationView {
   uint64_t last_seq() const { return last_seq_.load(std::memory_order_acquire); }
   // Live and not-yet-swept entries (for tests and stats).
   size_t size() const;
+  // Memory the view holds for its entries: every table's capacity × (slot + control byte),
+  // plus the object itself (tests and stats: bytes per entry).
+  size_t ApproximateMemoryBytes() const;
 
  private:
   static constexpr size_t kShards = 16;
-  struct Entry {
-    absl::Time live_until;
-    storage::RevocationEntry::Kind kind;
+  // A fixed-size key: the raw 16-byte family id, or the SipHash-128 of any other id.
+  struct Key {
+    uint64_t lo = 0, hi = 0;
+    friend bool operator==(const Key& a, const Key& b) { return a.lo == b.lo && a.hi == b.hi; }
+    template <typename H>
+    friend H AbslHashValue(H h, const Key& k) {
+      return H::combine(std::move(h), k.lo, k.hi);
+    }
   };
-  using Map = absl::flat_hash_map<std::string, Entry>;
+  // Value: live_until in microseconds (rounded up, clamped to 62 bits) times two, plus 1 when
+  // the family was killed by its subject's cutoff (kSubject).
+  using Table = absl::flat_hash_map<Key, int64_t>;
   struct Shard {
     mutable absl::Mutex mu;
-    Map jtis ABSL_GUARDED_BY(mu);
-    Map families ABSL_GUARDED_BY(mu);  // revoked, or killed by the subject's cutoff
+    Table jtis ABSL_GUARDED_BY(mu);
+    Table families ABSL_GUARDED_BY(mu);  // revoked, or killed by the subject's cutoff
     size_t swept_size ABSL_GUARDED_BY(mu) = 0;  // entries after the last sweep
   };
-  Shard& ShardFor(absl::string_view id) const;
-  // The entry for `id` in `map` still live at `now`, if any.
-  static const Entry* Find(const Map& map, absl::string_view id, absl::Time now);
+  Key JtiKey(absl::string_view jti) const;
+  Key FamilyKey(absl::string_view family_id) const;
+  Shard& ShardFor(const Key& key) const;
+  // The value for `key` in `table` still live at `now_micros`, if any.
+  static const int64_t* Find(const Table& table, const Key& key, int64_t now_micros);
 
+  const std::array<uint64_t, 2> sip_key_;  // random, never leaves the process
   const bool follows_shared_log_;
   const absl::Duration max_lag_;
   const Clock* const clock_;
@@ -108,6 +136,14 @@ class RevocationView {
   std::atomic<bool> clock_offset_measured_{false};
   std::atomic<int64_t> clock_offset_micros_{0};
 };
+
+namespace revocation_view_internal {
+// SipHash-2-4 (Aumasson & Bernstein; OpenSSL's EVP_MAC "SIPHASH") of `data` under `key` (k0,
+// k1 as little-endian words of the 16-byte key): the 128-bit and the 64-bit tag. Exposed for
+// the reference-vector test, which holds our key and tag layout to the published vectors.
+std::array<uint64_t, 2> SipHash128(const std::array<uint64_t, 2>& key, absl::string_view data);
+uint64_t SipHash64(const std::array<uint64_t, 2>& key, absl::string_view data);
+}  // namespace revocation_view_internal
 
 }  // namespace ta::core
 
