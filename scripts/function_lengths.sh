@@ -38,4 +38,4 @@ echo "functions: $total"
 awk -v s="$short" -v t="$total" -v l="$limit" \
     'BEGIN { printf "<= %d lines: %d (%.1f %%)\n", l, s, t ? 100 * s / t : 0 }'
 echo "longest $top:"
-printf '%s\n' "$lengths" | head -n "$top"
+sed -n "1,${top}p" <<<"$lengths"
