@@ -65,6 +65,8 @@ ABSL_FLAG(std::string, from_file, "",
           "revoke each subject in FILE, one a line (# comments; - reads stdin)");
 ABSL_FLAG(int, from_line, 1,
           "with --from_file: start at this line (the one a stopped run says to resume from)");
+ABSL_FLAG(int, parallel, 1,
+          "with --from_file: revocations in flight at once, 1..64 (a mass logout: 16)");
 ABSL_FLAG(bool, include_revoked, false, "also list revoked sessions");
 ABSL_FLAG(int, page_size, 0, "sessions per page, 1..500 (default 50)");
 ABSL_FLAG(std::string, page_token, "", "the page after a previous one (printed under it)");
@@ -246,6 +248,7 @@ ta::tokenctl::CommandInput InputFromFlags(std::vector<std::string> args) {
   in.block_until = absl::GetFlag(FLAGS_block_until);
   in.from_file = absl::GetFlag(FLAGS_from_file);
   in.from_line = absl::GetFlag(FLAGS_from_line);
+  in.parallel = absl::GetFlag(FLAGS_parallel);
   in.include_revoked = absl::GetFlag(FLAGS_include_revoked);
   in.page_size = absl::GetFlag(FLAGS_page_size);
   in.page_token = absl::GetFlag(FLAGS_page_token);
