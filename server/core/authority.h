@@ -293,7 +293,7 @@ class TokenAuthority {
   token::KeyRing* const keys_;
   VerifyCache verify_cache_;
   std::unique_ptr<RevocationView> view_;
-  std::unique_ptr<RevocationFollower> follower_;  // with shared_store only
+  std::unique_ptr<RevocationFollower> follower_;    // with shared_store only
   std::unique_ptr<ViewCheckpointer> checkpointer_;  // with view_checkpoint_path only
   // Held (TryLock) for a whole CreateBackup, key copy included: one backup at a time.
   absl::Mutex backup_mu_;

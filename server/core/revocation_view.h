@@ -127,8 +127,8 @@ class RevocationView {
   // Adds entries exported by a view with the same sip_key(), skipping those dead at `now`
   // (an entry already held keeps the later live_until, as Apply does), and raises last_seq()
   // to `seq`. Thread-safe; imports of different shards' entries run in parallel.
-  void Import(absl::Span<const RawEntry> jtis, absl::Span<const RawEntry> families,
-              uint64_t seq, absl::Time now);
+  void Import(absl::Span<const RawEntry> jtis, absl::Span<const RawEntry> families, uint64_t seq,
+              absl::Time now);
 
  private:
   static constexpr size_t kShards = 16;

@@ -279,7 +279,8 @@ absl::StatusOr<RestoredView> RestoreViewCheckpoint(const std::string& path,
     return IoError("checkpoint_unreadable", "cannot open", path, err);
   }
   struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return IoError("checkpoint_unreadable", "cannot stat", path, errno);
+  if (::fstat(fd.get(), &st) != 0)
+    return IoError("checkpoint_unreadable", "cannot stat", path, errno);
   RETURN_IF_ERROR(CheckOwnership(st, path));
   std::string header_bytes(kHeaderBytes, '\0');
   if (int err = ReadAt(fd.get(), &header_bytes, 0); err != 0) {
@@ -306,8 +307,8 @@ absl::StatusOr<RestoredView> RestoreViewCheckpoint(const std::string& path,
     return Error(absl::StatusCode::kFailedPrecondition, "checkpoint_clock",
                  absl::StrCat("checkpoint ", path, " was written at ",
                               absl::FormatTime(absl::FromUnixMicros(h.written_at_micros)),
-                              ", after this server's clock (",
-                              absl::FormatTime(now), "): entries it left out as dead may live"));
+                              ", after this server's clock (", absl::FormatTime(now),
+                              "): entries it left out as dead may live"));
   }
   RETURN_IF_ERROR(CheckAnchor(store, h.covered, path));
 
@@ -323,8 +324,8 @@ absl::StatusOr<RestoredView> RestoreViewCheckpoint(const std::string& path,
   std::vector<std::thread> workers;
   for (int t = 1; t < threads; ++t) {
     workers.emplace_back([&, t] {
-      results[t] = ImportSections(fd.get(), h, offsets, t, threads, *view, now, path, failed,
-                                  entries);
+      results[t] =
+          ImportSections(fd.get(), h, offsets, t, threads, *view, now, path, failed, entries);
       if (!results[t].ok()) failed = true;
     });
   }
@@ -336,9 +337,9 @@ absl::StatusOr<RestoredView> RestoreViewCheckpoint(const std::string& path,
   return RestoredView{std::move(view), h.covered, entries.load()};
 }
 
-ViewCheckpointer::ViewCheckpointer(const ViewCheckpointOptions& options,
-                                   storage::TokenStore* store, RevocationView* view,
-                                   LogPosition loaded, std::optional<LogPosition> on_disk)
+ViewCheckpointer::ViewCheckpointer(const ViewCheckpointOptions& options, storage::TokenStore* store,
+                                   RevocationView* view, LogPosition loaded,
+                                   std::optional<LogPosition> on_disk)
     : options_(options), store_(store), view_(view), cursor_(loaded), on_disk_(on_disk) {}
 
 ViewCheckpointer::~ViewCheckpointer() { Stop(); }
@@ -351,8 +352,7 @@ absl::Status ViewCheckpointer::WriteNow() {
 absl::Status ViewCheckpointer::WriteLocked() {
   const absl::Time started = absl::Now();  // pacing only: real time, whatever the clock
   // Catch up first: afterwards every live entry numbered <= cursor_ is in the view.
-  ASSIGN_OR_RETURN(cursor_,
-                   ReplayRevocationLog(*store_, *view_, cursor_, options_.clock->Now()));
+  ASSIGN_OR_RETURN(cursor_, ReplayRevocationLog(*store_, *view_, cursor_, options_.clock->Now()));
   if (cursor_.seq == 0) return absl::OkStatus();  // an empty log: a restart reads nothing
   struct stat st;
   if (on_disk_.has_value() && on_disk_->seq == cursor_.seq &&
@@ -399,7 +399,8 @@ absl::Status ViewCheckpointer::WriteLocked() {
   // The rename itself must survive a crash: sync the directory that holds it.
   const std::string dir = std::filesystem::path(options_.path).parent_path().string();
   Fd dir_fd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir_fd.get() < 0 || ::fsync(dir_fd.get()) != 0) return failed("cannot fsync the directory of", errno);
+  if (dir_fd.get() < 0 || ::fsync(dir_fd.get()) != 0)
+    return failed("cannot fsync the directory of", errno);
   on_disk_ = cursor_;
   ++writes_;
   last_entries_ = total;

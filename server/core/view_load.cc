@@ -19,8 +19,7 @@ absl::StatusOr<LogPosition> TokenAuthority::LoadView() {
   std::optional<LogPosition> on_disk;
   size_t restored_entries = 0;
   if (!path.empty()) {
-    const ViewSettings settings{options_.shared_store, options_.max_revocation_lag,
-                                options_.clock};
+    const ViewSettings settings{options_.shared_store, options_.max_revocation_lag, options_.clock};
     absl::StatusOr<RestoredView> restored =
         RestoreViewCheckpoint(path, settings, *store_, options_.clock->Now());
     if (restored.ok()) {
@@ -39,8 +38,8 @@ absl::StatusOr<LogPosition> TokenAuthority::LoadView() {
   RevocationView* view = view_.get();
   store_->SetRevocationListener([view](const storage::RevocationEntry& e) { view->Apply(e); });
   size_t replayed = 0;
-  ASSIGN_OR_RETURN(const LogPosition loaded, ReplayRevocationLog(*store_, *view_, from,
-                                                                 options_.clock->Now(), &replayed));
+  ASSIGN_OR_RETURN(const LogPosition loaded,
+                   ReplayRevocationLog(*store_, *view_, from, options_.clock->Now(), &replayed));
   if (on_disk.has_value()) {
     std::cerr << "token-authority: revocation view: " << restored_entries
               << " entries from the checkpoint (log entry " << from.seq << "), " << replayed

@@ -4,11 +4,13 @@
 // store) or written by a clock ahead of this one is not used and the whole log is read; a
 // crash between the temp file and the rename leaves the previous checkpoint in use. On the
 // RocksDB store and on PostgreSQL (a replica following the shared log).
-#include <catch2/catch.hpp>
+#include "server/core/view_checkpoint.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -21,7 +23,6 @@
 #include "base/error.h"
 #include "server/core/authority.h"
 #include "server/core/revocation_view.h"
-#include "server/core/view_checkpoint.h"
 #include "server/token/key_ring.h"
 #include "storage/postgres/postgres_store.h"
 #include "storage/postgres/sql_session.h"
@@ -296,9 +297,10 @@ std::string ReasonOfRestore(Env& env) {
   return restored.ok() ? "used" : ReasonOf(restored.status());
 }
 
-TEST_CASE("ViewCheckpoint: a restart from a checkpoint answers as a full load of the log, "
-          "entries appended after the checkpoint included",
-          "[core][view][checkpoint][pg]") {
+TEST_CASE(
+    "ViewCheckpoint: a restart from a checkpoint answers as a full load of the log, "
+    "entries appended after the checkpoint included",
+    "[core][view][checkpoint][pg]") {
   for (Engine engine : {Engine::kRocksDb, Engine::kPostgres}) {
     INFO(Name(engine));
     Env env(engine);
@@ -326,9 +328,10 @@ TEST_CASE("ViewCheckpoint: a restart from a checkpoint answers as a full load of
   }
 }
 
-TEST_CASE("ViewCheckpoint: a torn, corrupt or foreign-version checkpoint is not used, and the "
-          "full load answers the same",
-          "[core][view][checkpoint]") {
+TEST_CASE(
+    "ViewCheckpoint: a torn, corrupt or foreign-version checkpoint is not used, and the "
+    "full load answers the same",
+    "[core][view][checkpoint]") {
   Env env(Engine::kRocksDb);
   env.Revoke(300);
   env.FullLoadAndWrite();
@@ -340,10 +343,10 @@ TEST_CASE("ViewCheckpoint: a torn, corrupt or foreign-version checkpoint is not 
   };
   std::string flipped_header = good, flipped_entry = good, flipped_digest = good;
   std::string other_version = good;
-  flipped_header[20] ^= 0x01;                // the covered seq
-  flipped_entry[good.size() / 2] ^= 0x40;    // inside some section's entries
-  flipped_digest[good.size() - 1] ^= 0x01;   // the last section's SHA-256
-  other_version[8] = 2;                      // format version 2
+  flipped_header[20] ^= 0x01;               // the covered seq
+  flipped_entry[good.size() / 2] ^= 0x40;   // inside some section's entries
+  flipped_digest[good.size() - 1] ^= 0x01;  // the last section's SHA-256
+  other_version[8] = 2;                     // format version 2
   const std::vector<Damage> damages = {
       {"empty", "", "checkpoint_corrupt"},
       {"torn in the header", good.substr(0, 100), "checkpoint_corrupt"},
@@ -380,9 +383,10 @@ TEST_CASE("ViewCheckpoint: a torn, corrupt or foreign-version checkpoint is not 
   CHECK(ReasonOfRestore(env) == "used");
 }
 
-TEST_CASE("ViewCheckpoint: a checkpoint newer than the store's log (a restored store) is not "
-          "used, and the full load answers the same",
-          "[core][view][checkpoint][pg]") {
+TEST_CASE(
+    "ViewCheckpoint: a checkpoint newer than the store's log (a restored store) is not "
+    "used, and the full load answers the same",
+    "[core][view][checkpoint][pg]") {
   for (Engine engine : {Engine::kRocksDb, Engine::kPostgres}) {
     INFO(Name(engine));
     Env env(engine);
@@ -409,9 +413,9 @@ TEST_CASE("ViewCheckpoint: a checkpoint newer than the store's log (a restored s
     } else {
       // ... as a point-in-time recovery of the database would leave it.
       auto sql = storage::SqlSession::Connect(env.db->dsn()).value();
-      REQUIRE(sql->Execute(absl::StrCat("DELETE FROM ta_revocations WHERE seq > ",
-                                        backup_point.seq, "; UPDATE ta_meta SET value = ",
-                                        backup_point.seq, " WHERE name = 'revocation_seq'"))
+      REQUIRE(sql->Execute(absl::StrCat("DELETE FROM ta_revocations WHERE seq > ", backup_point.seq,
+                                        "; UPDATE ta_meta SET value = ", backup_point.seq,
+                                        " WHERE name = 'revocation_seq'"))
                   .ok());
       env.Reopen();
     }
@@ -434,15 +438,15 @@ TEST_CASE("ViewCheckpoint: a checkpoint newer than the store's log (a restored s
     std::unique_ptr<TokenAuthority> authority =
         TokenAuthority::Create(options, env.store.get(), keys.get()).value();
     size_t revoked = 0;
-    CHECK(Mismatches(authority->view(), *env.FullLoad(), env.ids, env.clock.Now(), &revoked) ==
-          0);
+    CHECK(Mismatches(authority->view(), *env.FullLoad(), env.ids, env.clock.Now(), &revoked) == 0);
     CHECK(revoked > 50);
   }
 }
 
-TEST_CASE("ViewCheckpoint: a crash between the temp file and the rename leaves the previous "
-          "checkpoint in use",
-          "[core][view][checkpoint]") {
+TEST_CASE(
+    "ViewCheckpoint: a crash between the temp file and the rename leaves the previous "
+    "checkpoint in use",
+    "[core][view][checkpoint]") {
   Env env(Engine::kRocksDb);
   env.Revoke(200);
   const LogPosition first = env.FullLoadAndWrite();
@@ -477,9 +481,10 @@ TEST_CASE("ViewCheckpoint: a crash between the temp file and the rename leaves t
   CHECK(covered.seq == loaded.seq);
 }
 
-TEST_CASE("ViewCheckpoint: the file is 0600, and one others may read (it holds the SipHash "
-          "key) or a symbolic link is not used",
-          "[core][view][checkpoint]") {
+TEST_CASE(
+    "ViewCheckpoint: the file is 0600, and one others may read (it holds the SipHash "
+    "key) or a symbolic link is not used",
+    "[core][view][checkpoint]") {
   Env env(Engine::kRocksDb);
   env.Revoke(50);
   env.FullLoadAndWrite();
@@ -495,9 +500,10 @@ TEST_CASE("ViewCheckpoint: the file is 0600, and one others may read (it holds t
   CHECK(ReasonOfRestore(env) == "checkpoint_permissions");
 }
 
-TEST_CASE("ViewCheckpoint: a clock before the instant the checkpoint was written reads the "
-          "whole log (entries it left out as dead may live again)",
-          "[core][view][checkpoint]") {
+TEST_CASE(
+    "ViewCheckpoint: a clock before the instant the checkpoint was written reads the "
+    "whole log (entries it left out as dead may live again)",
+    "[core][view][checkpoint]") {
   Env env(Engine::kRocksDb);
   env.Revoke(50);
   env.FullLoadAndWrite();
@@ -507,9 +513,10 @@ TEST_CASE("ViewCheckpoint: a clock before the instant the checkpoint was written
   CHECK(ReasonOfRestore(env) == "used");
 }
 
-TEST_CASE("ViewCheckpointer: writes only when the log moved, and keeps the view's SipHash key "
-          "across a restart",
-          "[core][view][checkpoint]") {
+TEST_CASE(
+    "ViewCheckpointer: writes only when the log moved, and keeps the view's SipHash key "
+    "across a restart",
+    "[core][view][checkpoint]") {
   Env env(Engine::kRocksDb);
   token::KeyRingOptions key_options;
   key_options.key_dir = env.dir.Sub("keys");
@@ -544,7 +551,7 @@ TEST_CASE("ViewCheckpointer: writes only when the log moved, and keeps the view'
   env.store->entries_read = 0;
   authority = TokenAuthority::Create(options, env.store.get(), keys.get()).value();
   CHECK(authority->view().sip_key() == key);  // the checkpoint's view, not a fresh one
-  CHECK(env.store->entries_read <= 2);          // the anchor and the family revoked after it
+  CHECK(env.store->entries_read <= 2);        // the anchor and the family revoked after it
   auto answer = [&](const std::string& token) {
     return authority->Introspect(IntrospectRequest{token, ""})->inactive_reason;
   };
@@ -553,9 +560,10 @@ TEST_CASE("ViewCheckpointer: writes only when the log moved, and keeps the view'
   CHECK(answer(good.access_token).empty());
 }
 
-TEST_CASE("ViewCheckpoint: a replica over PostgreSQL restarts from its checkpoint and follows "
-          "the shared log from there",
-          "[core][view][checkpoint][pg]") {
+TEST_CASE(
+    "ViewCheckpoint: a replica over PostgreSQL restarts from its checkpoint and follows "
+    "the shared log from there",
+    "[core][view][checkpoint][pg]") {
   Env env(Engine::kPostgres);
   token::KeyRingOptions key_options;
   key_options.key_dir = env.dir.Sub("keys");
