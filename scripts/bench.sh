@@ -8,6 +8,7 @@
 #        scripts/bench.sh --http [--seconds N]
 #        scripts/bench.sh --replicas [--seconds N]
 #        scripts/bench.sh --propagation [--samples N]
+#        scripts/bench.sh --restart [--sizes "10000 1000000 10000000"]
 #   --store=S     both (default): the RocksDB rows, then issue/refresh/introspect on the
 #                 PostgreSQL store (a local cluster, fsync and synchronous_commit on) and the
 #                 SimpleJWT peer on SQLite and on that PostgreSQL. rocksdb: no PostgreSQL
@@ -21,6 +22,10 @@
 #                 PostgreSQL under a mixed load, a revocation on one, the time until the two
 #                 others answer inactive (replica_tests "[propagation]", --samples N, default
 #                 500; scripts/bench_propagation.sh); writes its own block of BENCHMARKS.md.
+#   --restart     only restart to serving with N live revocations, from the view's checkpoint
+#                 and reading the whole log, for each N of --sizes (default 10k, 1M, 10M;
+#                 10M needs ~10 min and a few GB of disk and memory; scripts/bench_restart.sh);
+#                 writes its own block of BENCHMARKS.md.
 #   --http        only the HTTP face (issue 15): RFC 7662 introspection over HTTP/1.1 (wrk)
 #                 against gRPC Introspect (ta-loadgen) on the same server, in alternating
 #                 rounds of N s (default 5), and each face's empty handler; writes its own
@@ -39,6 +44,8 @@ ALLOCATORS=0
 HTTP=0
 REPLICAS=0
 PROPAGATION=0
+RESTART=0
+RESTART_SIZES="10000 1000000 10000000"
 SAMPLES=500
 STORE=both
 while (($#)); do
@@ -52,7 +59,9 @@ while (($#)); do
     --replicas) REPLICAS=1; PEER=0; STORE=rocksdb ;;
     --propagation) PROPAGATION=1; PEER=0 ;;
     --samples) SAMPLES=$2; shift ;;
-    *) echo "usage: $0 [--no-peer] [--seconds N] [--large N] [--allocators] [--store=both|rocksdb|postgres] | --http | --replicas | --propagation [--samples N]" >&2; exit 2 ;;
+    --restart) RESTART=1; PEER=0; STORE=rocksdb ;;
+    --sizes) RESTART_SIZES=$2; shift ;;
+    *) echo "usage: $0 [--no-peer] [--seconds N] [--large N] [--allocators] [--store=both|rocksdb|postgres] | --http | --replicas | --propagation [--samples N] | --restart [--sizes \"N...\"]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -157,6 +166,10 @@ if ((HTTP)); then
 fi
 if ((REPLICAS)); then
   source scripts/bench_replicas.sh
+  exit 0
+fi
+if ((RESTART)); then
+  source scripts/bench_restart.sh
   exit 0
 fi
 

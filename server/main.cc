@@ -108,6 +108,9 @@ ABSL_FLAG(absl::Duration, max_clock_offset, kPolicy.max_clock_offset,
           "with --store=postgres: how far this replica's clock may be from the database's "
           "(measured at every poll) before it reports NOT_SERVING and calls no token active "
           "(clock_offset_exceeded); the reaper keeps revocations this much (+1m) past expiry");
+ABSL_FLAG(absl::Duration, view_checkpoint_interval, kPolicy.view_checkpoint_interval,
+          "how often the revocation view is checkpointed to <data_dir>/revocation_view.ckpt "
+          "(also at clean shutdown), so a restart reads only the log after it; 0: never");
 ABSL_FLAG(std::string, audit_log, "",
           "audit trail, one JSON line per security event: a file (reopened on SIGHUP), \"-\" "
           "for stdout, or \"off\"; default <data_dir>/audit.log");
@@ -141,7 +144,8 @@ const std::vector<FlagGroup>& FlagGroups() {
       {"serving", {"listen", "http_listen", "public_url", "allow_insecure", "shutdown_grace",
                    "worker_threads", "max_queued_calls"}},
       {"store", {"data_dir", "store", "postgres_dsn", "postgres_pool_size", "block_cache_mb",
-                 "sync_writes", "max_revocation_lag", "max_clock_offset"}},
+                 "sync_writes", "max_revocation_lag", "max_clock_offset",
+                 "view_checkpoint_interval"}},
       {"signing keys", {"key_dir", "key_encryption_key_file", "key_publish_delay", "signing_alg",
                         "retired_key_window", "allow_hs256", "jwks_max_age"}},
       {"tokens", {"issuer", "default_audience", "access_ttl", "refresh_idle_ttl", "family_ttl",
@@ -245,6 +249,7 @@ ta::ServerOptions OptionsFromFlags(ta::OffsetClock* clock) {
   o.audit_log = absl::GetFlag(FLAGS_audit_log);
   o.authority.max_revocation_lag = absl::GetFlag(FLAGS_max_revocation_lag);
   o.authority.max_clock_offset = absl::GetFlag(FLAGS_max_clock_offset);
+  o.authority.view_checkpoint_interval = absl::GetFlag(FLAGS_view_checkpoint_interval);
   o.http_listen = absl::GetFlag(FLAGS_http_listen);
   o.public_url = absl::GetFlag(FLAGS_public_url);
   o.jwks_max_age = absl::GetFlag(FLAGS_jwks_max_age);

@@ -269,6 +269,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     authority_options.audit = server->audit_.get();
   }
   authority_options.metrics = server->MetricsForCore();
+  // The revocation view's checkpoint: a restart reads only the log after it (issue 27).
+  authority_options.view_checkpoint_path = options.data_dir + "/revocation_view.ckpt";
   ASSIGN_OR_RETURN(
       server->authority_,
       core::TokenAuthority::Create(authority_options, server->Store(), server->keys_.get()));
@@ -340,6 +342,12 @@ void Server::Shutdown(absl::Duration grace) {
   // Calls the grace did not cover finish now (their clients already see CANCELLED), while
   // everything they touch is still alive.
   pool_->Stop();
+  // No call runs any more: the view's checkpoint now, so the next start reads only the log
+  // appended after this point.
+  if (absl::Status saved = authority_->SaveViewCheckpoint(); !saved.ok()) {
+    std::cerr << "token-authority: revocation view checkpoint not saved: " << saved.message()
+              << "\n";
+  }
 }
 
 }  // namespace ta

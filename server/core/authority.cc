@@ -66,6 +66,11 @@ absl::Status ValidateAuthorityOptions(const AuthorityOptions& o) {
   if (o.max_clock_offset < absl::Milliseconds(1) || o.max_clock_offset > absl::Minutes(1)) {
     return OptionError("max_clock_offset", "must be between 1ms and 1m");
   }
+  if (o.view_checkpoint_interval != absl::ZeroDuration() &&
+      (o.view_checkpoint_interval < absl::Seconds(1) ||
+       o.view_checkpoint_interval > absl::Hours(24))) {
+    return OptionError("view_checkpoint_interval", "must be 0 (off) or between 1s and 24h");
+  }
   if (o.clock == nullptr) return OptionError("clock", "must not be null");
   if (o.metrics == nullptr) return OptionError("metrics", "must not be null");
   return absl::OkStatus();
@@ -78,10 +83,8 @@ absl::StatusOr<std::unique_ptr<TokenAuthority>> TokenAuthority::Create(
     return absl::InvalidArgumentError("TokenAuthority needs a store and a key ring");
   }
   auto authority = absl::WrapUnique(new TokenAuthority(options, store, keys));
-  // Listen first, then load: an entry appended in between is applied twice, never missed.
+  ASSIGN_OR_RETURN(const LogPosition loaded, authority->LoadView());
   RevocationView* view = authority->view_.get();
-  store->SetRevocationListener([view](const storage::RevocationEntry& e) { view->Apply(e); });
-  RETURN_IF_ERROR(view->Load(*store, options.clock->Now()));
   if (options.shared_store) {
     // A shared key ring is reloaded in the same polls, so a rotation on another replica is
     // picked up within the lag bound too.
@@ -89,13 +92,16 @@ absl::StatusOr<std::unique_ptr<TokenAuthority>> TokenAuthority::Create(
     authority->follower_ = std::make_unique<RevocationFollower>(
         store, view, options.clock, absl::Milliseconds(100), [self] { return self->ReloadKeys(); },
         options.max_clock_offset);
+    authority->follower_->ResumeAfter(loaded.seq);
     RETURN_IF_ERROR(authority->follower_->PollOnce());  // current before the first call
     authority->follower_->Start();
   }
+  if (authority->checkpointer_ != nullptr) authority->checkpointer_->Start();
   return authority;
 }
 
 TokenAuthority::~TokenAuthority() {
+  if (checkpointer_ != nullptr) checkpointer_->Stop();
   if (follower_ != nullptr) follower_->Stop();
   store_->SetRevocationListener(nullptr);
 }

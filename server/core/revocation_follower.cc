@@ -129,4 +129,9 @@ void RevocationFollower::Loop() {
   }
 }
 
+void RevocationFollower::ResumeAfter(uint64_t seq) {
+  absl::MutexLock lock(&poll_mu_);
+  cursor_ = seq;
+}
+
 }  // namespace ta::core

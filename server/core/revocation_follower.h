@@ -68,6 +68,9 @@ class RevocationFollower {
   bool CatchUp(absl::Time now);
   void Start();
   void Stop();
+  // Polls read the log after `seq`: the view already holds every entry up to it (its load
+  // read them). Call before the first poll; without it the first poll reads the whole log.
+  void ResumeAfter(uint64_t seq);
 
   // Polls that failed since start (for metrics and tests).
   uint64_t failed_polls() const { return failed_polls_.load(); }

@@ -105,7 +105,11 @@ std::array<uint64_t, 2> RandomSipKey() {
 }  // namespace
 
 RevocationView::RevocationView(bool follows_shared_log, absl::Duration max_lag, const Clock* clock)
-    : sip_key_(RandomSipKey()),
+    : RevocationView(follows_shared_log, max_lag, clock, RandomSipKey()) {}
+
+RevocationView::RevocationView(bool follows_shared_log, absl::Duration max_lag, const Clock* clock,
+                               const std::array<uint64_t, 2>& sip_key)
+    : sip_key_(sip_key),
       follows_shared_log_(follows_shared_log),
       max_lag_(max_lag),
       clock_(clock),
@@ -249,6 +253,52 @@ size_t RevocationView::ApproximateMemoryBytes() const {
     total += table_bytes(shard.jtis) + table_bytes(shard.families);
   }
   return total;
+}
+
+void RevocationView::ExportShard(size_t shard, absl::Time now, std::vector<RawEntry>* jtis,
+                                 std::vector<RawEntry>* families) const {
+  const int64_t now_micros = ClampedMicros(now, /*up=*/false);
+  const Shard& s = shards_[shard];
+  absl::ReaderMutexLock lock(&s.mu);
+  for (auto [table, out] : {std::pair{&s.jtis, jtis}, std::pair{&s.families, families}}) {
+    out->reserve(out->size() + table->size());
+    for (const auto& [key, packed] : *table) {
+      if (UntilMicros(packed) <= now_micros) continue;
+      out->push_back(RawEntry{key.lo, key.hi, UntilMicros(packed), IsSubject(packed)});
+    }
+  }
+}
+
+void RevocationView::Import(absl::Span<const RawEntry> jtis, absl::Span<const RawEntry> families,
+                            uint64_t seq, absl::Time now) {
+  const int64_t now_micros = ClampedMicros(now, /*up=*/false);
+  for (const bool is_jti : {true, false}) {
+    const absl::Span<const RawEntry> entries = is_jti ? jtis : families;
+    // Count first, so each table grows once; a checkpoint's section is one shard's entries.
+    std::array<size_t, kShards> counts{};
+    for (const RawEntry& e : entries) ++counts[&ShardFor(Key{e.key_lo, e.key_hi}) - &shards_[0]];
+    for (size_t i = 0; i < kShards; ++i) {
+      if (counts[i] == 0) continue;
+      Shard& shard = shards_[i];
+      absl::MutexLock lock(&shard.mu);
+      Table& table = is_jti ? shard.jtis : shard.families;
+      table.reserve(table.size() + counts[i]);
+      for (const RawEntry& e : entries) {
+        const Key key{e.key_lo, e.key_hi};
+        if (e.live_until_micros <= now_micros || &ShardFor(key) != &shard) continue;
+        const int64_t until = std::clamp(e.live_until_micros, kMinMicros, kMaxMicros);
+        const Kind kind = !is_jti && e.by_subject ? Kind::kSubject : Kind::kFamily;
+        auto [it, inserted] = table.try_emplace(key, Pack(until, kind));
+        if (!inserted && UntilMicros(it->second) < until) {
+          it->second = Pack(until, IsSubject(it->second) ? Kind::kSubject : Kind::kFamily);
+        }
+      }
+      shard.swept_size = shard.jtis.size() + shard.families.size();
+    }
+  }
+  uint64_t seen = last_seq_.load(std::memory_order_relaxed);
+  while (seq > seen && !last_seq_.compare_exchange_weak(seen, seq, std::memory_order_release)) {
+  }
 }
 
 }  // namespace ta::core

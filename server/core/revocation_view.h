@@ -26,7 +26,8 @@
 // 25 bytes per slot with its control byte, a table at least 7/16 full after it doubles, and
 // shrunk to fit when a sweep leaves it emptier; dead entries not yet swept count too, as
 // before). A family id of 16 bytes (every id the server makes) is its own key. Any other id
-// — every jti — is keyed by SipHash-2-4-128 of it under a key drawn at random for each view,
+// — every jti — is keyed by SipHash-2-4-128 of it under a key drawn at random for each view
+// (or kept from the view's checkpoint, a 0600 file of the data directory: view_checkpoint.h),
 // so nobody outside this process can aim two ids at one key.
 // What a collision does: an id is always stored under its own key, so a revoked id is always
 // found — a collision can never make a revoked token look active. It can only make an
@@ -45,6 +46,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -52,6 +54,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "base/clock.h"
 #include "storage/token_store.h"
 
@@ -99,6 +102,34 @@ class RevocationView {
   // plus the object itself (tests and stats: bytes per entry).
   size_t ApproximateMemoryBytes() const;
 
+  // --- For a checkpoint of the view (server/core/view_checkpoint.h) ---
+  // A view whose jti keys are made under `sip_key` (a checkpoint's) instead of a fresh random
+  // key, so the entries it imports from that checkpoint are found.
+  RevocationView(bool follows_shared_log, absl::Duration max_lag, const Clock* clock,
+                 const std::array<uint64_t, 2>& sip_key);
+  // One entry as the tables hold it: its 16-byte key (the raw family id, or the SipHash-128 of
+  // the id under sip_key(), as two little-endian words) and live_until in microseconds
+  // (rounded up; clamped to ±2^62).
+  struct RawEntry {
+    uint64_t key_lo = 0, key_hi = 0;
+    int64_t live_until_micros = 0;
+    bool by_subject = false;  // a family killed by its subject's cutoff (families only)
+  };
+  // The key jtis are hashed under: a secret of this process. Only a checkpoint file (mode
+  // 0600, like the other secrets of the data directory) may hold it; never log it.
+  const std::array<uint64_t, 2>& sip_key() const { return sip_key_; }
+  // Export works shard by shard, so a copy never holds more than one shard's entries.
+  static constexpr size_t shard_count() { return kShards; }
+  // Appends shard `shard`'s entries still live at `now`: jtis and families. Holds the shard's
+  // reader lock while it copies (a few ms for 600 k entries: the shard's Apply waits).
+  void ExportShard(size_t shard, absl::Time now, std::vector<RawEntry>* jtis,
+                   std::vector<RawEntry>* families) const;
+  // Adds entries exported by a view with the same sip_key(), skipping those dead at `now`
+  // (an entry already held keeps the later live_until, as Apply does), and raises last_seq()
+  // to `seq`. Thread-safe; imports of different shards' entries run in parallel.
+  void Import(absl::Span<const RawEntry> jtis, absl::Span<const RawEntry> families, uint64_t seq,
+              absl::Time now);
+
  private:
   static constexpr size_t kShards = 16;
   // A fixed-size key: the raw 16-byte family id, or the SipHash-128 of any other id.
@@ -125,7 +156,8 @@ class RevocationView {
   // The value for `key` in `table` still live at `now_micros`, if any.
   static const int64_t* Find(const Table& table, const Key& key, int64_t now_micros);
 
-  const std::array<uint64_t, 2> sip_key_;  // random, never leaves the process
+  // Random (or a checkpoint's); leaves the process only into the checkpoint file (0600).
+  const std::array<uint64_t, 2> sip_key_;
   const bool follows_shared_log_;
   const absl::Duration max_lag_;
   const Clock* const clock_;
