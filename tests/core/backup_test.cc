@@ -84,6 +84,7 @@ class SlowBackups final : public storage::TokenStore {
   absl::Status CompareAndSetKeyRing(uint64_t expected, absl::string_view document) override {
     return inner_->CompareAndSetKeyRing(expected, document);
   }
+  absl::StatusOr<absl::Time> ClockNow() override { return inner_->ClockNow(); }
 
  private:
   std::unique_ptr<storage::TokenStore> inner_;
