@@ -9,14 +9,7 @@
 // Speed (issue 22 item 1): making a family (issue + refresh: two signatures, two writes) for
 // every input held the target to ~1,000 executions/s. A family is now made only when an
 // input names one, and kept until an input may have spent it (a refresh, a revocation
-// naming it, a revocation of its subject) or its access token nears its expiry on the fake
-// clock.
-// And each input runs in what the inputs before it left behind, which grows without bound:
-// a subject's families (ListFamilies of a live page scans every revoked one of them: by the
-// 300,000th input it was a fifth of the run), the revocation view, the memtables. So the
-// environment (store, key ring, authority, clock) is rebuilt every kInputsPerEnv inputs: every
-// input still runs the same decode, core and store paths, against a history of at most that
-// many inputs.
+// naming it, any subject revocation) or its access token nears its expiry on the fake clock.
 // Not covered: RotateSigningKey and PurgeExpired (slow, no request fields to decode).
 #include <cstdint>
 #include <cstdlib>
@@ -39,83 +32,26 @@ namespace {
 namespace v1 = ::tokenauthority::v1;
 using ta::core::TokenAuthority;
 
-// How many inputs run in one environment before it is rebuilt. Rebuilding (a store copied and
-// opened, the old one closed, a key generated) costs about as much as 200 inputs.
-constexpr uint64_t kInputsPerEnv = 10000;
-
-struct Fresh {
-  std::string at, rt, spent, fid;
-  std::string subject;
-};
-
-// The family the markers name: made on first use, kept while nothing may have spent it.
-class Families {
- public:
-  template <typename MakeFamily>
-  const Fresh& Get(absl::Time now, MakeFamily make) {
-    if (!current_.has_value() || now - made_ > absl::Minutes(2)) {
-      current_ = make();
-      made_ = now;
-    }
-    return *current_;
-  }
-  // The input may have rotated or revoked it.
-  void Spend() { current_.reset(); }
-  // A revocation of `subject` may have revoked it.
-  void SpendIfOf(const std::string& subject) {
-    if (current_.has_value() && current_->subject == subject) current_.reset();
-  }
-
- private:
-  std::optional<Fresh> current_;
-  absl::Time made_;
-};
-
-ta::storage::RocksDbStoreOptions StoreOptions(const std::string& path, const ta::Clock* clock) {
-  ta::storage::RocksDbStoreOptions so;
-  so.path = path;
-  so.sync_writes = false;
-  so.block_cache_bytes = 8 << 20;
-  so.clock = clock;
-  return so;
-}
-
-// This process's directory, removed at exit, and in it a store made once and closed: each
-// environment opens a copy of it. (Opening a new store creates its column families, and
-// RocksDB rewrites and re-reads its OPTIONS file for each: ~9x the cost of opening a copy.)
-const std::string& WorkDir() {
-  static const std::string* const dir = [] {
-    char tmpl[] = "/tmp/ta-fuzz-request-XXXXXX";
-    auto* path = new std::string(mkdtemp(tmpl));
-    ta::FakeClock clock;
-    (void)ta::storage::OpenRocksDbStore(StoreOptions(*path + "/empty-db", &clock)).value();
-    std::atexit([] { std::filesystem::remove_all(*dir); });
-    return path;
-  }();
-  return *dir;
-}
-
 struct Env {
-  // Removed last, once the store has closed.
-  struct Dir {
-    std::string path;
-    ~Dir() { std::filesystem::remove_all(path); }
-  } dir;
   ta::FakeClock clock;
   std::unique_ptr<ta::storage::TokenStore> store;
   std::unique_ptr<ta::token::KeyRing> keys;
   std::unique_ptr<TokenAuthority> authority;
   ta::core::Caller admin;
-  Families families;
 
-  explicit Env(uint64_t n) {
-    dir.path = WorkDir() + "/env-" + std::to_string(n);
-    std::filesystem::create_directory(dir.path);
-    std::filesystem::copy(WorkDir() + "/empty-db", dir.path + "/db");
-    store =
-        std::move(ta::storage::OpenRocksDbStore(StoreOptions(dir.path + "/db", &clock)).value());
+  Env() {
+    google::protobuf::SetLogHandler(nullptr);  // invalid UTF-8 is logged, then refused
+    char tmpl[] = "/tmp/ta-fuzz-request-XXXXXX";
+    static const std::string dir = mkdtemp(tmpl);
+    std::atexit([] { std::filesystem::remove_all(dir); });
+    ta::storage::RocksDbStoreOptions so;
+    so.path = dir + "/db";
+    so.sync_writes = false;
+    so.block_cache_bytes = 8 << 20;
+    so.clock = &clock;
+    store = std::move(ta::storage::OpenRocksDbStore(so).value());
     ta::token::KeyRingOptions ko;
-    ko.key_dir = dir.path + "/keys";
+    ko.key_dir = dir + "/keys";
     ko.clock = &clock;
     keys = std::move(ta::token::KeyRing::Open(ko).value());
     ta::core::AuthorityOptions ao;
@@ -128,21 +64,9 @@ struct Env {
   }
 };
 
-// The environment for the next input: a new one every kInputsPerEnv inputs. The last one is
-// never destroyed (a RocksDB closed during static destruction may outlive RocksDB's own
-// statics); WorkDir's removal at exit takes its files.
-Env& EnvForNextInput() {
-  static auto* const env = new std::unique_ptr<Env>();
-  static uint64_t inputs = 0;
-  if (*env == nullptr) {
-    google::protobuf::SetLogHandler(nullptr);  // invalid UTF-8 is logged, then refused
-    *env = std::make_unique<Env>(0);
-  } else if (++inputs % kInputsPerEnv == 0) {
-    env->reset();  // the old store closes before the new one opens
-    *env = std::make_unique<Env>(inputs / kInputsPerEnv);
-  }
-  return **env;
-}
+struct Fresh {
+  std::string at, rt, spent, fid;
+};
 
 Fresh NewFamily(Env& env) {
   static int n = 0;
@@ -158,14 +82,31 @@ Fresh NewFamily(Env& env) {
   ta::core::TokenPair first = issued.value();
   ta::core::TokenPair second =
       env.authority->RefreshTokens({first.refresh_token, ""}, env.admin).value();
-  return Fresh{second.access_token, second.refresh_token, first.refresh_token, second.family_id,
-               issue.subject};
+  return Fresh{second.access_token, second.refresh_token, first.refresh_token, second.family_id};
 }
 
+// The family the markers name: made on first use, kept while nothing may have spent it.
+class Families {
+ public:
+  const Fresh& Get(Env& env) {
+    if (!current_.has_value() || env.clock.Now() - made_ > absl::Minutes(2)) {
+      current_ = NewFamily(env);
+      made_ = env.clock.Now();
+    }
+    return *current_;
+  }
+  // The input may have rotated or revoked it.
+  void Spend() { current_.reset(); }
+
+ private:
+  std::optional<Fresh> current_;
+  absl::Time made_;
+};
+
 // Replaces a marker by the family's value; whether it did.
-bool Substitute(Env& env, std::string* field) {
+bool Substitute(Families& families, Env& env, std::string* field) {
   if (*field != "AT" && *field != "RT" && *field != "SPENT" && *field != "FID") return false;
-  const Fresh& f = env.families.Get(env.clock.Now(), [&env] { return NewFamily(env); });
+  const Fresh& f = families.Get(env);
   if (*field == "AT")
     *field = f.at;
   else if (*field == "RT")
@@ -193,11 +134,12 @@ bool Parse(const std::string& bytes, Msg* msg) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  Env* const env = &EnvForNextInput();
+  static Env* env = new Env();
+  static Families* families = new Families();
   if (size == 0) return 0;
   const std::string bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
   env->clock.Advance(absl::Seconds(1));
-  Families& f = env->families;
+  Families& f = *families;
   TokenAuthority& a = *env->authority;
   switch (data[0] % 11) {
     case 0: {
@@ -216,14 +158,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 1: {
       v1::RefreshTokensRequest req;
       if (!Parse(bytes, &req)) return 0;
-      if (Substitute(*env, req.mutable_refresh_token())) f.Spend();
+      if (Substitute(f, *env, req.mutable_refresh_token())) f.Spend();
       Check(a.RefreshTokens({req.refresh_token(), req.scope()}, env->admin).status());
       break;
     }
     case 2: {
       v1::IntrospectRequest req;
       if (!Parse(bytes, &req)) return 0;
-      Substitute(*env, req.mutable_token());
+      Substitute(f, *env, req.mutable_token());
       absl::StatusOr<ta::core::Introspection> out = a.Introspect(ta::rpc::FromProto(req));
       Check(out.status());
       v1::IntrospectResponse resp;
@@ -236,7 +178,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!Parse(bytes, &req)) return 0;
       std::vector<ta::core::IntrospectRequest> in;
       for (v1::IntrospectRequest& r : *req.mutable_requests()) {
-        Substitute(*env, r.mutable_token());
+        Substitute(f, *env, r.mutable_token());
         in.push_back(ta::rpc::FromProto(r));
       }
       Check(a.IntrospectBatch(in).status());
@@ -245,15 +187,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 4: {
       v1::RevokeTokenRequest req;
       if (!Parse(bytes, &req)) return 0;
-      if (Substitute(*env, req.mutable_token())) f.Spend();
+      if (Substitute(f, *env, req.mutable_token())) f.Spend();
       Check(a.RevokeToken(req.token(), env->admin));
       break;
     }
     case 5: {
       v1::RevokeFamilyRequest req;
       if (!Parse(bytes, &req)) return 0;
-      const bool named_id = Substitute(*env, req.mutable_family_id());
-      if (Substitute(*env, req.mutable_token()) || named_id) f.Spend();
+      const bool named_id = Substitute(f, *env, req.mutable_family_id());
+      if (Substitute(f, *env, req.mutable_token()) || named_id) f.Spend();
       Check(a.RevokeFamily(req.family_id(), req.token(), req.reason(), env->admin).status());
       break;
     }
@@ -265,7 +207,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (req.has_not_before()) in.not_before = ta::rpc::FromTimestamp(req.not_before());
       if (req.has_block_until()) in.block_until = ta::rpc::FromTimestamp(req.block_until());
       in.reason = req.reason();
-      f.SpendIfOf(in.subject);
+      f.Spend();  // it may name the family's subject
       absl::StatusOr<ta::storage::SubjectRecord> out = a.RevokeSubject(in, env->admin);
       Check(out.status());
       if (out.ok()) (void)ta::rpc::ToTimestamp(out->block_until);
@@ -287,7 +229,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 8: {
       v1::GetFamilyRequest req;
       if (!Parse(bytes, &req)) return 0;
-      Substitute(*env, req.mutable_family_id());
+      Substitute(f, *env, req.mutable_family_id());
       absl::StatusOr<ta::storage::FamilyRecord> out = a.GetFamily(req.family_id(), env->admin);
       Check(out.status());
       v1::Family proto;
