@@ -314,12 +314,10 @@ class TokenStore {
 
   // The store's clock (DESIGN §13): the database server's clock_timestamp() for PostgreSQL,
   // which every replica measures its own clock against; the RocksDB store's own (injected)
-  // clock, the only one there. UNAVAILABLE when the store does not answer; the default,
-  // UNIMPLEMENTED, is for wrappers and fakes that have no clock to offer (nothing is
-  // measured then).
-  virtual absl::StatusOr<absl::Time> ClockNow() {
-    return absl::UnimplementedError("this store offers no clock");
-  }
+  // clock, the only one there (the process's own, so a measured offset is zero). Every store
+  // has one: a wrapper forwards to the store it wraps. UNAVAILABLE when the store does not
+  // answer.
+  virtual absl::StatusOr<absl::Time> ClockNow() = 0;
 
   virtual absl::StatusOr<StoreStats> GetStats() = 0;
 

@@ -59,7 +59,6 @@ absl::Status RevocationFollower::MeasureClockOffset() {
   const absl::Time before = clock_->Now();
   absl::StatusOr<absl::Time> store_now = store_->ClockNow();
   const absl::Time after = clock_->Now();
-  if (store_now.status().code() == absl::StatusCode::kUnimplemented) return absl::OkStatus();
   RETURN_IF_ERROR(store_now.status());
   // The store read its clock somewhere in [before, after]; the midpoint errs by at most half
   // the round trip. The verdict changes only when the error cannot flip it (a slow round

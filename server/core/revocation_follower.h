@@ -14,8 +14,10 @@
 // error cannot flip it). Past max_clock_offset either way the view is told so
 // (RevocationView::SetClockOffset): introspection refuses ("clock_offset_exceeded"), health
 // says NOT_SERVING, a line goes to stderr when it starts and when it ends, and the next poll
-// within the bound lifts it. A store without a clock of its own (UNIMPLEMENTED) is not
-// measured.
+// within the bound lifts it. Every store has a clock (TokenStore::ClockNow); a follower runs
+// only over a store other processes share (AuthorityOptions::shared_store: PostgreSQL), whose
+// clock is the database's. Over a RocksDB store (tests) the store's clock is this process's
+// own, so the offset measured is zero. A failed reading fails the poll, as a failed read does.
 //
 // Callers never wait on the store: a caller that finds the view stale (CatchUp) wakes the
 // thread and waits at most kCatchUpWait for a poll to prove it current, so a store that hangs

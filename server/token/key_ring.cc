@@ -255,13 +255,8 @@ absl::StatusOr<std::string> KeyRing::RotateShared(Algorithm alg) {
   // Signing starts publish_delay after the later of this replica's clock and the store's
   // (issue 22): by a clock running behind, the key would sign before verifiers' cached
   // JWKS could hold it.
-  absl::Time sign_base = now;
-  absl::StatusOr<absl::Time> store_now = shared_->store->ClockNow();
-  if (store_now.ok()) {
-    sign_base = std::max(now, *store_now);
-  } else if (store_now.status().code() != absl::StatusCode::kUnimplemented) {
-    return store_now.status();
-  }
+  ASSIGN_OR_RETURN(const absl::Time store_now, shared_->store->ClockNow());
+  const absl::Time sign_base = std::max(now, store_now);
   ManifestEntry meta = NewKeyEntry(*key, now, sign_base + options_.publish_delay);
   std::vector<RingEntry> entries =
       RotatedEntries({std::shared_ptr<const Key>(std::move(key)), std::move(meta)},

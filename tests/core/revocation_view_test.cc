@@ -16,6 +16,7 @@
 #include "base/error.h"
 #include "base/status_macros.h"
 #include "server/core/authority.h"
+#include "server/metrics/metered_store.h"
 #include "server/metrics/prometheus_metrics.h"
 #include "tests/core/test_authority.h"
 #include "tests/support/forwarding_store.h"
@@ -173,8 +174,11 @@ class FailingReads final : public ta::testing::ForwardingStore {
   // When set, each clock reading takes this long on `round_trip_clock` (a slow round trip).
   std::atomic<FakeClock*> round_trip_clock{nullptr};
   std::atomic<int64_t> round_trip_micros{0};
+  // While set, the clock reading fails UNIMPLEMENTED (what the removed default answered).
+  std::atomic<bool> clock_unimplemented{false};
   absl::StatusOr<absl::Time> ClockNow() override {
     RETURN_IF_ERROR(Read());
+    if (clock_unimplemented) return absl::UnimplementedError("no clock (test)");
     ASSIGN_OR_RETURN(absl::Time now, inner().ClockNow());
     if (FakeClock* c = round_trip_clock.load(); c != nullptr) {
       c->Advance(absl::Microseconds(round_trip_micros.load()));
@@ -335,6 +339,41 @@ TEST_CASE("Introspect: a replica whose clock is past the allowed offset from the
   CHECK(r->active);
 }
 
+// The store's clock used to have a default answering UNIMPLEMENTED, which the follower took
+// as "nothing to measure" and went on serving: a wrapper that forgot to forward ClockNow
+// switched the clock-offset check off unseen. Every store now has a clock, and a reading that
+// fails, whatever the code, fails the poll like a failed read.
+TEST_CASE("Introspect: a replica that cannot read the database's clock is not current",
+          "[core][view]") {
+  Authority a(/*shared_store=*/true);
+  TokenPair good = a.Issue("alice");
+  REQUIRE(a.Introspect(good.access_token)->active);
+  REQUIRE(a.authority->view().clock_offset().has_value());  // measured at start
+  a.store->clock_unimplemented = true;
+  a.clock.Advance(absl::Seconds(1) + absl::Milliseconds(1));  // past the lag bound
+  absl::StatusOr<Introspection> r = a.Introspect(good.access_token);
+  CHECK(r.status().code() == absl::StatusCode::kUnavailable);
+  CHECK(ReasonOf(r.status()) == "revocations_stale");
+  a.store->clock_unimplemented = false;
+  REQUIRE(Eventually([&] { return a.Introspect(good.access_token).ok(); }));
+  CHECK(a.Introspect(good.access_token)->active);
+}
+
+// A decorator passes the clock through (MeteredStore is the one the server wraps every store
+// in), so the follower measures the database's clock, not a wrapper's.
+TEST_CASE("MeteredStore: ClockNow is the wrapped store's clock", "[core][view]") {
+  Authority a;
+  a.store->db_behind_micros = 2'000'000;
+  auto metrics = metrics::PrometheusMetrics::Create({});
+  REQUIRE(metrics.ok());
+  metrics::MeteredStore metered(a.store.get(), metrics->get());
+  absl::StatusOr<absl::Time> now = metered.ClockNow();
+  REQUIRE(now.ok());
+  CHECK(*now == a.clock.Now() - absl::Seconds(2));
+  a.store->fail_reads = true;
+  CHECK(metered.ClockNow().status().code() == absl::StatusCode::kUnavailable);
+}
+
 TEST_CASE("Introspect: a clock reading with a slow round trip changes no verdict it cannot "
           "prove",
           "[core][view]") {
@@ -371,7 +410,7 @@ TEST_CASE("Metrics: ta_clock_offset_seconds reports the offset the follower meas
   INFO(text);
   CHECK(absl::StrContains(text, "# TYPE ta_clock_offset_seconds gauge"));
   CHECK(absl::StrContains(text, "\nta_clock_offset_seconds 2.5\n"));
-  // Nothing measured (a store without a clock of its own): no series.
+  // Nothing measured (no follower: a store no other process writes): no series.
   metrics::PrometheusMetricsOptions none;
   none.clock_offset = [] { return std::optional<absl::Duration>(); };
   CHECK_FALSE(absl::StrContains(metrics::PrometheusMetrics::Create(std::move(none)).value()->Render(),

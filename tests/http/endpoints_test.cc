@@ -109,6 +109,12 @@ class SwitchableStore final : public TokenStore {
     if (down) return Down();
     return real_->CompareAndSetKeyRing(expected, document);
   }
+  // The database's clock is read like any row: it hangs and fails with the store.
+  absl::StatusOr<absl::Time> ClockNow() override {
+    WaitWhileHung();
+    if (down) return Down();
+    return real_->ClockNow();
+  }
 
  private:
   static absl::Status Down() {
