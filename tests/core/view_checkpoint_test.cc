@@ -29,6 +29,7 @@
 #include "storage/rocksdb/rocksdb_store.h"
 #include "tests/storage/test_util.h"
 #include "tests/support/pg_cluster.h"
+#include "tests/support/forwarding_store.h"
 #include "tests/support/temp_dir.h"
 
 namespace ta::core {
@@ -42,70 +43,19 @@ enum class Engine { kRocksDb, kPostgres };
 
 const char* Name(Engine e) { return e == Engine::kRocksDb ? "rocksdb" : "postgres"; }
 
-// Counts the log entries a store hands out (ReadRevocations); delegates everything.
-class CountingStore final : public storage::TokenStore {
+// Counts the log entries a store hands out (ReadRevocations); forwards everything.
+class CountingStore final : public ta::testing::ForwardingStore {
  public:
-  explicit CountingStore(std::unique_ptr<storage::TokenStore> inner) : inner_(std::move(inner)) {}
+  using ForwardingStore::ForwardingStore;
   std::atomic<size_t> entries_read{0};
 
-  void SetRevocationListener(storage::RevocationListener l) override {
-    inner_->SetRevocationListener(std::move(l));
-  }
   absl::StatusOr<std::vector<storage::RevocationEntry>> ReadRevocations(uint64_t after,
                                                                         absl::Time now,
                                                                         size_t limit) override {
-    auto read = inner_->ReadRevocations(after, now, limit);
+    auto read = ForwardingStore::ReadRevocations(after, now, limit);
     if (read.ok()) entries_read += read->size();
     return read;
   }
-  absl::Status CreateFamily(const storage::FamilyRecord& f,
-                            const storage::RefreshRecord& r) override {
-    return inner_->CreateFamily(f, r);
-  }
-  absl::StatusOr<storage::FamilyRecord> GetFamily(absl::string_view id, absl::Time now) override {
-    return inner_->GetFamily(id, now);
-  }
-  absl::StatusOr<storage::RefreshRecord> GetRefresh(absl::string_view id, uint64_t gen,
-                                                    absl::Time now) override {
-    return inner_->GetRefresh(id, gen, now);
-  }
-  absl::StatusOr<storage::RotateOutcome> Rotate(const storage::RotateRequest& r) override {
-    return inner_->Rotate(r);
-  }
-  absl::StatusOr<bool> RevokeFamily(absl::string_view id, absl::string_view reason,
-                                    absl::string_view by, absl::Time now) override {
-    return inner_->RevokeFamily(id, reason, by, now);
-  }
-  absl::Status DenyJti(absl::string_view jti, absl::Time until) override {
-    return inner_->DenyJti(jti, until);
-  }
-  absl::StatusOr<bool> IsJtiDenied(absl::string_view jti, absl::Time now) override {
-    return inner_->IsJtiDenied(jti, now);
-  }
-  absl::StatusOr<storage::SubjectRecord> UpdateSubject(const storage::SubjectUpdate& u) override {
-    return inner_->UpdateSubject(u);
-  }
-  absl::StatusOr<std::optional<storage::SubjectRecord>> GetSubject(absl::string_view s,
-                                                                   absl::Time now) override {
-    return inner_->GetSubject(s, now);
-  }
-  absl::StatusOr<storage::FamilyPage> ListFamilies(const storage::ListFamiliesQuery& q) override {
-    return inner_->ListFamilies(q);
-  }
-  absl::Status PurgeExpired() override { return inner_->PurgeExpired(); }
-  absl::StatusOr<storage::StoreStats> GetStats() override { return inner_->GetStats(); }
-  absl::StatusOr<storage::KeyRingBlob> GetKeyRing(uint64_t if_newer_than) override {
-    return inner_->GetKeyRing(if_newer_than);
-  }
-  absl::Status CompareAndSetKeyRing(uint64_t expected, absl::string_view document) override {
-    return inner_->CompareAndSetKeyRing(expected, document);
-  }
-  absl::StatusOr<storage::BackupResult> CreateBackup(const storage::BackupRequest& r) override {
-    return inner_->CreateBackup(r);
-  }
-
- private:
-  std::unique_ptr<storage::TokenStore> inner_;
 };
 
 // The ids the workload revoked, to ask every one of them afterwards.
