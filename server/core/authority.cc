@@ -9,10 +9,11 @@
 #include "base/status_macros.h"
 #include "server/core/limits.h"
 #include "server/core/refresh_token.h"
-#include "server/token/base64url.h"
-#include "server/token/crypto.h"
-#include "server/token/jwt.h"
-#include "server/token/key.h"
+#include "server/core/revocation_load.h"
+#include "token/base64url.h"
+#include "token/crypto.h"
+#include "token/jwt.h"
+#include "token/key.h"
 
 namespace ta::core {
 namespace {
@@ -79,9 +80,9 @@ absl::StatusOr<std::unique_ptr<TokenAuthority>> TokenAuthority::Create(
   }
   auto authority = absl::WrapUnique(new TokenAuthority(options, store, keys));
   // Listen first, then load: an entry appended in between is applied twice, never missed.
-  RevocationView* view = authority->view_.get();
+  token::RevocationView* view = authority->view_.get();
   store->SetRevocationListener([view](const storage::RevocationEntry& e) { view->Apply(e); });
-  RETURN_IF_ERROR(view->Load(*store, options.clock->Now()));
+  RETURN_IF_ERROR(LoadRevocations(*store, *view, options.clock->Now()));
   if (options.shared_store) {
     // A shared key ring is reloaded in the same polls, so a rotation on another replica is
     // picked up within the lag bound too.
@@ -106,8 +107,8 @@ TokenAuthority::TokenAuthority(const AuthorityOptions& options, storage::TokenSt
       store_(store),
       keys_(keys),
       verify_cache_(options.verify_cache_bytes),
-      view_(std::make_unique<RevocationView>(options.shared_store, options.max_revocation_lag,
-                                             options.clock)) {}
+      view_(std::make_unique<token::RevocationView>(options.shared_store,
+                                                    options.max_revocation_lag, options.clock)) {}
 
 void TokenAuthority::Audit(AuditEvent event, const absl::Status& status,
                            const Caller& caller) const {

@@ -22,10 +22,10 @@
 #include "server/core/audit.h"
 #include "server/core/metrics.h"
 #include "server/core/revocation_follower.h"
-#include "server/core/revocation_view.h"
 #include "server/core/verify_cache.h"
 #include "server/token/key_ring.h"
 #include "storage/token_store.h"
+#include "token/revocation_view.h"
 
 namespace ta::core {
 
@@ -219,7 +219,7 @@ class TokenAuthority {
 
   // The revocations that can still matter, in memory (revocation_view.h). A follower of a
   // shared store applies entries and marks it current; health reports use IsCurrent.
-  RevocationView& view() { return *view_; }
+  token::RevocationView& view() { return *view_; }
 
   ~TokenAuthority();
 
@@ -277,7 +277,7 @@ class TokenAuthority {
   storage::TokenStore* const store_;
   token::KeyRing* const keys_;
   VerifyCache verify_cache_;
-  std::unique_ptr<RevocationView> view_;
+  std::unique_ptr<token::RevocationView> view_;
   std::unique_ptr<RevocationFollower> follower_;  // with shared_store only
   // Held (TryLock) for a whole CreateBackup, key copy included: one backup at a time.
   absl::Mutex backup_mu_;
