@@ -3,13 +3,13 @@
 // lookups here (the token's jti, its family).
 //
 // Built from the store's revocation log (entries: base/revocation.h): loaded at start (by the
-// server: server/core/revocation_load.h), then kept current by the store's listener (this server's own writes, applied before they are
-// acknowledged) and, where other processes write the same store (replicas), by a follower
-// that reads the log and calls MarkCurrent. An entry is dropped once its live_until has
-// passed: no token it kills can verify after that, so the view holds only recent
-// revocations however many sessions exist. "Passed" by this server's clock only (DESIGN §13):
-// never by another replica's, whose clock may run ahead (an entry's revoked_at is the
-// writer's clock).
+// server: server/core/revocation_load.h), then kept current by the store's listener (this
+// server's own writes, applied before they are acknowledged) and, where other processes write
+// the same store (replicas), by a follower that reads the log and calls MarkCurrent. An entry is
+// dropped once its live_until has passed: no token it kills can verify after that, so the view
+// holds only recent revocations however many sessions exist. "Passed" by this server's clock
+// only (DESIGN §13): never by another replica's, whose clock may run ahead (an entry's
+// revoked_at is the writer's clock).
 //
 // Clock offset: where the store has a clock of its own (PostgreSQL), the follower measures
 // this server's offset to it at every poll (SetClockOffset). Past the bound the view is not
