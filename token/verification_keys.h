@@ -4,6 +4,7 @@
 // VerificationKeys is what the access-token decision (access_decision.h) verifies with. Two
 // kinds exist: the server's key ring behind its verify cache (server/core/introspect.cc), and
 // KeySet below, a fixed set of public keys (a JWKS a verifier fetched, or keys in a test).
+// Both run VerifyJwt (the server's KeyRing::Verify with its ring's lookup of a kid).
 // Each key is bound to one algorithm (RFC 8725 §3.1): the header's alg must equal the key's.
 // Thread-safety: VerifyJwt is a pure function; KeySet is immutable after construction.
 #ifndef TA_TOKEN_VERIFICATION_KEYS_H_
