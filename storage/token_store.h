@@ -262,8 +262,8 @@ class TokenStore {
   virtual absl::StatusOr<bool> RevokeFamily(absl::string_view family_id, absl::string_view reason,
                                             absl::string_view revoked_by, absl::Time now) = 0;
 
-  // Synced; the entry lives until the token's exp. Idempotent; a later call for the same jti
-  // replaces its exp. INVALID_ARGUMENT for an empty jti or one over 1024 bytes.
+  // Synced; the entry lives until the token's exp. Idempotent; a later call never shortens it:
+  // the later exp stands (denylist and log alike). INVALID_ARGUMENT: empty jti or > 1024 bytes.
   virtual absl::Status DenyJti(absl::string_view jti, absl::Time expires_at) = 0;
   // true while now <= expires_at; false once past it.
   virtual absl::StatusOr<bool> IsJtiDenied(absl::string_view jti, absl::Time now) = 0;

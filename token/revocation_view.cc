@@ -12,6 +12,7 @@
 #include <limits>
 #include <vector>
 
+#include "base/time_micros.h"
 #include "token/crypto.h"
 
 namespace ta::token {
@@ -23,18 +24,6 @@ using Kind = RevocationEntry::Kind;
 // kind bit, fits an int64. InfinitePast/InfiniteFuture map to the ends (±146,000 years).
 constexpr int64_t kMinMicros = std::numeric_limits<int64_t>::min() / 2;
 constexpr int64_t kMaxMicros = std::numeric_limits<int64_t>::max() / 2;
-
-int64_t Micros(absl::Time t) {
-  if (t == absl::InfinitePast()) return std::numeric_limits<int64_t>::min();
-  if (t == absl::InfiniteFuture()) return std::numeric_limits<int64_t>::max();
-  return absl::ToUnixMicros(t);
-}
-
-absl::Time FromMicros(int64_t micros) {
-  if (micros == std::numeric_limits<int64_t>::min()) return absl::InfinitePast();
-  if (micros == std::numeric_limits<int64_t>::max()) return absl::InfiniteFuture();
-  return absl::FromUnixMicros(micros);
-}
 
 // `t` in microseconds, rounded up (`up`) or down, clamped to [kMinMicros, kMaxMicros]. For a
 // whole-microsecond live_until L, "L <= now" holds exactly when Up(L) <= Down(now), so the
@@ -118,7 +107,7 @@ RevocationView::RevocationView(bool follows_shared_log, absl::Duration max_lag, 
       max_lag_(max_lag),
       clock_(clock),
       current_as_of_micros_(
-          Micros(follows_shared_log ? absl::InfinitePast() : absl::InfiniteFuture())) {}
+          TimeToMicros(follows_shared_log ? absl::InfinitePast() : absl::InfiniteFuture())) {}
 
 RevocationView::Key RevocationView::JtiKey(absl::string_view jti) const {
   const std::array<uint64_t, 2> tag = revocation_view_internal::SipHash128(sip_key_, jti);
@@ -196,7 +185,7 @@ absl::string_view RevocationView::Check(absl::string_view jti, absl::string_view
 }
 
 void RevocationView::MarkCurrent(absl::Time as_of) {
-  const int64_t micros = Micros(as_of);
+  const int64_t micros = TimeToMicros(as_of);
   int64_t seen = current_as_of_micros_.load(std::memory_order_relaxed);
   while (micros > seen &&
          !current_as_of_micros_.compare_exchange_weak(seen, micros, std::memory_order_release)) {
@@ -204,7 +193,7 @@ void RevocationView::MarkCurrent(absl::Time as_of) {
 }
 
 absl::Time RevocationView::current_as_of() const {
-  return FromMicros(current_as_of_micros_.load(std::memory_order_acquire));
+  return MicrosToTime(current_as_of_micros_.load(std::memory_order_acquire));
 }
 
 bool RevocationView::IsCurrent(absl::Time now) const {
