@@ -276,7 +276,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
       core::TokenAuthority::Create(authority_options, server->Store(), server->keys_.get()));
   ASSIGN_OR_RETURN(server->callers_, LoadCallers(options));
   server->pool_ =
-      std::make_unique<rpc::WorkerPool>(options.worker_threads, options.max_queued_calls);
+      std::make_unique<runtime::WorkerPool>(options.worker_threads, options.max_queued_calls);
   rpc::ServiceDeps deps{server->authority_.get(), server->callers_.get(), server->pool_.get(),
                         &server->gate_, server->audit_.get(), server->MetricsForFaces()};
   server->authority_service_ = rpc::MakeAuthorityService(deps);

@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "base/revocation.h"
 
 namespace ta::storage {
 
@@ -164,22 +165,9 @@ struct StoreStats {
 
 // One entry of the revocation log (DESIGN §10): a revocation that kills access tokens, kept
 // while any token it kills can still verify. The log is what the in-memory revocation view
-// (server/core/revocation_view.h) is built from and kept current by, so introspecting an
-// access token needs no store read.
-struct RevocationEntry {
-  enum class Kind : uint8_t {
-    kJti = 1,      // one access token (RevokeToken): id = jti
-    kFamily = 2,   // a family revoked (logout, admin, reuse detected): id = raw family id
-    kSubject = 3,  // a family killed by its subject's cutoff (RevokeSubject): id = family id
-  };
-  uint64_t seq = 0;  // assigned by the store: unique, increasing with each append
-  Kind kind = Kind::kJti;
-  std::string id;
-  absl::Time revoked_at;
-  // No token this entry kills can verify after this instant: the entry may be forgotten then.
-  // jti: the token's exp + leeway (DenyJti's expires_at); family: its access_live_until.
-  absl::Time live_until;
-};
+// (token/revocation_view.h) is built from and kept current by, so introspecting an access
+// token needs no store read. Defined in base/revocation.h, below both this store and the view.
+using RevocationEntry = ::ta::RevocationEntry;
 
 // Receives every entry the store appended, after its commit and before the call that
 // appended it returns (so a server's own revocations are in its view before they are

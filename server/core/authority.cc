@@ -9,10 +9,10 @@
 #include "base/status_macros.h"
 #include "server/core/limits.h"
 #include "server/core/refresh_token.h"
-#include "server/token/base64url.h"
-#include "server/token/crypto.h"
-#include "server/token/jwt.h"
-#include "server/token/key.h"
+#include "token/base64url.h"
+#include "token/crypto.h"
+#include "token/jwt.h"
+#include "token/key.h"
 
 namespace ta::core {
 namespace {
@@ -84,7 +84,7 @@ absl::StatusOr<std::unique_ptr<TokenAuthority>> TokenAuthority::Create(
   }
   auto authority = absl::WrapUnique(new TokenAuthority(options, store, keys));
   ASSIGN_OR_RETURN(const LogPosition loaded, authority->LoadView());
-  RevocationView* view = authority->view_.get();
+  token::RevocationView* view = authority->view_.get();
   if (options.shared_store) {
     // A shared key ring is reloaded in the same polls, so a rotation on another replica is
     // picked up within the lag bound too.
@@ -112,8 +112,8 @@ TokenAuthority::TokenAuthority(const AuthorityOptions& options, storage::TokenSt
       store_(store),
       keys_(keys),
       verify_cache_(options.verify_cache_bytes),
-      view_(std::make_unique<RevocationView>(options.shared_store, options.max_revocation_lag,
-                                             options.clock)) {}
+      view_(std::make_unique<token::RevocationView>(options.shared_store,
+                                                    options.max_revocation_lag, options.clock)) {}
 
 void TokenAuthority::Audit(AuditEvent event, const absl::Status& status,
                            const Caller& caller) const {

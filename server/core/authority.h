@@ -22,11 +22,11 @@
 #include "server/core/audit.h"
 #include "server/core/metrics.h"
 #include "server/core/revocation_follower.h"
-#include "server/core/revocation_view.h"
 #include "server/core/verify_cache.h"
 #include "server/core/view_checkpoint.h"
 #include "server/token/key_ring.h"
 #include "storage/token_store.h"
+#include "token/revocation_view.h"
 
 namespace ta::core {
 
@@ -228,7 +228,7 @@ class TokenAuthority {
 
   // The revocations that can still matter, in memory (revocation_view.h). A follower of a
   // shared store applies entries and marks it current; health reports use IsCurrent.
-  RevocationView& view() { return *view_; }
+  token::RevocationView& view() { return *view_; }
   // Writes the view's checkpoint now (the server calls it at clean shutdown, once no call
   // runs) and stops the periodic writes. OK without a checkpoint path.
   absl::Status SaveViewCheckpoint();
@@ -292,7 +292,7 @@ class TokenAuthority {
   storage::TokenStore* const store_;
   token::KeyRing* const keys_;
   VerifyCache verify_cache_;
-  std::unique_ptr<RevocationView> view_;
+  std::unique_ptr<token::RevocationView> view_;
   std::unique_ptr<RevocationFollower> follower_;    // with shared_store only
   std::unique_ptr<ViewCheckpointer> checkpointer_;  // with view_checkpoint_path only
   // Held (TryLock) for a whole CreateBackup, key copy included: one backup at a time.

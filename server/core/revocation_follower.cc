@@ -12,7 +12,7 @@ constexpr size_t kBatch = 1000;
 
 }  // namespace
 
-RevocationFollower::RevocationFollower(storage::TokenStore* store, RevocationView* view,
+RevocationFollower::RevocationFollower(storage::TokenStore* store, token::RevocationView* view,
                                        const Clock* clock, absl::Duration interval,
                                        std::function<absl::Status()> also,
                                        absl::Duration max_clock_offset)

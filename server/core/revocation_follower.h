@@ -43,8 +43,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
-#include "server/core/revocation_view.h"
 #include "storage/token_store.h"
+#include "token/revocation_view.h"
 
 namespace ta::core {
 
@@ -55,7 +55,7 @@ class RevocationFollower {
   // `also`, when set, runs in every poll after the log is read (the shared key ring's reload);
   // its failure fails the poll, so what it keeps current is covered by the same lag bound.
   // `max_clock_offset`: how far this server's clock may be from the store's (default 500 ms).
-  RevocationFollower(storage::TokenStore* store, RevocationView* view, const Clock* clock,
+  RevocationFollower(storage::TokenStore* store, token::RevocationView* view, const Clock* clock,
                      absl::Duration interval = absl::Milliseconds(100),
                      std::function<absl::Status()> also = nullptr,
                      absl::Duration max_clock_offset = absl::Milliseconds(500));
@@ -84,7 +84,7 @@ class RevocationFollower {
   absl::Status MeasureClockOffset() ABSL_EXCLUSIVE_LOCKS_REQUIRED(poll_mu_);
 
   storage::TokenStore* const store_;
-  RevocationView* const view_;
+  token::RevocationView* const view_;
   const Clock* const clock_;
   const absl::Duration interval_;
   const std::function<absl::Status()> also_;

@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/error.h"
 #include "base/status_macros.h"
-#include "server/token/crypto.h"
+#include "token/crypto.h"
 
 namespace ta::core {
 namespace {

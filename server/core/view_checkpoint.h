@@ -63,10 +63,12 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
-#include "server/core/revocation_view.h"
+#include "token/revocation_view.h"
 #include "storage/token_store.h"
 
 namespace ta::core {
+
+using token::RevocationView;
 
 // A point of the revocation log: the view holds every entry numbered <= seq that was live
 // when it was read. fingerprint: the first 16 bytes of the SHA-256 of entry `seq` (kind, id,

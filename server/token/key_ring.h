@@ -48,8 +48,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
-#include "server/token/jwt.h"
 #include "server/token/seal.h"
+#include "token/jwt.h"
 
 namespace ta::token {
 

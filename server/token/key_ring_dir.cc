@@ -14,9 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "base/error.h"
 #include "base/status_macros.h"
-#include "server/token/base64url.h"
-#include "server/token/crypto.h"
 #include "server/token/key_ring_internal.h"
+#include "token/base64url.h"
+#include "token/crypto.h"
 
 namespace ta::token {
 namespace internal {

@@ -22,10 +22,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "server/token/key.h"
 #include "server/token/key_ring.h"
 #include "server/token/key_store.h"
 #include "server/token/seal.h"
+#include "token/key.h"
 
 namespace ta::token::internal {
 

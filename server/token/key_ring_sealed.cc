@@ -7,8 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "base/error.h"
 #include "base/status_macros.h"
-#include "server/token/base64url.h"
 #include "server/token/key_ring_internal.h"
+#include "token/base64url.h"
 
 namespace ta::token::internal {
 namespace {

@@ -1,7 +1,7 @@
 // RevocationView (DESIGN §10) on its own, and the authority's access-token introspection
 // answered from it with a store that fails every read (issue 14: "introspection of an access
 // token performs no store read").
-#include "server/core/revocation_view.h"
+#include "token/revocation_view.h"
 
 #include <catch2/catch.hpp>
 
@@ -25,6 +25,7 @@ namespace ta::core {
 namespace {
 
 using Kind = storage::RevocationEntry::Kind;
+using token::RevocationView;
 
 const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
 

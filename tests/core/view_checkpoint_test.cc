@@ -22,7 +22,7 @@
 #include "base/clock.h"
 #include "base/error.h"
 #include "server/core/authority.h"
-#include "server/core/revocation_view.h"
+#include "token/revocation_view.h"
 #include "server/token/key_ring.h"
 #include "storage/postgres/postgres_store.h"
 #include "storage/postgres/sql_session.h"
@@ -150,7 +150,7 @@ struct Env {
   // What a start does without a checkpoint: the reference.
   std::unique_ptr<RevocationView> FullLoad() {
     auto view = std::make_unique<RevocationView>(false, absl::Seconds(1), &clock);
-    REQUIRE(view->Load(*store, clock.Now()).ok());
+    REQUIRE(ReplayRevocationLog(*store, *view, {}, clock.Now()).ok());
     return view;
   }
   // A start from the checkpoint: restore, then replay the log after it.

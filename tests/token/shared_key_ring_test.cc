@@ -12,14 +12,14 @@
 #include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "base/error.h"
-#include "server/token/base64url.h"
-#include "server/token/crypto.h"
-#include "server/token/jws.h"
-#include "server/token/key.h"
 #include "server/token/key_ring.h"
 #include "server/token/key_store.h"
 #include "server/token/seal.h"
 #include "tests/token/test_util.h"
+#include "token/base64url.h"
+#include "token/crypto.h"
+#include "token/jws.h"
+#include "token/key.h"
 
 namespace ta::token {
 namespace {

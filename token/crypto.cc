@@ -1,4 +1,4 @@
-#include "server/token/crypto.h"
+#include "token/crypto.h"
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -12,7 +12,7 @@
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
-#include "server/token/openssl_util.h"
+#include "token/openssl_util.h"
 
 namespace ta::token {
 namespace {

@@ -1,13 +1,12 @@
 // Strict JSON for token headers, claims, JWKs and the key-ring manifest: the one place
 // RapidJSON's parser is configured.
 //
-// Internal to server/token. ParseJsonObject accepts only what a careful issuer emits:
-// valid UTF-8 (no encoded surrogates), no duplicate member names at any level, nesting
-// at most `max_depth` containers, nothing after the value, and an object at the top.
-// Parsing is iterative, so hostile nesting cannot exhaust the stack.
-// Thread-safety: pure functions.
-#ifndef TA_SERVER_TOKEN_JSON_H_
-#define TA_SERVER_TOKEN_JSON_H_
+// Internal to the token library and the key ring (server/token). ParseJsonObject accepts only what
+// a careful issuer emits: valid UTF-8 (no encoded surrogates), no duplicate member names at any
+// level, nesting at most `max_depth` containers, nothing after the value, and an object at the top.
+// Parsing is iterative, so hostile nesting cannot exhaust the stack. Thread-safety: pure functions.
+#ifndef TA_TOKEN_JSON_H_
+#define TA_TOKEN_JSON_H_
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -52,4 +51,4 @@ std::string ToJson(const rapidjson::Value& v);
 
 }  // namespace ta::token::internal
 
-#endif  // TA_SERVER_TOKEN_JSON_H_
+#endif  // TA_TOKEN_JSON_H_

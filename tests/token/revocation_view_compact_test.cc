@@ -12,18 +12,18 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/clock.h"
-#include "server/core/revocation_view.h"
+#include "token/revocation_view.h"
 
-namespace ta::core {
+namespace ta::token {
 namespace {
 
-using Kind = storage::RevocationEntry::Kind;
+using Kind = RevocationEntry::Kind;
 
 const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
 
-storage::RevocationEntry Entry(uint64_t seq, Kind kind, std::string id, absl::Time until,
+RevocationEntry Entry(uint64_t seq, Kind kind, std::string id, absl::Time until,
                                absl::Time revoked_at) {
-  storage::RevocationEntry e;
+  RevocationEntry e;
   e.seq = seq;
   e.kind = kind;
   e.id = std::move(id);
@@ -64,7 +64,7 @@ TEST_CASE("RevocationView: the jti key is SipHash-2-4 as in the reference vector
 // The reference: the view's contract with strings and absl::Time, no hashing, no sweep.
 class ReferenceView {
  public:
-  void Apply(const storage::RevocationEntry& e, absl::Time clock_now) {
+  void Apply(const RevocationEntry& e, absl::Time clock_now) {
     auto& map = e.kind == Kind::kJti ? jtis_ : families_;
     auto [it, inserted] = map.try_emplace(e.id, Model{e.live_until, e.kind, false});
     if (inserted) return;
@@ -141,7 +141,7 @@ TEST_CASE("RevocationView: answers as a map of id strings would over random revo
         if (rng() % 50 == 0) until = absl::InfiniteFuture();
         if (rng() % 50 == 0) until = absl::InfinitePast();
         seq += 1 + rng() % 3;
-        const storage::RevocationEntry e = Entry(seq, kind, pick(), until, clock.Now());
+        const RevocationEntry e = Entry(seq, kind, pick(), until, clock.Now());
         view.Apply(e);
         reference.Apply(e, clock.Now());
         CHECK(view.last_seq() == seq);
@@ -224,4 +224,4 @@ TEST_CASE("RevocationView: once a burst of revocations has died and been swept i
 }
 
 }  // namespace
-}  // namespace ta::core
+}  // namespace ta::token

@@ -1,12 +1,12 @@
-#include "server/token/jws.h"
+#include "token/jws.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/error.h"
 #include "base/status_macros.h"
-#include "server/token/base64url.h"
-#include "server/token/json.h"
+#include "token/base64url.h"
+#include "token/json.h"
 
 namespace ta::token {
 namespace {

@@ -6,8 +6,8 @@
 // inputs with its own algorithm, and exports its public JWK and its private key file.
 // ES256 signatures are the raw r||s form JOSE uses (RFC 7518 §3.4), not DER.
 // Thread-safety: immutable after creation; Sign and Verify may run concurrently.
-#ifndef TA_SERVER_TOKEN_KEY_H_
-#define TA_SERVER_TOKEN_KEY_H_
+#ifndef TA_TOKEN_KEY_H_
+#define TA_TOKEN_KEY_H_
 
 #include <memory>
 #include <string>
@@ -16,10 +16,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/string_view.h"
-#include "server/token/jwt.h"
-#include "server/token/openssl_util.h"
+#include "absl/synchronization/mutex.h"
+#include "token/jwt.h"
+#include "token/openssl_util.h"
 
 namespace ta::token {
 
@@ -122,4 +122,4 @@ absl::StatusOr<std::vector<JwkMember>> PublicMembersOf(EVP_PKEY* pkey, Algorithm
 
 }  // namespace ta::token
 
-#endif  // TA_SERVER_TOKEN_KEY_H_
+#endif  // TA_TOKEN_KEY_H_

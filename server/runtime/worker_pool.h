@@ -5,8 +5,8 @@
 // Bounded: Schedule() refuses work once `max_queue` tasks wait, so overload turns into a
 // quick RESOURCE_EXHAUSTED instead of unbounded memory. Stop() (or the destructor) runs every
 // task already accepted, then joins. Thread-safe.
-#ifndef TA_SERVER_RPC_WORKER_POOL_H_
-#define TA_SERVER_RPC_WORKER_POOL_H_
+#ifndef TA_SERVER_RUNTIME_WORKER_POOL_H_
+#define TA_SERVER_RUNTIME_WORKER_POOL_H_
 
 #include <deque>
 #include <functional>
@@ -16,7 +16,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 
-namespace ta::rpc {
+namespace ta::runtime {
 
 class WorkerPool {
  public:
@@ -41,6 +41,6 @@ class WorkerPool {
   std::vector<std::thread> threads_;
 };
 
-}  // namespace ta::rpc
+}  // namespace ta::runtime
 
-#endif  // TA_SERVER_RPC_WORKER_POOL_H_
+#endif  // TA_SERVER_RUNTIME_WORKER_POOL_H_

@@ -3,8 +3,8 @@
 //
 // Thread-safety: every function is thread-safe (no shared state beyond OpenSSL's
 // internally locked DRBG).
-#ifndef TA_SERVER_TOKEN_CRYPTO_H_
-#define TA_SERVER_TOKEN_CRYPTO_H_
+#ifndef TA_TOKEN_CRYPTO_H_
+#define TA_TOKEN_CRYPTO_H_
 
 #include <cstddef>
 #include <string>
@@ -29,4 +29,4 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
 
 }  // namespace ta::token
 
-#endif  // TA_SERVER_TOKEN_CRYPTO_H_
+#endif  // TA_TOKEN_CRYPTO_H_

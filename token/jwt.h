@@ -5,8 +5,8 @@
 // the claims. Every rejection carries a machine-readable reason (ta::ReasonOf) from
 // `reason::` below; messages never contain token material.
 // Thread-safety: pure functions and plain structs.
-#ifndef TA_SERVER_TOKEN_JWT_H_
-#define TA_SERVER_TOKEN_JWT_H_
+#ifndef TA_TOKEN_JWT_H_
+#define TA_TOKEN_JWT_H_
 
 #include <cstddef>
 #include <string>
@@ -123,4 +123,4 @@ bool TypMatches(absl::string_view typ, absl::string_view expected);
 
 }  // namespace ta::token
 
-#endif  // TA_SERVER_TOKEN_JWT_H_
+#endif  // TA_TOKEN_JWT_H_

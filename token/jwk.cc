@@ -7,10 +7,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "server/token/base64url.h"
-#include "server/token/crypto.h"
-#include "server/token/json.h"
-#include "server/token/key.h"
+#include "token/base64url.h"
+#include "token/crypto.h"
+#include "token/json.h"
+#include "token/key.h"
 
 namespace ta::token {
 namespace {

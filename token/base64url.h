@@ -3,8 +3,8 @@
 // Decoding is strict so that one token has exactly one encoding: padding, whitespace,
 // characters outside the alphabet, impossible lengths and non-zero trailing bits are
 // all rejected. Thread-safety: pure functions.
-#ifndef TA_SERVER_TOKEN_BASE64URL_H_
-#define TA_SERVER_TOKEN_BASE64URL_H_
+#ifndef TA_TOKEN_BASE64URL_H_
+#define TA_TOKEN_BASE64URL_H_
 
 #include <string>
 
@@ -22,4 +22,4 @@ absl::StatusOr<std::string> Base64UrlDecode(absl::string_view text);
 
 }  // namespace ta::token
 
-#endif  // TA_SERVER_TOKEN_BASE64URL_H_
+#endif  // TA_TOKEN_BASE64URL_H_

@@ -2,14 +2,15 @@
 // introspecting an access token reads no store at all: signature (cached), claims, and two
 // lookups here (the token's jti, its family).
 //
-// Built from the store's revocation log (storage/token_store.h): loaded at start, then kept
-// current by the store's listener (this server's own writes, applied before they are
-// acknowledged) and, where other processes write the same store (replicas), by a follower
-// that reads the log and calls MarkCurrent. An entry is dropped once its live_until has
-// passed: no token it kills can verify after that, so the view holds only recent
-// revocations however many sessions exist. "Passed" by this server's clock only (DESIGN §13):
-// never by another replica's, whose clock may run ahead (an entry's revoked_at is the
-// writer's clock).
+// Built from the store's revocation log (entries: base/revocation.h): loaded at start (by the
+// server: ReplayRevocationLog in server/core/view_checkpoint.h, after the view's checkpoint
+// when there is one), then kept current by the store's listener (this
+// server's own writes, applied before they are acknowledged) and, where other processes write
+// the same store (replicas), by a follower that reads the log and calls MarkCurrent. An entry is
+// dropped once its live_until has passed: no token it kills can verify after that, so the view
+// holds only recent revocations however many sessions exist. "Passed" by this server's clock
+// only (DESIGN §13): never by another replica's, whose clock may run ahead (an entry's
+// revoked_at is the writer's clock).
 //
 // Clock offset: where the store has a clock of its own (PostgreSQL), the follower measures
 // this server's offset to it at every poll (SetClockOffset). Past the bound the view is not
@@ -37,8 +38,8 @@
 // exact for every entry of a log; otherwise an entry lives < 1 µs longer, never shorter).
 //
 // Thread-safe: sharded; lookups take a shard's reader lock.
-#ifndef TA_SERVER_CORE_REVOCATION_VIEW_H_
-#define TA_SERVER_CORE_REVOCATION_VIEW_H_
+#ifndef TA_TOKEN_REVOCATION_VIEW_H_
+#define TA_TOKEN_REVOCATION_VIEW_H_
 
 #include <array>
 #include <atomic>
@@ -50,15 +51,14 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "base/clock.h"
-#include "storage/token_store.h"
+#include "base/revocation.h"
 
-namespace ta::core {
+namespace ta::token {
 
 class RevocationView {
  public:
@@ -68,9 +68,7 @@ class RevocationView {
   RevocationView(bool follows_shared_log, absl::Duration max_lag, const Clock* clock);
 
   // Adds `entry` (idempotent: the same revocation applied twice is one).
-  void Apply(const storage::RevocationEntry& entry);
-  // Reads the whole live log from `store` and applies it.
-  absl::Status Load(storage::TokenStore& store, absl::Time now);
+  void Apply(const RevocationEntry& entry);
 
   // What kills an access token with this jti and family (raw id) at `now`: "token_revoked",
   // "family_revoked", "subject_revoked", or "" when nothing does.
@@ -177,6 +175,6 @@ std::array<uint64_t, 2> SipHash128(const std::array<uint64_t, 2>& key, absl::str
 uint64_t SipHash64(const std::array<uint64_t, 2>& key, absl::string_view data);
 }  // namespace revocation_view_internal
 
-}  // namespace ta::core
+}  // namespace ta::token
 
-#endif  // TA_SERVER_CORE_REVOCATION_VIEW_H_
+#endif  // TA_TOKEN_REVOCATION_VIEW_H_

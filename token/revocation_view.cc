@@ -1,4 +1,4 @@
-#include "server/core/revocation_view.h"
+#include "token/revocation_view.h"
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -12,16 +12,13 @@
 #include <limits>
 #include <vector>
 
-#include "base/status_macros.h"
 #include "base/time_micros.h"
-#include "server/token/crypto.h"
+#include "token/crypto.h"
 
-namespace ta::core {
+namespace ta::token {
 namespace {
 
-using Kind = storage::RevocationEntry::Kind;
-
-constexpr size_t kLoadBatch = 1000;
+using Kind = RevocationEntry::Kind;
 
 // Stored live_until: microseconds since the epoch, within 62 bits so that twice it, plus the
 // kind bit, fits an int64. InfinitePast/InfiniteFuture map to the ends (±146,000 years).
@@ -98,7 +95,7 @@ uint64_t SipHash64(const std::array<uint64_t, 2>& key, absl::string_view data) {
 namespace {
 
 std::array<uint64_t, 2> RandomSipKey() {
-  const std::string bytes = token::RandomBytes(16);
+  const std::string bytes = RandomBytes(16);
   return {Load64(bytes.data()), Load64(bytes.data() + 8)};
 }
 
@@ -133,7 +130,7 @@ RevocationView::Shard& RevocationView::ShardFor(const Key& key) const {
   return shards_[((key.lo ^ key.hi) * 0x9E3779B97F4A7C15ULL) >> 60];
 }
 
-void RevocationView::Apply(const storage::RevocationEntry& entry) {
+void RevocationView::Apply(const RevocationEntry& entry) {
   const bool is_jti = entry.kind == Kind::kJti;
   const Key key = is_jti ? JtiKey(entry.id) : FamilyKey(entry.id);
   const int64_t until = ClampedMicros(entry.live_until, /*up=*/true);
@@ -165,17 +162,6 @@ void RevocationView::Apply(const storage::RevocationEntry& entry) {
   uint64_t seen = last_seq_.load(std::memory_order_relaxed);
   while (entry.seq > seen &&
          !last_seq_.compare_exchange_weak(seen, entry.seq, std::memory_order_release)) {
-  }
-}
-
-absl::Status RevocationView::Load(storage::TokenStore& store, absl::Time now) {
-  uint64_t after = 0;
-  while (true) {
-    ASSIGN_OR_RETURN(std::vector<storage::RevocationEntry> batch,
-                     store.ReadRevocations(after, now, kLoadBatch));
-    for (const storage::RevocationEntry& entry : batch) Apply(entry);
-    if (batch.size() < kLoadBatch) return absl::OkStatus();
-    after = batch.back().seq;
   }
 }
 
@@ -301,4 +287,4 @@ void RevocationView::Import(absl::Span<const RawEntry> jtis, absl::Span<const Ra
   }
 }
 
-}  // namespace ta::core
+}  // namespace ta::token

@@ -1,4 +1,4 @@
-#include "server/token/key.h"
+#include "token/key.h"
 
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
@@ -9,8 +9,8 @@
 
 #include "absl/strings/ascii.h"
 #include "base/status_macros.h"
-#include "server/token/base64url.h"
-#include "server/token/crypto.h"
+#include "token/base64url.h"
+#include "token/crypto.h"
 
 namespace ta::token {
 namespace {

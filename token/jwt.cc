@@ -1,4 +1,4 @@
-#include "server/token/jwt.h"
+#include "token/jwt.h"
 
 #include <cmath>
 #include <cstdint>
@@ -10,7 +10,7 @@
 #include "absl/strings/strip.h"
 #include "base/error.h"
 #include "base/status_macros.h"
-#include "server/token/json.h"
+#include "token/json.h"
 
 namespace ta::token {
 namespace {

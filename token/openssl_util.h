@@ -1,10 +1,10 @@
 // RAII owners for OpenSSL handles and the one conversion from OpenSSL errors to absl::Status.
 //
-// Internal to server/token. Every OpenSSL object the library allocates is held by one of
-// these unique_ptr aliases from the moment it exists, so no error path leaks it.
-// Thread-safety: stateless; OpenSSL's error queue is per thread.
-#ifndef TA_SERVER_TOKEN_OPENSSL_UTIL_H_
-#define TA_SERVER_TOKEN_OPENSSL_UTIL_H_
+// Internal to the token library and the key ring (server/token). Every OpenSSL object the library
+// allocates is held by one of these unique_ptr aliases from the moment it exists, so no error path
+// leaks it. Thread-safety: stateless; OpenSSL's error queue is per thread.
+#ifndef TA_TOKEN_OPENSSL_UTIL_H_
+#define TA_TOKEN_OPENSSL_UTIL_H_
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -48,4 +48,4 @@ void ClearOpenSslErrors();
 
 }  // namespace ta::token::internal
 
-#endif  // TA_SERVER_TOKEN_OPENSSL_UTIL_H_
+#endif  // TA_TOKEN_OPENSSL_UTIL_H_

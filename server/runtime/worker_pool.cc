@@ -1,6 +1,6 @@
-#include "server/rpc/worker_pool.h"
+#include "server/runtime/worker_pool.h"
 
-namespace ta::rpc {
+namespace ta::runtime {
 
 WorkerPool::WorkerPool(int threads, size_t max_queue) : max_queue_(max_queue) {
   threads_.reserve(threads);
@@ -43,4 +43,4 @@ void WorkerPool::Loop() {
   }
 }
 
-}  // namespace ta::rpc
+}  // namespace ta::runtime

@@ -8,14 +8,14 @@
 // gRPC's backlog to be refused, and only then shuts gRPC down. Issue 8, found by the reliability
 // test "Shutdown: SIGTERM with 1000 calls in flight" (hundreds of calls were CANCELLED, exit after
 // ~50 ms). Thread-safe.
-#ifndef TA_SERVER_RPC_CALL_GATE_H_
-#define TA_SERVER_RPC_CALL_GATE_H_
+#ifndef TA_SERVER_RUNTIME_CALL_GATE_H_
+#define TA_SERVER_RUNTIME_CALL_GATE_H_
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
-namespace ta::rpc {
+namespace ta::runtime {
 
 class CallGate {
  public:
@@ -56,6 +56,6 @@ class CallGate {
   absl::Time last_call_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
-}  // namespace ta::rpc
+}  // namespace ta::runtime
 
-#endif  // TA_SERVER_RPC_CALL_GATE_H_
+#endif  // TA_SERVER_RUNTIME_CALL_GATE_H_

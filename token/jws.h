@@ -5,15 +5,15 @@
 // §3.1, §3.10). "none" is never an algorithm. The signature is checked over the
 // segments exactly as received, before anything in the payload is read.
 // Thread-safety: pure functions.
-#ifndef TA_SERVER_TOKEN_JWS_H_
-#define TA_SERVER_TOKEN_JWS_H_
+#ifndef TA_TOKEN_JWS_H_
+#define TA_TOKEN_JWS_H_
 
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "server/token/jwt.h"
-#include "server/token/key.h"
+#include "token/jwt.h"
+#include "token/key.h"
 
 namespace ta::token {
 
@@ -58,4 +58,4 @@ absl::Status CheckJwsSignature(const CompactJws& jws, const Key& key);
 
 }  // namespace ta::token
 
-#endif  // TA_SERVER_TOKEN_JWS_H_
+#endif  // TA_TOKEN_JWS_H_

@@ -1,4 +1,4 @@
-#include "server/token/json.h"
+#include "token/json.h"
 
 #include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>
