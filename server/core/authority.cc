@@ -66,6 +66,7 @@ absl::Status ValidateAuthorityOptions(const AuthorityOptions& o) {
   if (o.max_clock_offset < absl::Milliseconds(1) || o.max_clock_offset > absl::Minutes(1)) {
     return OptionError("max_clock_offset", "must be between 1ms and 1m");
   }
+  if (o.watch_stream_buffer < 16) return OptionError("watch_stream_buffer", "must be at least 16");
   if (o.clock == nullptr) return OptionError("clock", "must not be null");
   if (o.metrics == nullptr) return OptionError("metrics", "must not be null");
   return absl::OkStatus();
@@ -78,10 +79,26 @@ absl::StatusOr<std::unique_ptr<TokenAuthority>> TokenAuthority::Create(
     return absl::InvalidArgumentError("TokenAuthority needs a store and a key ring");
   }
   auto authority = absl::WrapUnique(new TokenAuthority(options, store, keys));
-  // Listen first, then load: an entry appended in between is applied twice, never missed.
   RevocationView* view = authority->view_.get();
-  store->SetRevocationListener([view](const storage::RevocationEntry& e) { view->Apply(e); });
+  WatchHubOptions hub_options;
+  hub_options.store = store;
+  hub_options.clock = options.clock;
+  hub_options.shared_store = options.shared_store;
+  hub_options.stream_buffer = options.watch_stream_buffer;
+  hub_options.view_current = [view](absl::Time now) { return view->IsCurrent(now); };
+  hub_options.jwks_json = [keys] { return keys->JwksJson(); };
+  ASSIGN_OR_RETURN(authority->watch_hub_, WatchHub::Create(std::move(hub_options)));
+  WatchHub* hub = authority->watch_hub_.get();
+  // Listen first, then load: an entry appended in between is applied twice, never missed.
+  // Alone on its store, the hub takes entries as they commit (in seq order, watch_hub.h);
+  // a replica's hub takes them from the follower, which reads every replica's in order.
+  const bool shared = options.shared_store;
+  store->SetRevocationListener([view, hub, shared](const storage::RevocationEntry& e) {
+    view->Apply(e);
+    if (!shared) hub->Publish(e);
+  });
   RETURN_IF_ERROR(view->Load(*store, options.clock->Now()));
+  hub->Begin(view->last_seq());
   if (options.shared_store) {
     // A shared key ring is reloaded in the same polls, so a rotation on another replica is
     // picked up within the lag bound too.
@@ -89,13 +106,20 @@ absl::StatusOr<std::unique_ptr<TokenAuthority>> TokenAuthority::Create(
     authority->follower_ = std::make_unique<RevocationFollower>(
         store, view, options.clock, absl::Milliseconds(100), [self] { return self->ReloadKeys(); },
         options.max_clock_offset);
+    authority->follower_->SetObserver(
+        [hub](const std::vector<storage::RevocationEntry>& entries) {
+          for (const storage::RevocationEntry& e : entries) hub->Publish(e);
+        },
+        [hub](absl::Time as_of) { hub->MarkCurrent(as_of); });
     RETURN_IF_ERROR(authority->follower_->PollOnce());  // current before the first call
     authority->follower_->Start();
   }
+  hub->Start();
   return authority;
 }
 
 TokenAuthority::~TokenAuthority() {
+  if (watch_hub_ != nullptr) watch_hub_->Shutdown();
   if (follower_ != nullptr) follower_->Stop();
   store_->SetRevocationListener(nullptr);
 }

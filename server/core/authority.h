@@ -24,6 +24,7 @@
 #include "server/core/revocation_follower.h"
 #include "server/core/revocation_view.h"
 #include "server/core/verify_cache.h"
+#include "server/core/watch_hub.h"
 #include "server/token/key_ring.h"
 #include "storage/token_store.h"
 
@@ -65,6 +66,9 @@ struct AuthorityOptions {
   // every follower poll) before it refuses to call a token active ("clock_offset_exceeded")
   // and reports NOT_SERVING. Default 500 ms.
   absl::Duration max_clock_offset = absl::Milliseconds(500);
+  // WatchRevocations: events a stream may hold unsent before it is cut ("watch_too_slow").
+  // Default 4096 (a few hundred KiB for the slowest watcher); >= 16.
+  size_t watch_stream_buffer = 4096;
   // Where security events go (audit.h). Not owned; may be null (no audit trail).
   AuditSink* audit = nullptr;
   // Time source. Never null.
@@ -220,6 +224,8 @@ class TokenAuthority {
   // The revocations that can still matter, in memory (revocation_view.h). A follower of a
   // shared store applies entries and marks it current; health reports use IsCurrent.
   RevocationView& view() { return *view_; }
+  // WatchRevocations' streams (watch_hub.h), fed from the same log as the view.
+  WatchHub& watch_hub() { return *watch_hub_; }
 
   ~TokenAuthority();
 
@@ -279,6 +285,7 @@ class TokenAuthority {
   VerifyCache verify_cache_;
   std::unique_ptr<RevocationView> view_;
   std::unique_ptr<RevocationFollower> follower_;  // with shared_store only
+  std::unique_ptr<WatchHub> watch_hub_;
   // Held (TryLock) for a whole CreateBackup, key copy included: one backup at a time.
   absl::Mutex backup_mu_;
 };

@@ -36,6 +36,7 @@
 #include <functional>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -69,6 +70,12 @@ class RevocationFollower {
   void Start();
   void Stop();
 
+  // Also hands every entry read, in seq order, to `on_entries` (before the poll's other
+  // work, so none is lost when that fails) and each successful poll's proof to `on_current`
+  // (after the view's MarkCurrent): the watch hub (watch_hub.h). Before Start.
+  void SetObserver(std::function<void(const std::vector<storage::RevocationEntry>&)> on_entries,
+                   std::function<void(absl::Time)> on_current);
+
   // Polls that failed since start (for metrics and tests).
   uint64_t failed_polls() const { return failed_polls_.load(); }
 
@@ -84,6 +91,8 @@ class RevocationFollower {
   const absl::Duration interval_;
   const std::function<absl::Status()> also_;
   const absl::Duration max_clock_offset_;
+  std::function<void(const std::vector<storage::RevocationEntry>&)> on_entries_;
+  std::function<void(absl::Time)> on_current_;
   std::optional<std::thread> thread_;
   std::atomic<uint64_t> failed_polls_{0};
   absl::Mutex poll_mu_;  // serialises polls
