@@ -60,11 +60,11 @@ namespace ta::core {
 struct WatchEvent {
   enum class Type { kReset, kEntry, kEndOfSnapshot, kBookmark, kKeys };
   Type type = Type::kEntry;
-  uint64_t epoch = 0;                // kReset
-  uint64_t seq = 0;                  // kEntry (entry.seq), kEndOfSnapshot, kBookmark
-  storage::RevocationEntry entry;    // kEntry
-  absl::Time as_of;                  // kBookmark
-  std::string jwks_version;          // kKeys
+  uint64_t epoch = 0;              // kReset
+  uint64_t seq = 0;                // kEntry (entry.seq), kEndOfSnapshot, kBookmark
+  storage::RevocationEntry entry;  // kEntry
+  absl::Time as_of;                // kBookmark
+  std::string jwks_version;        // kKeys
 };
 
 struct WatchPosition {

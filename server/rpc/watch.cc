@@ -57,8 +57,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchRevocationsR
       : ctx_(ctx), deps_(deps), start_(std::chrono::steady_clock::now()) {}
 
   void Begin(const v1::WatchRevocationsRequest& req) {
-    absl::StatusOr<core::Caller> caller = Authorize(ctx_, *deps_.callers, Rpc::kWatchRevocations,
-                                                    deps_.audit);
+    absl::StatusOr<core::Caller> caller =
+        Authorize(ctx_, *deps_.callers, Rpc::kWatchRevocations, deps_.audit);
     if (!caller.ok()) return FinishNow(caller.status());
     std::optional<core::WatchPosition> since;
     if (req.has_since()) since = core::WatchPosition{req.since().epoch(), req.since().seq()};
@@ -67,9 +67,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchRevocationsR
       opening_ = true;
     }
     // The snapshot reads the store: never on gRPC's threads (issue 22).
-    const bool scheduled = deps_.pool->Schedule([this, since] {
-      Opened(deps_.authority->watch_hub().Watch(since));
-    });
+    const bool scheduled =
+        deps_.pool->Schedule([this, since] { Opened(deps_.authority->watch_hub().Watch(since)); });
     if (!scheduled) {
       {
         absl::MutexLock lock(&mu_);

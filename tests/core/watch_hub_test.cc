@@ -3,9 +3,8 @@
 // docs/revocation-stream.md, checked by tests/model/watch.pml).
 #include "server/core/watch_hub.h"
 
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <functional>
 #include <map>
 #include <memory>
@@ -94,9 +93,10 @@ std::vector<std::string> EntryIds(const std::vector<WatchEvent>& events) {
   return ids;
 }
 
-TEST_CASE("WatchHub: a new watcher gets a reset, the snapshot, end_of_snapshot, then the tail in "
-          "seq order",
-          "[core][watch]") {
+TEST_CASE(
+    "WatchHub: a new watcher gets a reset, the snapshot, end_of_snapshot, then the tail in "
+    "seq order",
+    "[core][watch]") {
   Node node;
   for (int i = 0; i < 3; ++i) node.Deny(absl::StrCat("jti-", i));
   std::shared_ptr<WatchStream> stream = node.hub().Watch(std::nullopt).value();
@@ -167,9 +167,10 @@ TEST_CASE("WatchHub: a resume from a position it holds continues with no gap and
   second->Close();
 }
 
-TEST_CASE("WatchHub: a resume from another epoch, or from before what it keeps, gets a reset "
-          "and a snapshot",
-          "[core][watch]") {
+TEST_CASE(
+    "WatchHub: a resume from another epoch, or from before what it keeps, gets a reset "
+    "and a snapshot",
+    "[core][watch]") {
   Node node;
   node.Deny("a");
   node.Deny("b");
@@ -179,8 +180,8 @@ TEST_CASE("WatchHub: a resume from another epoch, or from before what it keeps, 
   REQUIRE(epoch != old_epoch);
   // The previous epoch (a restarted server; also another replica, a restored store), a
   // position older than what the hub keeps, and one newer than its last.
-  for (const WatchPosition since : {WatchPosition{old_epoch, 2}, WatchPosition{epoch, 1},
-                                    WatchPosition{epoch, 99}}) {
+  for (const WatchPosition since :
+       {WatchPosition{old_epoch, 2}, WatchPosition{epoch, 1}, WatchPosition{epoch, 99}}) {
     std::shared_ptr<WatchStream> stream = node.hub().Watch(since).value();
     std::vector<WatchEvent> events;
     REQUIRE(Read(*stream, &events, [](const WatchEvent& e) { return IsType(e, Type::kKeys); }));
@@ -202,7 +203,8 @@ TEST_CASE("WatchHub: bookmarks arrive at least every 250 ms and carry the last s
     if (e.type == Type::kBookmark) arrived.push_back(absl::Now());
     return arrived.size() == 5;
   }));
-  for (size_t i = 1; i < arrived.size(); ++i) CHECK(arrived[i] - arrived[i - 1] <= absl::Milliseconds(250));
+  for (size_t i = 1; i < arrived.size(); ++i)
+    CHECK(arrived[i] - arrived[i - 1] <= absl::Milliseconds(250));
   CHECK(events.back().seq == 1);
   CHECK(events.back().as_of == node.clock.Now());  // alone on its store: the clock's reading
   stream->Close();
@@ -241,8 +243,9 @@ TEST_CASE("WatchHub: a replica whose view is stale sends no bookmarks, then resu
   }
   events.clear();
   // 25 bookmark intervals of silence.
-  CHECK(!Read(*stream, &events, [](const WatchEvent& e) { return IsType(e, Type::kBookmark); },
-              absl::Milliseconds(500)));
+  CHECK(!Read(
+      *stream, &events, [](const WatchEvent& e) { return IsType(e, Type::kBookmark); },
+      absl::Milliseconds(500)));
   CHECK(events.empty());
 
   current = true;
@@ -270,9 +273,10 @@ TEST_CASE("WatchHub: a key rotation reaches the stream as a new JWKS version", "
   stream->Close();
 }
 
-TEST_CASE("WatchHub: a watcher that does not read is cut with watch_too_slow and its buffer "
-          "freed",
-          "[core][watch]") {
+TEST_CASE(
+    "WatchHub: a watcher that does not read is cut with watch_too_slow and its buffer "
+    "freed",
+    "[core][watch]") {
   Node node(/*buffer=*/16);
   std::shared_ptr<WatchStream> slow = node.hub().Watch(std::nullopt).value();
   std::shared_ptr<WatchStream> reader = node.hub().Watch(std::nullopt).value();
@@ -297,9 +301,10 @@ TEST_CASE("WatchHub: a watcher that does not read is cut with watch_too_slow and
   reader->Close();
 }
 
-TEST_CASE("WatchHub: watchers connecting and leaving while hundreds of revocations race each end "
-          "with the store's live set",
-          "[core][watch]") {
+TEST_CASE(
+    "WatchHub: watchers connecting and leaving while hundreds of revocations race each end "
+    "with the store's live set",
+    "[core][watch]") {
   Node node;
   constexpr int kWriters = 4, kPerWriter = 75, kWatchers = 6;
   std::atomic<int> writers_done{0}, failed_writes{0}, gaps{0}, ended{0};
