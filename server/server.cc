@@ -336,6 +336,8 @@ void Server::Shutdown(absl::Duration grace) {
   // gets a moment to flush their answers, not the whole grace: it would also wait for idle
   // client connections to go away.
   const absl::Time deadline = absl::Now() + grace;
+  // Watch streams never finish by themselves: end them first (UNAVAILABLE shutting_down).
+  authority_->watch_hub().Shutdown();
   gate_.CloseAndWait(deadline);
   StopHttp(std::min(deadline - absl::Now(), absl::Seconds(1)));
   server_->Shutdown(absl::ToChronoTime(std::min(deadline, absl::Now() + absl::Seconds(1))));

@@ -171,7 +171,8 @@ using RevocationEntry = ::ta::RevocationEntry;
 
 // Receives every entry the store appended, after its commit and before the call that
 // appended it returns (so a server's own revocations are in its view before they are
-// acknowledged). Must be quick and must not call back into the store.
+// acknowledged). Must be quick and must not call back into the store. A store no other
+// process writes (RocksDB) calls it in seq order, one entry at a time.
 using RevocationListener = std::function<void(const RevocationEntry&)>;
 
 // The shared key ring as the store keeps it (DESIGN §11): a document the server sealed

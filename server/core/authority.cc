@@ -71,6 +71,7 @@ absl::Status ValidateAuthorityOptions(const AuthorityOptions& o) {
        o.view_checkpoint_interval > absl::Hours(24))) {
     return OptionError("view_checkpoint_interval", "must be 0 (off) or between 1s and 24h");
   }
+  if (o.watch_stream_buffer < 16) return OptionError("watch_stream_buffer", "must be at least 16");
   if (o.clock == nullptr) return OptionError("clock", "must not be null");
   if (o.metrics == nullptr) return OptionError("metrics", "must not be null");
   return absl::OkStatus();
@@ -83,8 +84,22 @@ absl::StatusOr<std::unique_ptr<TokenAuthority>> TokenAuthority::Create(
     return absl::InvalidArgumentError("TokenAuthority needs a store and a key ring");
   }
   auto authority = absl::WrapUnique(new TokenAuthority(options, store, keys));
+  WatchHubOptions hub_options;
+  hub_options.store = store;
+  hub_options.clock = options.clock;
+  hub_options.shared_store = options.shared_store;
+  hub_options.stream_buffer = options.watch_stream_buffer;
+  // The view is the one LoadView settles on (a checkpoint's, or a fresh one); the hub asks
+  // only once started.
+  TokenAuthority* self = authority.get();
+  hub_options.view_current = [self](absl::Time now) { return self->view_->IsCurrent(now); };
+  hub_options.jwks_json = [keys] { return keys->JwksJson(); };
+  ASSIGN_OR_RETURN(authority->watch_hub_, WatchHub::Create(std::move(hub_options)));
+  WatchHub* hub = authority->watch_hub_.get();
+  // LoadView listens first (publishing to the hub too), then loads.
   ASSIGN_OR_RETURN(const LogPosition loaded, authority->LoadView());
   token::RevocationView* view = authority->view_.get();
+  hub->Begin(view->last_seq());
   if (options.shared_store) {
     // A shared key ring is reloaded in the same polls, so a rotation on another replica is
     // picked up within the lag bound too.
@@ -93,14 +108,21 @@ absl::StatusOr<std::unique_ptr<TokenAuthority>> TokenAuthority::Create(
         store, view, options.clock, absl::Milliseconds(100), [self] { return self->ReloadKeys(); },
         options.max_clock_offset);
     authority->follower_->ResumeAfter(loaded.seq);
+    authority->follower_->SetObserver(
+        [hub](const std::vector<storage::RevocationEntry>& entries) {
+          for (const storage::RevocationEntry& e : entries) hub->Publish(e);
+        },
+        [hub](absl::Time as_of) { hub->MarkCurrent(as_of); });
     RETURN_IF_ERROR(authority->follower_->PollOnce());  // current before the first call
     authority->follower_->Start();
   }
   if (authority->checkpointer_ != nullptr) authority->checkpointer_->Start();
+  hub->Start();
   return authority;
 }
 
 TokenAuthority::~TokenAuthority() {
+  if (watch_hub_ != nullptr) watch_hub_->Shutdown();
   if (checkpointer_ != nullptr) checkpointer_->Stop();
   if (follower_ != nullptr) follower_->Stop();
   store_->SetRevocationListener(nullptr);

@@ -24,6 +24,7 @@
 #include "server/core/revocation_follower.h"
 #include "server/core/verify_cache.h"
 #include "server/core/view_checkpoint.h"
+#include "server/core/watch_hub.h"
 #include "server/token/key_ring.h"
 #include "storage/token_store.h"
 #include "token/revocation_view.h"
@@ -74,6 +75,9 @@ struct AuthorityOptions {
   // SaveViewCheckpoint, at clean shutdown). Default 1 min; 1 s .. 24 h, or 0: no checkpoint
   // is read or written.
   absl::Duration view_checkpoint_interval = absl::Minutes(1);
+  // WatchRevocations: events a stream may hold unsent before it is cut ("watch_too_slow").
+  // Default 4096 (a few hundred KiB for the slowest watcher); >= 16.
+  size_t watch_stream_buffer = 4096;
   // Where security events go (audit.h). Not owned; may be null (no audit trail).
   AuditSink* audit = nullptr;
   // Time source. Never null.
@@ -232,6 +236,8 @@ class TokenAuthority {
   // Writes the view's checkpoint now (the server calls it at clean shutdown, once no call
   // runs) and stops the periodic writes. OK without a checkpoint path.
   absl::Status SaveViewCheckpoint();
+  // WatchRevocations' streams (watch_hub.h), fed from the same log as the view.
+  WatchHub& watch_hub() { return *watch_hub_; }
 
   ~TokenAuthority();
 
@@ -295,6 +301,7 @@ class TokenAuthority {
   std::unique_ptr<token::RevocationView> view_;
   std::unique_ptr<RevocationFollower> follower_;    // with shared_store only
   std::unique_ptr<ViewCheckpointer> checkpointer_;  // with view_checkpoint_path only
+  std::unique_ptr<WatchHub> watch_hub_;
   // Held (TryLock) for a whole CreateBackup, key copy included: one backup at a time.
   absl::Mutex backup_mu_;
 };

@@ -94,11 +94,21 @@ absl::Status RevocationFollower::PollLocked() {
       view_->Apply(entry);
       cursor_ = entry.seq;
     }
+    if (on_entries_ && !batch.empty()) on_entries_(batch);
     if (batch.size() < kBatch) break;
   }
   if (also_) RETURN_IF_ERROR(also_());
   view_->MarkCurrent(started);
+  if (on_current_) on_current_(started);
   return absl::OkStatus();
+}
+
+void RevocationFollower::SetObserver(
+    std::function<void(const std::vector<storage::RevocationEntry>&)> on_entries,
+    std::function<void(absl::Time)> on_current) {
+  absl::MutexLock lock(&poll_mu_);
+  on_entries_ = std::move(on_entries);
+  on_current_ = std::move(on_current);
 }
 
 void RevocationFollower::Start() {

@@ -38,6 +38,7 @@
 #include <functional>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -74,6 +75,12 @@ class RevocationFollower {
   // read them). Call before the first poll; without it the first poll reads the whole log.
   void ResumeAfter(uint64_t seq);
 
+  // Also hands every entry read, in seq order, to `on_entries` (before the poll's other
+  // work, so none is lost when that fails) and each successful poll's proof to `on_current`
+  // (after the view's MarkCurrent): the watch hub (watch_hub.h). Before Start.
+  void SetObserver(std::function<void(const std::vector<storage::RevocationEntry>&)> on_entries,
+                   std::function<void(absl::Time)> on_current);
+
   // Polls that failed since start (for metrics and tests).
   uint64_t failed_polls() const { return failed_polls_.load(); }
 
@@ -89,6 +96,8 @@ class RevocationFollower {
   const absl::Duration interval_;
   const std::function<absl::Status()> also_;
   const absl::Duration max_clock_offset_;
+  std::function<void(const std::vector<storage::RevocationEntry>&)> on_entries_;
+  std::function<void(absl::Time)> on_current_;
   std::optional<std::thread> thread_;
   std::atomic<uint64_t> failed_polls_{0};
   absl::Mutex poll_mu_;  // serialises polls

@@ -35,8 +35,15 @@ absl::StatusOr<LogPosition> TokenAuthority::LoadView() {
     }
   }
   // Listen first, then replay: an entry appended in between is applied twice, never missed.
+  // Alone on its store, the watch hub takes entries as they commit (in seq order,
+  // watch_hub.h); a replica's hub takes them from the follower, which reads every replica's
+  // in order.
   RevocationView* view = view_.get();
-  store_->SetRevocationListener([view](const storage::RevocationEntry& e) { view->Apply(e); });
+  WatchHub* hub = options_.shared_store ? nullptr : watch_hub_.get();
+  store_->SetRevocationListener([view, hub](const storage::RevocationEntry& e) {
+    view->Apply(e);
+    if (hub != nullptr) hub->Publish(e);
+  });
   size_t replayed = 0;
   ASSIGN_OR_RETURN(const LogPosition loaded,
                    ReplayRevocationLog(*store_, *view_, from, options_.clock->Now(), &replayed));
