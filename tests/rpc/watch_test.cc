@@ -119,7 +119,8 @@ TEST_CASE(
   events.clear();
   const absl::Time start = absl::Now();
   REQUIRE(watcher->Read(&events, [](const Response& r) { return r.has_bookmark(); }));
-  CHECK(absl::Now() - start <= absl::Milliseconds(300));
+  // Every 200 ms by the hub's tick; the bound allows for a loaded machine (ctest -j2).
+  CHECK(absl::Now() - start <= absl::Seconds(1));
   CHECK(events.back().bookmark().seq() == b_seq);
   CHECK(AsTime(events.back().bookmark().as_of()) == server.clock().Now());
   watcher.reset();
