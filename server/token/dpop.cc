@@ -69,7 +69,9 @@ absl::Status CheckJwk(const rapidjson::Value& jwk) {
 
 absl::StatusOr<Algorithm> ReadAlg(const rapidjson::Value& value, const DpopPolicy& policy) {
   if (!value.IsString()) return Reject(reason::kDpopMalformed, "DPoP alg is not a string");
-  absl::StatusOr<Algorithm> alg = ParseAlgorithm(StringOf(value));
+  // RFC 9864's fully-specified "Ed25519" is the EdDSA we verify (npm dpop sends it).
+  absl::StatusOr<Algorithm> alg = StringOf(value) == "Ed25519" ? Algorithm::kEdDSA
+                                                               : ParseAlgorithm(StringOf(value));
   if (!alg.ok() || *alg == Algorithm::kHS256 ||
       std::find(policy.algorithms.begin(), policy.algorithms.end(), *alg) ==
           policy.algorithms.end()) {

@@ -70,6 +70,7 @@ struct DpopPolicy {
   // ...and this far ahead of our clock (client clocks run a little ahead).
   absl::Duration max_future = absl::Seconds(30);
   // Accepted algorithms; asymmetric only (HS256 here is ignored: a DPoP key is public).
+  // kEdDSA covers both "EdDSA" and RFC 9864's "Ed25519".
   std::vector<Algorithm> algorithms = {Algorithm::kES256, Algorithm::kEdDSA, Algorithm::kRS256,
                                        Algorithm::kPS256};
 };

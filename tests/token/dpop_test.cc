@@ -120,6 +120,10 @@ TEST_CASE("DPoP: typ, alg and header members are strict") {
   CHECK(ReasonOfResult(Check(MakeProof(*key, s))) == "dpop_forbidden_header");
   s.extra_header = ",\"jku\":\"https://evil.example/jwks\"";
   CHECK(ReasonOfResult(Check(MakeProof(*key, s))) == "dpop_forbidden_header");
+  std::unique_ptr<Key> ed = Key::Generate(Algorithm::kEdDSA).value();
+  s = ProofSpec();
+  s.alg = "Ed25519";  // RFC 9864's name for the same algorithm
+  CHECK(Check(MakeProof(*ed, s)).ok());
   s = ProofSpec();
   s.alg = "ES384";
   CHECK(ReasonOfResult(Check(MakeProof(*key, s))) == "dpop_bad_alg");
