@@ -7,7 +7,7 @@
 #                 thousands of features an input) costs more than the target itself (3x fewer
 #                 runs); its gain, steering a long campaign to rare features, needs minutes
 #   --time N      N seconds per target (default 600: the long run, entropic on)
-#   TARGET        base64url jwt storage_codec request http_request (default: all)
+#   TARGET        base64url jwt dpop storage_codec request http_request (default: all)
 # Each target starts from the checked-in corpus tests/fuzz/corpus/<target>/ (never modified)
 # plus a working corpus in build/fuzz/corpus/<target>/ that grows across runs. A crash,
 # leak or timeout fails the script; the input is kept in build/fuzz/findings/<target>/. Fix
@@ -29,7 +29,7 @@ while (($#)); do
   esac
   shift
 done
-((${#targets[@]})) || targets=(base64url jwt storage_codec request http_request)
+((${#targets[@]})) || targets=(base64url jwt dpop storage_codec request http_request)
 
 if ! command -v clang++ >/dev/null || ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
   echo "fuzz.sh: needs clang and libclang-rt-14-dev (apt-get install clang libclang-rt-14-dev)" >&2

@@ -32,6 +32,12 @@ absl::Status Reject(absl::string_view why, absl::string_view message) {
   return ta::Error(absl::StatusCode::kUnauthenticated, why, message);
 }
 
+// The member `name` of `object`, or null. (HasMember and operator[] rather than comparing
+// member iterators, which clang's C++20 mode finds ambiguous in RapidJSON 1.1.)
+const rapidjson::Value* Find(const rapidjson::Value& object, const char* name) {
+  return object.HasMember(name) ? &object[name] : nullptr;
+}
+
 // The protected header of a proof, still as JSON where it is JSON.
 struct ProofHeader {
   Algorithm alg = Algorithm::kES256;
@@ -56,11 +62,9 @@ absl::Status CheckJwk(const rapidjson::Value& jwk) {
       return Reject(reason::kDpopPrivateKey, "DPoP jwk holds private key material");
     }
   }
-  auto kty = jwk.FindMember("kty");
-  if (kty == jwk.MemberEnd() || !kty->value.IsString()) {
-    return Reject(reason::kDpopBadJwk, "DPoP jwk has no kty");
-  }
-  absl::string_view type = StringOf(kty->value);
+  const rapidjson::Value* kty = Find(jwk, "kty");
+  if (kty == nullptr || !kty->IsString()) return Reject(reason::kDpopBadJwk, "DPoP jwk has no kty");
+  absl::string_view type = StringOf(*kty);
   if (type != "EC" && type != "OKP" && type != "RSA") {
     return Reject(reason::kDpopBadJwk, "DPoP jwk is not an EC, OKP or RSA public key");
   }
@@ -87,36 +91,36 @@ absl::StatusOr<ProofHeader> ParseProofHeader(absl::string_view header_b64,
   if (!json.ok() || !internal::ParseJsonObject(*json, &doc).ok()) {
     return Reject(reason::kDpopMalformed, "DPoP header is not a JSON object");
   }
-  for (const auto& member : doc.GetObject()) {
-    absl::string_view name = StringOf(member.name);
+  for (rapidjson::SizeType i = 0; i < doc.MemberCount(); ++i) {
+    absl::string_view name = StringOf((doc.MemberBegin() + i)->name);
     if (name != "typ" && name != "alg" && name != "jwk") {
       return Reject(reason::kDpopForbiddenHeader, "DPoP header member is not allowed");
     }
   }
-  auto typ = doc.FindMember("typ");
-  if (typ == doc.MemberEnd() || !typ->value.IsString() || !IsDpopTyp(StringOf(typ->value))) {
+  const rapidjson::Value* typ = Find(doc, "typ");
+  if (typ == nullptr || !typ->IsString() || !IsDpopTyp(StringOf(*typ))) {
     return Reject(reason::kDpopWrongTyp, "DPoP header typ is not dpop+jwt");
   }
-  auto alg = doc.FindMember("alg");
-  if (alg == doc.MemberEnd()) return Reject(reason::kDpopBadAlg, "DPoP header has no alg");
+  const rapidjson::Value* alg = Find(doc, "alg");
+  if (alg == nullptr) return Reject(reason::kDpopBadAlg, "DPoP header has no alg");
   ProofHeader header;
-  ASSIGN_OR_RETURN(header.alg, ReadAlg(alg->value, policy));
-  auto jwk = doc.FindMember("jwk");
-  if (jwk == doc.MemberEnd()) return Reject(reason::kDpopBadJwk, "DPoP header has no jwk");
-  RETURN_IF_ERROR(CheckJwk(jwk->value));
-  header.jwk_json = internal::ToJson(jwk->value);
+  ASSIGN_OR_RETURN(header.alg, ReadAlg(*alg, policy));
+  const rapidjson::Value* jwk = Find(doc, "jwk");
+  if (jwk == nullptr) return Reject(reason::kDpopBadJwk, "DPoP header has no jwk");
+  RETURN_IF_ERROR(CheckJwk(*jwk));
+  header.jwk_json = internal::ToJson(*jwk);
   return header;
 }
 
 // A string claim; nullopt when absent, kDpopMalformed when not a string.
 absl::StatusOr<std::optional<std::string>> StringClaim(const rapidjson::Document& doc,
                                                        const char* name) {
-  auto it = doc.FindMember(name);
-  if (it == doc.MemberEnd()) return std::optional<std::string>();
-  if (!it->value.IsString()) {
+  const rapidjson::Value* value = Find(doc, name);
+  if (value == nullptr) return std::optional<std::string>();
+  if (!value->IsString()) {
     return Reject(reason::kDpopMalformed, absl::StrCat("DPoP claim ", name, " is not a string"));
   }
-  return std::optional<std::string>(std::string(StringOf(it->value)));
+  return std::optional<std::string>(std::string(StringOf(*value)));
 }
 
 absl::StatusOr<std::string> RequiredString(const rapidjson::Document& doc, const char* name,
@@ -132,9 +136,9 @@ absl::StatusOr<std::string> RequiredString(const rapidjson::Document& doc, const
 }
 
 absl::StatusOr<absl::Time> ReadIat(const rapidjson::Document& doc) {
-  auto it = doc.FindMember("iat");
-  if (it == doc.MemberEnd()) return Reject(reason::kDpopMissingClaim, "DPoP proof has no iat");
-  const rapidjson::Value& v = it->value;
+  const rapidjson::Value* iat = Find(doc, "iat");
+  if (iat == nullptr) return Reject(reason::kDpopMissingClaim, "DPoP proof has no iat");
+  const rapidjson::Value& v = *iat;
   // A NumericDate (RFC 7519 §2), floored to seconds; never a string.
   if (v.IsInt64()) return absl::FromUnixSeconds(v.GetInt64());
   if (v.IsDouble() && std::isfinite(v.GetDouble()) && std::fabs(v.GetDouble()) < 1e15) {
