@@ -8,6 +8,7 @@
 #        scripts/bench.sh --http [--seconds N]
 #        scripts/bench.sh --replicas [--seconds N]
 #        scripts/bench.sh --propagation [--samples N]
+#        scripts/bench.sh --restart [--sizes "10000 1000000 10000000"]
 #   --store=S     both (default): the RocksDB rows, then issue/refresh/introspect on the
 #                 PostgreSQL store (a local cluster, fsync and synchronous_commit on) and the
 #                 SimpleJWT peer on SQLite and on that PostgreSQL. rocksdb: no PostgreSQL
@@ -21,6 +22,10 @@
 #                 PostgreSQL under a mixed load, a revocation on one, the time until the two
 #                 others answer inactive (replica_tests "[propagation]", --samples N, default
 #                 500; scripts/bench_propagation.sh); writes its own block of BENCHMARKS.md.
+#   --restart     only restart to serving with N live revocations, from the view's checkpoint
+#                 and reading the whole log, for each N of --sizes (default 10k, 1M, 10M;
+#                 10M needs ~10 min and a few GB of disk and memory; scripts/bench_restart.sh);
+#                 writes its own block of BENCHMARKS.md.
 #   --http        only the HTTP face (issue 15): RFC 7662 introspection over HTTP/1.1 (wrk)
 #                 against gRPC Introspect (ta-loadgen) on the same server, in alternating
 #                 rounds of N s (default 5), and each face's empty handler; writes its own
@@ -39,6 +44,8 @@ ALLOCATORS=0
 HTTP=0
 REPLICAS=0
 PROPAGATION=0
+RESTART=0
+RESTART_SIZES="10000 1000000 10000000"
 SAMPLES=500
 STORE=both
 while (($#)); do
@@ -52,7 +59,9 @@ while (($#)); do
     --replicas) REPLICAS=1; PEER=0; STORE=rocksdb ;;
     --propagation) PROPAGATION=1; PEER=0 ;;
     --samples) SAMPLES=$2; shift ;;
-    *) echo "usage: $0 [--no-peer] [--seconds N] [--large N] [--allocators] [--store=both|rocksdb|postgres] | --http | --replicas | --propagation [--samples N]" >&2; exit 2 ;;
+    --restart) RESTART=1; PEER=0; STORE=rocksdb ;;
+    --sizes) RESTART_SIZES=$2; shift ;;
+    *) echo "usage: $0 [--no-peer] [--seconds N] [--large N] [--allocators] [--store=both|rocksdb|postgres] | --http | --replicas | --propagation [--samples N] | --restart [--sizes \"N...\"]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -157,6 +166,10 @@ if ((HTTP)); then
 fi
 if ((REPLICAS)); then
   source scripts/bench_replicas.sh
+  exit 0
+fi
+if ((RESTART)); then
+  source scripts/bench_restart.sh
   exit 0
 fi
 
@@ -327,47 +340,7 @@ if ((LARGE > 0)); then
   LARGE_RATIO_DISTINCT=$(ratio "${SUM_DISTINCT[$LARGE]}" "${SUM_DISTINCT[10000]}")
 fi
 
-SJ_REFRESH=""; SJ_VERIFY=""; SJ_REFRESH_ERR=""; SJ_VERIFY_ERR=""
-SJPG_REFRESH=""; SJPG_VERIFY=""; SJPG_REFRESH_ERR=""; SJPG_VERIFY_ERR=""
-# peer NAME [VAR=VALUE...]: seeds and serves SimpleJWT (settings from the environment given),
-# runs verify and refresh with wrk, and prints "verify non2xx refresh non2xx".
-peer() {
-  local name=$1 dir=$WORK/peer-$1 port pid
-  shift
-  mkdir -p "$dir"
-  cp scripts/peers/simplejwt/*.py "$dir/"
-  (cd "$dir" && env PEER_DIR="$dir" DJANGO_SETTINGS_MODULE=settings "$@" \
-     /usr/bin/python3 seed.py "$((SECS * 1500))" "$dir")
-  port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  (cd "$dir" && exec env PEER_DIR="$dir" DJANGO_SETTINGS_MODULE=settings "$@" \
-     gunicorn --workers 2 --bind "127.0.0.1:$port" --log-level warning \
-     django.core.wsgi:get_wsgi_application\(\) >"$WORK/peer-$name.log" 2>&1) &
-  pid=$!
-  PIDS+=("$pid")
-  for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-  local script out
-  for script in verify.lua refresh.lua; do
-    out=$(PEER_TOKENS="$dir/tokens.txt" PEER_ACCESS="$dir/access.txt" PEER_THREADS=2 \
-          wrk -t 2 -c 8 -d "${SECS}s" -s "scripts/peers/simplejwt/$script" "http://127.0.0.1:$port")
-    printf '%s %s ' "$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$out")" \
-      "$(sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' <<<"$out" | grep . || echo 0)"
-  done
-  kill "$pid"; wait "$pid" 2>/dev/null || true
-  echo
-}
-if ((PEER)); then
-  if ((FULL)); then
-    echo "== Django REST Framework SimpleJWT (gunicorn, 2 workers, SQLite, rotation + blacklist)"
-    read -r SJ_VERIFY SJ_VERIFY_ERR SJ_REFRESH SJ_REFRESH_ERR <<<"$(peer sqlite)"
-    echo "  simplejwt verify: $SJ_VERIFY req/s (non-2xx ${SJ_VERIFY_ERR:-0}); refresh: $SJ_REFRESH req/s (non-2xx ${SJ_REFRESH_ERR:-0})"
-  fi
-  if ((PGROWS)); then
-    echo "== SimpleJWT on the same PostgreSQL (psycopg2)"
-    read -r SJPG_VERIFY SJPG_VERIFY_ERR SJPG_REFRESH SJPG_REFRESH_ERR <<<"$(peer postgres \
-      PEER_PG_HOST="$PGDIR" PEER_PG_DB=simplejwt)"
-    echo "  simplejwt/postgres verify: $SJPG_VERIFY req/s (non-2xx $SJPG_VERIFY_ERR); refresh: $SJPG_REFRESH req/s (non-2xx $SJPG_REFRESH_ERR)"
-  fi
-fi
+source scripts/bench_peer.sh  # the SimpleJWT peer: sets SJ_* and SJPG_*
 
 table() {
   local base=${RPS[health]}

@@ -8,7 +8,6 @@
 #include <signal.h>
 
 #include <algorithm>
-#include <fstream>
 #include <iostream>
 #include <set>
 #include <thread>
@@ -24,23 +23,16 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
+#include "base/command_line.h"
 #include "base/error.h"
 #include "server/restore.h"
 #include "server/server.h"
 
 #ifdef TA_WITH_TCMALLOC
 #include <gperftools/tcmalloc.h>
-#endif
-
-#ifndef TA_VERSION
-#define TA_VERSION "0.0.0"
-#endif
-#ifndef TA_BUILD_VERSION
-#define TA_BUILD_VERSION "unknown"
 #endif
 
 namespace {
@@ -116,6 +108,9 @@ ABSL_FLAG(absl::Duration, max_clock_offset, kPolicy.max_clock_offset,
           "with --store=postgres: how far this replica's clock may be from the database's "
           "(measured at every poll) before it reports NOT_SERVING and calls no token active "
           "(clock_offset_exceeded); the reaper keeps revocations this much (+1m) past expiry");
+ABSL_FLAG(absl::Duration, view_checkpoint_interval, kPolicy.view_checkpoint_interval,
+          "how often the revocation view is checkpointed to <data_dir>/revocation_view.ckpt "
+          "(also at clean shutdown), so a restart reads only the log after it; 0: never");
 ABSL_FLAG(std::string, audit_log, "",
           "audit trail, one JSON line per security event: a file (reopened on SIGHUP), \"-\" "
           "for stdout, or \"off\"; default <data_dir>/audit.log");
@@ -131,13 +126,11 @@ namespace {
 constexpr int kExitUsage = 2;
 
 std::string VersionText() {
-  return absl::StrCat("token-authority ", TA_VERSION, " (commit ", TA_BUILD_VERSION,
 #ifdef NDEBUG
-                      ", optimized build"
+  return ta::VersionLine("token-authority", TA_VERSION, TA_BUILD_VERSION, "optimized build");
 #else
-                      ", debug build"
+  return ta::VersionLine("token-authority", TA_VERSION, TA_BUILD_VERSION, "debug build");
 #endif
-                      ")\n");
 }
 
 // --help: the flags by what they are for, each with its default. Flags of main.cc not listed
@@ -151,7 +144,8 @@ const std::vector<FlagGroup>& FlagGroups() {
       {"serving", {"listen", "http_listen", "public_url", "allow_insecure", "shutdown_grace",
                    "worker_threads", "max_queued_calls"}},
       {"store", {"data_dir", "store", "postgres_dsn", "postgres_pool_size", "block_cache_mb",
-                 "sync_writes", "max_revocation_lag", "max_clock_offset"}},
+                 "sync_writes", "max_revocation_lag", "max_clock_offset",
+                 "view_checkpoint_interval"}},
       {"signing keys", {"key_dir", "key_encryption_key_file", "key_publish_delay", "signing_alg",
                         "retired_key_window", "allow_hs256", "jwks_max_age"}},
       {"tokens", {"issuer", "default_audience", "access_ttl", "refresh_idle_ttl", "family_ttl",
@@ -205,77 +199,15 @@ std::string HelpText() {
   return text;
 }
 
-// What the command line asks for before any flag is applied.
-struct Scan {
-  bool help = false;
-  bool version = false;
-};
-
-absl::Status Usage(absl::string_view message) { return absl::InvalidArgumentError(message); }
-
-// absl::ParseCommandLine exits 1 with a terse line on an unknown flag or a bad value, and
-// treats --help as "flags of the file named like the program" (none here: "No flags
-// matched"). The command line (and every --flagfile) is checked first with the same grammar,
-// so that each mistake exits 2 naming its flag, and --help/--version are ours.
-absl::Status ScanArgs(const std::vector<std::string>& args, Scan* scan, int depth = 0) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    absl::string_view arg = args[i];
-    if (arg == "--") return Usage("token-authority takes no arguments after --");
-    if (arg.size() < 2 || arg[0] != '-') {
-      return Usage(absl::StrCat("unexpected argument \"", arg, "\" (flags are --name=value)"));
-    }
-    absl::ConsumePrefix(&arg, "-");
-    absl::ConsumePrefix(&arg, "-");
-    const size_t eq = arg.find('=');
-    const std::string name(arg.substr(0, eq));
-    if (name == "help" || name == "helpfull" || name == "helpshort" || name == "h" ||
-        name == "helppackage" || name == "helpon" || name == "helpmatch") {
-      scan->help = true;
-      continue;
-    }
-    if (name == "version") {
-      scan->version = true;
-      continue;
-    }
-    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
-    bool negated = false;
-    if (flag == nullptr && absl::StartsWith(name, "no")) {
-      flag = absl::FindCommandLineFlag(name.substr(2));
-      negated = flag != nullptr && flag->IsOfType<bool>();
-      if (!negated) flag = nullptr;
-    }
-    if (flag == nullptr) {
-      return Usage(absl::StrCat("unknown flag --", name, " (--help lists them)"));
-    }
-    if (negated || (eq == absl::string_view::npos && flag->IsOfType<bool>())) continue;
-    std::string value;
-    if (eq != absl::string_view::npos) {
-      value = std::string(arg.substr(eq + 1));
-    } else if (i + 1 < args.size()) {
-      value = args[++i];
-    } else {
-      return Usage(absl::StrCat("--", name, ": missing value"));
-    }
-    if (name == "flagfile") {
-      if (depth > 8) return Usage("--flagfile: nested too deep");
-      for (absl::string_view path : absl::StrSplit(value, ',', absl::SkipEmpty())) {
-        std::ifstream in{std::string(path)};
-        if (!in) return Usage(absl::StrCat("--flagfile: cannot read ", path));
-        std::vector<std::string> lines;
-        for (std::string line; std::getline(in, line);) {
-          absl::string_view l = absl::StripAsciiWhitespace(line);
-          if (!l.empty() && l[0] != '#') lines.emplace_back(l);
-        }
-        if (absl::Status s = ScanArgs(lines, scan, depth + 1); !s.ok()) {
-          return Usage(absl::StrCat(s.message(), " (in --flagfile ", path, ")"));
-        }
-      }
-      continue;
-    }
-    std::string error;
-    if (!flag->ParseFrom(value, &error)) return Usage(absl::StrCat("--", name, ": ", error));
-  }
-  return absl::OkStatus();
+// absl::ParseCommandLine exits 1 with a terse line on an unknown flag or a bad value; the
+// command line (and every --flagfile) is checked first (base/command_line.h), so that each
+// mistake exits 2 naming its flag, and --help/--version are ours.
+absl::StatusOr<ta::CommandLineScan> ScanArgs(int argc, char** argv) {
+  ta::CommandLineRules rules;
+  rules.program = "token-authority";
+  rules.expand_flagfile = true;
+  rules.unknown_flag_hint = " (--help lists them)";
+  return ta::ScanCommandLine(std::vector<std::string>(argv + 1, argv + argc), rules);
 }
 
 ta::ServerOptions OptionsFromFlags(ta::OffsetClock* clock) {
@@ -317,6 +249,7 @@ ta::ServerOptions OptionsFromFlags(ta::OffsetClock* clock) {
   o.audit_log = absl::GetFlag(FLAGS_audit_log);
   o.authority.max_revocation_lag = absl::GetFlag(FLAGS_max_revocation_lag);
   o.authority.max_clock_offset = absl::GetFlag(FLAGS_max_clock_offset);
+  o.authority.view_checkpoint_interval = absl::GetFlag(FLAGS_view_checkpoint_interval);
   o.http_listen = absl::GetFlag(FLAGS_http_listen);
   o.public_url = absl::GetFlag(FLAGS_public_url);
   o.jwks_max_age = absl::GetFlag(FLAGS_jwks_max_age);
@@ -353,16 +286,16 @@ int main(int argc, char** argv) {
   absl::FlagsUsageConfig usage;
   usage.version_string = [] { return VersionText(); };
   absl::SetFlagsUsageConfig(usage);
-  Scan scan;
-  if (absl::Status s = ScanArgs(std::vector<std::string>(argv + 1, argv + argc), &scan); !s.ok()) {
-    std::cerr << "token-authority: " << s.message() << "\n";
+  absl::StatusOr<ta::CommandLineScan> scan = ScanArgs(argc, argv);
+  if (!scan.ok()) {
+    std::cerr << "token-authority: " << scan.status().message() << "\n";
     return kExitUsage;
   }
-  if (scan.help) {
+  if (scan->help) {
     std::cout << HelpText();
     return 0;
   }
-  if (scan.version) {
+  if (scan->version) {
     std::cout << VersionText();
     return 0;
   }

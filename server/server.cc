@@ -269,12 +269,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     authority_options.audit = server->audit_.get();
   }
   authority_options.metrics = server->MetricsForCore();
+  // The revocation view's checkpoint: a restart reads only the log after it (issue 27).
+  authority_options.view_checkpoint_path = options.data_dir + "/revocation_view.ckpt";
   ASSIGN_OR_RETURN(
       server->authority_,
       core::TokenAuthority::Create(authority_options, server->Store(), server->keys_.get()));
   ASSIGN_OR_RETURN(server->callers_, LoadCallers(options));
   server->pool_ =
-      std::make_unique<rpc::WorkerPool>(options.worker_threads, options.max_queued_calls);
+      std::make_unique<runtime::WorkerPool>(options.worker_threads, options.max_queued_calls);
   rpc::ServiceDeps deps{server->authority_.get(), server->callers_.get(), server->pool_.get(),
                         &server->gate_, server->audit_.get(), server->MetricsForFaces()};
   server->authority_service_ = rpc::MakeAuthorityService(deps);
@@ -334,12 +336,20 @@ void Server::Shutdown(absl::Duration grace) {
   // gets a moment to flush their answers, not the whole grace: it would also wait for idle
   // client connections to go away.
   const absl::Time deadline = absl::Now() + grace;
+  // Watch streams never finish by themselves: end them first (UNAVAILABLE shutting_down).
+  authority_->watch_hub().Shutdown();
   gate_.CloseAndWait(deadline);
   StopHttp(std::min(deadline - absl::Now(), absl::Seconds(1)));
   server_->Shutdown(absl::ToChronoTime(std::min(deadline, absl::Now() + absl::Seconds(1))));
   // Calls the grace did not cover finish now (their clients already see CANCELLED), while
   // everything they touch is still alive.
   pool_->Stop();
+  // No call runs any more: the view's checkpoint now, so the next start reads only the log
+  // appended after this point.
+  if (absl::Status saved = authority_->SaveViewCheckpoint(); !saved.ok()) {
+    std::cerr << "token-authority: revocation view checkpoint not saved: " << saved.message()
+              << "\n";
+  }
 }
 
 }  // namespace ta

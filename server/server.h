@@ -165,7 +165,7 @@ class Server {
   std::unique_ptr<AuditLog> audit_;  // null when off
   std::unique_ptr<core::TokenAuthority> authority_;
   std::unique_ptr<core::CallerRegistry> callers_;
-  rpc::CallGate gate_;  // closed by Shutdown before gRPC's (see call_gate.h)
+  runtime::CallGate gate_;  // closed by Shutdown before gRPC's (see call_gate.h)
   std::unique_ptr<grpc::Service> authority_service_;
   std::unique_ptr<grpc::Service> admin_service_;
   std::unique_ptr<http::Endpoints> http_endpoints_;
@@ -175,7 +175,7 @@ class Server {
   // A pooled call still running when the shutdown grace runs out uses the services and the
   // gate until it has left: Shutdown drains the pool, and it is declared after them so it
   // is also destroyed (drained) before them.
-  std::unique_ptr<rpc::WorkerPool> pool_;
+  std::unique_ptr<runtime::WorkerPool> pool_;
   std::unique_ptr<grpc::Server> server_;
   // Last: destroyed (stopped) first; it tells server_'s health service.
   std::unique_ptr<ReadinessMonitor> readiness_;

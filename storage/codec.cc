@@ -76,18 +76,6 @@ absl::Status ParseBody(absl::string_view value, absl::string_view what,
 
 }  // namespace
 
-int64_t TimeToMicros(absl::Time t) {
-  if (t == absl::InfinitePast()) return std::numeric_limits<int64_t>::min();
-  if (t == absl::InfiniteFuture()) return std::numeric_limits<int64_t>::max();
-  return absl::ToUnixMicros(t);
-}
-
-absl::Time MicrosToTime(int64_t micros) {
-  if (micros == std::numeric_limits<int64_t>::min()) return absl::InfinitePast();
-  if (micros == std::numeric_limits<int64_t>::max()) return absl::InfiniteFuture();
-  return absl::FromUnixMicros(micros);
-}
-
 uint64_t DropAfterMicros(absl::Time t) {
   if (t == absl::InfiniteFuture()) return std::numeric_limits<uint64_t>::max();
   int64_t micros = TimeToMicros(t);

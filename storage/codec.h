@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "base/time_micros.h"
 #include "storage/token_store.h"
 
 namespace ta::storage {
@@ -90,10 +91,10 @@ inline constexpr const CfInfo& CfInfoOf(Cf cf) { return kColumnFamilies[static_c
 
 // ---- Times -----------------------------------------------------------------------------
 
-// Microseconds since the epoch; InfinitePast/InfiniteFuture map to INT64_MIN/INT64_MAX and
-// back, so they round-trip exactly.
-int64_t TimeToMicros(absl::Time t);
-absl::Time MicrosToTime(int64_t micros);
+// Microseconds since the epoch (base/time_micros.h): InfinitePast/InfiniteFuture map to
+// INT64_MIN/INT64_MAX and back, so they round-trip exactly.
+using ::ta::MicrosToTime;
+using ::ta::TimeToMicros;
 
 // The header's unsigned drop-after: times before the epoch clamp to 0, InfiniteFuture is
 // UINT64_MAX (never dropped).

@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "base/revocation.h"
 
 namespace ta::storage {
 
@@ -164,26 +165,14 @@ struct StoreStats {
 
 // One entry of the revocation log (DESIGN §10): a revocation that kills access tokens, kept
 // while any token it kills can still verify. The log is what the in-memory revocation view
-// (server/core/revocation_view.h) is built from and kept current by, so introspecting an
-// access token needs no store read.
-struct RevocationEntry {
-  enum class Kind : uint8_t {
-    kJti = 1,      // one access token (RevokeToken): id = jti
-    kFamily = 2,   // a family revoked (logout, admin, reuse detected): id = raw family id
-    kSubject = 3,  // a family killed by its subject's cutoff (RevokeSubject): id = family id
-  };
-  uint64_t seq = 0;  // assigned by the store: unique, increasing with each append
-  Kind kind = Kind::kJti;
-  std::string id;
-  absl::Time revoked_at;
-  // No token this entry kills can verify after this instant: the entry may be forgotten then.
-  // jti: the token's exp + leeway (DenyJti's expires_at); family: its access_live_until.
-  absl::Time live_until;
-};
+// (token/revocation_view.h) is built from and kept current by, so introspecting an access
+// token needs no store read. Defined in base/revocation.h, below both this store and the view.
+using RevocationEntry = ::ta::RevocationEntry;
 
 // Receives every entry the store appended, after its commit and before the call that
 // appended it returns (so a server's own revocations are in its view before they are
-// acknowledged). Must be quick and must not call back into the store.
+// acknowledged). Must be quick and must not call back into the store. A store no other
+// process writes (RocksDB) calls it in seq order, one entry at a time.
 using RevocationListener = std::function<void(const RevocationEntry&)>;
 
 // The shared key ring as the store keeps it (DESIGN §11): a document the server sealed
@@ -274,8 +263,8 @@ class TokenStore {
   virtual absl::StatusOr<bool> RevokeFamily(absl::string_view family_id, absl::string_view reason,
                                             absl::string_view revoked_by, absl::Time now) = 0;
 
-  // Synced; the entry lives until the token's exp. Idempotent; a later call for the same jti
-  // replaces its exp. INVALID_ARGUMENT for an empty jti or one over 1024 bytes.
+  // Synced; the entry lives until the token's exp. Idempotent; a later call never shortens it:
+  // the later exp stands (denylist and log alike). INVALID_ARGUMENT: empty jti or > 1024 bytes.
   virtual absl::Status DenyJti(absl::string_view jti, absl::Time expires_at) = 0;
   // true while now <= expires_at; false once past it.
   virtual absl::StatusOr<bool> IsJtiDenied(absl::string_view jti, absl::Time now) = 0;
@@ -314,12 +303,10 @@ class TokenStore {
 
   // The store's clock (DESIGN §13): the database server's clock_timestamp() for PostgreSQL,
   // which every replica measures its own clock against; the RocksDB store's own (injected)
-  // clock, the only one there. UNAVAILABLE when the store does not answer; the default,
-  // UNIMPLEMENTED, is for wrappers and fakes that have no clock to offer (nothing is
-  // measured then).
-  virtual absl::StatusOr<absl::Time> ClockNow() {
-    return absl::UnimplementedError("this store offers no clock");
-  }
+  // clock, the only one there (the process's own, so a measured offset is zero). Every store
+  // has one: a wrapper forwards to the store it wraps. UNAVAILABLE when the store does not
+  // answer.
+  virtual absl::StatusOr<absl::Time> ClockNow() = 0;
 
   virtual absl::StatusOr<StoreStats> GetStats() = 0;
 

@@ -7,12 +7,15 @@
 #include <algorithm>
 #include <fstream>
 #include <optional>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/tokenctl/progress.h"
 #include "client/tokenctl/subcommands.h"
@@ -23,6 +26,9 @@ namespace {
 
 namespace v1 = ::tokenauthority::v1;
 using google::protobuf::util::TimeUtil;
+
+// Calls one --from_file run may have in flight.
+constexpr int kMaxParallel = 64;
 
 constexpr absl::string_view kTimeHint = ": want RFC 3339, e.g. 2030-01-01T00:00:00Z";
 
@@ -88,35 +94,107 @@ std::string SubjectJson(const std::string& subject, const v1::RevokeSubjectRespo
                       fields == "{}" ? "}" : absl::StrCat(",", fields.substr(1)));
 }
 
-// Revokes each subject of the file in order. A refusal (a bad subject) is reported with its
-// line and the run goes on; a transport failure stops the run at that line, which is then
-// the line to resume from (--from_line): every line before it was answered. Only answered
-// revocations count as revoked.
+// The calls of one --from_file run, made by `parallel` threads taking lines in order.
+// Answers are reported in line order as they arrive, so the report (and --json) reads as a
+// serial run's; a transport failure stops the hand-out of new lines.
+class SubjectRevoker {
+ public:
+  SubjectRevoker(const std::vector<Line>& lines, const v1::RevokeSubjectRequest& tmpl,
+                 client::Client& c, int parallel)
+      : lines_(lines), tmpl_(tmpl), client_(c), answers_(lines.size()) {
+    for (int i = 0; i < parallel; ++i) threads_.emplace_back([this] { Work(); });
+  }
+  ~SubjectRevoker() {
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    for (std::thread& t : threads_) t.join();
+  }
+
+  // The answer for line index `i`, waiting for it; nullopt when it was never sent (a
+  // transport failure stopped the run before).
+  std::optional<absl::StatusOr<v1::RevokeSubjectResponse>> Await(size_t i) {
+    absl::MutexLock lock(&mu_);
+    auto ready = [this, i]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return answers_[i].has_value() || (i >= next_ && stop_);
+    };
+    mu_.Await(absl::Condition(&ready));
+    return answers_[i];
+  }
+
+ private:
+  void Work() {
+    while (true) {
+      size_t i;
+      {
+        absl::MutexLock lock(&mu_);
+        if (stop_ || next_ == lines_.size()) return;
+        i = next_++;
+        ++in_flight_;
+      }
+      v1::RevokeSubjectRequest req = tmpl_;
+      req.set_subject(lines_[i].subject);
+      absl::StatusOr<v1::RevokeSubjectResponse> result = client_.RevokeSubject(req);
+      absl::MutexLock lock(&mu_);
+      --in_flight_;
+      if (!result.ok() && IsTransportFailure(result.status())) stop_ = true;
+      answers_[i] = std::move(result);
+    }
+  }
+
+  const std::vector<Line>& lines_;
+  const v1::RevokeSubjectRequest& tmpl_;
+  client::Client& client_;
+  absl::Mutex mu_;
+  size_t next_ ABSL_GUARDED_BY(mu_) = 0;
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::optional<absl::StatusOr<v1::RevokeSubjectResponse>>> answers_
+      ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> threads_;
+};
+
+// Revokes each subject of the file, --parallel calls at a time (1: one after the other). A
+// refusal (a bad subject) is reported with its line and the run goes on; a transport failure
+// stops the run at that line, which is then the line to resume from (--from_line): every
+// line before it was answered. Only answered revocations count as revoked.
 int RevokeSubjectsFromFile(const CommandInput& in, const v1::RevokeSubjectRequest& tmpl,
                            client::Client& c, Io& io) {
   if (in.from_line < 1) return UsageError(io, "--from_line: must be 1 or more");
+  if (in.parallel < 1 || in.parallel > kMaxParallel) {
+    return UsageError(io, absl::StrCat("--parallel: 1..", kMaxParallel));
+  }
   absl::StatusOr<std::vector<Line>> lines = ReadSubjects(in.from_file, in.from_line, io);
   if (!lines.ok()) return UsageError(io, lines.status().message());
   Progress progress(io.err, io.progress,
                     {.label = "revoking", .total = lines->size(), .columns = io.columns});
+  SubjectRevoker revoker(*lines, tmpl, c, in.parallel);
   size_t attempted = 0, revoked = 0;
-  for (const Line& line : *lines) {
-    v1::RevokeSubjectRequest req = tmpl;
-    req.set_subject(line.subject);
-    absl::StatusOr<v1::RevokeSubjectResponse> result = c.RevokeSubject(req);
-    if (result.ok()) {
+  for (size_t i = 0; i < lines->size(); ++i) {
+    const Line& line = (*lines)[i];
+    std::optional<absl::StatusOr<v1::RevokeSubjectResponse>> result = revoker.Await(i);
+    if (result.has_value() && result->ok()) {
       ++revoked;
-      if (in.json) io.out << SubjectJson(line.subject, *result) << "\n" << std::flush;
-    } else {
-      progress.Erase();  // the error gets a line of its own; the bar comes back below it
+      if (in.json) io.out << SubjectJson(line.subject, **result) << "\n" << std::flush;
+      progress.Set(++attempted);
+      continue;
+    }
+    progress.Erase();  // the error gets a line of its own; the bar comes back below it
+    if (result.has_value()) {
       io.err << "line " << line.number << ": " << line.subject << ": ";
-      CallError(io, result.status());
-      if (IsTransportFailure(result.status())) {
-        io.err << "stopped at line " << line.number << " (not revoked): " << revoked << " of "
-               << lines->size() << " subjects revoked; resume from line " << line.number
-               << " (--from_line=" << line.number << ")\n";
-        return kExitUnreachable;
+      CallError(io, result->status());
+    }
+    if (!result.has_value() || IsTransportFailure(result->status())) {
+      io.err << "stopped at line " << line.number << " (not revoked): " << revoked << " of "
+             << lines->size() << " subjects revoked; resume from line " << line.number
+             << " (--from_line=" << line.number << ")";
+      if (in.parallel > 1) {
+        io.err << "; lines after it may have been revoked already and are revoked again "
+                  "(give --not_before for the same cutoff both times)";
       }
+      io.err << "\n";
+      return kExitUnreachable;
     }
     progress.Set(++attempted);
   }

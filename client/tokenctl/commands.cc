@@ -89,7 +89,7 @@ constexpr Command kCommands[] = {
      internal::RevokeFamily},
     {"revoke-subject", "SUBJECT | --from_file=FILE|-",
      "end SUBJECT's sessions (or each listed subject's)",
-     "reason not_before block_until from_file from_line",
+     "reason not_before block_until from_file from_line parallel",
      "tokenctl revoke-subject --from_file=leaked-users.txt --reason=incident-42", 0, 1,
      internal::RevokeSubject},
     {"sessions", "SUBJECT", "SUBJECT's sessions, newest first",

@@ -44,6 +44,7 @@ struct CommandInput {
   std::string block_until;            // revoke-subject, RFC 3339
   std::string from_file;              // revoke-subject: subjects, one a line ("-": stdin)
   int from_line = 1;                  // revoke-subject --from_file: start at this line
+  int parallel = 1;                   // revoke-subject --from_file: calls in flight
   bool include_revoked = false;       // sessions
   int page_size = 0;                  // sessions
   std::string page_token;             // sessions

@@ -23,17 +23,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "base/command_line.h"
 #include "client/client.h"
 #include "client/tokenctl/commands.h"
 #include "client/tokenctl/help.h"
 #include "client/tokenctl/terminal.h"
-
-#ifndef TA_VERSION
-#define TA_VERSION "0.0.0"
-#endif
-#ifndef TA_BUILD_VERSION
-#define TA_BUILD_VERSION "unknown"
-#endif
 
 namespace {
 const ta::client::ClientOptions kDefaults;
@@ -71,6 +65,8 @@ ABSL_FLAG(std::string, from_file, "",
           "revoke each subject in FILE, one a line (# comments; - reads stdin)");
 ABSL_FLAG(int, from_line, 1,
           "with --from_file: start at this line (the one a stopped run says to resume from)");
+ABSL_FLAG(int, parallel, 1,
+          "with --from_file: revocations in flight at once, 1..64 (a mass logout: 16)");
 ABSL_FLAG(bool, include_revoked, false, "also list revoked sessions");
 ABSL_FLAG(int, page_size, 0, "sessions per page, 1..500 (default 50)");
 ABSL_FLAG(std::string, page_token, "", "the page after a previous one (printed under it)");
@@ -93,16 +89,6 @@ constexpr absl::string_view kGlobalFlags[] = {
 
 absl::Status UsageStatus(absl::string_view message) { return absl::InvalidArgumentError(message); }
 
-// Finds the flag that `name` (as written after the dashes) sets; handles --noBOOL.
-absl::CommandLineFlag* FindFlag(absl::string_view name, bool* negated) {
-  *negated = false;
-  if (absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name)) return flag;
-  if (!absl::ConsumePrefix(&name, "no")) return nullptr;
-  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
-  *negated = flag != nullptr && flag->IsOfType<bool>();
-  return *negated ? flag : nullptr;
-}
-
 // --help, --helpfull, -h ...: Abseil would print its own list and exit 1; tokenctl prints
 // its help and exits 0.
 bool IsHelpFlag(absl::string_view name) { return absl::StartsWith(name, "help") || name == "h"; }
@@ -121,54 +107,15 @@ std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
   return args;
 }
 
-struct Scan {
-  bool help = false;     // a help flag was given
-  bool version = false;  // --version was given
-  std::vector<std::string> positional;
-};
-
 // absl::ParseCommandLine exits 1 on an unknown flag or a bad value; tokenctl promises 2 and
-// the flag's name, so the command line is checked first with the same grammar.
-absl::StatusOr<Scan> ScanCommandLine(const std::vector<std::string>& args) {
-  Scan scan;
-  for (size_t i = 1; i < args.size(); ++i) {
-    absl::string_view arg = args[i];
-    if (arg == "--") {
-      while (++i < args.size()) scan.positional.push_back(args[i]);
-      break;
-    }
-    if (arg.size() < 2 || arg[0] != '-') {  // positional, or "-" for stdin
-      scan.positional.emplace_back(arg);
-      continue;
-    }
-    absl::ConsumePrefix(&arg, "-");
-    absl::ConsumePrefix(&arg, "-");
-    size_t eq = arg.find('=');
-    absl::string_view name = arg.substr(0, eq);
-    if (IsHelpFlag(name)) {
-      scan.help = true;
-      continue;
-    }
-    if (name == "version") {
-      scan.version = true;
-      continue;
-    }
-    bool negated = false;
-    absl::CommandLineFlag* flag = FindFlag(name, &negated);
-    if (flag == nullptr) return UsageStatus(absl::StrCat("unknown flag --", name));
-    if (negated || (eq == absl::string_view::npos && flag->IsOfType<bool>())) continue;
-    std::string value;
-    if (eq != absl::string_view::npos) {
-      value = std::string(arg.substr(eq + 1));
-    } else if (i + 1 < args.size()) {
-      value = args[++i];
-    } else {
-      return UsageStatus(absl::StrCat("--", name, ": missing value"));
-    }
-    std::string error;
-    if (!flag->ParseFrom(value, &error)) return UsageStatus(absl::StrCat("--", name, ": ", error));
-  }
-  return scan;
+// the flag's name, so the command line is checked first (base/command_line.h); arguments that
+// are not flags are the subcommand and its operands.
+absl::StatusOr<ta::CommandLineScan> ScanCommandLine(const std::vector<std::string>& args) {
+  ta::CommandLineRules rules;
+  rules.program = "tokenctl";
+  rules.positional = true;
+  rules.is_help = IsHelpFlag;
+  return ta::ScanCommandLine(std::vector<std::string>(args.begin() + 1, args.end()), rules);
 }
 
 // Help's view of a flag: a placeholder for its value from its type and name.
@@ -199,7 +146,7 @@ std::optional<ta::tokenctl::FlagDoc> DescribeFlag(absl::string_view name) {
 }
 
 // help, completion, and --help anywhere. nullopt when the command line asks for none.
-std::optional<int> LocalCommand(const Scan& scan) {
+std::optional<int> LocalCommand(const ta::CommandLineScan& scan) {
   std::vector<std::string> words = scan.positional;
   bool help = scan.help;
   // "help X" is X's help; "help --help" is help's own, like "help help".
@@ -301,6 +248,7 @@ ta::tokenctl::CommandInput InputFromFlags(std::vector<std::string> args) {
   in.block_until = absl::GetFlag(FLAGS_block_until);
   in.from_file = absl::GetFlag(FLAGS_from_file);
   in.from_line = absl::GetFlag(FLAGS_from_line);
+  in.parallel = absl::GetFlag(FLAGS_parallel);
   in.include_revoked = absl::GetFlag(FLAGS_include_revoked);
   in.page_size = absl::GetFlag(FLAGS_page_size);
   in.page_token = absl::GetFlag(FLAGS_page_token);
@@ -329,10 +277,10 @@ int Fail(absl::string_view problem) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> args = NormalizeFlagNames(argc, argv);
-  absl::StatusOr<Scan> scan = ScanCommandLine(args);
+  absl::StatusOr<ta::CommandLineScan> scan = ScanCommandLine(args);
   if (!scan.ok()) return Fail(absl::StrCat(scan.status().message(), " (tokenctl help)"));
   if (scan->version && !scan->help) {
-    std::cout << "tokenctl " << TA_VERSION << " (commit " << TA_BUILD_VERSION << ")\n";
+    std::cout << ta::VersionLine("tokenctl", TA_VERSION, TA_BUILD_VERSION);
     return kExitOk;
   }
   if (std::optional<int> code = LocalCommand(*scan)) return *code;

@@ -9,10 +9,10 @@
 #include "base/status_macros.h"
 #include "server/core/limits.h"
 #include "server/core/refresh_token.h"
-#include "server/token/base64url.h"
-#include "server/token/crypto.h"
-#include "server/token/jwt.h"
-#include "server/token/key.h"
+#include "token/base64url.h"
+#include "token/crypto.h"
+#include "token/jwt.h"
+#include "token/key.h"
 
 namespace ta::core {
 namespace {
@@ -66,6 +66,12 @@ absl::Status ValidateAuthorityOptions(const AuthorityOptions& o) {
   if (o.max_clock_offset < absl::Milliseconds(1) || o.max_clock_offset > absl::Minutes(1)) {
     return OptionError("max_clock_offset", "must be between 1ms and 1m");
   }
+  if (o.view_checkpoint_interval != absl::ZeroDuration() &&
+      (o.view_checkpoint_interval < absl::Seconds(1) ||
+       o.view_checkpoint_interval > absl::Hours(24))) {
+    return OptionError("view_checkpoint_interval", "must be 0 (off) or between 1s and 24h");
+  }
+  if (o.watch_stream_buffer < 16) return OptionError("watch_stream_buffer", "must be at least 16");
   if (o.clock == nullptr) return OptionError("clock", "must not be null");
   if (o.metrics == nullptr) return OptionError("metrics", "must not be null");
   return absl::OkStatus();
@@ -78,10 +84,22 @@ absl::StatusOr<std::unique_ptr<TokenAuthority>> TokenAuthority::Create(
     return absl::InvalidArgumentError("TokenAuthority needs a store and a key ring");
   }
   auto authority = absl::WrapUnique(new TokenAuthority(options, store, keys));
-  // Listen first, then load: an entry appended in between is applied twice, never missed.
-  RevocationView* view = authority->view_.get();
-  store->SetRevocationListener([view](const storage::RevocationEntry& e) { view->Apply(e); });
-  RETURN_IF_ERROR(view->Load(*store, options.clock->Now()));
+  WatchHubOptions hub_options;
+  hub_options.store = store;
+  hub_options.clock = options.clock;
+  hub_options.shared_store = options.shared_store;
+  hub_options.stream_buffer = options.watch_stream_buffer;
+  // The view is the one LoadView settles on (a checkpoint's, or a fresh one); the hub asks
+  // only once started.
+  TokenAuthority* self = authority.get();
+  hub_options.view_current = [self](absl::Time now) { return self->view_->IsCurrent(now); };
+  hub_options.jwks_json = [keys] { return keys->JwksJson(); };
+  ASSIGN_OR_RETURN(authority->watch_hub_, WatchHub::Create(std::move(hub_options)));
+  WatchHub* hub = authority->watch_hub_.get();
+  // LoadView listens first (publishing to the hub too), then loads.
+  ASSIGN_OR_RETURN(const LogPosition loaded, authority->LoadView());
+  token::RevocationView* view = authority->view_.get();
+  hub->Begin(view->last_seq());
   if (options.shared_store) {
     // A shared key ring is reloaded in the same polls, so a rotation on another replica is
     // picked up within the lag bound too.
@@ -89,13 +107,23 @@ absl::StatusOr<std::unique_ptr<TokenAuthority>> TokenAuthority::Create(
     authority->follower_ = std::make_unique<RevocationFollower>(
         store, view, options.clock, absl::Milliseconds(100), [self] { return self->ReloadKeys(); },
         options.max_clock_offset);
+    authority->follower_->ResumeAfter(loaded.seq);
+    authority->follower_->SetObserver(
+        [hub](const std::vector<storage::RevocationEntry>& entries) {
+          for (const storage::RevocationEntry& e : entries) hub->Publish(e);
+        },
+        [hub](absl::Time as_of) { hub->MarkCurrent(as_of); });
     RETURN_IF_ERROR(authority->follower_->PollOnce());  // current before the first call
     authority->follower_->Start();
   }
+  if (authority->checkpointer_ != nullptr) authority->checkpointer_->Start();
+  hub->Start();
   return authority;
 }
 
 TokenAuthority::~TokenAuthority() {
+  if (watch_hub_ != nullptr) watch_hub_->Shutdown();
+  if (checkpointer_ != nullptr) checkpointer_->Stop();
   if (follower_ != nullptr) follower_->Stop();
   store_->SetRevocationListener(nullptr);
 }
@@ -106,8 +134,8 @@ TokenAuthority::TokenAuthority(const AuthorityOptions& options, storage::TokenSt
       store_(store),
       keys_(keys),
       verify_cache_(options.verify_cache_bytes),
-      view_(std::make_unique<RevocationView>(options.shared_store, options.max_revocation_lag,
-                                             options.clock)) {}
+      view_(std::make_unique<token::RevocationView>(options.shared_store,
+                                                    options.max_revocation_lag, options.clock)) {}
 
 void TokenAuthority::Audit(AuditEvent event, const absl::Status& status,
                            const Caller& caller) const {

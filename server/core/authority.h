@@ -22,10 +22,12 @@
 #include "server/core/audit.h"
 #include "server/core/metrics.h"
 #include "server/core/revocation_follower.h"
-#include "server/core/revocation_view.h"
 #include "server/core/verify_cache.h"
+#include "server/core/view_checkpoint.h"
+#include "server/core/watch_hub.h"
 #include "server/token/key_ring.h"
 #include "storage/token_store.h"
+#include "token/revocation_view.h"
 
 namespace ta::core {
 
@@ -65,6 +67,17 @@ struct AuthorityOptions {
   // every follower poll) before it refuses to call a token active ("clock_offset_exceeded")
   // and reports NOT_SERVING. Default 500 ms.
   absl::Duration max_clock_offset = absl::Milliseconds(500);
+  // The revocation view's checkpoint (view_checkpoint.h): a file a start loads instead of
+  // reading the whole revocation log, then replays only the log after it. Empty (default):
+  // none, every start reads the whole log. The server sets <data_dir>/revocation_view.ckpt.
+  std::string view_checkpoint_path;
+  // With view_checkpoint_path: how often the checkpoint is rewritten while serving (also by
+  // SaveViewCheckpoint, at clean shutdown). Default 1 min; 1 s .. 24 h, or 0: no checkpoint
+  // is read or written.
+  absl::Duration view_checkpoint_interval = absl::Minutes(1);
+  // WatchRevocations: events a stream may hold unsent before it is cut ("watch_too_slow").
+  // Default 4096 (a few hundred KiB for the slowest watcher); >= 16.
+  size_t watch_stream_buffer = 4096;
   // Where security events go (audit.h). Not owned; may be null (no audit trail).
   AuditSink* audit = nullptr;
   // Time source. Never null.
@@ -219,7 +232,12 @@ class TokenAuthority {
 
   // The revocations that can still matter, in memory (revocation_view.h). A follower of a
   // shared store applies entries and marks it current; health reports use IsCurrent.
-  RevocationView& view() { return *view_; }
+  token::RevocationView& view() { return *view_; }
+  // Writes the view's checkpoint now (the server calls it at clean shutdown, once no call
+  // runs) and stops the periodic writes. OK without a checkpoint path.
+  absl::Status SaveViewCheckpoint();
+  // WatchRevocations' streams (watch_hub.h), fed from the same log as the view.
+  WatchHub& watch_hub() { return *watch_hub_; }
 
   ~TokenAuthority();
 
@@ -257,6 +275,9 @@ class TokenAuthority {
   // A shared key ring: adopts another replica's rotation (the follower's polls).
   absl::Status ReloadKeys();
   absl::StatusOr<BackupReport> Backup(absl::string_view backup_dir, uint32_t keep_last);
+  // Builds the view (from the checkpoint when one is usable, view_checkpoint.h), listens to
+  // the store, replays the log after what it holds; returns the log position it holds.
+  absl::StatusOr<LogPosition> LoadView();
   // Completes `event` (time, caller, outcome from `status`) and hands it to the sink.
   void Audit(AuditEvent event, const absl::Status& status, const Caller& caller) const;
 
@@ -277,8 +298,10 @@ class TokenAuthority {
   storage::TokenStore* const store_;
   token::KeyRing* const keys_;
   VerifyCache verify_cache_;
-  std::unique_ptr<RevocationView> view_;
-  std::unique_ptr<RevocationFollower> follower_;  // with shared_store only
+  std::unique_ptr<token::RevocationView> view_;
+  std::unique_ptr<RevocationFollower> follower_;    // with shared_store only
+  std::unique_ptr<ViewCheckpointer> checkpointer_;  // with view_checkpoint_path only
+  std::unique_ptr<WatchHub> watch_hub_;
   // Held (TryLock) for a whole CreateBackup, key copy included: one backup at a time.
   absl::Mutex backup_mu_;
 };

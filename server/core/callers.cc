@@ -17,8 +17,8 @@
 #include "absl/strings/strip.h"
 #include "base/error.h"
 #include "base/status_macros.h"
-#include "server/token/base64url.h"
-#include "server/token/crypto.h"
+#include "token/base64url.h"
+#include "token/crypto.h"
 
 namespace ta::core {
 namespace {

@@ -1,13 +1,16 @@
 // Introspection (DESIGN §4): is this token usable now, and what does it say.
 #include <algorithm>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "base/error.h"
 #include "base/status_macros.h"
 #include "server/core/authority.h"
 #include "server/core/limits.h"
 #include "server/core/refresh_token.h"
-#include "server/token/jwt.h"
+#include "token/access_decision.h"
+#include "token/jwt.h"
+#include "token/verification_keys.h"
 
 namespace ta::core {
 namespace {
@@ -29,6 +32,22 @@ std::string ReasonOrDefault(const absl::Status& status, absl::string_view fallba
   std::string reason = ReasonOf(status);
   return reason.empty() ? std::string(fallback) : reason;
 }
+
+// The key ring behind the verify cache (TokenAuthority::VerifyAccessToken), as the token
+// library's access-token decision verifies with it.
+class CachedRing final : public token::VerificationKeys {
+ public:
+  using Verifier = absl::FunctionRef<absl::StatusOr<std::shared_ptr<const token::VerifiedJwt>>(
+      absl::string_view, const token::VerifyPolicy&, absl::Time)>;
+  explicit CachedRing(Verifier verify) : verify_(verify) {}
+  absl::StatusOr<std::shared_ptr<const token::VerifiedJwt>> Verify(
+      absl::string_view token, const token::VerifyPolicy& policy, absl::Time now) const override {
+    return verify_(token, policy, now);
+  }
+
+ private:
+  Verifier verify_;
+};
 
 }  // namespace
 
@@ -70,32 +89,22 @@ absl::StatusOr<std::vector<Introspection>> TokenAuthority::IntrospectBatch(
 
 absl::StatusOr<Introspection> TokenAuthority::IntrospectAccess(const IntrospectRequest& request,
                                                                absl::Time now) {
-  token::VerifyPolicy policy;
-  policy.expected_typ = "at+jwt";
+  token::AccessPolicy policy;
   policy.issuer = options_.issuer;
   policy.audience = request.audience;
   policy.leeway = options_.leeway;
   policy.max_token_bytes = kMaxTokenBytes;
-  absl::StatusOr<std::shared_ptr<const token::VerifiedJwt>> jwt =
-      VerifyAccessToken(request.token, policy, now);
-  if (!jwt.ok()) {
-    if (IsVerdictOnToken(jwt.status())) {
-      return Inactive(ReasonOrDefault(jwt.status(), "invalid_token"));
-    }
-    return jwt.status();
-  }
-  const token::JwtClaims& claims = (*jwt)->claims;
-  absl::StatusOr<std::string> family_id = DecodeFamilyId(claims.sid);
-  if (!family_id.ok()) return Inactive("missing_claim");
-  // No store read (DESIGN §10): every revocation that can still kill this token is in the
-  // view. (Its family cannot have expired: an access token never outlives its family.)
-  if (!view_->IsCurrent(now) && (follower_ == nullptr || !follower_->CatchUp(now))) {
-    return Error(absl::StatusCode::kUnavailable, "revocations_stale",
-                 "this server cannot prove it knows every recent revocation; retry");
-  }
-  absl::string_view revoked = view_->Check(claims.jti, *family_id, now);
-  if (!revoked.empty()) return Inactive(revoked);
+  auto verify = [this](absl::string_view token, const token::VerifyPolicy& verify_policy,
+                       absl::Time at) { return VerifyAccessToken(token, verify_policy, at); };
+  const CachedRing keys(verify);
+  // No store read (DESIGN §10): the decision consults the view; a stale view waits here for
+  // the follower to catch up (a store that no other process writes is always current).
+  auto catch_up = [this](absl::Time at) { return follower_ != nullptr && follower_->CatchUp(at); };
+  ASSIGN_OR_RETURN(token::AccessDecision decision,
+                   token::DecideAccessToken(request.token, keys, *view_, policy, now, catch_up));
+  if (!decision.active) return Inactive(decision.inactive_reason);
 
+  const token::JwtClaims& claims = decision.jwt->claims;
   Introspection out;
   out.active = true;
   out.token_type = "access_token";
@@ -107,7 +116,7 @@ absl::StatusOr<Introspection> TokenAuthority::IntrospectAccess(const IntrospectR
   out.audience = claims.aud;
   out.issued_at = claims.iat;
   out.expires_at = claims.exp;
-  out.claims_json = (*jwt)->claims_json;
+  out.claims_json = decision.jwt->claims_json;
   return out;
 }
 

@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/error.h"
-#include "server/token/base64url.h"
+#include "token/base64url.h"
 
 namespace ta::core {
 namespace {

@@ -12,7 +12,7 @@ constexpr size_t kBatch = 1000;
 
 }  // namespace
 
-RevocationFollower::RevocationFollower(storage::TokenStore* store, RevocationView* view,
+RevocationFollower::RevocationFollower(storage::TokenStore* store, token::RevocationView* view,
                                        const Clock* clock, absl::Duration interval,
                                        std::function<absl::Status()> also,
                                        absl::Duration max_clock_offset)
@@ -59,7 +59,6 @@ absl::Status RevocationFollower::MeasureClockOffset() {
   const absl::Time before = clock_->Now();
   absl::StatusOr<absl::Time> store_now = store_->ClockNow();
   const absl::Time after = clock_->Now();
-  if (store_now.status().code() == absl::StatusCode::kUnimplemented) return absl::OkStatus();
   RETURN_IF_ERROR(store_now.status());
   // The store read its clock somewhere in [before, after]; the midpoint errs by at most half
   // the round trip. The verdict changes only when the error cannot flip it (a slow round
@@ -95,11 +94,21 @@ absl::Status RevocationFollower::PollLocked() {
       view_->Apply(entry);
       cursor_ = entry.seq;
     }
+    if (on_entries_ && !batch.empty()) on_entries_(batch);
     if (batch.size() < kBatch) break;
   }
   if (also_) RETURN_IF_ERROR(also_());
   view_->MarkCurrent(started);
+  if (on_current_) on_current_(started);
   return absl::OkStatus();
+}
+
+void RevocationFollower::SetObserver(
+    std::function<void(const std::vector<storage::RevocationEntry>&)> on_entries,
+    std::function<void(absl::Time)> on_current) {
+  absl::MutexLock lock(&poll_mu_);
+  on_entries_ = std::move(on_entries);
+  on_current_ = std::move(on_current);
 }
 
 void RevocationFollower::Start() {
@@ -127,6 +136,11 @@ void RevocationFollower::Loop() {
     if (stopping_) return;
     wake_ = false;
   }
+}
+
+void RevocationFollower::ResumeAfter(uint64_t seq) {
+  absl::MutexLock lock(&poll_mu_);
+  cursor_ = seq;
 }
 
 }  // namespace ta::core

@@ -14,8 +14,10 @@
 // error cannot flip it). Past max_clock_offset either way the view is told so
 // (RevocationView::SetClockOffset): introspection refuses ("clock_offset_exceeded"), health
 // says NOT_SERVING, a line goes to stderr when it starts and when it ends, and the next poll
-// within the bound lifts it. A store without a clock of its own (UNIMPLEMENTED) is not
-// measured.
+// within the bound lifts it. Every store has a clock (TokenStore::ClockNow); a follower runs
+// only over a store other processes share (AuthorityOptions::shared_store: PostgreSQL), whose
+// clock is the database's. Over a RocksDB store (tests) the store's clock is this process's
+// own, so the offset measured is zero. A failed reading fails the poll, as a failed read does.
 //
 // Callers never wait on the store: a caller that finds the view stale (CatchUp) wakes the
 // thread and waits at most kCatchUpWait for a poll to prove it current, so a store that hangs
@@ -36,13 +38,14 @@
 #include <functional>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
-#include "server/core/revocation_view.h"
 #include "storage/token_store.h"
+#include "token/revocation_view.h"
 
 namespace ta::core {
 
@@ -53,7 +56,7 @@ class RevocationFollower {
   // `also`, when set, runs in every poll after the log is read (the shared key ring's reload);
   // its failure fails the poll, so what it keeps current is covered by the same lag bound.
   // `max_clock_offset`: how far this server's clock may be from the store's (default 500 ms).
-  RevocationFollower(storage::TokenStore* store, RevocationView* view, const Clock* clock,
+  RevocationFollower(storage::TokenStore* store, token::RevocationView* view, const Clock* clock,
                      absl::Duration interval = absl::Milliseconds(100),
                      std::function<absl::Status()> also = nullptr,
                      absl::Duration max_clock_offset = absl::Milliseconds(500));
@@ -68,6 +71,15 @@ class RevocationFollower {
   bool CatchUp(absl::Time now);
   void Start();
   void Stop();
+  // Polls read the log after `seq`: the view already holds every entry up to it (its load
+  // read them). Call before the first poll; without it the first poll reads the whole log.
+  void ResumeAfter(uint64_t seq);
+
+  // Also hands every entry read, in seq order, to `on_entries` (before the poll's other
+  // work, so none is lost when that fails) and each successful poll's proof to `on_current`
+  // (after the view's MarkCurrent): the watch hub (watch_hub.h). Before Start.
+  void SetObserver(std::function<void(const std::vector<storage::RevocationEntry>&)> on_entries,
+                   std::function<void(absl::Time)> on_current);
 
   // Polls that failed since start (for metrics and tests).
   uint64_t failed_polls() const { return failed_polls_.load(); }
@@ -79,11 +91,13 @@ class RevocationFollower {
   absl::Status MeasureClockOffset() ABSL_EXCLUSIVE_LOCKS_REQUIRED(poll_mu_);
 
   storage::TokenStore* const store_;
-  RevocationView* const view_;
+  token::RevocationView* const view_;
   const Clock* const clock_;
   const absl::Duration interval_;
   const std::function<absl::Status()> also_;
   const absl::Duration max_clock_offset_;
+  std::function<void(const std::vector<storage::RevocationEntry>&)> on_entries_;
+  std::function<void(absl::Time)> on_current_;
   std::optional<std::thread> thread_;
   std::atomic<uint64_t> failed_polls_{0};
   absl::Mutex poll_mu_;  // serialises polls

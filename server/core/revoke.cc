@@ -7,7 +7,7 @@
 #include "server/core/authority.h"
 #include "server/core/limits.h"
 #include "server/core/refresh_token.h"
-#include "server/token/jwt.h"
+#include "token/jwt.h"
 
 namespace ta::core {
 namespace {

@@ -14,6 +14,7 @@ bool TableAllows(Operation op, Role role) {
       return role == Role::kClient;
     case Operation::kIntrospect:
     case Operation::kIntrospectBatch:
+    case Operation::kWatchRevocations:  // what Introspect already tells a resource server
       return role == Role::kResource;
     case Operation::kGetJwks:
       return true;
@@ -61,6 +62,8 @@ absl::string_view OperationName(Operation op) {
       return "GetStats";
     case Operation::kCreateBackup:
       return "CreateBackup";
+    case Operation::kWatchRevocations:
+      return "WatchRevocations";
   }
   return "unknown";
 }

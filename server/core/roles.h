@@ -25,8 +25,9 @@ enum class Operation {
   kPurgeExpired,
   kGetStats,
   kCreateBackup,
+  kWatchRevocations,  // server streaming (docs/revocation-stream.md); the resource role
 };
-inline constexpr int kOperationCount = static_cast<int>(Operation::kCreateBackup) + 1;
+inline constexpr int kOperationCount = static_cast<int>(Operation::kWatchRevocations) + 1;
 
 // The RPC's name as in the proto, e.g. "Introspect".
 absl::string_view OperationName(Operation op);

@@ -15,7 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "base/sharded_cache.h"
-#include "server/token/jwt.h"
+#include "token/jwt.h"
 
 namespace ta::core {
 

@@ -7,8 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "server/token/base64url.h"
-#include "server/token/crypto.h"
+#include "token/base64url.h"
+#include "token/crypto.h"
 
 namespace ta::http {
 namespace {

@@ -33,8 +33,8 @@
 #include "server/core/callers.h"
 #include "server/http/message.h"
 #include "server/metrics/metrics.h"
-#include "server/rpc/call_gate.h"
-#include "server/rpc/worker_pool.h"
+#include "server/runtime/call_gate.h"
+#include "server/runtime/worker_pool.h"
 
 namespace ta::http {
 
@@ -53,8 +53,8 @@ struct EndpointsOptions {
 struct EndpointsDeps {
   core::TokenAuthority* authority = nullptr;
   const core::CallerRegistry* callers = nullptr;
-  rpc::WorkerPool* pool = nullptr;  // runs introspections and revocations (may wait)
-  rpc::CallGate* gate = nullptr;
+  runtime::WorkerPool* pool = nullptr;  // runs introspections and revocations (may wait)
+  runtime::CallGate* gate = nullptr;
   metrics::ServerMetrics* metrics = nullptr;    // counts requests; null: none
   std::function<std::string()> render_metrics{};  // GET /metrics; empty: 404
   std::function<absl::Status()> readiness{};      // GET /healthz/ready; empty: ready

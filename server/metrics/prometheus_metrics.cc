@@ -77,6 +77,40 @@ double LagSeconds(absl::Time now, absl::Time as_of) {
   return std::max(0.0, absl::ToDoubleSeconds(now - as_of));
 }
 
+// The key ring's gauges: keys by state, each key's age, each retiring key's retire time.
+std::vector<prometheus::MetricFamily> KeyRingFamilies(const std::vector<token::KeyInfo>& keys,
+                                                      absl::Time now) {
+  prometheus::MetricFamily count =
+      GaugeFamily("ta_signing_keys",
+                  "Keys in the signing key ring, by state (active, retiring, verify_only)");
+  prometheus::MetricFamily age =
+      GaugeFamily("ta_signing_key_age_seconds", "Time since each key of the ring was created");
+  prometheus::MetricFamily retire = GaugeFamily(
+      "ta_signing_key_retire_timestamp_seconds",
+      "When each rotated-out key stops verifying (Unix time; retiring keys only)");
+  std::map<std::string, int> by_state = {{"active", 0}, {"retiring", 0}, {"verify_only", 0}};
+  for (const token::KeyInfo& key : keys) {
+    const std::string state = KeyState(key);
+    ++by_state[state];
+    age.metric.push_back(GaugeSample(absl::ToDoubleSeconds(now - key.created_at),
+                                     {{"alg", std::string(token::AlgorithmName(key.alg))},
+                                      {"kid", key.kid},
+                                      {"state", state}}));
+    if (key.retire_at != absl::InfiniteFuture()) {
+      retire.metric.push_back(GaugeSample(
+          UnixSeconds(key.retire_at),
+          {{"alg", std::string(token::AlgorithmName(key.alg))}, {"kid", key.kid}}));
+    }
+  }
+  for (const auto& [state, n] : by_state)
+    count.metric.push_back(GaugeSample(n, {{"state", state}}));
+  std::vector<prometheus::MetricFamily> families;
+  families.push_back(std::move(count));
+  families.push_back(std::move(age));
+  families.push_back(std::move(retire));
+  return families;
+}
+
 }  // namespace
 
 PrometheusMetrics::PrometheusMetrics(PrometheusMetricsOptions options)
@@ -99,6 +133,14 @@ absl::StatusOr<std::unique_ptr<PrometheusMetrics>> PrometheusMetrics::Create(
 
 void PrometheusMetrics::Build() {
   prometheus::Registry& r = *registry_;
+  BuildCallMetrics(r);
+  BuildTokenMetrics(r);
+  BuildStoreMetrics(r);
+  BuildProcessMetrics(r);
+}
+
+// Both faces: calls by method/endpoint and status, and their latency.
+void PrometheusMetrics::BuildCallMetrics(prometheus::Registry& r) {
   rpc_requests_ = &prometheus::BuildCounter()
                        .Name("ta_grpc_requests_total")
                        .Help("gRPC calls answered, by method and status code")
@@ -120,6 +162,10 @@ void PrometheusMetrics::Build() {
                        .Name("ta_http_request_duration_seconds")
                        .Help("Time from a complete HTTP request to its answer, by endpoint")
                        .Register(r);
+}
+
+// What happened to tokens: refreshes by outcome, revocations by width, verify-cache lookups.
+void PrometheusMetrics::BuildTokenMetrics(prometheus::Registry& r) {
   auto& refresh = prometheus::BuildCounter()
                       .Name("ta_refresh_total")
                       .Help("RefreshTokens calls by outcome")
@@ -142,6 +188,10 @@ void PrometheusMetrics::Build() {
                     .Register(r);
   verify_cache_[0] = &cache.Add({{"result", "miss"}});
   verify_cache_[1] = &cache.Add({{"result", "hit"}});
+}
+
+// The store: each operation's latency and failures.
+void PrometheusMetrics::BuildStoreMetrics(prometheus::Registry& r) {
   auto& store_latency = prometheus::BuildHistogram()
                             .Name("ta_store_operation_duration_seconds")
                             .Help("Time of each store operation, by operation")
@@ -160,6 +210,10 @@ void PrometheusMetrics::Build() {
     store_errors_->Add({{"operation", std::string(StoreOpName(static_cast<StoreOp>(i)))},
                         {"code", absl::StatusCodeToString(absl::StatusCode::kUnavailable)}});
   }
+}
+
+// The process: what was built, when it started, and the last backup.
+void PrometheusMetrics::BuildProcessMetrics(prometheus::Registry& r) {
   std::map<std::string, std::string> build(options_.build_info.begin(), options_.build_info.end());
   prometheus::BuildGauge()
       .Name("ta_build_info")
@@ -233,34 +287,9 @@ void PrometheusMetrics::OnStore(StoreOp op, absl::StatusCode code, absl::Duratio
 std::string PrometheusMetrics::Render() const {
   std::vector<prometheus::MetricFamily> families = registry_->Collect();
   if (options_.keys) {
-    const absl::Time now = options_.clock->Now();
-    prometheus::MetricFamily count =
-        GaugeFamily("ta_signing_keys",
-                    "Keys in the signing key ring, by state (active, retiring, verify_only)");
-    prometheus::MetricFamily age =
-        GaugeFamily("ta_signing_key_age_seconds", "Time since each key of the ring was created");
-    prometheus::MetricFamily retire = GaugeFamily(
-        "ta_signing_key_retire_timestamp_seconds",
-        "When each rotated-out key stops verifying (Unix time; retiring keys only)");
-    std::map<std::string, int> by_state = {{"active", 0}, {"retiring", 0}, {"verify_only", 0}};
-    for (const token::KeyInfo& key : options_.keys()) {
-      const std::string state = KeyState(key);
-      ++by_state[state];
-      age.metric.push_back(GaugeSample(absl::ToDoubleSeconds(now - key.created_at),
-                                       {{"alg", std::string(token::AlgorithmName(key.alg))},
-                                        {"kid", key.kid},
-                                        {"state", state}}));
-      if (key.retire_at != absl::InfiniteFuture()) {
-        retire.metric.push_back(GaugeSample(
-            UnixSeconds(key.retire_at),
-            {{"alg", std::string(token::AlgorithmName(key.alg))}, {"kid", key.kid}}));
-      }
+    for (auto& family : KeyRingFamilies(options_.keys(), options_.clock->Now())) {
+      families.push_back(std::move(family));
     }
-    for (const auto& [state, n] : by_state)
-      count.metric.push_back(GaugeSample(n, {{"state", state}}));
-    families.push_back(std::move(count));
-    families.push_back(std::move(age));
-    families.push_back(std::move(retire));
   }
   if (options_.readiness) {
     const absl::Status ready = options_.readiness();

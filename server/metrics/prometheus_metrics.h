@@ -76,6 +76,10 @@ class PrometheusMetrics final : public ServerMetrics {
   explicit PrometheusMetrics(PrometheusMetricsOptions options);
   // prometheus-cpp reports bad names by throwing; Create turns that into a status.
   void Build();
+  void BuildCallMetrics(prometheus::Registry& r);
+  void BuildTokenMetrics(prometheus::Registry& r);
+  void BuildStoreMetrics(prometheus::Registry& r);
+  void BuildProcessMetrics(prometheus::Registry& r);
 
   const PrometheusMetricsOptions options_;
   std::shared_ptr<prometheus::Registry> registry_;

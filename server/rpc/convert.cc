@@ -5,7 +5,7 @@
 #include "base/error.h"
 #include "google/protobuf/util/json_util.h"
 #include "server/core/refresh_token.h"
-#include "server/token/jwt.h"
+#include "token/jwt.h"
 
 namespace ta::rpc {
 namespace {

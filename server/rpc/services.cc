@@ -7,6 +7,7 @@
 #include "server/rpc/auth.h"
 #include "server/rpc/convert.h"
 #include "server/rpc/status.h"
+#include "server/rpc/watch.h"
 #include "tokenauthority/v1/token_authority.grpc.pb.h"
 
 namespace ta::rpc {
@@ -164,6 +165,11 @@ class AuthorityService final : public v1::TokenAuthority::CallbackService {
         ToProto(key, resp->add_keys());
       return absl::OkStatus();
     });
+  }
+
+  grpc::ServerWriteReactor<v1::WatchRevocationsResponse>* WatchRevocations(
+      CallbackServerContext* ctx, const v1::WatchRevocationsRequest* req) override {
+    return StartWatch(ctx, req, deps_);  // watch.h: a stream, not a unary call
   }
 
  private:

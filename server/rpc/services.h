@@ -14,8 +14,8 @@
 #include "server/core/authority.h"
 #include "server/core/callers.h"
 #include "server/metrics/metrics.h"
-#include "server/rpc/call_gate.h"
-#include "server/rpc/worker_pool.h"
+#include "server/runtime/call_gate.h"
+#include "server/runtime/worker_pool.h"
 
 namespace ta::rpc {
 
@@ -23,8 +23,8 @@ namespace ta::rpc {
 struct ServiceDeps {
   core::TokenAuthority* authority = nullptr;
   const core::CallerRegistry* callers = nullptr;
-  WorkerPool* pool = nullptr;                 // runs the handlers that may block
-  CallGate* gate = nullptr;                   // every call passes it; closed at shutdown
+  runtime::WorkerPool* pool = nullptr;        // runs the handlers that may block
+  runtime::CallGate* gate = nullptr;          // every call passes it; closed at shutdown
   core::AuditSink* audit = nullptr;           // refused callers are recorded here; may be null
   metrics::ServerMetrics* metrics = nullptr;  // counts and times every call; null: none
 };

@@ -48,8 +48,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
-#include "server/token/jwt.h"
 #include "server/token/seal.h"
+#include "token/jwt.h"
 
 namespace ta::token {
 
@@ -95,12 +95,11 @@ class SharedKeyStore {
   virtual absl::StatusOr<Versioned> Load(uint64_t if_newer_than) = 0;
   // ABORTED when the stored version is no longer `expected_version`.
   virtual absl::Status CompareAndSet(uint64_t expected_version, const std::string& document) = 0;
-  // The store's clock (the database's, for replicas). A rotated-in key signs from the later
-  // of it and the ring's clock, plus the publish delay, so a replica whose clock runs behind
-  // never sets sign_from early. UNIMPLEMENTED (the default): the ring's clock alone.
-  virtual absl::StatusOr<absl::Time> ClockNow() {
-    return absl::UnimplementedError("this key store offers no clock");
-  }
+  // The store's clock (the database's, for replicas; TokenStore::ClockNow). A rotated-in key
+  // signs from the later of it and the ring's clock, plus the publish delay, so a replica
+  // whose clock runs behind never sets sign_from early. UNAVAILABLE when the store does not
+  // answer (the rotation fails then).
+  virtual absl::StatusOr<absl::Time> ClockNow() = 0;
 };
 
 class KeyRing {

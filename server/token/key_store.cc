@@ -14,7 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "server/token/json.h"
+#include "token/json.h"
 
 namespace ta::token::internal {
 namespace {

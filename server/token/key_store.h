@@ -28,7 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "server/token/jwt.h"
+#include "token/jwt.h"
 
 namespace ta::token::internal {
 

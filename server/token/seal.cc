@@ -11,8 +11,8 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "base/error.h"
-#include "server/token/crypto.h"
-#include "server/token/openssl_util.h"
+#include "token/crypto.h"
+#include "token/openssl_util.h"
 
 namespace ta::token {
 namespace {

@@ -34,18 +34,6 @@ bool IsCorruption(absl::string_view sqlstate) { return sqlstate == "XX001" || sq
 
 }  // namespace
 
-int64_t ToMicros(absl::Time t) {
-  if (t == absl::InfinitePast()) return std::numeric_limits<int64_t>::min();
-  if (t == absl::InfiniteFuture()) return std::numeric_limits<int64_t>::max();
-  return absl::ToUnixMicros(t);
-}
-
-absl::Time FromMicros(int64_t micros) {
-  if (micros == std::numeric_limits<int64_t>::min()) return absl::InfinitePast();
-  if (micros == std::numeric_limits<int64_t>::max()) return absl::InfiniteFuture();
-  return absl::FromUnixMicros(micros);
-}
-
 Params& Params::Bytes(absl::string_view v) {
   values_.emplace_back(v);
   return *this;
@@ -98,7 +86,7 @@ absl::StatusOr<int64_t> Rows::Int64(int row, int col) const {
 absl::StatusOr<absl::Time> Rows::Time(int row, int col) const {
   absl::StatusOr<int64_t> micros = Int64(row, col);
   if (!micros.ok()) return micros.status();
-  return FromMicros(*micros);
+  return MicrosToTime(*micros);
 }
 
 absl::StatusOr<bool> Rows::Bool(int row, int col) const {

@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "base/time_micros.h"
 
 namespace ta::storage::pg {
 
@@ -44,17 +45,15 @@ struct Statement {
 };
 inline constexpr int kMaxStatements = 64;
 
-// Microseconds since the epoch; InfinitePast/InfiniteFuture map to INT64_MIN/INT64_MAX and
-// back, so they round-trip exactly.
-int64_t ToMicros(absl::Time t);
-absl::Time FromMicros(int64_t micros);
+// Times travel as microseconds since the epoch (base/time_micros.h: InfinitePast and
+// InfiniteFuture map to INT64_MIN/INT64_MAX and back, so they round-trip exactly).
 
 // The parameters of one execution, in order ($1, $2, ...). Binary format throughout.
 class Params {
  public:
   Params& Bytes(absl::string_view v);
   Params& Int64(int64_t v);
-  Params& Time(absl::Time t) { return Int64(ToMicros(t)); }
+  Params& Time(absl::Time t) { return Int64(TimeToMicros(t)); }
   Params& Bool(bool v);
 
   int size() const { return static_cast<int>(values_.size()); }

@@ -187,7 +187,11 @@ absl::Status PostgresStore::DenyJti(absl::string_view jti, absl::Time expires_at
   entry.revoked_at = options_.clock->Now();
   entry.live_until = expires_at;
   RETURN_IF_ERROR(RunTransaction([&](Connection& c) -> absl::Status {
-    RETURN_IF_ERROR(c.Exec(sql::kDenyJti, Params().Bytes(jti).Time(expires_at)).status());
+    // A second denial never shortens the first: the row keeps the later expiry (the upsert
+    // returns it) and the log entry carries the same, so the reaper drops both together.
+    ASSIGN_OR_RETURN(Rows rows, c.Exec(sql::kDenyJti, Params().Bytes(jti).Time(expires_at)));
+    if (rows.size() != 1) return absl::InternalError("ta_deny_jti returned no row");
+    ASSIGN_OR_RETURN(entry.live_until, rows.Time(0, 0));
     return Append(c, entry);
   }));
   Announce({entry});

@@ -149,7 +149,7 @@ absl::StatusOr<SubjectRecord> SubjectAt(const Rows& rows, int row) {
 
 std::string EncodePageToken(const PagePosition& position) {
   std::string raw(1, kPageTokenVersion);
-  const uint64_t micros = static_cast<uint64_t>(ToMicros(position.created_at));
+  const uint64_t micros = static_cast<uint64_t>(TimeToMicros(position.created_at));
   for (int shift = 56; shift >= 0; shift -= 8) raw.push_back(static_cast<char>(micros >> shift));
   raw += position.family_id;
   return absl::WebSafeBase64Escape(raw);
@@ -163,7 +163,7 @@ absl::StatusOr<PagePosition> DecodePageToken(absl::string_view token) {
   }
   uint64_t micros = 0;
   for (int i = 1; i <= 8; ++i) micros = (micros << 8) | static_cast<uint8_t>(raw[i]);
-  return PagePosition{FromMicros(static_cast<int64_t>(micros)), raw.substr(9)};
+  return PagePosition{MicrosToTime(static_cast<int64_t>(micros)), raw.substr(9)};
 }
 
 int64_t SubjectLockKey(absl::string_view subject) {

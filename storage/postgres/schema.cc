@@ -198,7 +198,9 @@ const Statement kRotate{
     "WHERE id = $1::bytea AND generation = $2::int8 AND NOT revoked RETURNING access_live_until"};
 const Statement kDenyJti{11, "ta_deny_jti",
                          "INSERT INTO ta_denylist VALUES ($1::bytea, $2::int8) "
-                         "ON CONFLICT (jti) DO UPDATE SET expires_at = EXCLUDED.expires_at"};
+                         "ON CONFLICT (jti) DO UPDATE SET expires_at = "
+                         "GREATEST(ta_denylist.expires_at, EXCLUDED.expires_at) "
+                         "RETURNING expires_at"};
 const Statement kIsJtiDenied{12, "ta_is_jti_denied",
                              "SELECT expires_at FROM ta_denylist WHERE jti = $1::bytea"};
 const Statement kGetSubject{

@@ -209,6 +209,14 @@ absl::Status RocksDbStore::DenyJti(absl::string_view jti, absl::Time expires_at)
   if (jti.empty() || jti.size() > kMaxJtiSize) {
     return ta::InvalidField("jti", "jti must be 1 to 1024 bytes");
   }
+  // A second denial never shortens the first: the later expiry stands on the denylist row and
+  // on the log entry alike, so the two are dropped together by the purge (issue 24).
+  absl::MutexLock lock(&StripeOf(jti));
+  ASSIGN_OR_RETURN(std::optional<std::string> denied, Read(Cf::kDenylist, DenylistKey(jti)));
+  if (denied.has_value()) {
+    ASSIGN_OR_RETURN(absl::Time denied_until, DecodeDeniedJti(*denied));
+    expires_at = std::max(expires_at, denied_until);
+  }
   rocksdb::WriteBatch batch;
   batch.Put(Handle(Cf::kDenylist), DenylistKey(jti), EncodeDeniedJti(expires_at));
   RevocationEntry entry;

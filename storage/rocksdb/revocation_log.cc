@@ -28,9 +28,11 @@ absl::Status RocksDbStore::CommitWithLog(rocksdb::WriteBatch* batch,
     batch->Put(Handle(Cf::kMeta), std::string(kRevocationSeqKey), EncodeU64Value(seq));
     RETURN_IF_ERROR(Write(batch, what));
     last_seq_ = seq;
-  }
-  if (listener_) {
-    for (const RevocationEntry& entry : entries) listener_(entry);
+    // Under log_mu_, so the listener sees entries in seq order (a watch's tail relies on it:
+    // server/core/watch_hub.h). Appends are serialised here anyway; the listener is quick.
+    if (listener_) {
+      for (const RevocationEntry& entry : entries) listener_(entry);
+    }
   }
   return absl::OkStatus();
 }

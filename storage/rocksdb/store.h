@@ -150,7 +150,8 @@ class RocksDbStore final : public TokenStore {
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<std::unique_ptr<rocksdb::ColumnFamilyHandle>> handles_;  // indexed by Cf
   rocksdb::WriteOptions write_options_;
-  // Serialises read-check-write per family. Plain reads take no lock: RocksDB reads are
+  // Serialises read-check-write per family (and per denied jti: DenyJti keeps the later
+  // expiry; it takes no other lock while holding one). Plain reads take no lock: RocksDB reads are
   // atomic per key and each write is one atomic batch. Chosen over a pessimistic
   // TransactionDB (GetForUpdate) after measuring both: equal when the WAL fsync dominates,
   // 10-30% faster when it does not, and no lock timeouts or deadlock errors to handle.

@@ -17,76 +17,22 @@
 #include "base/error.h"
 #include "server/core/authority.h"
 #include "server/token/key_ring.h"
-#include "storage/rocksdb/rocksdb_store.h"
-#include "tests/support/temp_dir.h"
+#include "tests/core/test_authority.h"
+#include "tests/support/forwarding_store.h"
 
 namespace ta::core {
 namespace {
 
 // The RocksDB store, whose CreateBackup waits for `release` once `entered` is notified.
-class SlowBackups final : public storage::TokenStore {
+class SlowBackups final : public ta::testing::ForwardingStore {
  public:
-  explicit SlowBackups(std::unique_ptr<storage::TokenStore> inner) : inner_(std::move(inner)) {}
+  using ForwardingStore::ForwardingStore;
   absl::StatusOr<storage::BackupResult> CreateBackup(const storage::BackupRequest& r) override {
     if (!entered.HasBeenNotified()) entered.Notify();
     release.WaitForNotification();
-    return inner_->CreateBackup(r);
+    return ForwardingStore::CreateBackup(r);
   }
   absl::Notification entered, release;
-
-  void SetRevocationListener(storage::RevocationListener l) override {
-    inner_->SetRevocationListener(std::move(l));
-  }
-  absl::StatusOr<std::vector<storage::RevocationEntry>> ReadRevocations(uint64_t after,
-                                                                        absl::Time now,
-                                                                        size_t limit) override {
-    return inner_->ReadRevocations(after, now, limit);
-  }
-  absl::Status CreateFamily(const storage::FamilyRecord& f,
-                            const storage::RefreshRecord& r) override {
-    return inner_->CreateFamily(f, r);
-  }
-  absl::StatusOr<storage::FamilyRecord> GetFamily(absl::string_view id, absl::Time now) override {
-    return inner_->GetFamily(id, now);
-  }
-  absl::StatusOr<storage::RefreshRecord> GetRefresh(absl::string_view id, uint64_t gen,
-                                                    absl::Time now) override {
-    return inner_->GetRefresh(id, gen, now);
-  }
-  absl::StatusOr<storage::RotateOutcome> Rotate(const storage::RotateRequest& r) override {
-    return inner_->Rotate(r);
-  }
-  absl::StatusOr<bool> RevokeFamily(absl::string_view id, absl::string_view reason,
-                                    absl::string_view by, absl::Time now) override {
-    return inner_->RevokeFamily(id, reason, by, now);
-  }
-  absl::Status DenyJti(absl::string_view jti, absl::Time exp) override {
-    return inner_->DenyJti(jti, exp);
-  }
-  absl::StatusOr<bool> IsJtiDenied(absl::string_view jti, absl::Time now) override {
-    return inner_->IsJtiDenied(jti, now);
-  }
-  absl::StatusOr<storage::SubjectRecord> UpdateSubject(const storage::SubjectUpdate& u) override {
-    return inner_->UpdateSubject(u);
-  }
-  absl::StatusOr<std::optional<storage::SubjectRecord>> GetSubject(absl::string_view s,
-                                                                   absl::Time now) override {
-    return inner_->GetSubject(s, now);
-  }
-  absl::StatusOr<storage::FamilyPage> ListFamilies(const storage::ListFamiliesQuery& q) override {
-    return inner_->ListFamilies(q);
-  }
-  absl::Status PurgeExpired() override { return inner_->PurgeExpired(); }
-  absl::StatusOr<storage::StoreStats> GetStats() override { return inner_->GetStats(); }
-  absl::StatusOr<storage::KeyRingBlob> GetKeyRing(uint64_t if_newer_than) override {
-    return inner_->GetKeyRing(if_newer_than);
-  }
-  absl::Status CompareAndSetKeyRing(uint64_t expected, absl::string_view document) override {
-    return inner_->CompareAndSetKeyRing(expected, document);
-  }
-
- private:
-  std::unique_ptr<storage::TokenStore> inner_;
 };
 
 class Events final : public AuditSink {
@@ -109,40 +55,22 @@ class Events final : public AuditSink {
   std::vector<AuditEvent> events_;
 };
 
-struct Fixture {
+struct Fixture : TestAuthority<SlowBackups> {
   // slow_backups: the store's CreateBackup waits for store->release.
   explicit Fixture(bool slow_backups = false) {
-    storage::RocksDbStoreOptions store_options;
-    store_options.path = dir.Sub("db");
-    store_options.clock = &clock;
-    store_options.block_cache_bytes = 8 << 20;
-    store = std::make_unique<SlowBackups>(storage::OpenRocksDbStore(store_options).value());
     if (!slow_backups) store->release.Notify();
-    token::KeyRingOptions key_options;
-    key_options.key_dir = dir.Sub("keys");
-    key_options.clock = &clock;
-    keys = token::KeyRing::Open(key_options).value();
     AuthorityOptions options;
-    options.default_audience = {"api"};
-    options.clock = &clock;
     options.audit = &audit;
-    authority = TokenAuthority::Create(options, store.get(), keys.get()).value();
-    admin.name = "ops";
-    admin.roles = {Role::kAdmin};
+    Start(options);
   }
+  ~Fixture() { authority.reset(); }  // before `audit`, which it records to
   int Mode(const std::string& path) {
     struct stat st;
     REQUIRE(::stat(path.c_str(), &st) == 0);
     return st.st_mode & 0777;
   }
 
-  ta::testing::TempDir dir;
-  FakeClock clock;
   Events audit;
-  std::unique_ptr<SlowBackups> store;
-  std::unique_ptr<token::KeyRing> keys;
-  std::unique_ptr<TokenAuthority> authority;
-  Caller admin;
 };
 
 TEST_CASE("CreateBackup: a second backup while one runs is refused (backup_in_progress)",

@@ -15,12 +15,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/clock.h"
-#include "server/core/revocation_view.h"
+#include "token/revocation_view.h"
 
-namespace ta::core {
+namespace ta::token {
 namespace {
 
-using Kind = storage::RevocationEntry::Kind;
+using Kind = RevocationEntry::Kind;
 
 const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
 
@@ -47,8 +47,8 @@ std::string Jti(std::mt19937_64& rng) {
   return out;
 }
 
-storage::RevocationEntry Entry(uint64_t seq, Kind kind, std::string id) {
-  storage::RevocationEntry e;
+RevocationEntry Entry(uint64_t seq, Kind kind, std::string id) {
+  RevocationEntry e;
   e.seq = seq;
   e.kind = kind;
   e.id = std::move(id);
@@ -68,7 +68,7 @@ struct Built {
 std::unique_ptr<Built> Build(size_t n) {
   auto built = std::make_unique<Built>();
   std::mt19937_64 rng(n);
-  std::vector<storage::RevocationEntry> entries;
+  std::vector<RevocationEntry> entries;
   entries.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     if (i % 2) {
@@ -80,7 +80,7 @@ std::unique_ptr<Built> Build(size_t n) {
   }
   const long before = ResidentBytes();
   built->view = std::make_unique<RevocationView>(false, absl::Seconds(1), &built->clock);
-  for (const storage::RevocationEntry& e : entries) built->view->Apply(e);
+  for (const RevocationEntry& e : entries) built->view->Apply(e);
   built->rss_bytes_per_entry = static_cast<double>(ResidentBytes() - before) / n;
   built->view_bytes_per_entry = static_cast<double>(built->view->ApproximateMemoryBytes()) / n;
   return built;
@@ -125,7 +125,7 @@ BENCHMARK(BM_ViewCheckRevokedJti)->Arg(10'000)->Arg(1'000'000)->Unit(benchmark::
 void BM_ViewApply(benchmark::State& state) {
   const size_t n = static_cast<size_t>(state.range(0));
   std::mt19937_64 rng(5);
-  std::vector<storage::RevocationEntry> entries;
+  std::vector<RevocationEntry> entries;
   for (size_t i = 0; i < n; ++i) {
     entries.push_back(i % 2 ? Entry(i + 1, Kind::kJti, Jti(rng))
                             : Entry(i + 1, Kind::kFamily, Raw16(rng)));
@@ -133,7 +133,7 @@ void BM_ViewApply(benchmark::State& state) {
   FakeClock clock(kNow);
   for (auto _ : state) {
     RevocationView view(false, absl::Seconds(1), &clock);
-    for (const storage::RevocationEntry& e : entries) view.Apply(e);
+    for (const RevocationEntry& e : entries) view.Apply(e);
     benchmark::DoNotOptimize(view.size());
   }
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(n));
@@ -141,6 +141,6 @@ void BM_ViewApply(benchmark::State& state) {
 BENCHMARK(BM_ViewApply)->Arg(10'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
 
 }  // namespace
-}  // namespace ta::core
+}  // namespace ta::token
 
 BENCHMARK_MAIN();

@@ -1,7 +1,7 @@
 // RevocationView (DESIGN §10) on its own, and the authority's access-token introspection
 // answered from it with a store that fails every read (issue 14: "introspection of an access
 // token performs no store read").
-#include "server/core/revocation_view.h"
+#include "token/revocation_view.h"
 
 #include <catch2/catch.hpp>
 
@@ -16,14 +16,16 @@
 #include "base/error.h"
 #include "base/status_macros.h"
 #include "server/core/authority.h"
+#include "server/metrics/metered_store.h"
 #include "server/metrics/prometheus_metrics.h"
-#include "storage/rocksdb/rocksdb_store.h"
-#include "tests/support/temp_dir.h"
+#include "tests/core/test_authority.h"
+#include "tests/support/forwarding_store.h"
 
 namespace ta::core {
 namespace {
 
 using Kind = storage::RevocationEntry::Kind;
+using token::RevocationView;
 
 const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
 
@@ -138,65 +140,47 @@ TEST_CASE("RevocationView: a clock offset past the bound makes the view untruste
 
 // Delegates to a real store; once `fail_reads` is set every read fails UNAVAILABLE, and every
 // read attempted is counted.
-class FailingReads final : public storage::TokenStore {
+class FailingReads final : public ta::testing::ForwardingStore {
  public:
-  explicit FailingReads(std::unique_ptr<storage::TokenStore> inner) : inner_(std::move(inner)) {}
+  using ForwardingStore::ForwardingStore;
   std::atomic<bool> fail_reads{false};
   std::atomic<int> reads{0};
   // While set, every read waits until it is cleared (a store that hangs, not one that fails).
   std::atomic<bool> hang{false};
 
-  absl::Status CreateFamily(const storage::FamilyRecord& f, const storage::RefreshRecord& r) override {
-    return inner_->CreateFamily(f, r);
-  }
   absl::StatusOr<storage::FamilyRecord> GetFamily(absl::string_view id, absl::Time now) override {
     RETURN_IF_ERROR(Read());
-    return inner_->GetFamily(id, now);
+    return inner().GetFamily(id, now);
   }
   absl::StatusOr<storage::RefreshRecord> GetRefresh(absl::string_view id, uint64_t gen,
                                                     absl::Time now) override {
     RETURN_IF_ERROR(Read());
-    return inner_->GetRefresh(id, gen, now);
-  }
-  absl::StatusOr<storage::RotateOutcome> Rotate(const storage::RotateRequest& r) override {
-    return inner_->Rotate(r);
-  }
-  absl::StatusOr<bool> RevokeFamily(absl::string_view id, absl::string_view reason,
-                                    absl::string_view by, absl::Time now) override {
-    return inner_->RevokeFamily(id, reason, by, now);
-  }
-  absl::Status DenyJti(absl::string_view jti, absl::Time until) override {
-    return inner_->DenyJti(jti, until);
+    return inner().GetRefresh(id, gen, now);
   }
   absl::StatusOr<bool> IsJtiDenied(absl::string_view jti, absl::Time now) override {
     RETURN_IF_ERROR(Read());
-    return inner_->IsJtiDenied(jti, now);
-  }
-  absl::StatusOr<storage::SubjectRecord> UpdateSubject(const storage::SubjectUpdate& u) override {
-    return inner_->UpdateSubject(u);
+    return inner().IsJtiDenied(jti, now);
   }
   absl::StatusOr<std::optional<storage::SubjectRecord>> GetSubject(absl::string_view s,
                                                                    absl::Time now) override {
     RETURN_IF_ERROR(Read());
-    return inner_->GetSubject(s, now);
+    return inner().GetSubject(s, now);
   }
   absl::StatusOr<storage::FamilyPage> ListFamilies(const storage::ListFamiliesQuery& q) override {
     RETURN_IF_ERROR(Read());
-    return inner_->ListFamilies(q);
+    return inner().ListFamilies(q);
   }
-  absl::Status PurgeExpired() override { return inner_->PurgeExpired(); }
-  absl::StatusOr<storage::BackupResult> CreateBackup(const storage::BackupRequest& r) override {
-    return inner_->CreateBackup(r);
-  }
-  absl::StatusOr<storage::StoreStats> GetStats() override { return inner_->GetStats(); }
   // The database's clock: the inner store's, minus `db_behind` (this server's offset to it).
   std::atomic<int64_t> db_behind_micros{0};
   // When set, each clock reading takes this long on `round_trip_clock` (a slow round trip).
   std::atomic<FakeClock*> round_trip_clock{nullptr};
   std::atomic<int64_t> round_trip_micros{0};
+  // While set, the clock reading fails UNIMPLEMENTED (what the removed default answered).
+  std::atomic<bool> clock_unimplemented{false};
   absl::StatusOr<absl::Time> ClockNow() override {
     RETURN_IF_ERROR(Read());
-    ASSIGN_OR_RETURN(absl::Time now, inner_->ClockNow());
+    if (clock_unimplemented) return absl::UnimplementedError("no clock (test)");
+    ASSIGN_OR_RETURN(absl::Time now, inner().ClockNow());
     if (FakeClock* c = round_trip_clock.load(); c != nullptr) {
       c->Advance(absl::Microseconds(round_trip_micros.load()));
     }
@@ -204,17 +188,14 @@ class FailingReads final : public storage::TokenStore {
   }
   absl::StatusOr<storage::KeyRingBlob> GetKeyRing(uint64_t if_newer_than) override {
     RETURN_IF_ERROR(Read());
-    return inner_->GetKeyRing(if_newer_than);
-  }
-  absl::Status CompareAndSetKeyRing(uint64_t expected, absl::string_view document) override {
-    return inner_->CompareAndSetKeyRing(expected, document);
+    return inner().GetKeyRing(if_newer_than);
   }
   // While `silent`, writes reach the log but not this process's listener: what another
   // replica's writes look like from here.
   std::atomic<bool> silent{false};
   void SetRevocationListener(storage::RevocationListener listener) override {
     listener_ = std::move(listener);
-    inner_->SetRevocationListener([this](const storage::RevocationEntry& e) {
+    inner().SetRevocationListener([this](const storage::RevocationEntry& e) {
       if (!silent && listener_) listener_(e);
     });
   }
@@ -222,7 +203,7 @@ class FailingReads final : public storage::TokenStore {
                                                                         absl::Time now,
                                                                         size_t limit) override {
     RETURN_IF_ERROR(Read());
-    return inner_->ReadRevocations(after, now, limit);
+    return inner().ReadRevocations(after, now, limit);
   }
 
  private:
@@ -232,7 +213,6 @@ class FailingReads final : public storage::TokenStore {
     if (!fail_reads) return absl::OkStatus();
     return Error(absl::StatusCode::kUnavailable, "store_unavailable", "reads fail (test)");
   }
-  std::unique_ptr<storage::TokenStore> inner_;
   storage::RevocationListener listener_;
 };
 
@@ -245,27 +225,12 @@ bool Eventually(const std::function<bool()>& done) {
   return done();
 }
 
-struct Authority {
-  explicit Authority(bool shared_store = false) {
-    storage::RocksDbStoreOptions store_options;
-    store_options.path = dir.Sub("db");
-    store_options.clock = &clock;
-    store = std::make_unique<FailingReads>(storage::OpenRocksDbStore(store_options).value());
-    token::KeyRingOptions key_options;
-    key_options.key_dir = dir.Sub("keys");
-    key_options.clock = &clock;
-    keys = token::KeyRing::Open(key_options).value();
-    Start(shared_store);
-    admin.name = "ops";
-    admin.roles = {Role::kAdmin};
-  }
+struct Authority : TestAuthority<FailingReads> {
+  explicit Authority(bool shared_store = false) { Start(shared_store); }
   void Start(bool shared_store) {
     AuthorityOptions options;
-    options.default_audience = {"api"};
-    options.clock = &clock;
     options.shared_store = shared_store;
-    authority.reset();
-    authority = TokenAuthority::Create(options, store.get(), keys.get()).value();
+    TestAuthority::Start(options);
   }
   TokenPair Issue(const std::string& subject) {
     IssueRequest request;
@@ -276,13 +241,6 @@ struct Authority {
   absl::StatusOr<Introspection> Introspect(const std::string& token) {
     return authority->Introspect(IntrospectRequest{token, ""});
   }
-
-  ta::testing::TempDir dir;
-  FakeClock clock;
-  std::unique_ptr<FailingReads> store;
-  std::unique_ptr<token::KeyRing> keys;
-  std::unique_ptr<TokenAuthority> authority;
-  Caller admin;
 };
 
 TEST_CASE("Introspect: an access token is judged from the view, with no store read",
@@ -382,6 +340,41 @@ TEST_CASE("Introspect: a replica whose clock is past the allowed offset from the
   CHECK(r->active);
 }
 
+// The store's clock used to have a default answering UNIMPLEMENTED, which the follower took
+// as "nothing to measure" and went on serving: a wrapper that forgot to forward ClockNow
+// switched the clock-offset check off unseen. Every store now has a clock, and a reading that
+// fails, whatever the code, fails the poll like a failed read.
+TEST_CASE("Introspect: a replica that cannot read the database's clock is not current",
+          "[core][view]") {
+  Authority a(/*shared_store=*/true);
+  TokenPair good = a.Issue("alice");
+  REQUIRE(a.Introspect(good.access_token)->active);
+  REQUIRE(a.authority->view().clock_offset().has_value());  // measured at start
+  a.store->clock_unimplemented = true;
+  a.clock.Advance(absl::Seconds(1) + absl::Milliseconds(1));  // past the lag bound
+  absl::StatusOr<Introspection> r = a.Introspect(good.access_token);
+  CHECK(r.status().code() == absl::StatusCode::kUnavailable);
+  CHECK(ReasonOf(r.status()) == "revocations_stale");
+  a.store->clock_unimplemented = false;
+  REQUIRE(Eventually([&] { return a.Introspect(good.access_token).ok(); }));
+  CHECK(a.Introspect(good.access_token)->active);
+}
+
+// A decorator passes the clock through (MeteredStore is the one the server wraps every store
+// in), so the follower measures the database's clock, not a wrapper's.
+TEST_CASE("MeteredStore: ClockNow is the wrapped store's clock", "[core][view]") {
+  Authority a;
+  a.store->db_behind_micros = 2'000'000;
+  auto metrics = metrics::PrometheusMetrics::Create({});
+  REQUIRE(metrics.ok());
+  metrics::MeteredStore metered(a.store.get(), metrics->get());
+  absl::StatusOr<absl::Time> now = metered.ClockNow();
+  REQUIRE(now.ok());
+  CHECK(*now == a.clock.Now() - absl::Seconds(2));
+  a.store->fail_reads = true;
+  CHECK(metered.ClockNow().status().code() == absl::StatusCode::kUnavailable);
+}
+
 TEST_CASE("Introspect: a clock reading with a slow round trip changes no verdict it cannot "
           "prove",
           "[core][view]") {
@@ -418,7 +411,7 @@ TEST_CASE("Metrics: ta_clock_offset_seconds reports the offset the follower meas
   INFO(text);
   CHECK(absl::StrContains(text, "# TYPE ta_clock_offset_seconds gauge"));
   CHECK(absl::StrContains(text, "\nta_clock_offset_seconds 2.5\n"));
-  // Nothing measured (a store without a clock of its own): no series.
+  // Nothing measured (no follower: a store no other process writes): no series.
   metrics::PrometheusMetricsOptions none;
   none.clock_offset = [] { return std::optional<absl::Duration>(); };
   CHECK_FALSE(absl::StrContains(metrics::PrometheusMetrics::Create(std::move(none)).value()->Render(),

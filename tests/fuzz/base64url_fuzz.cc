@@ -1,10 +1,10 @@
-// Fuzz target: base64url (server/token/base64url.h). Decoding never crashes; whatever decodes
+// Fuzz target: base64url (token/base64url.h). Decoding never crashes; whatever decodes
 // is canonical (re-encodes to the same text); encoding always round-trips.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 
-#include "server/token/base64url.h"
+#include "token/base64url.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

@@ -14,10 +14,10 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "server/token/base64url.h"
-#include "server/token/dpop.h"
-#include "server/token/jws.h"
-#include "server/token/key.h"
+#include "token/base64url.h"
+#include "token/dpop.h"
+#include "token/jws.h"
+#include "token/key.h"
 
 namespace {
 

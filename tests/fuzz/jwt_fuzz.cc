@@ -1,5 +1,5 @@
-// Fuzz target: JWS/JWT parsing and verification (server/token). The first byte picks what the
-// rest is:
+// Fuzz target: JWS/JWT parsing and verification (token/ and the key ring). The first byte
+// picks what the rest is:
 //   0  a whole token, checked by a KeyRing (size, shape, header, kid, alg, signature, claims)
 //      and by VerifyJws with a fixed key;
 //   1  a protected header's JSON (ParseJwsHeader);
@@ -15,11 +15,11 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "server/token/base64url.h"
-#include "server/token/jws.h"
-#include "server/token/jwt.h"
-#include "server/token/key.h"
 #include "server/token/key_ring.h"
+#include "token/base64url.h"
+#include "token/jws.h"
+#include "token/jwt.h"
+#include "token/key.h"
 
 namespace {
 

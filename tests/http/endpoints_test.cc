@@ -109,6 +109,12 @@ class SwitchableStore final : public TokenStore {
     if (down) return Down();
     return real_->CompareAndSetKeyRing(expected, document);
   }
+  // The database's clock is read like any row: it hangs and fails with the store.
+  absl::StatusOr<absl::Time> ClockNow() override {
+    WaitWhileHung();
+    if (down) return Down();
+    return real_->ClockNow();
+  }
 
  private:
   static absl::Status Down() {
@@ -136,12 +142,12 @@ struct Fixture {
   std::unique_ptr<token::KeyRing> keys;
   std::unique_ptr<core::TokenAuthority> authority;
   std::unique_ptr<core::CallerRegistry> callers;
-  rpc::CallGate gate;
+  runtime::CallGate gate;
   std::unique_ptr<ReadinessMonitor> readiness;
   std::unique_ptr<Endpoints> endpoints;
   // Last: destroyed first, so a revocation still finishing on a pool thread (its answer is
   // already out) finds everything else alive.
-  rpc::WorkerPool pool{8, 64};
+  runtime::WorkerPool pool{8, 64};
 
   // `shared_store`: as over PostgreSQL, a follower keeps the view current from the store's log.
   explicit Fixture(EndpointsOptions options = {"token-authority", "http://x"},

@@ -12,7 +12,6 @@
 
 #include "rapidjson/document.h"
 #include "server/audit_log.h"
-#include "server/core/callers.h"
 #include "tests/support/test_server.h"
 
 namespace ta::testing {
@@ -48,11 +47,7 @@ TEST_CASE("Audit: every security action is written once, and no token or key eve
           "[audit]") {
   const std::string admin_key = "admin-key-0123456789", resource_key = "resource-key-0123456789";
   TestServer s([&](ServerOptions& o) {
-    const std::string callers = o.data_dir + ".callers";
-    std::ofstream(callers) << "ops admin " << core::CallerRegistry::KeyCredential(admin_key) << "\n"
-                           << "api resource " << core::CallerRegistry::KeyCredential(resource_key)
-                           << "\n";
-    o.callers_file = callers;
+    UseCallers(o, {{"ops", "admin", admin_key}, {"api", "resource", resource_key}});
   });
   using A = v1::TokenAuthority::Stub;
   using D = v1::TokenAdmin::Stub;

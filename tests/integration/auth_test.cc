@@ -53,6 +53,21 @@ std::function<CallResult(TestServer&, const std::string&)> Make(
   };
 }
 
+// The streaming RPC: allowed when its first message (the reset) arrives.
+CallResult Watch(TestServer& s, const std::string& key) {
+  grpc::ClientContext ctx;
+  PrepareContext(&ctx, key);
+  std::unique_ptr<grpc::ClientReader<v1::WatchRevocationsResponse>> reader =
+      s.api().WatchRevocations(&ctx, v1::WatchRevocationsRequest());
+  v1::WatchRevocationsResponse first;
+  const bool opened = reader->Read(&first);
+  if (opened) ctx.TryCancel();
+  while (reader->Read(&first)) {
+  }
+  grpc::Status status = reader->Finish();
+  return opened ? CallResult{grpc::Status::OK, ""} : CallResult{status, ReasonOf(ctx)};
+}
+
 std::vector<RpcCase> Matrix(const v1::TokenPair& pair) {
   using A = v1::TokenAuthority::Stub;
   using D = v1::TokenAdmin::Stub;
@@ -96,6 +111,7 @@ std::vector<RpcCase> Matrix(const v1::TokenPair& pair) {
       {"PurgeExpired", {}, Make(&TestServer::admin, &D::PurgeExpired, v1::PurgeExpiredRequest())},
       {"GetStats", {}, Make(&TestServer::admin, &D::GetStats, v1::GetStatsRequest())},
       {"CreateBackup", {}, Make(&TestServer::admin, &D::CreateBackup, backup)},
+      {"WatchRevocations", {"resource"}, Watch},
   };
 }
 

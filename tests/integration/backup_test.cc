@@ -17,7 +17,6 @@
 
 #include "absl/synchronization/mutex.h"
 #include "base/error.h"
-#include "server/core/callers.h"
 #include "server/restore.h"
 #include "tests/support/test_server.h"
 
@@ -224,11 +223,7 @@ TEST_CASE("Backup: a relative path and a non-admin caller are refused, and Postg
           "[backup]") {
   const std::string resource_key = "resource-key-0123456789", admin_key = "admin-key-0123456789";
   TestServer s([&](ServerOptions& o) {
-    const std::string callers = o.data_dir + ".callers";
-    std::ofstream(callers) << "ops admin " << core::CallerRegistry::KeyCredential(admin_key) << "\n"
-                           << "api resource " << core::CallerRegistry::KeyCredential(resource_key)
-                           << "\n";
-    o.callers_file = callers;
+    UseCallers(o, {{"ops", "admin", admin_key}, {"api", "resource", resource_key}});
   });
   TempDir dir;
   v1::CreateBackupResponse made;

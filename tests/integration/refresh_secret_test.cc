@@ -7,8 +7,8 @@
 #include <fstream>
 #include <string>
 
-#include "server/token/base64url.h"
 #include "tests/support/test_server.h"
+#include "token/base64url.h"
 
 namespace ta::testing {
 namespace {

@@ -4,10 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
-#include <functional>
-#include <latch>
 #include <random>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -15,6 +12,7 @@
 #include "base/clock.h"
 #include "google/protobuf/util/time_util.h"
 #include "server/core/refresh_token.h"
+#include "tests/support/race.h"
 #include "tests/support/test_server.h"
 
 namespace ta::testing {
@@ -37,18 +35,6 @@ CallResult RevokeSubject(TestServer& s, const std::string& subject,
   if (not_before) *req.mutable_not_before() = Proto(*not_before);
   v1::RevokeSubjectResponse resp;
   return s.Call(s.admin(), &v1::TokenAdmin::Stub::RevokeSubject, req, &resp);
-}
-
-// Runs `a` and `b` on two threads released together.
-void Race(const std::function<void()>& a, const std::function<void()>& b) {
-  std::latch go(2);
-  std::thread first([&] {
-    go.arrive_and_wait();
-    a();
-  });
-  go.arrive_and_wait();
-  b();
-  first.join();
 }
 
 const absl::Time k2030 = absl::FromUnixSeconds(1'893'456'000);

@@ -1,22 +1,20 @@
 // The server binary's life cycle (issue 2): starts on port 0 with a temp data dir, answers
-// health, lists its services through reflection, and exits 0 on SIGTERM.
+// health, lists its services through reflection, and exits 0 on SIGTERM. Its command line
+// (flags, --help, --version) is server_flags_test.cc's.
 #include "tests/support/server_process.h"
 
+#include <arpa/inet.h>
 #include <google/protobuf/descriptor.pb.h>
 #include <grpcpp/grpcpp.h>
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <sstream>
 #include <utility>
 #include <vector>
 
@@ -43,52 +41,6 @@ std::unique_ptr<ServerProcess> StartServer(const TempDir& dir,
   INFO(proc.status().ToString());
   REQUIRE(proc.ok());
   return std::move(*proc);
-}
-
-struct Exit {
-  int code = -1;       // exit code; -signal when killed; -1000 when it did not exit in time
-  std::string output;  // stdout and stderr together
-};
-
-// Runs the server binary with `args` to its exit (killed after `timeout`): for the command
-// lines that must end at once (a refused start, --help, --version).
-Exit RunToExit(const std::vector<std::string>& args, absl::Duration timeout = absl::Seconds(20)) {
-  TempDir io;
-  const std::string out_path = io.Sub("out");
-  std::vector<std::string> argv_storage = {ServerBinary()};
-  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : argv_storage) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    dup2(fd, STDOUT_FILENO);
-    dup2(fd, STDERR_FILENO);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  Exit result;
-  int status = 0;
-  const absl::Time deadline = absl::Now() + timeout;
-  while (waitpid(pid, &status, WNOHANG) == 0) {
-    if (absl::Now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      result.code = -1000;
-      break;
-    }
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  if (result.code != -1000) {
-    result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-  }
-  std::ifstream in(out_path);
-  std::stringstream text;
-  text << in.rdbuf();
-  result.output = text.str();
-  return result;
 }
 
 std::set<std::string> ListServices(const std::string& address) {
@@ -196,46 +148,14 @@ TEST_CASE("Server: SIGINT also stops it with exit code 0", "[integration]") {
   CHECK(*code == 0);
 }
 
-TEST_CASE("Server: a bad flag names itself and exits 2", "[integration]") {
-  TempDir dir;
-  for (const char* bad : {"--access_ttl=1s", "--listen=nonsense", "--reuse_grace=5m",
-                          "--listen=0.0.0.0:0", "--signing_alg=none"}) {
-    absl::StatusOr<std::unique_ptr<ServerProcess>> proc = ServerProcess::Start(
-        ServerBinary(), {std::string("--data_dir=") + dir.path(), bad}, absl::Seconds(10));
-    REQUIRE_FALSE(proc.ok());
-    std::string flag = std::string(bad).substr(0, std::string(bad).find('='));
-    INFO(proc.status().message());
-    CHECK(proc.status().message().find(flag) != std::string::npos);
-  }
-  // The shared key ring's flags: PostgreSQL without a KEK, a KEK file that is not one, and a
-  // negative publish delay are refused before anything is opened.
-  std::ofstream(dir.path() + "/not-a-kek") << "short\n";
-  std::filesystem::permissions(dir.path() + "/not-a-kek", std::filesystem::perms::owner_read,
-                               std::filesystem::perm_options::replace);
-  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
-      {{"--store=postgres", "--postgres_dsn=host=/nonexistent"}, "--key_encryption_key_file"},
-      {{"--key_encryption_key_file=" + dir.path() + "/not-a-kek"}, "--key_encryption_key_file"},
-      {{"--key_encryption_key_file=" + dir.path() + "/absent"}, "--key_encryption_key_file"},
-      {{"--key_publish_delay=-1s"}, "--key_publish_delay"},
-  };
-  for (const auto& [args, flag] : cases) {
-    std::vector<std::string> argv = {std::string("--data_dir=") + dir.path() + "/d"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    absl::StatusOr<std::unique_ptr<ServerProcess>> proc =
-        ServerProcess::Start(ServerBinary(), argv, absl::Seconds(10));
-    REQUIRE_FALSE(proc.ok());
-    INFO(proc.status().message());
-    CHECK(proc.status().message().find(flag) != std::string::npos);
-  }
-}
-
 // Issue 23 (2): gRPC sets SO_REUSEPORT by default, so a second server on an occupied --listen
 // started and shared the port with the first (two authorities answering at random).
 TEST_CASE("Server: an occupied --listen fails the start like an occupied --http_listen",
           "[integration][bind]") {
   TempDir first_dir, second_dir;
   std::unique_ptr<ServerProcess> first = StartServer(first_dir);
-  Exit grpc_taken = RunToExit({"--listen=" + first->address(), "--data_dir=" + second_dir.path()});
+  ExitResult grpc_taken = RunToExit(
+      ServerBinary(), {"--listen=" + first->address(), "--data_dir=" + second_dir.path()});
   INFO(grpc_taken.output);
   CHECK(grpc_taken.code == 1);
   CHECK(absl::StrContains(grpc_taken.output, "cannot start: --listen: cannot listen on " +
@@ -244,8 +164,9 @@ TEST_CASE("Server: an occupied --listen fails the start like an occupied --http_
   CHECK(ListServices(first->address()).count("tokenauthority.v1.TokenAuthority") == 1);
 
   // The HTTP face on a port the first server's gRPC holds: the same exit code and words.
-  Exit http_taken = RunToExit({"--listen=127.0.0.1:0", "--data_dir=" + second_dir.path(),
-                               "--http_listen=" + first->address()});
+  ExitResult http_taken =
+      RunToExit(ServerBinary(), {"--listen=127.0.0.1:0", "--data_dir=" + second_dir.path(),
+                                 "--http_listen=" + first->address()});
   INFO(http_taken.output);
   CHECK(http_taken.code == 1);
   CHECK(absl::StrContains(http_taken.output,
@@ -253,61 +174,6 @@ TEST_CASE("Server: an occupied --listen fails the start like an occupied --http_
   REQUIRE(first->Stop(SIGTERM).value_or(-1) == 0);
 }
 
-// Issue 23 (6): --help said "No flags matched" and exited 1; --version on a Release build said
-// "Debug build (NDEBUG not #defined)"; an unknown flag or a bad value exited 1 tersely.
-TEST_CASE("Server: --help lists the flags by group with defaults, --version names the commit",
-          "[integration][flags]") {
-  for (const char* help : {"--help", "-h", "--helpfull"}) {
-    Exit r = RunToExit({help});
-    INFO(help << ": " << r.output);
-    CHECK(r.code == 0);
-    for (const char* group : {"\nserving:\n", "\nstore:\n", "\nsigning keys:\n", "\ntokens:\n",
-                              "\ncallers and TLS:\n"}) {
-      CHECK(absl::StrContains(r.output, group));
-    }
-    CHECK(absl::StrContains(r.output, "(default: 127.0.0.1:50051)"));
-    CHECK(absl::StrContains(r.output, "--access_ttl"));
-    CHECK(absl::StrContains(r.output, "(default: 5m)"));
-    CHECK_FALSE(absl::StrContains(r.output, "No flags matched"));
-    CHECK_FALSE(absl::StrContains(r.output, "testing_clock_offset"));
-  }
-  Exit version = RunToExit({"--version"});
-  INFO(version.output);
-  CHECK(version.code == 0);
-  CHECK(absl::StartsWith(version.output, "token-authority "));
-  CHECK(absl::StrContains(version.output, "(commit "));
-  CHECK_FALSE(absl::StrContains(version.output, "NDEBUG"));
-}
-
-TEST_CASE("Server: every flag error exits 2 naming the flag", "[integration][flags]") {
-  TempDir dir;
-  std::ofstream(dir.Sub("flags")) << "# a flag file\n--listen=127.0.0.1:0\n--leeway=soon\n";
-  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
-      {{"--frobnicate=1"}, "unknown flag --frobnicate"},
-      {{"--access_ttl=abc"}, "--access_ttl"},
-      {{"--sync_writes=maybe"}, "--sync_writes"},
-      {{"--worker_threads"}, "--worker_threads: missing value"},
-      {{"stray"}, "unexpected argument \"stray\""},
-      {{"--flagfile=" + dir.Sub("flags")}, "--leeway"},
-      {{"--flagfile=" + dir.Sub("absent")}, "--flagfile"},
-      // Issue 23 (7): the option libpq refuses is named; the values are not echoed.
-      {{"--store=postgres", "--postgres_dsn=host=/tmp pasword=hunter2"},
-       "--postgres_dsn: not a libpq connection string or URI: invalid connection option "
-       "\"pasword\""},
-      {{"--callers_file=" + dir.Sub("no-callers.txt")}, "--callers_file: cannot read "},
-  };
-  for (const auto& [args, expected] : cases) {
-    std::vector<std::string> argv = {"--data_dir=" + dir.Sub("d")};
-    argv.insert(argv.end(), args.begin(), args.end());
-    Exit r = RunToExit(argv);
-    INFO(args.back() << " -> " << r.code << ": " << r.output);
-    CHECK(r.code == 2);
-    CHECK(absl::StrContains(r.output, expected));
-    CHECK_FALSE(absl::StrContains(r.output, "hunter2"));
-  }
-}
-
-// Issue 23 (11): Envoy and Kubernetes gRPC probes ask for a service by name; that was NotFound.
 TEST_CASE("Server: gRPC health answers for each service by name", "[integration]") {
   TempDir dir;
   std::unique_ptr<ServerProcess> server = StartServer(dir);

@@ -7,11 +7,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "server/token/base64url.h"
-#include "server/token/crypto.h"
-#include "server/token/jws.h"
 #include "server/token/key_ring.h"
 #include "tests/support/test_server.h"
+#include "token/base64url.h"
+#include "token/crypto.h"
+#include "token/jws.h"
 
 namespace ta::testing {
 namespace {

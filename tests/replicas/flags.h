@@ -13,6 +13,9 @@ inline int g_race_rounds = 20;
 inline int g_failover_rounds = 2;
 // Revocations whose propagation to the two other replicas is timed. CI 40, long 500.
 inline int g_samples = 40;
+// Sessions the mass-logout test issues and then revokes in one burst. CI 1,000, long 100,000
+// (the benchmark: --sessions 1000000).
+inline int g_mass_sessions = 1000;
 // Where the propagation test appends its numbers ("key value" lines) for scripts/bench.sh.
 inline std::string g_stats_file;
 // Set by --long (the values above are raised in main.cc unless given explicitly).

@@ -7,13 +7,14 @@
 int main(int argc, char** argv) {
   Catch::Session session;
   using Catch::clara::Opt;
-  int race = -1, failover = -1, samples = -1;
+  int race = -1, failover = -1, samples = -1, sessions = -1;
   auto cli = session.cli() |
              Opt(ta::testing::g_long)["--long"]("long form: 200 race rounds, 25 failover rounds, "
-                                                "500 propagation samples") |
+                                                "500 propagation samples, a 100,000-session mass logout") |
              Opt(race, "rounds")["--race_rounds"]("rounds of the concurrent-refresh race (20)") |
              Opt(failover, "rounds")["--failover_rounds"]("failover rounds (2)") |
              Opt(samples, "n")["--samples"]("revocations timed by the propagation test (40)") |
+             Opt(sessions, "n")["--sessions"]("sessions the mass-logout test revokes (1000)") |
              Opt(ta::testing::g_stats_file, "file")["--stats_file"](
                  "append the propagation numbers to this file (key value lines)");
   session.cli(cli);
@@ -22,9 +23,11 @@ int main(int argc, char** argv) {
     ta::testing::g_race_rounds = 200;
     ta::testing::g_failover_rounds = 25;
     ta::testing::g_samples = 500;
+    ta::testing::g_mass_sessions = 100000;
   }
   if (race > 0) ta::testing::g_race_rounds = race;
   if (failover > 0) ta::testing::g_failover_rounds = failover;
   if (samples > 0) ta::testing::g_samples = samples;
+  if (sessions > 0) ta::testing::g_mass_sessions = sessions;
   return session.run();
 }

@@ -101,5 +101,43 @@ TEMPLATE_TEST_CASE("Store: denylist rows and kJti log entries match after restar
   CheckSameFacts(*h, 0);
 }
 
+
+// A second DenyJti of a jti with a shorter expiry (the same token revoked again with another
+// leeway, or a replayed call) once replaced the denylist row's expiry but left the first log
+// entry: after the purge the log held a kJti entry without its row, and the token was active
+// again before its exp. The later expiry wins on both sides, whichever call comes first.
+TEMPLATE_TEST_CASE("Store: a second DenyJti with a shorter expiry never shortens the revocation",
+                   "[storage][log][denylist]", TA_EVERY_STORE) {
+  auto h = TestType::Make();
+  const absl::Time start = h->Now();
+  REQUIRE(h->store().DenyJti("long-then-short", start + absl::Hours(1)).ok());
+  REQUIRE(h->store().DenyJti("long-then-short", start + absl::Minutes(1)).ok());
+  REQUIRE(h->store().DenyJti("short-then-long", start + absl::Minutes(1)).ok());
+  REQUIRE(h->store().DenyJti("short-then-long", start + absl::Hours(1)).ok());
+  CheckSameFacts(*h, 2);
+  for (const auto& [jti, until] : h->DenylistRows()) {
+    INFO(jti);
+    CHECK(until == start + absl::Hours(1));
+  }
+
+  // Past the short expiry and its purge margin, after a restart: both still denied, on both
+  // sides, until the later expiry.
+  h->Reopen();
+  h->clock().Advance(absl::Minutes(10));
+  REQUIRE(h->store().PurgeExpired().ok());
+  CheckSameFacts(*h, 2);
+  for (const char* jti : {"long-then-short", "short-then-long"}) {
+    INFO(jti);
+    absl::StatusOr<bool> denied = h->store().IsJtiDenied(jti, h->Now());
+    REQUIRE(denied.ok());
+    CHECK(*denied);
+  }
+
+  // Past the later expiry and the margin: gone from both sides together.
+  h->clock().Advance(absl::Hours(1));
+  REQUIRE(h->store().PurgeExpired().ok());
+  CheckSameFacts(*h, 0);
+}
+
 }  // namespace
 }  // namespace ta::storage

@@ -4,10 +4,7 @@
 // store kind (store_harness.h).
 #include <catch2/catch.hpp>
 
-#include <functional>
-#include <latch>
 #include <memory>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "base/clock.h"
@@ -15,6 +12,7 @@
 #include "storage/store_rules.h"
 #include "tests/storage/store_harness.h"
 #include "tests/storage/test_util.h"
+#include "tests/support/race.h"
 
 namespace ta::storage {
 namespace {
@@ -24,6 +22,7 @@ using testing::MakeFamily;
 using testing::MakeRefresh;
 using testing::MakeRotate;
 using testing::MakeSubjectUpdate;
+using ::ta::testing::Race;
 
 constexpr int kRounds = 300;
 
@@ -47,18 +46,6 @@ struct Fixture {
     return **got;
   }
 };
-
-// Runs `a` on a second thread and `b` on this one, released together. Only `b` may assert.
-void Race(const std::function<void()>& a, const std::function<void()>& b) {
-  std::latch go(2);
-  std::thread first([&] {
-    go.arrive_and_wait();
-    a();
-  });
-  go.arrive_and_wait();
-  b();
-  first.join();
-}
 
 TEMPLATE_TEST_CASE("Store: concurrent subject updates keep every serial order's guarantees",
           "[storage][subject][race]", TA_EVERY_STORE) {

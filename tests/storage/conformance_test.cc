@@ -317,5 +317,21 @@ TEMPLATE_TEST_CASE("Store: a family that does not decode reads as store_corrupt,
   REQUIRE(store.PurgeExpired().ok());
 }
 
+// Every store has a clock (no UNIMPLEMENTED default): a replica's follower measures its offset
+// against it and the shared key ring takes signing times from it. The harness's fake clock
+// stands for the RocksDB store's clock and for the database's (PostgresStoreOptions::
+// database_clock); the real ones are checked in rocksdb_store_test.cc and
+// postgres_store_test.cc.
+TEMPLATE_TEST_CASE("Store: ClockNow reads the store's clock", "[storage]", TA_EVERY_STORE) {
+  auto h = TestType::Make();
+  absl::StatusOr<absl::Time> now = h->store().ClockNow();
+  REQUIRE(now.ok());
+  CHECK(*now == h->Now());
+  h->clock().Advance(absl::Hours(3));
+  now = h->store().ClockNow();
+  REQUIRE(now.ok());
+  CHECK(*now == h->Now());
+}
+
 }  // namespace
 }  // namespace ta::storage

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <set>
 #include <thread>
@@ -96,6 +97,36 @@ TEST_CASE("RocksDbStore log: a version-1 database is upgraded with its live revo
                                                       {Kind::kSubject, killed.family_id}});
   fx.Reopen();  // the upgrade runs once
   CHECK(fx.Log().size() == log.size());
+}
+
+TEST_CASE("RocksDbStore log: the listener hears concurrent revocations in seq order (a watch's "
+          "tail relies on it)",
+          "[storage][log]") {
+  Fixture fx;
+  // A listener that takes its time on every other entry: were it called after the log lock
+  // is released, another writer's later entry would overtake the one it holds.
+  std::atomic<int> calls{0};
+  fx.store->SetRevocationListener([&fx, &calls](const RevocationEntry& e) {
+    if (calls++ % 2 == 0) absl::SleepFor(absl::Milliseconds(3));
+    absl::MutexLock lock(&fx.mu);
+    fx.heard.push_back(e);
+  });
+  std::vector<std::thread> writers;
+  std::atomic<int> failed{0};
+  for (int w = 0; w < 4; ++w) {
+    writers.emplace_back([&fx, &failed, w] {
+      for (int i = 0; i < 20; ++i) {
+        if (!fx.store->DenyJti(absl::StrCat("w", w, "-", i), fx.Now() + absl::Minutes(5)).ok()) {
+          ++failed;
+        }
+      }
+    });
+  }
+  for (std::thread& t : writers) t.join();
+  CHECK(failed.load() == 0);
+  const std::vector<RevocationEntry> heard = fx.Heard();
+  REQUIRE(heard.size() == 80);
+  for (size_t i = 0; i < heard.size(); ++i) CHECK(heard[i].seq == i + 1);
 }
 
 }  // namespace

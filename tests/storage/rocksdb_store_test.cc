@@ -52,6 +52,18 @@ struct Fixture {
   }
 };
 
+TEST_CASE("RocksDbStore: ClockNow is the clock it was given, by default the wall clock",
+          "[storage]") {
+  TempDir dir;
+  RocksDbStoreOptions o;
+  o.path = dir.path();  // clock left at its default, Clock::Real()
+  absl::StatusOr<std::unique_ptr<TokenStore>> store = OpenRocksDbStore(o);
+  REQUIRE(store.ok());
+  absl::StatusOr<absl::Time> now = (*store)->ClockNow();
+  REQUIRE(now.ok());
+  CHECK(absl::AbsDuration(*now - absl::Now()) < absl::Seconds(1));
+}
+
 TEST_CASE("RocksDbStore: PurgeExpired keeps the format version", "[storage]") {
   Fixture fx;
   fx.Create(1);

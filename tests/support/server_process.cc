@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 
 namespace ta::testing {
 namespace {
@@ -33,7 +34,62 @@ absl::StatusOr<std::string> ReadLine(int fd, absl::Time deadline) {
   }
 }
 
+// Waits for `pid` up to `timeout` (then SIGKILLs it): the exit code, -signal, or -1000.
+int WaitForExit(pid_t pid, absl::Duration timeout) {
+  int status = 0;
+  const absl::Time deadline = absl::Now() + timeout;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (absl::Now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return -1000;
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+// All of the file behind `fd`, from its start.
+std::string ReadAll(int fd) {
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = pread(fd, buf, sizeof(buf), static_cast<off_t>(text.size()))) > 0) {
+    text.append(buf, static_cast<size_t>(n));
+  }
+  return text;
+}
+
 }  // namespace
+
+ExitResult RunToExit(const std::string& binary, const std::vector<std::string>& args,
+                     absl::Duration timeout) {
+  std::vector<std::string> argv_storage = {binary};
+  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : argv_storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  char tmpl[] = "/tmp/ta-run-output-XXXXXX";
+  const int fd = mkstemp(tmpl);
+  if (fd < 0) return {-1, "mkstemp failed"};
+  unlink(tmpl);
+  const pid_t pid = fork();
+  if (pid < 0) {
+    close(fd);
+    return {-1, "fork failed"};
+  }
+  if (pid == 0) {
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  ExitResult result;
+  result.code = WaitForExit(pid, timeout);
+  result.output = ReadAll(fd);
+  close(fd);
+  return result;
+}
 
 std::string ServerBinary() { return TA_SERVER_BINARY; }
 

@@ -44,6 +44,18 @@ class ServerProcess {
 // The server binary's path, from the build (TA_SERVER_BINARY).
 std::string ServerBinary();
 
+// How a run of a binary to its end went (RunToExit).
+struct ExitResult {
+  int code = -1;       // exit code; -signal when killed; -1000 when it did not exit in time
+  std::string output;  // stdout and stderr together
+};
+
+// Runs `binary` with `args` to its exit (SIGKILLed after `timeout`): for the command lines that
+// must end at once (a refused start, --help, --version). When it cannot be started at all:
+// code -1 and the reason in `output`.
+ExitResult RunToExit(const std::string& binary, const std::vector<std::string>& args,
+                     absl::Duration timeout = absl::Seconds(20));
+
 }  // namespace ta::testing
 
 #endif  // TA_TESTS_SUPPORT_SERVER_PROCESS_H_

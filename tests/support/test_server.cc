@@ -5,7 +5,18 @@
 #include <filesystem>
 #include <fstream>
 
+#include "server/core/callers.h"
+
 namespace ta::testing {
+
+void UseCallers(ServerOptions& o, const std::vector<KeyCaller>& callers) {
+  const std::string path = o.data_dir + ".callers";
+  std::ofstream out(path);
+  for (const KeyCaller& c : callers) {
+    out << c.name << " " << c.role << " " << core::CallerRegistry::KeyCredential(c.api_key) << "\n";
+  }
+  o.callers_file = path;
+}
 
 void PrepareContext(grpc::ClientContext* ctx, const std::string& api_key) {
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));

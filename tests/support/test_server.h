@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/clock.h"
 #include "server/server.h"
@@ -46,6 +47,16 @@ CallResult CallAs(const std::string& api_key, Stub& stub,
   grpc::Status status = (stub.*method)(&ctx, req, resp);
   return CallResult{status, ReasonOf(ctx)};
 }
+
+// One line of a callers file: a caller NAME with ROLE, proving itself with `api_key`.
+struct KeyCaller {
+  std::string name;
+  std::string role;
+  std::string api_key;
+};
+// For a TestServer tweak: writes a callers file beside o.data_dir listing `callers` (their keys
+// hashed) and points o.callers_file at it.
+void UseCallers(ServerOptions& o, const std::vector<KeyCaller>& callers);
 
 class TestServer {
  public:

@@ -4,9 +4,9 @@
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "server/token/crypto.h"
-#include "server/token/openssl_util.h"
 #include "tests/token/test_util.h"
+#include "token/crypto.h"
+#include "token/openssl_util.h"
 
 namespace ta::token {
 namespace {

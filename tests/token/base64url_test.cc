@@ -1,4 +1,4 @@
-#include "server/token/base64url.h"
+#include "token/base64url.h"
 
 #include <catch2/catch.hpp>
 #include <string>

@@ -1,4 +1,4 @@
-#include "server/token/crypto.h"
+#include "token/crypto.h"
 
 #include <catch2/catch.hpp>
 
@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
-#include "server/token/key.h"
 #include "tests/token/test_util.h"
+#include "token/key.h"
 
 namespace ta::token {
 namespace {

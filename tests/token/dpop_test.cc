@@ -1,7 +1,7 @@
 // DPoP proofs (RFC 9449 §4.3): the RFC's own example, then one failing case per check.
 // Proofs made by implementations nobody here wrote (npm dpop, oauth4webapi, Python) are
 // in dpop_interop_test.py; here our own signer builds the hostile ones.
-#include "server/token/dpop.h"
+#include "token/dpop.h"
 
 #include <catch2/catch.hpp>
 #include <memory>
@@ -10,10 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "base/error.h"
-#include "server/token/base64url.h"
-#include "server/token/crypto.h"
-#include "server/token/jws.h"
-#include "server/token/key.h"
+#include "token/base64url.h"
+#include "token/crypto.h"
+#include "token/jws.h"
+#include "token/key.h"
 
 namespace ta::token {
 namespace {

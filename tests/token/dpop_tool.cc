@@ -14,7 +14,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "base/error.h"
-#include "server/token/dpop.h"
+#include "token/dpop.h"
 
 int main(int argc, char** argv) {
   std::map<std::string, std::string> flags;

@@ -1,4 +1,4 @@
-#include "server/token/json.h"
+#include "token/json.h"
 
 #include <catch2/catch.hpp>
 #include <string>

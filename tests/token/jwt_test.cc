@@ -1,4 +1,4 @@
-#include "server/token/jwt.h"
+#include "token/jwt.h"
 
 #include <catch2/catch.hpp>
 #include <string>

@@ -16,9 +16,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "base/error.h"
-#include "server/token/base64url.h"
-#include "server/token/crypto.h"
 #include "server/token/key_ring.h"
+#include "token/base64url.h"
+#include "token/crypto.h"
 
 namespace {
 

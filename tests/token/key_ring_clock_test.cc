@@ -27,7 +27,16 @@ class ClockedKeyStore final : public SharedKeyStore {
     document_ = document;
     return absl::OkStatus();
   }
-  absl::StatusOr<absl::Time> ClockNow() override { return clock_->Now(); }
+  absl::StatusOr<absl::Time> ClockNow() override {
+    if (clock_code != absl::StatusCode::kOk) return absl::Status(clock_code, "clock (test)");
+    return clock_->Now();
+  }
+  // When not kOk, reading the clock fails with it.
+  absl::StatusCode clock_code = absl::StatusCode::kOk;
+  uint64_t version() {
+    absl::MutexLock lock(&mu_);
+    return version_;
+  }
 
  private:
   const Clock* const clock_;
@@ -80,6 +89,34 @@ TEST_CASE("Shared KeyRing: a replica whose clock runs ahead keeps its own later 
   absl::StatusOr<std::string> kid = (*ring)->Rotate();
   REQUIRE(kid.ok());
   CHECK(SignFrom(**ring, *kid) == ahead.Now() + absl::Minutes(5));
+}
+
+// The key store's clock had a default answering UNIMPLEMENTED, on which a rotation went ahead
+// by the replica's clock alone: a store wrapper that forgot to forward ClockNow brought the
+// early sign_from back unseen. Every key store has a clock now; a rotation that cannot read it
+// fails and changes nothing.
+TEST_CASE("Shared KeyRing: a rotation that cannot read the store's clock fails and changes "
+          "nothing",
+          "[token][shared]") {
+  FakeClock database;
+  FakeClock behind(database.Now() - absl::Minutes(2));
+  ClockedKeyStore store(&database);
+  KeyRingOptions o;
+  o.clock = &behind;
+  o.publish_delay = absl::Minutes(5);
+  o.retired_verify_window = absl::Hours(1);
+  auto ring = KeyRing::OpenShared(o, &store, KeyEncryptionKey::FromBytes(
+                                                 std::string(kKekBytes, 'k')).value());
+  REQUIRE(ring.ok());
+  const uint64_t version = store.version();
+  const std::string jwks = (*ring)->JwksJson();
+  for (absl::StatusCode code : {absl::StatusCode::kUnimplemented, absl::StatusCode::kUnavailable}) {
+    store.clock_code = code;
+    absl::StatusOr<std::string> kid = (*ring)->Rotate();
+    CHECK(kid.status().code() == code);
+    CHECK(store.version() == version);
+    CHECK((*ring)->JwksJson() == jwks);
+  }
 }
 
 }  // namespace

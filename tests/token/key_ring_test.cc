@@ -10,9 +10,9 @@
 #include <thread>
 #include <vector>
 
-#include "server/token/json.h"
-#include "server/token/openssl_util.h"
 #include "tests/token/test_util.h"
+#include "token/json.h"
+#include "token/openssl_util.h"
 
 namespace ta::token {
 namespace {

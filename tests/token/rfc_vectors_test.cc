@@ -6,9 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/error.h"
-#include "server/token/base64url.h"
-#include "server/token/jws.h"
-#include "server/token/key.h"
+#include "token/base64url.h"
+#include "token/jws.h"
+#include "token/key.h"
 
 namespace ta::token {
 namespace {

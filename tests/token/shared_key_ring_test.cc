@@ -12,14 +12,14 @@
 #include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "base/error.h"
-#include "server/token/base64url.h"
-#include "server/token/crypto.h"
-#include "server/token/jws.h"
-#include "server/token/key.h"
 #include "server/token/key_ring.h"
 #include "server/token/key_store.h"
 #include "server/token/seal.h"
 #include "tests/token/test_util.h"
+#include "token/base64url.h"
+#include "token/crypto.h"
+#include "token/jws.h"
+#include "token/key.h"
 
 namespace ta::token {
 namespace {
@@ -29,8 +29,10 @@ using testing::MakePolicy;
 using testing::ReasonOfVerify;
 using testing::TempDir;
 
+// An in-memory ring store; its clock (the database's) is the one it is given.
 class MemoryKeyStore final : public SharedKeyStore {
  public:
+  explicit MemoryKeyStore(const Clock* clock) : clock_(clock) {}
   absl::StatusOr<Versioned> Load(uint64_t if_newer_than) override {
     absl::MutexLock lock(&mu_);
     if (down) return absl::UnavailableError("store down");
@@ -44,6 +46,11 @@ class MemoryKeyStore final : public SharedKeyStore {
     version_ = expected + 1;
     document_ = document;
     return absl::OkStatus();
+  }
+  absl::StatusOr<absl::Time> ClockNow() override {
+    absl::MutexLock lock(&mu_);
+    if (down) return absl::UnavailableError("store down");
+    return clock_->Now();
   }
   std::string document() {
     absl::MutexLock lock(&mu_);
@@ -62,6 +69,7 @@ class MemoryKeyStore final : public SharedKeyStore {
   int loads = 0;
 
  private:
+  const Clock* const clock_;
   absl::Mutex mu_;
   uint64_t version_ = 0;
   std::string document_;
@@ -121,8 +129,8 @@ std::string SignNow(const KeyRing& ring, const FakeClock& clock) {
 
 TEST_CASE("Shared KeyRing: replicas on one store share keys and the refresh secret",
           "[token][shared]") {
-  MemoryKeyStore store;
   FakeClock clock;
+  MemoryKeyStore store(&clock);
   auto a = OpenShared(&store, &clock);
   auto b = OpenShared(&store, &clock);
   CHECK(store.version() == 1);  // created once; b read it
@@ -141,8 +149,8 @@ TEST_CASE("Shared KeyRing: replicas on one store share keys and the refresh secr
 
 TEST_CASE("Shared KeyRing: a rotation on one replica reaches the other through Reload",
           "[token][shared]") {
-  MemoryKeyStore store;
   FakeClock clock;
+  MemoryKeyStore store(&clock);
   auto a = OpenShared(&store, &clock);
   auto b = OpenShared(&store, &clock);
   const std::string old_token = SignNow(*a, clock);
@@ -167,8 +175,8 @@ TEST_CASE("Shared KeyRing: a rotation on one replica reaches the other through R
 
 TEST_CASE("Shared KeyRing: concurrent rotations on several replicas have exactly one winner",
           "[token][shared][concurrency]") {
-  MemoryKeyStore store;
   FakeClock clock;
+  MemoryKeyStore store(&clock);
   constexpr int kReplicas = 6;
   std::vector<std::unique_ptr<KeyRing>> rings;
   for (int i = 0; i < kReplicas; ++i) rings.push_back(OpenShared(&store, &clock));
@@ -212,8 +220,8 @@ TEST_CASE("Shared KeyRing: concurrent rotations on several replicas have exactly
 
 TEST_CASE("Shared KeyRing: a rotated-in key is published at once and signs after the delay",
           "[token][shared]") {
-  MemoryKeyStore store;
   FakeClock clock;
+  MemoryKeyStore store(&clock);
   const absl::Duration delay = absl::Seconds(61);
   auto a = OpenShared(&store, &clock, delay);
   auto b = OpenShared(&store, &clock, delay);
@@ -256,8 +264,8 @@ TEST_CASE("Shared KeyRing: a rotated-in key is published at once and signs after
 
 TEST_CASE("Shared KeyRing: another KEK, a tampered document and a down store are refused",
           "[token][shared]") {
-  MemoryKeyStore store;
   FakeClock clock;
+  MemoryKeyStore store(&clock);
   auto a = OpenShared(&store, &clock);
 
   auto wrong = KeyRing::OpenShared(Options(&clock), &store, Kek('x'));
@@ -278,7 +286,7 @@ TEST_CASE("Shared KeyRing: another KEK, a tampered document and a down store are
 
   // In a format-1 ring, a key moved into another key's slot does not open either (the AAD
   // names the slot).
-  MemoryKeyStore store2;
+  MemoryKeyStore store2(&clock);
   auto k1 = Key::Generate(Algorithm::kES256).value();
   auto k2 = Key::Generate(Algorithm::kES256).value();
   std::string two = FormatOneRing(Kek(), {k1.get(), k2.get()}, std::string(32, 's'));
@@ -308,8 +316,8 @@ TEST_CASE("Shared KeyRing: another KEK, a tampered document and a down store are
 // database writer could change.
 TEST_CASE("Shared KeyRing: the whole stored ring is sealed: a stretched retire time is refused",
           "[token][shared]") {
-  MemoryKeyStore store;
   FakeClock clock;
+  MemoryKeyStore store(&clock);
   auto a = OpenShared(&store, &clock);
   const std::string old_token = SignNow(*a, clock);
   REQUIRE(a->Rotate().ok());
@@ -339,8 +347,8 @@ TEST_CASE("Shared KeyRing: the whole stored ring is sealed: a stretched retire t
 
 TEST_CASE("Shared KeyRing: an older ring written back is refused (its generation went down)",
           "[token][shared]") {
-  MemoryKeyStore store;
   FakeClock clock;
+  MemoryKeyStore store(&clock);
   auto a = OpenShared(&store, &clock);
   const std::string before = store.document();
   absl::StatusOr<std::string> kid = a->Rotate();
@@ -359,8 +367,8 @@ TEST_CASE(
     "Shared KeyRing: a format-1 ring still loads, becomes format 2 at the next rotation, "
     "and cannot come back",
     "[token][shared]") {
-  MemoryKeyStore store;
   FakeClock clock;
+  MemoryKeyStore store(&clock);
   clock.Set(absl::FromUnixSeconds(1'700'000'100));
   auto key = Key::Generate(Algorithm::kES256).value();
   const std::string secret(32, 'r');
@@ -398,7 +406,7 @@ TEST_CASE("Shared KeyRing: the first replica adopts a key directory's keys and s
   REQUIRE((*local)->Rotate(Algorithm::kEdDSA).ok());  // two keys: one active, one retiring
   const std::string token = SignNow(**local, clock);
 
-  MemoryKeyStore store;
+  MemoryKeyStore store(&clock);
   auto shared = KeyRing::OpenShared(dir_options, &store, Kek());
   REQUIRE(shared.ok());
   CHECK((*shared)->Keys().size() == 2);

@@ -15,12 +15,12 @@
 #include "absl/strings/str_cat.h"
 #include "base/clock.h"
 #include "base/error.h"
-#include "server/token/base64url.h"
-#include "server/token/jws.h"
-#include "server/token/jwt.h"
-#include "server/token/key.h"
 #include "server/token/key_ring.h"
 #include "tests/support/temp_dir.h"
+#include "token/base64url.h"
+#include "token/jws.h"
+#include "token/jwt.h"
+#include "token/key.h"
 
 namespace ta::token::testing {
 

@@ -1,0 +1,351 @@
+#include "server/core/watch_hub.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "base/error.h"
+#include "base/status_macros.h"
+#include "token/base64url.h"
+#include "token/crypto.h"
+
+namespace ta::core {
+namespace {
+
+constexpr size_t kSnapshotPage = 1000;
+
+uint64_t RandomEpoch() {
+  while (true) {
+    const std::string bytes = token::RandomBytes(8);
+    uint64_t epoch = 0;
+    std::memcpy(&epoch, bytes.data(), sizeof epoch);
+    if (epoch != 0) return epoch;
+  }
+}
+
+WatchEvent EntryEvent(storage::RevocationEntry entry) {
+  WatchEvent event;
+  event.type = WatchEvent::Type::kEntry;
+  event.seq = entry.seq;
+  event.entry = std::move(entry);
+  return event;
+}
+
+WatchEvent MarkerEvent(WatchEvent::Type type, uint64_t seq) {
+  WatchEvent event;
+  event.type = type;
+  event.seq = seq;
+  return event;
+}
+
+absl::Status ShuttingDown() {
+  return Error(absl::StatusCode::kUnavailable, "shutting_down",
+               "the server is stopping; watch another instance");
+}
+
+}  // namespace
+
+// ---- WatchStream ----
+
+WatchStream::Poll WatchStream::Next(WatchEvent* event, absl::Status* end) {
+  absl::MutexLock lock(&mu_);
+  if (!end_.ok()) {
+    *end = end_;
+    return Poll::kEnded;
+  }
+  if (head_next_ < head_.size()) {
+    *event = std::move(head_[head_next_++]);
+    if (head_next_ == head_.size()) {
+      head_.clear();
+      head_.shrink_to_fit();
+      head_next_ = 0;
+    }
+    return Poll::kEvent;
+  }
+  if (!tail_.empty()) {
+    *event = std::move(tail_.front());
+    tail_.pop_front();
+    return Poll::kEvent;
+  }
+  armed_ = true;
+  return Poll::kEmpty;
+}
+
+void WatchStream::SetWake(std::function<void()> wake) {
+  absl::MutexLock lock(&mu_);
+  wake_ = std::move(wake);
+}
+
+void WatchStream::Close() {
+  absl::MutexLock lock(&mu_);
+  closed_ = true;
+  wake_ = nullptr;
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return waking_ == 0; };
+  mu_.Await(absl::Condition(&idle));
+}
+
+size_t WatchStream::queued() const {
+  absl::MutexLock lock(&mu_);
+  return head_.size() - head_next_ + tail_.size();
+}
+
+bool WatchStream::closed() const {
+  absl::MutexLock lock(&mu_);
+  return closed_;
+}
+
+bool WatchStream::Push(WatchEvent event) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!end_.ok() || closed_) return false;
+    if (event.type == WatchEvent::Type::kBookmark && !tail_.empty() &&
+        tail_.back().type == WatchEvent::Type::kBookmark) {
+      tail_.back() = std::move(event);  // a newer proof replaces an unsent one
+      return false;
+    }
+    if (tail_.size() < buffer_) {  // a snapshot is the live log's size, not the backlog
+      tail_.push_back(std::move(event));
+      if (!armed_) return false;
+      armed_ = false;
+      return true;
+    }
+  }
+  return End(Error(absl::StatusCode::kResourceExhausted, "watch_too_slow",
+                   "the watcher read too slowly and the stream's buffer filled; reconnect "
+                   "with since = the last position received"));
+}
+
+bool WatchStream::End(absl::Status status) {
+  absl::MutexLock lock(&mu_);
+  if (!end_.ok()) return false;
+  end_ = std::move(status);
+  head_.clear();
+  head_.shrink_to_fit();
+  head_next_ = 0;
+  tail_.clear();
+  tail_.shrink_to_fit();
+  const bool wake = armed_;
+  armed_ = false;
+  return wake;
+}
+
+void WatchStream::CallWake() {
+  std::function<void()> wake;
+  {
+    absl::MutexLock lock(&mu_);
+    if (wake_ == nullptr) return;
+    wake = wake_;
+    ++waking_;
+  }
+  wake();
+  absl::MutexLock lock(&mu_);
+  --waking_;
+}
+
+// ---- WatchHub ----
+
+absl::StatusOr<std::unique_ptr<WatchHub>> WatchHub::Create(WatchHubOptions options) {
+  if (options.store == nullptr) return InvalidField("store", "must not be null");
+  if (options.clock == nullptr) return InvalidField("clock", "must not be null");
+  if (options.stream_buffer < 16) return InvalidField("stream_buffer", "must be at least 16");
+  if (options.bookmark_interval < absl::Milliseconds(10) ||
+      options.bookmark_interval > absl::Milliseconds(250)) {
+    return InvalidField("bookmark_interval", "must be between 10ms and 250ms");
+  }
+  return absl::WrapUnique(new WatchHub(std::move(options)));
+}
+
+WatchHub::WatchHub(WatchHubOptions options) : options_(std::move(options)), epoch_(RandomEpoch()) {
+  if (options_.jwks_json) jwks_version_ = JwksVersion(options_.jwks_json());
+}
+
+WatchHub::~WatchHub() { Shutdown(); }
+
+std::string WatchHub::JwksVersion(absl::string_view jwks_json) {
+  return token::Base64UrlEncode(token::Sha256(jwks_json)).substr(0, 22);
+}
+
+void WatchHub::Begin(uint64_t seq) {
+  absl::MutexLock lock(&mu_);
+  floor_ = std::max(last_, seq);
+  last_ = dispatched_ = floor_;
+  ring_.clear();
+}
+
+void WatchHub::Start() {
+  if (!thread_.has_value()) thread_.emplace([this] { Loop(); });
+}
+
+void WatchHub::Shutdown() {
+  std::list<std::shared_ptr<WatchStream>> streams;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    streams.swap(streams_);
+  }
+  if (thread_.has_value()) {
+    thread_->join();
+    thread_.reset();
+  }
+  for (const std::shared_ptr<WatchStream>& stream : streams) {
+    if (stream->End(ShuttingDown())) stream->CallWake();
+  }
+}
+
+void WatchHub::Publish(const storage::RevocationEntry& entry) {
+  absl::MutexLock lock(&mu_);
+  if (entry.seq <= last_) return;
+  ring_.push_back(entry);
+  last_ = entry.seq;
+  while (ring_.size() > options_.retained_entries) {
+    floor_ = ring_.front().seq;
+    ring_.pop_front();
+  }
+  work_ = true;
+}
+
+void WatchHub::MarkCurrent(absl::Time as_of) {
+  absl::MutexLock lock(&mu_);
+  proved_as_of_ = std::max(proved_as_of_, as_of);
+}
+
+size_t WatchHub::streams() const {
+  absl::MutexLock lock(&mu_);
+  return streams_.size();
+}
+
+WatchEvent WatchHub::KeysEvent() const {
+  WatchEvent keys;
+  keys.type = WatchEvent::Type::kKeys;
+  keys.jwks_version = jwks_version_;
+  return keys;
+}
+
+bool WatchHub::ResumeLocked(const WatchPosition& since, WatchStream* stream) {
+  if (since.epoch != epoch_ || since.seq < floor_ || since.seq > dispatched_) return false;
+  std::vector<WatchEvent> backlog;
+  for (const storage::RevocationEntry& entry : ring_) {
+    if (entry.seq <= since.seq || entry.seq > dispatched_) continue;
+    if (backlog.size() >= options_.stream_buffer / 2) return false;  // a snapshot is smaller
+    backlog.push_back(EntryEvent(entry));
+  }
+  absl::MutexLock lock(&stream->mu_);
+  stream->head_.push_back(KeysEvent());
+  for (WatchEvent& event : backlog) stream->head_.push_back(std::move(event));
+  return true;
+}
+
+absl::Status WatchHub::ReadSnapshot(uint64_t up_to, std::vector<WatchEvent>* events) {
+  const absl::Time now = options_.clock->Now();
+  uint64_t after = 0;
+  while (after < up_to) {
+    ASSIGN_OR_RETURN(std::vector<storage::RevocationEntry> page,
+                     options_.store->ReadRevocations(after, now, kSnapshotPage));
+    for (storage::RevocationEntry& entry : page) {
+      if (entry.seq > up_to) return absl::OkStatus();  // the tail brings the rest
+      events->push_back(EntryEvent(std::move(entry)));
+    }
+    if (page.size() < kSnapshotPage) break;
+    after = page.back().seq;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<WatchStream>> WatchHub::Watch(
+    const std::optional<WatchPosition>& since) {
+  std::shared_ptr<WatchStream> stream(new WatchStream(options_.stream_buffer));
+  uint64_t snapshot_to = 0;
+  std::string jwks_version;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return ShuttingDown();
+    // Subscribed at `dispatched_`: the tail brings every entry after it.
+    streams_.push_back(stream);
+    if (since.has_value() && ResumeLocked(*since, stream.get())) return stream;
+    snapshot_to = dispatched_;
+    jwks_version = jwks_version_;
+  }
+  std::vector<WatchEvent> events;
+  events.push_back(MarkerEvent(WatchEvent::Type::kReset, 0));
+  events.back().epoch = epoch_;
+  absl::Status read = ReadSnapshot(snapshot_to, &events);
+  if (!read.ok()) {
+    stream->Close();
+    return read;
+  }
+  events.push_back(MarkerEvent(WatchEvent::Type::kEndOfSnapshot, snapshot_to));
+  events.push_back(MarkerEvent(WatchEvent::Type::kKeys, 0));
+  events.back().jwks_version = std::move(jwks_version);
+  absl::MutexLock lock(&stream->mu_);
+  // Tail events queued while the snapshot was read come after it.
+  stream->head_ = std::move(events);
+  return stream;
+}
+
+void WatchHub::Loop() {
+  absl::Time next_bookmark = absl::Now();
+  while (true) {
+    bool bookmark = false;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return work_ || stopping_; };
+      mu_.AwaitWithDeadline(absl::Condition(&ready), next_bookmark);
+      if (stopping_) return;
+      if (absl::Now() >= next_bookmark) {
+        bookmark = true;
+        next_bookmark = absl::Now() + options_.bookmark_interval;
+      }
+    }
+    Dispatch(bookmark);
+  }
+}
+
+void WatchHub::Dispatch(bool bookmark) {
+  std::string jwks_json;
+  if (bookmark && options_.jwks_json) jwks_json = options_.jwks_json();  // outside mu_
+  std::vector<WatchStream*> wake;
+  std::vector<std::shared_ptr<WatchStream>> keep;  // alive until woken
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = options_.clock->Now();
+    std::vector<WatchEvent> events;
+    for (auto it = ring_.rbegin(); it != ring_.rend() && it->seq > dispatched_; ++it) {
+      events.push_back(EntryEvent(*it));
+    }
+    std::reverse(events.begin(), events.end());
+    dispatched_ = last_;
+    work_ = false;
+    if (bookmark && options_.jwks_json) {
+      std::string version = JwksVersion(jwks_json);
+      if (version != jwks_version_) {
+        jwks_version_ = std::move(version);
+        events.push_back(KeysEvent());
+      }
+    }
+    const bool current = !options_.view_current || options_.view_current(now);
+    if (bookmark && current) {
+      const absl::Time as_of = options_.shared_store ? proved_as_of_ : now;
+      if (as_of != absl::InfinitePast()) {
+        events.push_back(MarkerEvent(WatchEvent::Type::kBookmark, dispatched_));
+        events.back().as_of = as_of;
+      }
+    }
+    for (auto it = streams_.begin(); it != streams_.end();) {
+      WatchStream* stream = it->get();
+      if (stream->closed()) {
+        it = streams_.erase(it);
+        continue;
+      }
+      bool woke = false;
+      for (const WatchEvent& event : events) woke = stream->Push(event) || woke;
+      if (woke) {
+        wake.push_back(stream);
+        keep.push_back(*it);
+      }
+      ++it;
+    }
+  }
+  for (WatchStream* stream : wake) stream->CallWake();
+}
+
+}  // namespace ta::core

@@ -1,0 +1,192 @@
+// WatchHub: the server side of WatchRevocations (docs/revocation-stream.md, DESIGN §13), in
+// domain terms (no gRPC): one hub per server, one WatchStream per connection.
+//
+// Fed with every revocation-log entry in sequence order: on a server that alone writes its
+// store (RocksDB), by the store's listener as each entry commits (the store calls it in seq
+// order, before the revocation is acknowledged); on a replica of a shared store
+// (PostgreSQL), by the revocation follower as it reads the log, followed by MarkCurrent(as_of)
+// once a poll has read everything committed before as_of. Publish is quick (a ring append and
+// a signal); one dispatcher thread fans entries out to the streams, writes bookmarks and
+// notices JWKS changes, so no writer ever waits on a watcher.
+//
+// A stream (Watch): with a `since` this hub can serve (its epoch, not older than the oldest
+// entry it keeps, not newer than its last, and a backlog that fits the stream's buffer) it
+// resumes: the kept entries after it, then the tail. Otherwise: a reset, a snapshot of the
+// live log read from the store, end_of_snapshot, then the tail. No gap between snapshot and
+// tail: the stream subscribes at the hub's dispatched position P first and then reads the
+// snapshot, keeping only entries with seq <= P (entries after P reach it through the tail);
+// every entry <= P committed before the read began, so the read holds each still live. A
+// reset is only ever a stream's first message: a stream is never turned into a reset behind
+// queued entries (etcd#17529); it is ended instead, and the reconnect gets the reset.
+//
+// Bookmarks (every bookmark_interval, coalesced in a stream's queue): seq = the last entry
+// dispatched, as_of = the instant up to which every committed entry has been dispatched: the
+// dispatcher's clock reading on a server that alone writes its store (every entry
+// acknowledged before it was published before it), the follower's proof on a replica. None
+// while `view_current(now)` is false (a stale replica, or its clock off the store's): its
+// watchers then fail closed by their own bound.
+//
+// The epoch is random per hub (per server process): a restarted server, another replica or a
+// restored store always resets its watchers, never resumes them into reused sequence numbers.
+//
+// Bounded: a stream's queue holds at most `stream_buffer` events; when a watcher reads too
+// slowly to keep it from filling, the stream ends with RESOURCE_EXHAUSTED "watch_too_slow"
+// and its queue is freed. A snapshot is held per stream until sent (the live log: small).
+//
+// Thread-safe. The hub must outlive its streams' use of it by the face; Shutdown ends them.
+#ifndef TA_SERVER_CORE_WATCH_HUB_H_
+#define TA_SERVER_CORE_WATCH_HUB_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "base/clock.h"
+#include "storage/token_store.h"
+
+namespace ta::core {
+
+struct WatchEvent {
+  enum class Type { kReset, kEntry, kEndOfSnapshot, kBookmark, kKeys };
+  Type type = Type::kEntry;
+  uint64_t epoch = 0;              // kReset
+  uint64_t seq = 0;                // kEntry (entry.seq), kEndOfSnapshot, kBookmark
+  storage::RevocationEntry entry;  // kEntry
+  absl::Time as_of;                // kBookmark
+  std::string jwks_version;        // kKeys
+};
+
+struct WatchPosition {
+  uint64_t epoch = 0;  // 0: none
+  uint64_t seq = 0;
+};
+
+struct WatchHubOptions {
+  // Reads the snapshot (ReadRevocations). Borrowed; must outlive the hub. Never null.
+  storage::TokenStore* store = nullptr;
+  // as_of of bookmarks and "live" for the snapshot. Borrowed. Never null.
+  const Clock* clock = Clock::Real();
+  // Other processes write the store: bookmarks carry MarkCurrent's proof, not the clock.
+  bool shared_store = false;
+  // Whether this server's own view is current at `now` (RevocationView::IsCurrent); no
+  // bookmark is sent while it is not. Default: always.
+  std::function<bool(absl::Time)> view_current;
+  // The JWKS document; its digest is the `keys` event's version. Default: no keys events.
+  std::function<std::string()> jwks_json;
+  // Tail events a stream may hold unsent before it is cut ("watch_too_slow"); a snapshot
+  // being sent does not count. Default 4096.
+  size_t stream_buffer = 4096;
+  // Entries kept for resuming streams. Default 65536 (~100 bytes each plus the id).
+  size_t retained_entries = 65536;
+  // Between bookmarks (and JWKS checks). Default 200 ms; 10 ms .. 250 ms.
+  absl::Duration bookmark_interval = absl::Milliseconds(200);
+};
+
+class WatchHub;
+
+// One watcher's stream: events in order, then an end. Thread-safe.
+class WatchStream {
+ public:
+  enum class Poll { kEvent, kEmpty, kEnded };
+  // kEvent: *event is the next one. kEmpty: none now; `wake` (SetWake) will be called once
+  // when there is (or the stream ends). kEnded: *end says why (never OK); queued events are
+  // dropped, so an end is never delayed behind them.
+  Poll Next(WatchEvent* event, absl::Status* end);
+  // Set once, before the first Next. Called from the hub's thread, no hub lock held.
+  void SetWake(std::function<void()> wake);
+  // The watcher is gone: no wake is called after this returns; the hub forgets the stream.
+  void Close();
+
+  // Events queued and not yet taken (tests and stats).
+  size_t queued() const;
+
+ private:
+  friend class WatchHub;
+  explicit WatchStream(size_t buffer) : buffer_(buffer) {}
+  // Queues `event` (a bookmark replaces a bookmark at the back). Ends the stream with
+  // watch_too_slow when full. Returns whether the caller must call the wake.
+  bool Push(WatchEvent event) ABSL_LOCKS_EXCLUDED(mu_);
+  bool End(absl::Status status) ABSL_LOCKS_EXCLUDED(mu_);
+  void CallWake();
+  bool closed() const;
+
+  const size_t buffer_;
+  mutable absl::Mutex mu_;
+  std::vector<WatchEvent> head_ ABSL_GUARDED_BY(mu_);  // reset, snapshot, end, keys
+  size_t head_next_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<WatchEvent> tail_ ABSL_GUARDED_BY(mu_);
+  absl::Status end_ ABSL_GUARDED_BY(mu_);  // non-OK once ended
+  bool armed_ ABSL_GUARDED_BY(mu_) = false;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  int waking_ ABSL_GUARDED_BY(mu_) = 0;
+  std::function<void()> wake_ ABSL_GUARDED_BY(mu_);
+};
+
+class WatchHub {
+ public:
+  // INVALID_ARGUMENT "invalid_argument:<field>" for a bad option.
+  static absl::StatusOr<std::unique_ptr<WatchHub>> Create(WatchHubOptions options);
+  ~WatchHub();  // Shutdown
+
+  // Before Start: entries up to `seq` are in the store already (the view's load); the hub
+  // keeps and resumes only what comes after.
+  void Begin(uint64_t seq);
+  // Starts the dispatcher thread.
+  void Start();
+  // Ends every stream (UNAVAILABLE "shutting_down"), refuses new ones, stops the thread.
+  void Shutdown();
+
+  // An entry, in seq order; one not above the last published is ignored (a duplicate).
+  void Publish(const storage::RevocationEntry& entry);
+  // Shared store: every entry committed before `as_of` has been published.
+  void MarkCurrent(absl::Time as_of);
+
+  // Opens a stream (reads the store for a snapshot: may wait; not on a thread that must not
+  // block). UNAVAILABLE "shutting_down"; the store's error when the snapshot read fails.
+  absl::StatusOr<std::shared_ptr<WatchStream>> Watch(const std::optional<WatchPosition>& since);
+
+  uint64_t epoch() const { return epoch_; }
+  size_t streams() const;
+  // The JWKS version of `jwks_json` (what keys events carry).
+  static std::string JwksVersion(absl::string_view jwks_json);
+
+ private:
+  explicit WatchHub(WatchHubOptions options);
+  void Loop();
+  // Fans entries published since the last call out to the streams, then (when `bookmark`)
+  // a bookmark and any JWKS change. Returns the streams to wake.
+  void Dispatch(bool bookmark);
+  bool ResumeLocked(const WatchPosition& since, WatchStream* stream)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status ReadSnapshot(uint64_t up_to, std::vector<WatchEvent>* events);
+  WatchEvent KeysEvent() const;
+
+  const WatchHubOptions options_;
+  const uint64_t epoch_;
+  mutable absl::Mutex mu_;
+  std::deque<storage::RevocationEntry> ring_ ABSL_GUARDED_BY(mu_);  // seq > floor_
+  uint64_t floor_ ABSL_GUARDED_BY(mu_) = 0;       // entries <= floor_ are not kept
+  uint64_t last_ ABSL_GUARDED_BY(mu_) = 0;        // the last entry published
+  uint64_t dispatched_ ABSL_GUARDED_BY(mu_) = 0;  // the last entry fanned out
+  absl::Time proved_as_of_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();  // shared store
+  std::string jwks_version_ ABSL_GUARDED_BY(mu_);
+  std::list<std::shared_ptr<WatchStream>> streams_ ABSL_GUARDED_BY(mu_);
+  bool work_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<std::thread> thread_;
+};
+
+}  // namespace ta::core
+
+#endif  // TA_SERVER_CORE_WATCH_HUB_H_

@@ -1,0 +1,192 @@
+#include "server/rpc/watch.h"
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "absl/synchronization/mutex.h"
+#include "base/error.h"
+#include "server/core/refresh_token.h"
+#include "server/core/watch_hub.h"
+#include "server/rpc/auth.h"
+#include "server/rpc/convert.h"
+#include "server/rpc/status.h"
+
+namespace ta::rpc {
+namespace {
+
+namespace v1 = ::tokenauthority::v1;
+using Kind = storage::RevocationEntry::Kind;
+
+void ToProto(core::WatchEvent& in, v1::WatchRevocationsResponse* out) {
+  out->Clear();
+  switch (in.type) {
+    case core::WatchEvent::Type::kReset:
+      out->mutable_reset()->set_epoch(in.epoch);
+      break;
+    case core::WatchEvent::Type::kEntry: {
+      v1::RevocationEvent* e = out->mutable_entry();
+      e->set_seq(in.entry.seq);
+      e->set_kind(in.entry.kind == Kind::kJti      ? v1::RevocationEvent::JTI
+                  : in.entry.kind == Kind::kFamily ? v1::RevocationEvent::FAMILY
+                                                   : v1::RevocationEvent::SUBJECT);
+      // A jti is stored as the token holds it; a family id raw (the token's sid encodes it).
+      e->set_id(in.entry.kind == Kind::kJti ? std::move(in.entry.id)
+                                            : core::EncodeFamilyId(in.entry.id));
+      *e->mutable_revoked_at() = ToTimestamp(in.entry.revoked_at);
+      *e->mutable_live_until() = ToTimestamp(in.entry.live_until);
+      break;
+    }
+    case core::WatchEvent::Type::kEndOfSnapshot:
+      out->mutable_end_of_snapshot()->set_seq(in.seq);
+      break;
+    case core::WatchEvent::Type::kBookmark:
+      out->mutable_bookmark()->set_seq(in.seq);
+      *out->mutable_bookmark()->mutable_as_of() = ToTimestamp(in.as_of);
+      break;
+    case core::WatchEvent::Type::kKeys:
+      out->mutable_keys()->set_jwks_version(std::move(in.jwks_version));
+      break;
+  }
+}
+
+class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchRevocationsResponse> {
+ public:
+  WatchReactor(grpc::CallbackServerContext* ctx, const ServiceDeps& deps)
+      : ctx_(ctx), deps_(deps), start_(std::chrono::steady_clock::now()) {}
+
+  void Begin(const v1::WatchRevocationsRequest& req) {
+    absl::StatusOr<core::Caller> caller =
+        Authorize(ctx_, *deps_.callers, Rpc::kWatchRevocations, deps_.audit);
+    if (!caller.ok()) return FinishNow(caller.status());
+    std::optional<core::WatchPosition> since;
+    if (req.has_since()) since = core::WatchPosition{req.since().epoch(), req.since().seq()};
+    {
+      absl::MutexLock lock(&mu_);
+      opening_ = true;
+    }
+    // The snapshot reads the store: never on gRPC's threads (issue 22).
+    const bool scheduled =
+        deps_.pool->Schedule([this, since] { Opened(deps_.authority->watch_hub().Watch(since)); });
+    if (!scheduled) {
+      {
+        absl::MutexLock lock(&mu_);
+        opening_ = false;
+      }
+      FinishNow(Error(absl::StatusCode::kResourceExhausted, "overloaded",
+                      "too many calls waiting; retry with backoff"));
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) cancelled_ = true;
+    }
+    Pump();
+  }
+
+  void OnCancel() override {
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+    }
+    Pump();
+  }
+
+  void OnDone() override {
+    if (stream_ != nullptr) stream_->Close();  // no wake after this
+    delete this;
+  }
+
+ private:
+  void Opened(absl::StatusOr<std::shared_ptr<core::WatchStream>> stream) {
+    {
+      absl::MutexLock lock(&mu_);
+      opening_ = false;
+      if (stream.ok()) stream_ = *stream;
+    }
+    if (!stream.ok()) return FinishNow(stream.status());
+    (*stream)->SetWake([this] { Pump(); });
+    Pump();
+  }
+
+  // Writes the next event, or finishes; at most one write in flight.
+  void Pump() {
+    absl::Status end;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_ || writing_ || opening_) return;
+      if (cancelled_) {
+        end = absl::CancelledError("the watcher went away");
+      } else if (stream_ == nullptr) {
+        return;
+      } else {
+        core::WatchEvent event;
+        switch (stream_->Next(&event, &end)) {
+          case core::WatchStream::Poll::kEmpty:
+            return;  // the hub wakes us
+          case core::WatchStream::Poll::kEvent:
+            ToProto(event, &message_);
+            writing_ = true;
+            break;
+          case core::WatchStream::Poll::kEnded:
+            break;
+        }
+      }
+      if (writing_) {
+        ++written_;
+      } else {
+        finished_ = true;
+      }
+    }
+    if (end.ok()) {
+      StartWrite(&message_);
+    } else {
+      Done(end);
+    }
+  }
+
+  void FinishNow(const absl::Status& status) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_) return;
+      finished_ = true;
+    }
+    Done(status);
+  }
+
+  void Done(const absl::Status& status) {
+    if (deps_.metrics != nullptr) {
+      deps_.metrics->OnRpc(Rpc::kWatchRevocations, status.code(),
+                           absl::FromChrono(std::chrono::steady_clock::now() - start_));
+    }
+    Finish(ToGrpcStatus(ctx_, status));
+  }
+
+  grpc::CallbackServerContext* const ctx_;
+  const ServiceDeps deps_;
+  const std::chrono::steady_clock::time_point start_;
+  absl::Mutex mu_;
+  bool opening_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t written_ ABSL_GUARDED_BY(mu_) = 0;
+  std::shared_ptr<core::WatchStream> stream_;  // set once, under mu_, before any Pump uses it
+  v1::WatchRevocationsResponse message_;       // the write in flight
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::WatchRevocationsResponse>* StartWatch(
+    grpc::CallbackServerContext* ctx, const v1::WatchRevocationsRequest* req,
+    const ServiceDeps& deps) {
+  auto* reactor = new WatchReactor(ctx, deps);  // deletes itself in OnDone (gRPC's contract)
+  reactor->Begin(*req);
+  return reactor;
+}
+
+}  // namespace ta::rpc

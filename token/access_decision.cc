@@ -1,0 +1,71 @@
+#include "token/access_decision.h"
+
+#include <utility>
+
+#include "base/error.h"
+#include "token/base64url.h"
+
+namespace ta::token {
+namespace {
+
+// A family id, as the sid claim carries it (server/core/refresh_token.h EncodeFamilyId).
+constexpr size_t kFamilyIdBytes = 16;
+
+AccessDecision Inactive(absl::string_view reason) {
+  AccessDecision out;
+  out.inactive_reason = std::string(reason);
+  return out;
+}
+
+// Errors that describe the token (rather than our ability to judge it) make it inactive.
+bool IsVerdictOnToken(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnauthenticated ||
+         status.code() == absl::StatusCode::kInvalidArgument;
+}
+
+}  // namespace
+
+absl::StatusOr<AccessDecision> DecideAccessToken(absl::string_view token,
+                                                 const VerificationKeys& keys,
+                                                 const RevocationView& view,
+                                                 const AccessPolicy& policy, absl::Time now,
+                                                 CatchUpView catch_up) {
+  VerifyPolicy verify;
+  verify.expected_typ = "at+jwt";
+  verify.issuer = policy.issuer;
+  verify.audience = policy.audience;
+  verify.leeway = policy.leeway;
+  verify.max_token_bytes = policy.max_token_bytes;
+  absl::StatusOr<std::shared_ptr<const VerifiedJwt>> jwt = keys.Verify(token, verify, now);
+  if (!jwt.ok()) {
+    if (!IsVerdictOnToken(jwt.status())) return jwt.status();
+    std::string reason = ReasonOf(jwt.status());
+    return Inactive(reason.empty() ? "invalid_token" : reason);
+  }
+  const JwtClaims& claims = (*jwt)->claims;
+  absl::StatusOr<std::string> family_id = Base64UrlDecode(claims.sid);
+  if (!family_id.ok() || family_id->size() != kFamilyIdBytes) {
+    return Inactive(reason::kMissingClaim);
+  }
+  // Every revocation that can still kill this token is in a current view (its family cannot
+  // have expired: an access token never outlives its family).
+  if (!view.IsCurrent(now) && !catch_up(now)) {
+    return Error(absl::StatusCode::kUnavailable, "revocations_stale",
+                 "this server cannot prove it knows every recent revocation; retry");
+  }
+  absl::string_view revoked = view.Check(claims.jti, *family_id, now);
+  if (!revoked.empty()) return Inactive(revoked);
+  AccessDecision out;
+  out.active = true;
+  out.jwt = *std::move(jwt);
+  return out;
+}
+
+absl::StatusOr<AccessDecision> DecideAccessToken(absl::string_view token,
+                                                 const VerificationKeys& keys,
+                                                 const RevocationView& view,
+                                                 const AccessPolicy& policy, absl::Time now) {
+  return DecideAccessToken(token, keys, view, policy, now, [](absl::Time) { return false; });
+}
+
+}  // namespace ta::token
