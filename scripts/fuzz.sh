@@ -43,7 +43,12 @@ if [[ ! -f $dir/build.ninja ]]; then
 fi
 cmake --build "$dir" --parallel "${TA_JOBS:-$(nproc)}" --target "${targets[@]/#/fuzz_}"
 
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
+# The CI pass (--ci) keeps no allocation stack per malloc (malloc_context_size=0): every check
+# still runs, a report just lacks where the memory was allocated -- replay the saved input
+# with the default options for that. Measured on `request`: ~12 % more runs.
+asan_ci=""
+[[ $seconds == 25 && ${#schedule[@]} -gt 0 ]] && asan_ci=":malloc_context_size=0"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1$asan_ci}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:suppressions=$PWD/tests/fuzz/ubsan.supp}
 # Static singletons of gRPC/protobuf/absl stay allocated at exit; not our leaks.
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0}
