@@ -52,7 +52,7 @@ run() {  # NAME COMMAND...
 if ((asan)); then
   configure build/asan address,undefined
   cmake --build build/asan --parallel "$jobs" --target token_tests core_tests storage_tests rpc_tests \
-    integration_tests http_tests reliability_tests fuzz_base64url fuzz_jwt fuzz_storage_codec fuzz_request \
+    integration_tests http_tests reliability_tests fuzz_base64url fuzz_jwt fuzz_dpop fuzz_storage_codec fuzz_request \
     fuzz_http_request
   export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0
   export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions=$PWD/tests/fuzz/ubsan.supp
@@ -65,7 +65,7 @@ if ((asan)); then
   run "asan+ubsan http_tests" build/asan/tests/http/http_tests
   run "asan+ubsan attack suite (in-process)" build/asan/tests/reliability/reliability_tests \
     "[attack]~[resources]"
-  for t in base64url jwt storage_codec request http_request; do
+  for t in base64url jwt dpop storage_codec request http_request; do
     run "asan+ubsan fuzz corpus $t" build/asan/tests/fuzz/fuzz_$t tests/fuzz/corpus/$t
   done
   unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS

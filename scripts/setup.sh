@@ -22,6 +22,8 @@ RUN_PACKAGES=(
   libpq-dev
   # the HTTP face: Boost.Beast (header-only, Boost 1.81) and prometheus-cpp (core + text format)
   libboost1.81-dev prometheus-cpp-dev
+  # Boost.URL (compiled part of Boost 1.81): RFC 3986 normalisation of DPoP proofs' htu
+  libboost-url1.81-dev
   # the README's HTTP examples
   curl
 )
