@@ -103,13 +103,22 @@ TEST_CASE(
   auto watcher = std::make_unique<Watcher>(server.api(), server.admin_key());
   std::vector<Response> events;
   REQUIRE(watcher->Read(&events, [](const Response& r) { return r.has_keys(); }));
-  REQUIRE(events.size() == 4);
   const uint64_t epoch = events[0].reset().epoch();
   CHECK(epoch != 0);
-  CHECK(events[1].entry().kind() == v1::RevocationEvent::FAMILY);
-  CHECK(events[1].entry().id() == a.family_id());
-  CHECK(events[2].end_of_snapshot().seq() == events[1].entry().seq());
-  CHECK(!events[3].keys().jwks_version().empty());
+  CHECK(!events.back().keys().jwks_version().empty());
+  if (events.size() == 3) {
+    // a's revocation committed before the hub dispatched it, so the stream subscribed before
+    // it: the snapshot is empty and a comes first in the tail (no gap either way).
+    CHECK(events[1].end_of_snapshot().seq() == 0);
+    REQUIRE(watcher->Read(&events, [](const Response& r) { return r.has_entry(); }));
+  } else {
+    REQUIRE(events.size() == 4);
+    CHECK(events[2].end_of_snapshot().seq() == events[1].entry().seq());
+  }
+  REQUIRE(EntryIds(events) == std::vector<std::string>{a.family_id()});
+  for (const Response& e : events) {
+    if (e.has_entry()) CHECK(e.entry().kind() == v1::RevocationEvent::FAMILY);
+  }
 
   REQUIRE(RevokeFamily(server, b.family_id()).ok());  // pushed as it commits
   events.clear();
