@@ -2,6 +2,11 @@
 """Verify token-authority access tokens locally, following the revocation stream.
 
 Usage: local_verifier.py HOST:PORT API_KEY_FILE ISSUER AUDIENCE < tokens   (one per line)
+  prints "active" or "inactive REASON" per token, e.g. with the stubs in OUT (example.py's header):
+    PYTHONPATH=OUT:client/python /usr/bin/python3 client/python/local_verifier.py \
+        127.0.0.1:50051 data/admin.key token-authority api < tokens.txt
+
+As a library:
 
     from local_verifier import LocalVerifier
     verifier = LocalVerifier(channel, api_key, issuer="token-authority", audience="api")
