@@ -88,7 +88,7 @@ class LocalVerifier {
     this.call = call;
     call.on('data', (event) => { this.backoffMs = 50; this.apply(event); });
     call.on('error', () => {}); // reconnect below; staleness decides what verify answers
-    call.on('close', () => {
+    call.on('status', () => { // once per call, after its last message or error
       if (this.stopped || this.call !== call) return;
       this.retry = setTimeout(() => this.follow(), this.backoffMs);
       this.backoffMs = Math.min(this.backoffMs * 2, 1000);

@@ -8,7 +8,8 @@ Usage: local_verifier.py HOST:PORT API_KEY_FILE ISSUER AUDIENCE < tokens   (one 
 
 As a library:
 
-    from local_verifier import LocalVerifier
+    from local_verifier import CHANNEL_OPTIONS, LocalVerifier
+    channel = grpc.insecure_channel("127.0.0.1:50051", options=CHANNEL_OPTIONS)
     verifier = LocalVerifier(channel, api_key, issuer="token-authority", audience="api")
     verifier.start()                    # GetJwks + WatchRevocations in a background thread
     result = verifier.verify(token)     # Result(active, reason, claims)
@@ -35,6 +36,12 @@ import jwt
 
 from tokenauthority.v1 import token_authority_pb2 as pb
 from tokenauthority.v1 import token_authority_pb2_grpc as pb_grpc
+
+# gRPC's default reconnect backoff grows past 1 minute: a verifier whose server came back would
+# stay stale for that long. Reconnect within about a second instead.
+CHANNEL_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 100),
+                   ("grpc.min_reconnect_backoff_ms", 100),
+                   ("grpc.max_reconnect_backoff_ms", 1000)]
 
 Result = collections.namedtuple("Result", "active reason claims")
 
@@ -93,14 +100,16 @@ class LocalVerifier:
                 if self._position is not None:
                     request.since.CopyFrom(self._position)
             try:
-                self._call = self._stub.WatchRevocations(request, metadata=self._metadata)
-                for event in self._call:
+                call = self._call = self._stub.WatchRevocations(request, metadata=self._metadata)
+                if self._stop.is_set():  # stop() ran before this call existed
+                    call.cancel()
+                for event in call:
                     self._apply(event)
                     backoff = 0.05
-            except grpc.RpcError as error:
-                if self._stop.is_set() or error.code() == grpc.StatusCode.CANCELLED:
-                    return
-                # Reconnect and resume; staleness (not this error) decides what verify answers.
+            except grpc.RpcError:
+                # Reconnect and resume, whatever the code (a server shutting down may answer
+                # CANCELLED too); staleness, not this error, decides what verify answers.
+                pass
             self._stop.wait(backoff)
             backoff = min(backoff * 2, 1.0)
 
@@ -230,7 +239,7 @@ def main(argv):
         return 2
     with open(argv[2], encoding="ascii") as key_file:
         api_key = key_file.read().strip()
-    with grpc.insecure_channel(argv[1]) as channel:
+    with grpc.insecure_channel(argv[1], options=CHANNEL_OPTIONS) as channel:
         verifier = LocalVerifier(channel, api_key, issuer=argv[3], audience=argv[4])
         verifier.start()
         time.sleep(0.5)  # the snapshot and a first bookmark

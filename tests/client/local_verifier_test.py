@@ -19,7 +19,7 @@ import grpc
 
 from tokenauthority.v1 import token_authority_pb2 as pb
 from tokenauthority.v1 import token_authority_pb2_grpc as pb_grpc
-from local_verifier import LocalVerifier
+from local_verifier import CHANNEL_OPTIONS, LocalVerifier
 
 BOUND_S = 1.0
 LEEWAY_S = 0.5
@@ -49,7 +49,7 @@ def main(argv):
     with open(key_file, encoding="ascii") as f:
         api_key = f.read().strip()
     metadata = [("authorization", "Bearer " + api_key)]
-    with grpc.insecure_channel(address) as channel:
+    with grpc.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
         authority = pb_grpc.TokenAuthorityStub(channel)
         admin = pb_grpc.TokenAdminStub(channel)
 
