@@ -100,7 +100,10 @@ class LocalVerifier:
                 if self._position is not None:
                     request.since.CopyFrom(self._position)
             try:
-                call = self._call = self._stub.WatchRevocations(request, metadata=self._metadata)
+                # wait_for_ready: wait for the server to come back rather than fail fast (a
+                # fail-fast call left the channel unconnected for seconds after a restart).
+                call = self._call = self._stub.WatchRevocations(request, metadata=self._metadata,
+                                                                wait_for_ready=True)
                 if self._stop.is_set():  # stop() ran before this call existed
                     call.cancel()
                 for event in call:

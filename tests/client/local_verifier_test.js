@@ -1,11 +1,14 @@
 // client/node/local_verifier.js against a real server (run by run_example.sh node_verifier,
 // copied next to node_modules and local_verifier.js).
-//   node local_verifier_test.js HOST:PORT API_KEY_FILE SERVER_PID
+//   node local_verifier_test.js HOST:PORT API_KEY_FILE SERVER_PID SERVER_BINARY DATA_DIR
 // A fresh token is active locally; RevokeToken, RevokeFamily and RevokeSubject each make a
 // token inactive within 1 s (the delay is printed); an expired and a forged token are
-// inactive; with the server stopped the verifier fails closed (revocations_stale) within ~1 s.
+// inactive; with the server stopped the verifier fails closed (revocations_stale) within ~1 s;
+// with the server started again (same address and data dir) it follows the new one: active
+// again, and a token revoked before is still inactive (the new server's snapshot).
 'use strict';
 
+const childProcess = require('child_process');
 const fs = require('fs');
 const path = require('path');
 const grpc = require('@grpc/grpc-js');
@@ -38,7 +41,38 @@ function claimsOf(token) {
   return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
 }
 
-async function run(address, apiKey, serverPid) {
+// Until `pid` has exited (a zombie of the driver counts: it is not our child).
+async function waitExited(pid) {
+  const deadline = performance.now() + 10000;
+  while (performance.now() < deadline) {
+    let stat;
+    try {
+      stat = fs.readFileSync(`/proc/${pid}/stat`, 'ascii');
+    } catch (error) {
+      return;
+    }
+    if (stat.slice(stat.lastIndexOf(')') + 1).trim().split(' ')[0] === 'Z') return;
+    await sleep(10);
+  }
+  throw new Failure('the server did not exit within 10 s of SIGTERM');
+}
+
+// Starts the server again; resolves with the child once it printed its listening line.
+function restartServer(server, address, dataDir) {
+  const child = childProcess.spawn(server,
+    [`--listen=${address}`, `--data_dir=${dataDir}`, '--default_audience=api'],
+    { stdio: ['ignore', 'pipe', 'ignore'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      if (out.includes('listening on ')) resolve(child);
+    });
+    child.on('exit', (code) => reject(new Failure(`server restarted: exited ${code} before listening`)));
+  });
+}
+
+async function run(address, apiKey, serverPid, server, dataDir) {
   const definition = protoLoader.loadSync('tokenauthority/v1/token_authority.proto', {
     includeDirs: [PROTO_DIR], keepCase: true, longs: String, defaults: true,
   });
@@ -118,6 +152,25 @@ async function run(address, apiKey, serverPid) {
     const delay = await waitFor(verifier, fresh.access_token, 'revocations_stale', 'server stopped',
       start, BOUND_MS + 500);
     console.log(`server stopped: fail closed after ${delay.toFixed(0)} ms (bound ${BOUND_MS} ms after the last as_of)`);
+
+    await waitExited(serverPid); // it holds the data dir's lock until then
+    const restarted = await restartServer(server, address, dataDir);
+    try {
+      start = performance.now();
+      while (!(await verifier.verify(fresh.access_token)).active) {
+        if (performance.now() - start > 10000) throw new Failure('server restarted: still inactive after 10 s');
+        await sleep(10);
+      }
+      console.log(`server restarted: active again locally ${(performance.now() - start).toFixed(0)} ms after it listened`);
+      const again = await verifier.verify(one.access_token);
+      if (again.active || again.reason !== 'token_revoked') {
+        throw new Failure(`server restarted: the token revoked before is ${JSON.stringify(again)}`);
+      }
+      console.log('server restarted: the token revoked before is still inactive (token_revoked)');
+    } finally {
+      restarted.kill('SIGTERM');
+      await new Promise((resolve) => { if (restarted.exitCode !== null) resolve(); else restarted.on('exit', resolve); });
+    }
   } finally {
     verifier.stop();
     authority.close();
@@ -126,12 +179,12 @@ async function run(address, apiKey, serverPid) {
 }
 
 async function main(argv) {
-  if (argv.length !== 3) {
-    console.error('usage: node local_verifier_test.js HOST:PORT API_KEY_FILE SERVER_PID');
+  if (argv.length !== 5) {
+    console.error('usage: node local_verifier_test.js HOST:PORT API_KEY_FILE SERVER_PID SERVER_BINARY DATA_DIR');
     return 2;
   }
   try {
-    await run(argv[0], fs.readFileSync(argv[1], 'ascii').trim(), Number(argv[2]));
+    await run(argv[0], fs.readFileSync(argv[1], 'ascii').trim(), Number(argv[2]), argv[3], argv[4]);
   } catch (error) {
     console.error('FAIL:', error instanceof Failure ? error.message : error);
     return 1;

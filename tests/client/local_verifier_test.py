@@ -1,17 +1,20 @@
 #!/usr/bin/python3
 """client/python/local_verifier.py against a real server (run by run_example.sh python_verifier).
 
-Usage: local_verifier_test.py HOST:PORT API_KEY_FILE SERVER_PID
+Usage: local_verifier_test.py HOST:PORT API_KEY_FILE SERVER_PID SERVER_BINARY DATA_DIR
 
 A fresh token is active locally; RevokeToken, RevokeFamily and RevokeSubject each make a token
 inactive within 1 s (the delay is printed); an expired and a forged token are inactive; with
-the server stopped the verifier fails closed (revocations_stale) within ~1 s.
+the server stopped the verifier fails closed (revocations_stale) within ~1 s; with the server
+started again (same address and data dir) it follows the new one: active again, and a token
+revoked before is still inactive (the new server's snapshot).
 """
 
 import base64
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -44,8 +47,23 @@ def wait_for(verifier, token, reason, what, start, bound=BOUND_S):
         time.sleep(0.005)
 
 
+def wait_exited(pid):
+    """Until `pid` has exited (a zombie of the driver counts: it is not our child)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with open("/proc/%d/stat" % pid, encoding="ascii") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return
+        except FileNotFoundError:
+            return
+        time.sleep(0.01)
+    fail("the server did not exit within 10 s of SIGTERM")
+
+
 def main(argv):
-    address, key_file, server_pid = argv[1], argv[2], int(argv[3])
+    address, key_file, server, data_dir = argv[1], argv[2], argv[4], argv[5]
+    server_pid = int(argv[3])
     with open(key_file, encoding="ascii") as f:
         api_key = f.read().strip()
     metadata = [("authorization", "Bearer " + api_key)]
@@ -122,7 +140,8 @@ def main(argv):
         # Last of the revocation checks: with its clock moved on, the verifier drops entries
         # dead by then, rightly.
         skew[0] = exp + LEEWAY_S + 1 - time.time()
-        wait_for(verifier, expiring.access_token, "token_expired", "expired token (clock at exp+leeway+1s)",
+        wait_for(verifier, expiring.access_token, "token_expired",
+                 "expired token (clock at exp+leeway+1s)",
                  time.monotonic())
         skew[0] = 0.0
 
@@ -130,9 +149,33 @@ def main(argv):
         os.kill(server_pid, signal.SIGTERM)
         delay = wait_for(verifier, fresh.access_token, "revocations_stale", "server stopped",
                          start, bound=BOUND_S + 0.5)
-        verifier.stop()
         print("server stopped: fail closed after %.0f ms (bound %.0f ms after the last as_of)"
               % (delay * 1000, BOUND_S * 1000))
+
+        wait_exited(server_pid)  # it holds the data dir's lock until then
+        restarted = subprocess.Popen(
+            [server, "--listen=" + address, "--data_dir=" + data_dir, "--default_audience=api"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            line = restarted.stdout.readline()
+            if not line.startswith("listening on "):
+                fail("server restarted: no listening line (exit %s)" % restarted.wait())
+            start = time.monotonic()
+            while not verifier.verify(fresh.access_token).active:
+                if time.monotonic() - start > 10:
+                    fail("server restarted: still %s after 10 s"
+                         % (verifier.verify(fresh.access_token),))
+                time.sleep(0.01)
+            print("server restarted: active again locally %.0f ms after it listened"
+                  % ((time.monotonic() - start) * 1000))
+            result = verifier.verify(one.access_token)
+            if result.active or result.reason != "token_revoked":
+                fail("server restarted: the token revoked before is %s" % (result,))
+            print("server restarted: the token revoked before is still inactive (token_revoked)")
+        finally:
+            restarted.terminate()
+            restarted.wait()
+        verifier.stop()
     print("ok")
     return 0
 

@@ -3,7 +3,8 @@
 #   run_example.sh python|node|go|java|ruby|python_verifier|node_verifier SERVER SOURCE_DIR WORK_DIR
 # python_verifier / node_verifier run tests/client/local_verifier_test.{py,js} (the local
 # verifiers of client/python and client/node); the test stops the server itself (SIGTERM to
-# its pid) to see the verifier fail closed.
+# its pid) to see the verifier fail closed, then starts it again on the same address and data
+# dir (and stops it) to see the verifier follow the new server.
 # Starts SERVER_BINARY on 127.0.0.1:0 with a fresh data dir, reads its "listening on" line,
 # passes <data_dir>/admin.key to the example when the server wrote one, and exits with the
 # example's status. A missing tool is a FAILURE with a message, never a silent skip.
@@ -44,7 +45,8 @@ run_python_verifier() {
   "${PYTHON:-/usr/bin/python3}" -c 'import jwt' 2>/dev/null ||
     fail "${PYTHON:-/usr/bin/python3} lacks PyJWT (Debian package python3-jwt)"
   PYTHONPATH="$tmp/gen:$src/client/python" "${PYTHON:-/usr/bin/python3}" \
-    "$src/tests/client/local_verifier_test.py" "$address" "${key_args[0]}" "$server_pid"
+    "$src/tests/client/local_verifier_test.py" "$address" "${key_args[0]}" "$server_pid" \
+    "$server" "$tmp/data"
 }
 
 node_modules() {
@@ -75,7 +77,8 @@ run_node_verifier() {
   local dir="$work/node_example"
   node_modules
   cp "$src/client/node/local_verifier.js" "$src/tests/client/local_verifier_test.js" "$dir/"
-  TA_PROTO_DIR="$src/proto" node "$dir/local_verifier_test.js" "$address" "${key_args[0]}" "$server_pid"
+  TA_PROTO_DIR="$src/proto" node "$dir/local_verifier_test.js" "$address" "${key_args[0]}" \
+    "$server_pid" "$server" "$tmp/data"
 }
 
 run_go() {
