@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Runs one other-language example (client/python, node, go, java or ruby) against the real server.
-#   run_example.sh python|node|go|java|ruby SERVER_BINARY SOURCE_DIR WORK_DIR
+#   run_example.sh python|node|go|java|ruby|python_verifier|node_verifier SERVER SOURCE_DIR WORK_DIR
+# python_verifier / node_verifier run tests/client/local_verifier_test.{py,js} (the local
+# verifiers of client/python and client/node); the test stops the server itself (SIGTERM to
+# its pid) to see the verifier fail closed, then starts it again on the same address and data
+# dir (and stops it) to see the verifier follow the new server.
 # Starts SERVER_BINARY on 127.0.0.1:0 with a fresh data dir, reads its "listening on" line,
 # passes <data_dir>/admin.key to the example when the server wrote one, and exits with the
 # example's status. A missing tool is a FAILURE with a message, never a silent skip.
@@ -16,7 +20,7 @@ work=${4:?work dir}
 
 source "$(dirname "$0")/live_server.sh"
 
-run_python() {
+python_stubs() {
   local python=${PYTHON:-/usr/bin/python3}
   local protoc=${PROTOC:-protoc}
   local plugin=${GRPC_PYTHON_PLUGIN:-/usr/bin/grpc_python_plugin}
@@ -28,10 +32,24 @@ run_python() {
   mkdir -p "$tmp/gen"
   "$protoc" -I "$src/proto" --python_out="$tmp/gen" --grpc_python_out="$tmp/gen" \
     --plugin=protoc-gen-grpc_python="$plugin" "$src/proto/tokenauthority/v1/token_authority.proto"
-  PYTHONPATH="$tmp/gen" "$python" "$src/client/python/example.py" "$address" "${key_args[@]}"
 }
 
-run_node() {
+run_python() {
+  python_stubs
+  PYTHONPATH="$tmp/gen" "${PYTHON:-/usr/bin/python3}" "$src/client/python/example.py" "$address" "${key_args[@]}"
+}
+
+# client/python/local_verifier.py, driven by tests/client/local_verifier_test.py.
+run_python_verifier() {
+  python_stubs
+  "${PYTHON:-/usr/bin/python3}" -c 'import jwt' 2>/dev/null ||
+    fail "${PYTHON:-/usr/bin/python3} lacks PyJWT (Debian package python3-jwt)"
+  PYTHONPATH="$tmp/gen:$src/client/python" "${PYTHON:-/usr/bin/python3}" \
+    "$src/tests/client/local_verifier_test.py" "$address" "${key_args[0]}" "$server_pid" \
+    "$server" "$tmp/data"
+}
+
+node_modules() {
   command -v node >/dev/null || fail "node not found: install Debian packages nodejs npm (scripts/setup.sh)"
   command -v npm >/dev/null || fail "npm not found: install Debian package npm (scripts/setup.sh)"
   local dir="$work/node_example"
@@ -44,8 +62,23 @@ run_node() {
     (cd "$dir" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error) ||
       fail "npm ci failed in $dir"
   fi
+}
+
+run_node() {
+  local dir="$work/node_example"
+  node_modules
   cp "$src/client/node/example.js" "$dir/"
   TA_PROTO_DIR="$src/proto" node "$dir/example.js" "$address" "${key_args[@]}"
+}
+
+# client/node/local_verifier.js, driven by tests/client/local_verifier_test.js (both copied
+# next to node_modules).
+run_node_verifier() {
+  local dir="$work/node_example"
+  node_modules
+  cp "$src/client/node/local_verifier.js" "$src/tests/client/local_verifier_test.js" "$dir/"
+  TA_PROTO_DIR="$src/proto" node "$dir/local_verifier_test.js" "$address" "${key_args[0]}" \
+    "$server_pid" "$server" "$tmp/data"
 }
 
 run_go() {
@@ -113,9 +146,12 @@ run_ruby() {
 }
 
 start_server "$server"
+[[ "$lang" != *_verifier || ${#key_args[@]} -gt 0 ]] || fail "the server wrote no admin.key"
 
 case "$lang" in
   python) run_python ;;
+  python_verifier) run_python_verifier ;;
+  node_verifier) run_node_verifier ;;
   node) run_node ;;
   go) run_go ;;
   java) run_java ;;
