@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -58,6 +59,44 @@ grpc::ChannelArguments ChannelArgs(const LocalVerifierOptions& options) {
   return args;
 }
 
+// The JWKS's keys with a cache of the tokens they verified (VerificationKeys allows it): a seen
+// token costs a hash lookup and its claims checked at `now`, not a signature check. One cache
+// per key set, so a refetched JWKS (a key dropped) starts empty. Bounded: cleared when full.
+class CachedKeys final : public token::VerificationKeys {
+ public:
+  static constexpr size_t kMaxEntries = 4096;
+  explicit CachedKeys(std::shared_ptr<const token::KeySet> keys) : keys_(std::move(keys)) {}
+
+  absl::StatusOr<std::shared_ptr<const token::VerifiedJwt>> Verify(
+      absl::string_view token, const token::VerifyPolicy& policy, absl::Time now) const override {
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      auto it = cache_.find(token);
+      if (it != cache_.end()) {
+        if (absl::Status s = token::CheckClaims(it->second->claims, policy, now); !s.ok()) {
+          return s;
+        }
+        return it->second;
+      }
+    }
+    absl::StatusOr<std::shared_ptr<const token::VerifiedJwt>> verified =
+        keys_->Verify(token, policy, now);
+    if (verified.ok()) {
+      absl::MutexLock lock(&mu_);
+      if (cache_.size() >= kMaxEntries) cache_.clear();
+      cache_.emplace(std::string(token), *verified);
+    }
+    return verified;
+  }
+  size_t size() const { return keys_->size(); }
+
+ private:
+  const std::shared_ptr<const token::KeySet> keys_;
+  mutable absl::Mutex mu_;
+  mutable absl::flat_hash_map<std::string, std::shared_ptr<const token::VerifiedJwt>> cache_
+      ABSL_GUARDED_BY(mu_);
+};
+
 }  // namespace
 
 class LocalVerifier::Impl {
@@ -69,7 +108,8 @@ class LocalVerifier::Impl {
                                            ChannelArgs(options_))),
         stub_(tokenauthority::v1::TokenAuthority::NewStub(channel_)),
         view_(NewView()),
-        keys_(std::make_shared<const token::KeySet>(std::vector<token::KeySet::Entry>{})) {
+        keys_(std::make_shared<const CachedKeys>(
+            std::make_shared<const token::KeySet>(std::vector<token::KeySet::Entry>{}))) {
     policy_.issuer = options_.issuer;
     policy_.audience = options_.audience;
     policy_.leeway = options_.leeway;
@@ -95,7 +135,7 @@ class LocalVerifier::Impl {
       return inactive;
     }
     std::shared_ptr<const token::RevocationView> view;
-    std::shared_ptr<const token::KeySet> keys;
+    std::shared_ptr<const CachedKeys> keys;
     {
       absl::ReaderMutexLock lock(&mu_);
       view = view_;
@@ -309,14 +349,14 @@ class LocalVerifier::Impl {
         token::KeySet::FromJwks(response.jwks_json());
     if (!keys.ok()) return false;
     absl::MutexLock lock(&mu_);
-    keys_ = *std::move(keys);
+    keys_ = std::make_shared<const CachedKeys>(*std::move(keys));
     if (!version.empty()) jwks_version_ = version;
     return true;
   }
 
   // After an unknown kid: fetch the JWKS unless another fetch already replaced `seen`, or
   // one was made within jwks_refetch_interval. True when the keys changed.
-  bool RefetchForUnknownKid(const std::shared_ptr<const token::KeySet>& seen) const {
+  bool RefetchForUnknownKid(const std::shared_ptr<const CachedKeys>& seen) const {
     absl::MutexLock fetch_lock(&fetch_mu_);
     {
       absl::ReaderMutexLock lock(&mu_);
@@ -345,7 +385,7 @@ class LocalVerifier::Impl {
   std::shared_ptr<token::RevocationView> pending_ ABSL_GUARDED_BY(mu_);  // after a reset
   bool pending_complete_ ABSL_GUARDED_BY(mu_) = false;  // its end_of_snapshot came
   bool view_bookmarked_ ABSL_GUARDED_BY(mu_) = false;   // view_ has had a bookmark
-  mutable std::shared_ptr<const token::KeySet> keys_ ABSL_GUARDED_BY(mu_);
+  mutable std::shared_ptr<const CachedKeys> keys_ ABSL_GUARDED_BY(mu_);
   mutable std::string jwks_version_ ABSL_GUARDED_BY(mu_);
   bool connected_ ABSL_GUARDED_BY(mu_) = false;
   bool position_valid_ ABSL_GUARDED_BY(mu_) = false;
