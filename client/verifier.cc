@@ -383,8 +383,8 @@ class LocalVerifier::Impl {
   grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::shared_ptr<token::RevocationView> view_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<token::RevocationView> pending_ ABSL_GUARDED_BY(mu_);  // after a reset
-  bool pending_complete_ ABSL_GUARDED_BY(mu_) = false;  // its end_of_snapshot came
-  bool view_bookmarked_ ABSL_GUARDED_BY(mu_) = false;   // view_ has had a bookmark
+  bool pending_complete_ ABSL_GUARDED_BY(mu_) = false;                   // its end_of_snapshot came
+  bool view_bookmarked_ ABSL_GUARDED_BY(mu_) = false;                    // view_ has had a bookmark
   mutable std::shared_ptr<const CachedKeys> keys_ ABSL_GUARDED_BY(mu_);
   mutable std::string jwks_version_ ABSL_GUARDED_BY(mu_);
   bool connected_ ABSL_GUARDED_BY(mu_) = false;
@@ -415,8 +415,7 @@ absl::Status ValidateLocalVerifierOptions(const LocalVerifierOptions& options) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<LocalVerifier>> LocalVerifier::Create(
-    LocalVerifierOptions options) {
+absl::StatusOr<std::unique_ptr<LocalVerifier>> LocalVerifier::Create(LocalVerifierOptions options) {
   if (absl::Status s = ValidateLocalVerifierOptions(options); !s.ok()) return s;
   auto impl = std::make_unique<Impl>(std::move(options));
   impl->Start();
@@ -426,8 +425,7 @@ absl::StatusOr<std::unique_ptr<LocalVerifier>> LocalVerifier::Create(
 LocalVerifier::LocalVerifier(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 LocalVerifier::~LocalVerifier() = default;
 
-absl::StatusOr<token::AccessDecision> LocalVerifier::Verify(
-    absl::string_view access_token) const {
+absl::StatusOr<token::AccessDecision> LocalVerifier::Verify(absl::string_view access_token) const {
   return impl_->Verify(access_token);
 }
 

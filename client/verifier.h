@@ -70,13 +70,13 @@ struct VerifierState {
   bool connected = false;  // a stream is open and has delivered an event
   // Clock minus the last bookmark's as_of of the view in use; nullopt before the first.
   std::optional<absl::Duration> bookmark_age;
-  size_t entries = 0;       // revocations the view in use holds (live and not yet swept)
-  uint64_t reconnects = 0;  // streams opened after the first
-  uint64_t resets = 0;      // reset events received (the first stream's included)
-  uint64_t epoch = 0;       // the server log's epoch of the last reset
-  uint64_t seq = 0;         // the position reached (resumed from)
-  std::string jwks_version; // of the keys held ("" before the first fetch)
-  size_t keys = 0;          // verification keys held
+  size_t entries = 0;        // revocations the view in use holds (live and not yet swept)
+  uint64_t reconnects = 0;   // streams opened after the first
+  uint64_t resets = 0;       // reset events received (the first stream's included)
+  uint64_t epoch = 0;        // the server log's epoch of the last reset
+  uint64_t seq = 0;          // the position reached (resumed from)
+  std::string jwks_version;  // of the keys held ("" before the first fetch)
+  size_t keys = 0;           // verification keys held
 };
 
 class LocalVerifier {

@@ -6,8 +6,8 @@
 #include "base/error.h"
 #include "base/status_macros.h"
 #include "token/base64url.h"
-#include "token/jws.h"
 #include "token/json.h"
+#include "token/jws.h"
 
 namespace ta::token {
 namespace {
@@ -74,7 +74,8 @@ absl::StatusOr<std::shared_ptr<const KeySet>> KeySet::FromJwks(absl::string_view
         !kid->value.IsString()) {
       continue;
     }
-    if (use != jwk.MemberEnd() && (!use->value.IsString() || internal::StringOf(use->value) != "sig")) {
+    if (use != jwk.MemberEnd() &&
+        (!use->value.IsString() || internal::StringOf(use->value) != "sig")) {
       continue;
     }
     if (jwk.HasMember("d")) continue;  // a JWKS publishes public keys only

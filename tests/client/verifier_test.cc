@@ -143,8 +143,8 @@ TEST_CASE("LocalVerifier: Verify answers as Introspect on a shared corpus", "[cl
   const v1::TokenPair valid = Issue(server, "alice");
   corpus.push_back({"valid", valid.access_token(), "active"});
   corpus.push_back({"forged signature", Forged(valid.access_token()), "bad_signature"});
-  corpus.push_back({"wrong aud", Issue(server, "alice", {"other"}).access_token(),
-                    "audience_mismatch"});
+  corpus.push_back(
+      {"wrong aud", Issue(server, "alice", {"other"}).access_token(), "audience_mismatch"});
   corpus.push_back({"wrong typ", WithHeader(valid.access_token(), "typ", "JWT"), "wrong_typ"});
   corpus.push_back(
       {"unknown kid", WithHeader(valid.access_token(), "kid", "no-such-kid"), "unknown_kid"});
@@ -186,8 +186,8 @@ TEST_CASE("LocalVerifier: Verify answers as Introspect on a shared corpus", "[cl
   // from the keys event (or on the unknown kid).
   v1::RotateSigningKeyRequest rotate;
   v1::RotateSigningKeyResponse rotated;
-  REQUIRE(server.Call(server.admin(), &v1::TokenAdmin::Stub::RotateSigningKey, rotate, &rotated)
-              .ok());
+  REQUIRE(
+      server.Call(server.admin(), &v1::TokenAdmin::Stub::RotateSigningKey, rotate, &rotated).ok());
   const v1::TokenPair after_rotation = Issue(server, "frank");
   corpus.push_back({"issued after a rotation", after_rotation.access_token(), "active"});
   // `valid` was signed by the key rotated out, which still verifies: active on both.

@@ -265,11 +265,13 @@ TEST_CASE("KeySet::FromJwks: a served JWKS verifies its keys' tokens and skips w
   const std::string good = f.Sign(f.Claims());
   // Unusable entries: another kty, an unknown alg, a wrong kid, use=enc: skipped, not errors.
   const std::string junk =
-      "{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"AA\",\"y\":\"AA\",\"alg\":\"ES384\",\"kid\":\"x\"},"
+      "{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"AA\",\"y\":\"AA\",\"alg\":\"ES384\","
+      "\"kid\":\"x\"},"
       "{\"kty\":\"oct\",\"k\":\"AAAA\",\"alg\":\"HS256\",\"kid\":\"y\"},"
       "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"" +
       ed->PublicJwkMembers()[2].second + "\",\"alg\":\"EdDSA\",\"kid\":\"not-its-thumbprint\"}";
-  absl::StatusOr<std::shared_ptr<const KeySet>> set = KeySet::FromJwks(JwksOf({f.key, ed, rsa}, junk));
+  absl::StatusOr<std::shared_ptr<const KeySet>> set =
+      KeySet::FromJwks(JwksOf({f.key, ed, rsa}, junk));
   REQUIRE(set.ok());
   CHECK((*set)->size() == 3);
   absl::StatusOr<AccessDecision> d =
