@@ -6,6 +6,7 @@
 #include "base/error.h"
 #include "base/status_macros.h"
 #include "token/base64url.h"
+#include "token/json.h"
 #include "token/jws.h"
 
 namespace ta::token {
@@ -52,6 +53,39 @@ absl::StatusOr<std::shared_ptr<const VerifiedJwt>> KeySet::Verify(absl::string_v
   };
   ASSIGN_OR_RETURN(VerifiedJwt verified, VerifyJwt(token, policy, now, find));
   return std::make_shared<const VerifiedJwt>(std::move(verified));
+}
+
+absl::StatusOr<std::shared_ptr<const KeySet>> KeySet::FromJwks(absl::string_view jwks_json) {
+  rapidjson::Document doc;
+  if (!internal::ParseJsonObject(jwks_json, &doc).ok()) {
+    return absl::InvalidArgumentError("invalid_jwks: not a JSON object");
+  }
+  auto keys = doc.FindMember("keys");
+  if (keys == doc.MemberEnd() || !keys->value.IsArray()) {
+    return absl::InvalidArgumentError("invalid_jwks: no \"keys\" array");
+  }
+  std::vector<Entry> entries;
+  for (const rapidjson::Value& jwk : keys->value.GetArray()) {
+    if (!jwk.IsObject()) return absl::InvalidArgumentError("invalid_jwks: a key is no object");
+    auto alg = jwk.FindMember("alg");
+    auto kid = jwk.FindMember("kid");
+    auto use = jwk.FindMember("use");
+    if (alg == jwk.MemberEnd() || !alg->value.IsString() || kid == jwk.MemberEnd() ||
+        !kid->value.IsString()) {
+      continue;
+    }
+    if (use != jwk.MemberEnd() &&
+        (!use->value.IsString() || internal::StringOf(use->value) != "sig")) {
+      continue;
+    }
+    if (jwk.HasMember("d")) continue;  // a JWKS publishes public keys only
+    absl::StatusOr<Algorithm> parsed = ParseAlgorithm(internal::StringOf(alg->value));
+    if (!parsed.ok() || *parsed == Algorithm::kHS256) continue;
+    absl::StatusOr<std::unique_ptr<Key>> key = Key::FromJwk(internal::ToJson(jwk), *parsed);
+    if (!key.ok() || (*key)->kid() != internal::StringOf(kid->value)) continue;
+    entries.push_back(Entry{std::shared_ptr<const Key>(std::move(*key)), absl::InfiniteFuture()});
+  }
+  return std::make_shared<const KeySet>(std::move(entries));
 }
 
 }  // namespace ta::token

@@ -53,6 +53,16 @@ class KeySet final : public VerificationKeys {
   };
   explicit KeySet(std::vector<Entry> keys) : keys_(std::move(keys)) {}
 
+  // The public keys of a JWK Set (RFC 7517 §5) such as GetJwks serves, each verifying with
+  // its "alg" and found by its "kid". A key this library cannot hold (another kty or curve,
+  // no or an unknown alg, "use" other than "sig", a private member, or a kid that is not its
+  // RFC 7638 thumbprint, which is how every kid of ours is made) is skipped, not an error:
+  // it can verify no token of ours. INVALID_ARGUMENT "invalid_jwks" when the text is not a
+  // JSON object with a "keys" array of objects.
+  static absl::StatusOr<std::shared_ptr<const KeySet>> FromJwks(absl::string_view jwks_json);
+
+  size_t size() const { return keys_.size(); }
+
   absl::StatusOr<std::shared_ptr<const VerifiedJwt>> Verify(absl::string_view token,
                                                             const VerifyPolicy& policy,
                                                             absl::Time now) const override;

@@ -234,3 +234,64 @@ TEST_CASE("DecideAccessToken: a stale view is an error for a good token, never a
 
 }  // namespace
 }  // namespace ta::token
+
+namespace ta::token {
+namespace {
+
+// A JWKS as the server's KeyRing::JwksJson writes it, for `keys` plus `extra` raw members.
+std::string JwksOf(const std::vector<std::shared_ptr<const Key>>& keys,
+                   const std::string& extra_keys = "") {
+  std::string out = "{\"keys\":[";
+  bool first = true;
+  for (const auto& k : keys) {
+    if (!first) out += ",";
+    first = false;
+    out += "{";
+    for (const auto& [name, value] : k->PublicJwkMembers()) {
+      absl::StrAppend(&out, "\"", name, "\":\"", value, "\",");
+    }
+    absl::StrAppend(&out, "\"use\":\"sig\",\"alg\":\"", AlgorithmName(k->alg()), "\",\"kid\":\"",
+                    k->kid(), "\"}");
+  }
+  if (!extra_keys.empty()) absl::StrAppend(&out, first ? "" : ",", extra_keys);
+  return out + "]}";
+}
+
+TEST_CASE("KeySet::FromJwks: a served JWKS verifies its keys' tokens and skips what it cannot hold",
+          "[token]") {
+  Fixture f;
+  std::shared_ptr<const Key> ed(Key::Generate(Algorithm::kEdDSA).value());
+  std::shared_ptr<const Key> rsa(Key::Generate(Algorithm::kRS256).value());
+  const std::string good = f.Sign(f.Claims());
+  // Unusable entries: another kty, an unknown alg, a wrong kid, use=enc: skipped, not errors.
+  const std::string junk =
+      "{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"AA\",\"y\":\"AA\",\"alg\":\"ES384\","
+      "\"kid\":\"x\"},"
+      "{\"kty\":\"oct\",\"k\":\"AAAA\",\"alg\":\"HS256\",\"kid\":\"y\"},"
+      "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"" +
+      ed->PublicJwkMembers()[2].second + "\",\"alg\":\"EdDSA\",\"kid\":\"not-its-thumbprint\"}";
+  absl::StatusOr<std::shared_ptr<const KeySet>> set =
+      KeySet::FromJwks(JwksOf({f.key, ed, rsa}, junk));
+  REQUIRE(set.ok());
+  CHECK((*set)->size() == 3);
+  absl::StatusOr<AccessDecision> d =
+      DecideAccessToken(good, **set, f.view, f.policy, f.clock.Now());
+  REQUIRE(d.ok());
+  CHECK(d->active);
+
+  // Without the signing key: unknown_kid, as the server answers.
+  set = KeySet::FromJwks(JwksOf({ed}));
+  REQUIRE(set.ok());
+  d = DecideAccessToken(good, **set, f.view, f.policy, f.clock.Now());
+  REQUIRE(d.ok());
+  CHECK(d->inactive_reason == "unknown_kid");
+
+  for (const char* bad : {"", "[]", "{\"keys\":{}}", "{\"keys\":[1]}", "{\"nokeys\":[]}"}) {
+    absl::StatusOr<std::shared_ptr<const KeySet>> r = KeySet::FromJwks(bad);
+    INFO(bad);
+    CHECK(r.status().code() == absl::StatusCode::kInvalidArgument);
+  }
+}
+
+}  // namespace
+}  // namespace ta::token
