@@ -40,21 +40,12 @@ absl::Status FromGrpc(const grpc::Status& status, const grpc::ClientContext& con
                status.error_message());
 }
 
-std::shared_ptr<grpc::ChannelCredentials> Credentials(const ClientOptions& options) {
-  if (!options.use_tls) return grpc::InsecureChannelCredentials();
-  grpc::SslCredentialsOptions ssl;
-  ssl.pem_root_certs = options.root_ca_pem;
-  ssl.pem_cert_chain = options.cert_pem;
-  ssl.pem_private_key = options.key_pem;
-  return grpc::SslCredentials(ssl);
-}
-
 class GrpcClient final : public Client {
  public:
   explicit GrpcClient(const ClientOptions& options)
       : options_(options),
-        channel_(
-            grpc::CreateCustomChannel(options.target, Credentials(options), ChannelArgs(options))),
+        channel_(grpc::CreateCustomChannel(options.target, ChannelCredentialsFor(options),
+                                           ChannelArgs(options))),
         authority_(v1::TokenAuthority::NewStub(channel_)),
         admin_(v1::TokenAdmin::NewStub(channel_)) {}
 
@@ -191,6 +182,15 @@ class GrpcClient final : public Client {
 };
 
 }  // namespace
+
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentialsFor(const ClientOptions& options) {
+  if (!options.use_tls) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = options.root_ca_pem;
+  ssl.pem_cert_chain = options.cert_pem;
+  ssl.pem_private_key = options.key_pem;
+  return grpc::SslCredentials(ssl);
+}
 
 absl::Status ValidateClientOptions(const ClientOptions& options) {
   if (options.target.empty()) return absl::InvalidArgumentError("target: required");

@@ -33,6 +33,10 @@
 #include "absl/time/time.h"
 #include "tokenauthority/v1/token_authority.pb.h"
 
+namespace grpc {
+class ChannelCredentials;
+}  // namespace grpc
+
 namespace ta::client {
 
 namespace v1 = ::tokenauthority::v1;
@@ -82,6 +86,10 @@ struct ClientOptions {
 
 // Checks `options` in full; the error names the offending field (never its value).
 absl::Status ValidateClientOptions(const ClientOptions& options);
+
+// The channel credentials `options` ask for: plaintext, TLS, or TLS with a client
+// certificate. Shared by Client and LocalVerifier (verifier.h).
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentialsFor(const ClientOptions& options);
 
 class Client {
  public:

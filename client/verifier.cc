@@ -33,15 +33,6 @@ absl::Time ToTime(const google::protobuf::Timestamp& ts) {
   return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
 }
 
-std::shared_ptr<grpc::ChannelCredentials> Credentials(const ClientOptions& options) {
-  if (!options.use_tls) return grpc::InsecureChannelCredentials();
-  grpc::SslCredentialsOptions ssl;
-  ssl.pem_root_certs = options.root_ca_pem;
-  ssl.pem_cert_chain = options.cert_pem;
-  ssl.pem_private_key = options.key_pem;
-  return grpc::SslCredentials(ssl);
-}
-
 grpc::ChannelArguments ChannelArgs(const LocalVerifierOptions& options) {
   grpc::ChannelArguments args;
   if (options.server.use_tls && !options.server.tls_server_name.empty()) {
@@ -104,7 +95,8 @@ class LocalVerifier::Impl {
   explicit Impl(LocalVerifierOptions options)
       : options_(std::move(options)),
         clock_(options_.clock != nullptr ? options_.clock : Clock::Real()),
-        channel_(grpc::CreateCustomChannel(options_.server.target, Credentials(options_.server),
+        channel_(grpc::CreateCustomChannel(options_.server.target,
+                                           ChannelCredentialsFor(options_.server),
                                            ChannelArgs(options_))),
         stub_(tokenauthority::v1::TokenAuthority::NewStub(channel_)),
         view_(NewView()),
