@@ -23,19 +23,6 @@ namespace {
 
 namespace health = ::grpc::health::v1;
 
-std::unique_ptr<TestServer> ServerOn(const std::string& dsn, const std::string& kek_file) {
-  std::ofstream(kek_file) << "q83vEjRWeJq8vMrU3u/wEjRWeJq8vMrU3u/wEjRWeJo=\n";
-  std::filesystem::permissions(
-      kek_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
-      std::filesystem::perm_options::replace);
-  return std::make_unique<TestServer>([&](ServerOptions& o) {
-    o.store.engine = "postgres";
-    o.store.postgres_dsn = dsn;
-    o.key_encryption_key_file = kek_file;
-    o.key_publish_delay = absl::ZeroDuration();
-  });
-}
-
 TEST_CASE(
     "Services: a hung store never holds grpc.health.v1 (refresh-token introspection "
     "waits off gRPC's threads)",
@@ -46,7 +33,7 @@ TEST_CASE(
   absl::StatusOr<std::unique_ptr<TestDatabase>> db = TestDatabase::CreateIn((*cluster)->dsn());
   REQUIRE(db.ok());
   TempDir dir;
-  std::unique_ptr<TestServer> server = ServerOn((*db)->dsn(), dir.path() + "/kek");
+  std::unique_ptr<TestServer> server = PostgresTestServer((*db)->dsn(), dir.path() + "/kek");
   v1::TokenPair pair;
   REQUIRE(server->Issue("alice", &pair).ok());
 

@@ -298,21 +298,6 @@ TEST_CASE("WatchRevocations: idle streams cost little memory and CPU in the serv
   CHECK((*proc)->Stop(SIGTERM).ok());
 }
 
-std::unique_ptr<TestServer> ReplicaOn(const std::string& dsn, const std::string& kek_file) {
-  if (!std::filesystem::exists(kek_file)) {
-    std::ofstream(kek_file) << "q83vEjRWeJq8vMrU3u/wEjRWeJq8vMrU3u/wEjRWeJo=\n";
-    std::filesystem::permissions(
-        kek_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
-        std::filesystem::perm_options::replace);
-  }
-  return std::make_unique<TestServer>([&](ServerOptions& o) {
-    o.store.engine = "postgres";
-    o.store.postgres_dsn = dsn;
-    o.key_encryption_key_file = kek_file;
-    o.key_publish_delay = absl::ZeroDuration();
-  });
-}
-
 TEST_CASE(
     "WatchRevocations on PostgreSQL replicas: another replica's revocation reaches the "
     "stream, and a stale replica sends no bookmarks until it is current again",
@@ -323,8 +308,8 @@ TEST_CASE(
   absl::StatusOr<std::unique_ptr<TestDatabase>> db = TestDatabase::CreateIn((*cluster)->dsn());
   REQUIRE(db.ok());
   TempDir dir;
-  std::unique_ptr<TestServer> a = ReplicaOn((*db)->dsn(), dir.path() + "/kek");
-  std::unique_ptr<TestServer> b = ReplicaOn((*db)->dsn(), dir.path() + "/kek");
+  std::unique_ptr<TestServer> a = PostgresTestServer((*db)->dsn(), dir.path() + "/kek");
+  std::unique_ptr<TestServer> b = PostgresTestServer((*db)->dsn(), dir.path() + "/kek");
   v1::TokenPair first, second;
   REQUIRE(a->Issue("alice", &first).ok());
   REQUIRE(a->Issue("bob", &second).ok());

@@ -129,4 +129,20 @@ v1::IntrospectResponse TestServer::Introspect(const std::string& token,
   return resp;
 }
 
+std::unique_ptr<TestServer> PostgresTestServer(const std::string& dsn,
+                                               const std::string& kek_file) {
+  if (!std::filesystem::exists(kek_file)) {
+    std::ofstream(kek_file) << "q83vEjRWeJq8vMrU3u/wEjRWeJq8vMrU3u/wEjRWeJo=\n";
+    std::filesystem::permissions(
+        kek_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+        std::filesystem::perm_options::replace);
+  }
+  return std::make_unique<TestServer>([&](ServerOptions& o) {
+    o.store.engine = "postgres";
+    o.store.postgres_dsn = dsn;
+    o.key_encryption_key_file = kek_file;
+    o.key_publish_delay = absl::ZeroDuration();
+  });
+}
+
 }  // namespace ta::testing

@@ -108,6 +108,12 @@ class TestServer {
   std::unique_ptr<v1::TokenAdmin::Stub> admin_;
 };
 
+// A TestServer on the PostgreSQL database `dsn` (a throwaway cluster's), with the shared
+// key-encryption key file `kek_file` (written, mode 0600, when absent: replicas of one test
+// share it) and keys published at once. Replicas are several of these on one dsn.
+std::unique_ptr<TestServer> PostgresTestServer(const std::string& dsn,
+                                               const std::string& kek_file);
+
 }  // namespace ta::testing
 
 #endif  // TA_TESTS_SUPPORT_TEST_SERVER_H_
