@@ -17,6 +17,8 @@
 #include "client/sidecar/sidecar.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50052", "host:port to serve on (keep it on loopback)");
+ABSL_FLAG(std::string, http_listen, "",
+          "host:port for RFC 7662 POST /oauth2/introspect (e.g. 127.0.0.1:8082); empty: none");
 ABSL_FLAG(std::string, authority, "", "the token authority's host:port (required)");
 ABSL_FLAG(std::string, api_key_file, "",
           "file holding an API key of a caller with role resource (WatchRevocations, GetJwks)");
@@ -42,6 +44,7 @@ int main(int argc, char** argv) {
 
   ta::client::SidecarOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
+  options.http_listen = absl::GetFlag(FLAGS_http_listen);
   options.verifier.server.target = absl::GetFlag(FLAGS_authority);
   options.verifier.issuer = absl::GetFlag(FLAGS_issuer);
   options.verifier.audience = absl::GetFlag(FLAGS_audience);
@@ -69,6 +72,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::printf("ta-verifier-sidecar listening on %s\n", (*sidecar)->address().c_str());
+  if (!(*sidecar)->http_address().empty()) {
+    std::printf("ta-verifier-sidecar http on %s\n", (*sidecar)->http_address().c_str());
+  }
   std::fflush(stdout);
   int signal = 0;
   sigwait(&signals, &signal);

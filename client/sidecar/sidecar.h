@@ -11,6 +11,10 @@
 // that verifies, and the gRPC health service (grpc.health.v1, service "" and
 // "tokenauthority.v1.TokenAuthority") reports NOT_SERVING.
 //
+// With http_listen, it also answers RFC 7662 `POST /oauth2/introspect` (form body token=...)
+// with the JSON the authority's HTTP face returns for an access token ({"active":false} when
+// inactive); a stale verifier answers 503 temporarily_unavailable "revocations_stale".
+//
 // Callers are not authenticated (it should listen on loopback only); include_reason is
 // honoured for every caller.
 #ifndef TA_CLIENT_SIDECAR_SIDECAR_H_
@@ -29,6 +33,9 @@ struct SidecarOptions {
   // host:port to serve on; port 0 picks a free one (see VerifierSidecar::address). Default
   // 127.0.0.1:50052.
   std::string listen = "127.0.0.1:50052";
+  // host:port of the RFC 7662 face (POST /oauth2/introspect, form body token=...); port 0
+  // picks one (see http_address). Empty (the default): no HTTP face.
+  std::string http_listen;
   // The verifier: the authority, a resource caller's API key, issuer, audience, staleness.
   LocalVerifierOptions verifier;
   // How often the health status follows the verifier's currency. Default 50 ms.
@@ -45,6 +52,8 @@ class VerifierSidecar {
 
   // "host:port" actually bound.
   const std::string& address() const;
+  // The HTTP face's "host:port", or "" without one.
+  std::string http_address() const;
   const LocalVerifier& verifier() const;
   // Blocks until the server shuts down (from another thread or the destructor).
   void Wait();

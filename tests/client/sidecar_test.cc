@@ -212,7 +212,7 @@ TEST_CASE("Sidecar: write RPCs are refused with sidecar_read_only", "[client][si
 
 TEST_CASE(
     "Sidecar: a stopped authority turns it revocations_stale and NOT_SERVING within about "
-    "1 s; it recovers when the authority is back",
+    "1 s, and recovers when the authority is back",
     "[client][sidecar]") {
   TestServer server(UseRealClock);
   std::unique_ptr<VerifierSidecar> sidecar = StartSidecar(server);
