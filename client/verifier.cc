@@ -159,6 +159,11 @@ class LocalVerifier::Impl {
     }
   }
 
+  std::string jwks_json() const {
+    absl::ReaderMutexLock lock(&mu_);
+    return jwks_json_;
+  }
+
   VerifierState state() const {
     absl::ReaderMutexLock lock(&mu_);
     VerifierState s;
@@ -342,6 +347,7 @@ class LocalVerifier::Impl {
     if (!keys.ok()) return false;
     absl::MutexLock lock(&mu_);
     keys_ = std::make_shared<const CachedKeys>(*std::move(keys));
+    jwks_json_ = std::move(*response.mutable_jwks_json());
     if (!version.empty()) jwks_version_ = version;
     return true;
   }
@@ -379,6 +385,7 @@ class LocalVerifier::Impl {
   bool view_bookmarked_ ABSL_GUARDED_BY(mu_) = false;                    // view_ has had a bookmark
   mutable std::shared_ptr<const CachedKeys> keys_ ABSL_GUARDED_BY(mu_);
   mutable std::string jwks_version_ ABSL_GUARDED_BY(mu_);
+  mutable std::string jwks_json_ ABSL_GUARDED_BY(mu_);
   bool connected_ ABSL_GUARDED_BY(mu_) = false;
   bool position_valid_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
@@ -426,5 +433,6 @@ bool LocalVerifier::WaitUntilCurrent(absl::Duration timeout) const {
 }
 
 VerifierState LocalVerifier::state() const { return impl_->state(); }
+std::string LocalVerifier::jwks_json() const { return impl_->jwks_json(); }
 
 }  // namespace ta::client

@@ -101,6 +101,10 @@ class LocalVerifier {
 
   VerifierState state() const;
 
+  // The JWKS (RFC 7517 JSON text) the keys held came from; "" before the first fetch. For a
+  // sidecar's GetJwks (client/sidecar/).
+  std::string jwks_json() const;
+
   class Impl;
 
  private:

@@ -1,0 +1,361 @@
+#include "client/sidecar/sidecar.h"
+
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <boost/url/params_encoded_view.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/parse_query.hpp>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "base/error.h"
+#include "client/sidecar/http_face.h"
+#include "tokenauthority/v1/token_authority.grpc.pb.h"
+
+namespace ta::client {
+namespace {
+
+namespace v1 = ::tokenauthority::v1;
+
+constexpr char kReasonTrailer[] = "ta-reason";  // server/rpc/status.h's, the same trailer
+constexpr char kServiceName[] = "tokenauthority.v1.TokenAuthority";
+constexpr int kMaxBatch = 100;  // the authority's IntrospectBatch bound
+
+grpc::Status Refuse(grpc::ServerContext* context, grpc::StatusCode code, const std::string& reason,
+                    absl::string_view message) {
+  context->AddTrailingMetadata(kReasonTrailer, reason);
+  return grpc::Status(code, absl::StrCat(reason, ": ", message));
+}
+
+grpc::Status ReadOnly(grpc::ServerContext* context) {
+  return Refuse(context, grpc::StatusCode::FAILED_PRECONDITION, "sidecar_read_only",
+                "the verifier sidecar answers Introspect, IntrospectBatch and GetJwks only; "
+                "send this call to the token authority");
+}
+
+grpc::Status FromStatus(grpc::ServerContext* context, const absl::Status& status) {
+  std::string reason = ReasonOf(status);
+  if (reason.empty()) reason = "internal";
+  // absl::StatusCode values are gRPC's codes by construction.
+  return Refuse(context, static_cast<grpc::StatusCode>(status.code()), reason, status.message());
+}
+
+absl::Status IntrospectOne(const LocalVerifier& verifier, const v1::IntrospectRequest& request,
+                           v1::IntrospectResponse* out) {
+  if (request.token().empty()) {
+    return Error(absl::StatusCode::kInvalidArgument, "invalid_argument:token", "token: required");
+  }
+  absl::StatusOr<token::AccessDecision> decision = verifier.Verify(request.token());
+  if (!decision.ok()) return decision.status();
+  std::string inactive = decision->active ? "" : decision->inactive_reason;
+  if (decision->active && !request.audience().empty()) {
+    const std::vector<std::string>& aud = decision->jwt->claims.aud;
+    if (std::find(aud.begin(), aud.end(), request.audience()) == aud.end()) {
+      inactive = "audience_mismatch";
+    }
+  }
+  if (!inactive.empty()) {
+    out->set_active(false);
+    if (request.include_reason()) out->set_inactive_reason(inactive);
+    return absl::OkStatus();
+  }
+  // The fields the authority's Introspect fills for an access token (server/core/introspect.cc).
+  const token::JwtClaims& claims = decision->jwt->claims;
+  out->set_active(true);
+  out->set_token_type("access_token");
+  out->set_subject(claims.sub);
+  out->set_family_id(claims.sid);
+  out->set_jti(claims.jti);
+  out->set_client_id(claims.client_id);
+  out->set_scope(claims.scope);
+  for (const std::string& a : claims.aud) out->add_audience(a);
+  out->set_issued_at(absl::ToUnixSeconds(claims.iat));
+  out->set_expires_at(absl::ToUnixSeconds(claims.exp));
+  if (!google::protobuf::util::JsonStringToMessage(decision->jwt->claims_json,
+                                                   out->mutable_claims())
+           .ok()) {
+    out->clear_claims();  // a verified payload is a JSON object; not reached
+  }
+  return absl::OkStatus();
+}
+
+// --- The RFC 7662 face: POST /oauth2/introspect with a form body token=... ---
+
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void Member(JsonWriter& w, const char* key, const std::string& value) {
+  w.Key(key);
+  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+}
+
+// The members the authority's HTTP face answers for an access token (server/http/documents.cc
+// IntrospectionJson), so a caller cannot tell the two apart.
+std::string IntrospectionJson(const v1::IntrospectResponse& in, const std::string& issuer) {
+  if (!in.active()) return R"({"active":false})";
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  w.Key("active");
+  w.Bool(true);
+  Member(w, "scope", in.scope());
+  Member(w, "client_id", in.client_id());
+  Member(w, "sub", in.subject());
+  w.Key("aud");
+  if (in.audience_size() == 1) {
+    w.String(in.audience(0).data(), static_cast<rapidjson::SizeType>(in.audience(0).size()));
+  } else {
+    w.StartArray();
+    for (const std::string& a : in.audience()) {
+      w.String(a.data(), static_cast<rapidjson::SizeType>(a.size()));
+    }
+    w.EndArray();
+  }
+  Member(w, "iss", issuer);
+  w.Key("exp");
+  w.Int64(in.expires_at());
+  w.Key("iat");
+  w.Int64(in.issued_at());
+  if (!in.jti().empty()) Member(w, "jti", in.jti());
+  Member(w, "token_type", "Bearer");
+  Member(w, "sid", in.family_id());
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+// {"error": ..., "error_description": "<reason>: <message>"}, as the authority's.
+void HttpError(HttpExchange& ex, int status, const std::string& error, const std::string& reason,
+               absl::string_view message) {
+  std::string description = absl::StrCat(reason, ": ", message);
+  for (char& c : description) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u > 0x7e || c == '"' || c == '\\') c = ' ';
+  }
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  Member(w, "error", error);
+  Member(w, "error_description", description);
+  w.EndObject();
+  ex.status = status;
+  ex.response_body.assign(buffer.GetString(), buffer.GetSize());
+  ex.headers.emplace_back("Cache-Control", "no-store");
+  if (status == 503) ex.headers.emplace_back("Retry-After", "1");
+}
+
+void ServeHttp(const LocalVerifier& verifier, const std::string& issuer, HttpExchange& ex) {
+  if (ex.path != "/oauth2/introspect") {
+    return HttpError(ex, 404, "not_found", "not_found", "the sidecar serves /oauth2/introspect");
+  }
+  if (ex.method != "POST") {
+    ex.headers.emplace_back("Allow", "POST");
+    return HttpError(ex, 405, "invalid_request", "method_not_allowed", "use POST");
+  }
+  const absl::string_view type = absl::StripAsciiWhitespace(
+      absl::string_view(ex.content_type)
+          .substr(0, std::min(ex.content_type.find(';'), ex.content_type.size())));
+  if (!absl::EqualsIgnoreCase(type, "application/x-www-form-urlencoded")) {
+    return HttpError(ex, 400, "invalid_request", "invalid_request",
+                     "the body must be application/x-www-form-urlencoded");
+  }
+  boost::system::result<boost::urls::params_encoded_view> form = boost::urls::parse_query(ex.body);
+  if (!form.has_value()) {
+    return HttpError(ex, 400, "invalid_request", "invalid_request", "the form body is malformed");
+  }
+  v1::IntrospectRequest request;
+  for (const boost::urls::param_pct_view& p : *form) {
+    if (p.key == "token" && p.has_value) {
+      request.set_token(p.value.decode(boost::urls::encoding_opts(/*space_as_plus=*/true)));
+    }
+  }
+  if (request.token().empty()) {
+    return HttpError(ex, 400, "invalid_request", "invalid_argument:token",
+                     "the form parameter 'token' is required");
+  }
+  v1::IntrospectResponse response;
+  if (absl::Status s = IntrospectOne(verifier, request, &response); !s.ok()) {
+    const bool unavailable = s.code() == absl::StatusCode::kUnavailable;
+    std::string reason = ReasonOf(s);
+    if (reason.empty()) reason = "internal";
+    return HttpError(ex, unavailable ? 503 : 400,
+                     unavailable ? "temporarily_unavailable" : "invalid_request", reason,
+                     s.message());
+  }
+  ex.status = 200;
+  ex.response_body = IntrospectionJson(response, issuer);
+  ex.headers.emplace_back("Cache-Control", "no-store");
+}
+
+class Service final : public v1::TokenAuthority::Service {
+ public:
+  explicit Service(const LocalVerifier& verifier) : verifier_(verifier) {}
+
+  grpc::Status Introspect(grpc::ServerContext* context, const v1::IntrospectRequest* request,
+                          v1::IntrospectResponse* response) override {
+    absl::Status s = IntrospectOne(verifier_, *request, response);
+    return s.ok() ? grpc::Status::OK : FromStatus(context, s);
+  }
+
+  grpc::Status IntrospectBatch(grpc::ServerContext* context,
+                               const v1::IntrospectBatchRequest* request,
+                               v1::IntrospectBatchResponse* response) override {
+    if (request->requests_size() == 0 || request->requests_size() > kMaxBatch) {
+      return FromStatus(context,
+                        Error(absl::StatusCode::kInvalidArgument, "invalid_argument:requests",
+                              absl::StrCat("1..", kMaxBatch, " requests per batch")));
+    }
+    for (const v1::IntrospectRequest& one : request->requests()) {
+      absl::Status s = IntrospectOne(verifier_, one, response->add_responses());
+      if (!s.ok()) {
+        response->Clear();
+        return FromStatus(context, s);
+      }
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetJwks(grpc::ServerContext* context, const v1::GetJwksRequest*,
+                       v1::GetJwksResponse* response) override {
+    std::string jwks = verifier_.jwks_json();
+    if (jwks.empty()) {
+      return Refuse(context, grpc::StatusCode::UNAVAILABLE, "jwks_unavailable",
+                    "the sidecar has not fetched the authority's keys yet");
+    }
+    response->set_jwks_json(std::move(jwks));
+    return grpc::Status::OK;
+  }
+
+  grpc::Status IssueTokens(grpc::ServerContext* c, const v1::IssueTokensRequest*,
+                           v1::TokenPair*) override {
+    return ReadOnly(c);
+  }
+  grpc::Status RefreshTokens(grpc::ServerContext* c, const v1::RefreshTokensRequest*,
+                             v1::TokenPair*) override {
+    return ReadOnly(c);
+  }
+  grpc::Status RevokeToken(grpc::ServerContext* c, const v1::RevokeTokenRequest*,
+                           v1::RevokeTokenResponse*) override {
+    return ReadOnly(c);
+  }
+  grpc::Status RevokeFamily(grpc::ServerContext* c, const v1::RevokeFamilyRequest*,
+                            v1::RevokeFamilyResponse*) override {
+    return ReadOnly(c);
+  }
+  grpc::Status WatchRevocations(grpc::ServerContext* c, const v1::WatchRevocationsRequest*,
+                                grpc::ServerWriter<v1::WatchRevocationsResponse>*) override {
+    return ReadOnly(c);
+  }
+
+ private:
+  const LocalVerifier& verifier_;
+};
+
+}  // namespace
+
+class VerifierSidecar::Impl {
+ public:
+  absl::Status Start(SidecarOptions options) {
+    options_ = std::move(options);
+    absl::StatusOr<std::unique_ptr<LocalVerifier>> verifier =
+        LocalVerifier::Create(options_.verifier);
+    if (!verifier.ok()) return verifier.status();
+    verifier_ = *std::move(verifier);
+    service_ = std::make_unique<Service>(*verifier_);
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    if (server_ == nullptr || port == 0) {
+      return Error(absl::StatusCode::kInvalidArgument, "invalid_argument:listen",
+                   absl::StrCat("listen: cannot serve on ", options_.listen));
+    }
+    const size_t colon = options_.listen.rfind(':');
+    address_ = absl::StrCat(options_.listen.substr(0, colon), ":", port);
+    if (!options_.http_listen.empty()) {
+      absl::StatusOr<std::unique_ptr<HttpFace>> http = HttpFace::Start(
+          options_.http_listen, [verifier = verifier_.get(), issuer = options_.verifier.issuer](
+                                    HttpExchange& ex) { ServeHttp(*verifier, issuer, ex); });
+      if (!http.ok()) return http.status();
+      http_ = *std::move(http);
+    }
+    SetHealth(false);
+    health_thread_ = std::thread([this] { FollowHealth(); });
+    return absl::OkStatus();
+  }
+
+  ~Impl() {
+    Shutdown();
+    if (health_thread_.joinable()) health_thread_.join();
+  }
+
+  void Shutdown() {
+    if (!stop_.HasBeenNotified()) stop_.Notify();
+    http_.reset();
+    if (server_ != nullptr) server_->Shutdown();
+  }
+  void Wait() {
+    if (server_ != nullptr) server_->Wait();
+  }
+
+  const std::string& address() const { return address_; }
+  std::string http_address() const { return http_ != nullptr ? http_->address() : ""; }
+  const LocalVerifier& verifier() const { return *verifier_; }
+
+ private:
+  void SetHealth(bool serving) {
+    grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+    if (health == nullptr) return;
+    health->SetServingStatus("", serving);
+    health->SetServingStatus(kServiceName, serving);
+  }
+
+  // The health status follows the verifier: SERVING exactly while its view is current.
+  void FollowHealth() {
+    bool serving = false;
+    while (!stop_.WaitForNotificationWithTimeout(options_.health_interval)) {
+      const VerifierState s = verifier_->state();
+      const bool current =
+          s.bookmark_age.has_value() && *s.bookmark_age <= options_.verifier.max_staleness;
+      if (current != serving) {
+        serving = current;
+        SetHealth(serving);
+      }
+    }
+  }
+
+  SidecarOptions options_;
+  std::unique_ptr<LocalVerifier> verifier_;
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<HttpFace> http_;
+  std::string address_;
+  absl::Notification stop_;
+  std::thread health_thread_;
+};
+
+absl::StatusOr<std::unique_ptr<VerifierSidecar>> VerifierSidecar::Start(SidecarOptions options) {
+  auto impl = std::make_unique<Impl>();
+  if (absl::Status s = impl->Start(std::move(options)); !s.ok()) return s;
+  return std::unique_ptr<VerifierSidecar>(new VerifierSidecar(std::move(impl)));
+}
+
+VerifierSidecar::VerifierSidecar(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+VerifierSidecar::~VerifierSidecar() = default;
+const std::string& VerifierSidecar::address() const { return impl_->address(); }
+std::string VerifierSidecar::http_address() const { return impl_->http_address(); }
+const LocalVerifier& VerifierSidecar::verifier() const { return impl_->verifier(); }
+void VerifierSidecar::Wait() { impl_->Wait(); }
+void VerifierSidecar::Shutdown() { impl_->Shutdown(); }
+
+}  // namespace ta::client

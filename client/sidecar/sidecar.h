@@ -1,0 +1,71 @@
+// The verifier sidecar (issue 25 item 3): a client::LocalVerifier behind a local gRPC face, so
+// a resource server in any language (or a gateway) verifies access tokens with zero network
+// hops to the authority: it calls the sidecar on localhost with the authority's own API.
+//
+// It serves `tokenauthority.v1.TokenAuthority`: Introspect and IntrospectBatch answer from the
+// LocalVerifier (as the authority's Introspect with access_tokens_only: a refresh token is
+// inactive "not_an_access_token"), GetJwks from the JWKS the verifier holds. Every other
+// method of the service is refused with FAILED_PRECONDITION and the `ta-reason` trailer
+// "sidecar_read_only". While the verifier is not current (before its first bookmark, or past
+// max_staleness without one) Introspect answers UNAVAILABLE "revocations_stale" for a token
+// that verifies, and the gRPC health service (grpc.health.v1, service "" and
+// "tokenauthority.v1.TokenAuthority") reports NOT_SERVING.
+//
+// With http_listen, it also answers RFC 7662 `POST /oauth2/introspect` (form body token=...)
+// with the JSON the authority's HTTP face returns for an access token ({"active":false} when
+// inactive); a stale verifier answers 503 temporarily_unavailable "revocations_stale".
+//
+// Callers are not authenticated (it should listen on loopback only); include_reason is
+// honoured for every caller.
+#ifndef TA_CLIENT_SIDECAR_SIDECAR_H_
+#define TA_CLIENT_SIDECAR_SIDECAR_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "client/verifier.h"
+
+namespace ta::client {
+
+struct SidecarOptions {
+  // host:port to serve on; port 0 picks a free one (see VerifierSidecar::address). Default
+  // 127.0.0.1:50052.
+  std::string listen = "127.0.0.1:50052";
+  // host:port of the RFC 7662 face (POST /oauth2/introspect, form body token=...); port 0
+  // picks one (see http_address). Empty (the default): no HTTP face.
+  std::string http_listen;
+  // The verifier: the authority, a resource caller's API key, issuer, audience, staleness.
+  LocalVerifierOptions verifier;
+  // How often the health status follows the verifier's currency. Default 50 ms.
+  absl::Duration health_interval = absl::Milliseconds(50);
+};
+
+class VerifierSidecar {
+ public:
+  // Starts the verifier and the gRPC server (does not wait for the authority).
+  static absl::StatusOr<std::unique_ptr<VerifierSidecar>> Start(SidecarOptions options);
+  ~VerifierSidecar();  // shuts the server down and stops the verifier
+  VerifierSidecar(const VerifierSidecar&) = delete;
+  VerifierSidecar& operator=(const VerifierSidecar&) = delete;
+
+  // "host:port" actually bound.
+  const std::string& address() const;
+  // The HTTP face's "host:port", or "" without one.
+  std::string http_address() const;
+  const LocalVerifier& verifier() const;
+  // Blocks until the server shuts down (from another thread or the destructor).
+  void Wait();
+  void Shutdown();
+
+  class Impl;
+
+ private:
+  explicit VerifierSidecar(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ta::client
+
+#endif  // TA_CLIENT_SIDECAR_SIDECAR_H_

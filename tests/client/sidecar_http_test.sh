@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The ta-verifier-sidecar binary beside a real token-authority binary (both on 127.0.0.1:0):
+# its RFC 7662 face (POST /oauth2/introspect) answers an access token with the JSON the
+# authority's HTTP face answers; a revocation at the authority makes it {"active":false}
+# within 1 s (timed); bad requests get 400/405; once the authority stops it answers 503
+# revocations_stale within about 1 s.
+#   sidecar_http_test.sh SERVER_BINARY TOKENCTL_BINARY SIDECAR_BINARY
+set -euo pipefail
+
+server=${1:?server binary}
+tokenctl=${2:?tokenctl binary}
+sidecar=${3:?sidecar binary}
+command -v curl >/dev/null || { echo "FAIL: curl not found (Debian package curl)" >&2; exit 1; }
+
+source "$(dirname "$0")/live_server.sh"
+sidecar_pid=
+stop_all() {
+  if [[ -n "$sidecar_pid" ]]; then kill -TERM "$sidecar_pid" 2>/dev/null || true; wait "$sidecar_pid" || true; fi
+  cleanup_live_server
+}
+trap stop_all EXIT
+
+issuer=https://auth.sidecar.test
+start_server "$server" --http_listen=127.0.0.1:0 --issuer=$issuer
+auth_http=
+for _ in $(seq 1 100); do
+  auth_http=$(sed -n 's/^http listening on //p' "$tmp/server.out" | head -n1)
+  [[ -n "$auth_http" ]] && break
+  sleep 0.1
+done
+[[ -n "$auth_http" ]] || fail "no 'http listening on' line"
+key_file=$tmp/data/admin.key
+key=$(cat "$key_file")
+
+"$sidecar" --listen=127.0.0.1:0 --http_listen=127.0.0.1:0 --authority="$address" \
+  --api_key_file="$key_file" --issuer=$issuer --audience=api \
+  >"$tmp/sidecar.out" 2>"$tmp/sidecar.err" </dev/null &
+sidecar_pid=$!
+http=
+for _ in $(seq 1 100); do
+  http=$(sed -n 's/^ta-verifier-sidecar http on //p' "$tmp/sidecar.out" | head -n1)
+  [[ -n "$http" ]] && break
+  kill -0 "$sidecar_pid" 2>/dev/null || { cat "$tmp/sidecar.err" >&2; fail "sidecar exited early"; }
+  sleep 0.1
+done
+[[ -n "$http" ]] || fail "no 'ta-verifier-sidecar http on' line"
+echo "sidecar http at $http"
+
+ctl() { TA_SERVER=$address "$tokenctl" --api_key_file="$key_file" "$@"; }
+json=$(ctl --json issue alice --client_id=web --scope=read)
+token=$(sed -n 's/.*"accessToken": *"\([^"]*\)".*/\1/p' <<<"$json")
+family=$(sed -n 's/.*"familyId": *"\([^"]*\)".*/\1/p' <<<"$json")
+[[ -n "$token" && -n "$family" ]] || fail "tokenctl issue printed no token: $json"
+
+introspect() { curl -s -d "token=$1" "http://$http/oauth2/introspect"; }
+# The sidecar is current once its first bookmark came (a few hundred ms at most).
+for _ in $(seq 1 50); do
+  answer=$(introspect "$token")
+  [[ "$answer" == '{"active":true'* ]] && break
+  sleep 0.1
+done
+expected=$(curl -s -H "Authorization: Bearer $key" -d "token=$token" "http://$auth_http/oauth2/introspect")
+[[ "$answer" == "$expected" ]] || fail "sidecar answered $answer, the authority $expected"
+echo "active, as the authority: $answer"
+
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://$http/oauth2/introspect")
+[[ "$code" == 405 ]] || fail "GET answered $code, want 405"
+code=$(curl -s -o "$tmp/body" -w '%{http_code}' -d "nothing=1" "http://$http/oauth2/introspect")
+[[ "$code" == 400 ]] || fail "no token answered $code, want 400"
+grep -q '"error":"invalid_request"' "$tmp/body" || fail "no invalid_request: $(cat "$tmp/body")"
+[[ "$(introspect not.a.jwt)" == '{"active":false}' ]] || fail "garbage is not inactive"
+
+start=$(date +%s%N)
+ctl revoke-family "$family" >/dev/null
+until [[ "$(introspect "$token")" == '{"active":false}' ]]; do
+  (( ($(date +%s%N) - start) / 1000000 < 2000 )) || fail "still active 2 s after the revocation"
+  sleep 0.005
+done
+took=$(( ($(date +%s%N) - start) / 1000000 ))
+echo "revocation at the authority -> inactive at the sidecar: ${took} ms (incl. tokenctl)"
+(( took <= 1000 )) || fail "took ${took} ms, want <= 1000"
+
+# The authority stops: past --max_staleness (1 s) the sidecar fails closed with 503.
+kill -TERM "$server_pid"; wait "$server_pid" || true; server_pid=
+start=$(date +%s%N)
+while :; do
+  code=$(curl -s -o "$tmp/body" -w '%{http_code}' -d "token=$token" "http://$http/oauth2/introspect")
+  [[ "$code" == 503 ]] && break
+  (( ($(date +%s%N) - start) / 1000000 < 3000 )) || fail "no 503 within 3 s of the stop"
+  sleep 0.01
+done
+took=$(( ($(date +%s%N) - start) / 1000000 ))
+grep -q 'revocations_stale' "$tmp/body" || fail "503 without revocations_stale: $(cat "$tmp/body")"
+echo "authority stopped -> 503 revocations_stale after ${took} ms"
+(( took <= 1500 )) || fail "took ${took} ms, want <= 1500"
+echo PASS
