@@ -80,6 +80,33 @@ took=$(( ($(date +%s%N) - start) / 1000000 ))
 echo "revocation at the authority -> inactive at the sidecar: ${took} ms (incl. tokenctl)"
 (( took <= 1000 )) || fail "took ${took} ms, want <= 1000"
 
+# An endless chunk extension (issue 22 #1's attack, here on the sidecar): the connection is
+# closed once its capped read buffer (80 KiB) is full, long before 8 MiB went in, and the
+# sidecar's memory does not follow the flood.
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$sidecar_pid/status"; }
+rss_before=$(rss)
+sent=$(/usr/bin/python3 - "$http" <<'PY'
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=5)
+s.sendall(b"POST /oauth2/introspect HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+          b"Content-Type: application/x-www-form-urlencoded\r\n\r\n1;a=")
+sent = 0
+try:
+    while sent < 8 << 20:
+        s.sendall(b"b" * 65536)
+        sent += 65536
+except OSError:
+    pass
+print(sent)
+PY
+)
+rss_after=$(rss)
+echo "chunk-extension flood: connection closed after ${sent} bytes; sidecar RSS ${rss_before} -> ${rss_after} KiB"
+(( sent < 8 << 20 )) || fail "the sidecar read 8 MiB of one chunk line"
+(( rss_after - rss_before < 16384 )) || fail "RSS grew by $((rss_after - rss_before)) KiB"
+[[ $(introspect "$token") == '{"active":false'* ]] || fail "the sidecar stopped answering after the flood"
+
 # The authority stops: past --max_staleness (1 s) the sidecar fails closed with 503.
 kill -TERM "$server_pid"; wait "$server_pid" || true; server_pid=
 start=$(date +%s%N)
