@@ -7,6 +7,7 @@
 //                       when full), so every call misses;
 //   BM_Introspect       one gRPC TokenAuthority/Introspect round trip to the same server (a token
 //                       it has seen: its own cache skips the signature);
+//   BM_IntrospectUnseen the same for 3,000 tokens it has not introspected (signature checked);
 //   BM_Es256Verify      the ES256 signature check alone (token::Key::Verify), the primitive
 //                       `openssl speed ecdsap256` measures;
 //   BM_ViewMemory       a token::RevocationView made as the verifier makes its views, fed 1 M
@@ -42,12 +43,14 @@ using client::LocalVerifierOptions;
 
 constexpr char kAudience[] = "api";
 constexpr int kDistinctTokens = 5000;
+constexpr int kIntrospectTokens = 3000;
 
 // The server, the verifier following it and the tokens, made once by the Catch2 test case.
 struct World {
   TestServer server;
   std::unique_ptr<LocalVerifier> verifier;
-  std::vector<std::string> tokens;
+  std::vector<std::string> tokens;             // for the verifier
+  std::vector<std::string> introspect_tokens;  // for BM_IntrospectUnseen only
 };
 World* world = nullptr;
 
@@ -117,6 +120,34 @@ void BM_Introspect(benchmark::State& state) {
 }
 BENCHMARK(BM_Introspect)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
+// Introspect of tokens the server has not introspected (its signature checked there): one pass
+// over a pool of its own, in exactly that many iterations (the server's cache keeps them all).
+void BM_IntrospectUnseen(benchmark::State& state) {
+  const std::vector<std::string>& tokens = world->introspect_tokens;
+  size_t i = 0;
+  v1::IntrospectRequest req;
+  req.set_audience(kAudience);
+  for (auto _ : state) {
+    if (i == tokens.size()) {
+      state.SkipWithError("more iterations than unseen tokens");
+      break;
+    }
+    req.set_token(tokens[i++]);
+    v1::IntrospectResponse resp;
+    CallResult r = world->server.Call(world->server.api(),
+                                      &v1::TokenAuthority::Stub::Introspect, req, &resp);
+    if (!r.ok() || !resp.active()) {
+      state.SkipWithError("Introspect failed or inactive");
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_IntrospectUnseen)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime()
+    ->Iterations(kIntrospectTokens);
+
 void BM_Es256Verify(benchmark::State& state) {
   std::unique_ptr<token::Key> key = std::move(token::Key::Generate(token::Algorithm::kES256)).value();
   // The signing input of a real access token: the same bytes hashed.
@@ -182,13 +213,12 @@ TEST_CASE("verifier_bench", "[bench]") {
   World w;
   w.verifier = MakeVerifier(w.server);
   REQUIRE(w.verifier->WaitUntilCurrent(absl::Seconds(10)));
-  w.tokens.reserve(kDistinctTokens);
-  for (int i = 0; i < kDistinctTokens; ++i) {
+  for (int i = 0; i < kDistinctTokens + kIntrospectTokens; ++i) {
     v1::TokenPair pair;
     CallResult r = w.server.Issue("user-" + std::to_string(i % 100), &pair);
     INFO(r.reason);
     REQUIRE(r.ok());
-    w.tokens.push_back(pair.access_token());
+    (i < kDistinctTokens ? w.tokens : w.introspect_tokens).push_back(pair.access_token());
   }
   w.server.clock().Advance(absl::Milliseconds(1));  // a bookmark past the last issue
   REQUIRE(w.verifier->WaitUntilCurrent(absl::Seconds(10)));
