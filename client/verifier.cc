@@ -209,6 +209,12 @@ class LocalVerifier::Impl {
       if (!options_.server.api_key.empty()) {
         context.AddMetadata("authorization", absl::StrCat("Bearer ", options_.server.api_key));
       }
+      // Wait for a connection rather than fail at once while the channel is in
+      // TRANSIENT_FAILURE: a failed-fast call would retry on our backoff while gRPC's own
+      // connection attempts back off independently, and the two could keep missing a server
+      // that is back (verifier_replicas_test saw a restarted replica found 9 s late). The
+      // verifier fails closed meanwhile; Stop cancels the wait (TryCancel).
+      context.set_wait_for_ready(true);
       std::unique_ptr<grpc::ClientReader<tokenauthority::v1::WatchRevocationsResponse>> reader =
           stub_->WatchRevocations(&context, request);
       tokenauthority::v1::WatchRevocationsResponse event;
