@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <optional>
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -16,18 +17,13 @@
 #include "absl/synchronization/mutex.h"
 #include "base/error.h"
 #include "base/revocation.h"
-#include "token/base64url.h"
+#include "token/ids.h"
 #include "token/revocation_view.h"
 #include "token/verification_keys.h"
 #include "tokenauthority/v1/token_authority.grpc.pb.h"
 
 namespace ta::client {
 namespace {
-
-// A refresh token starts with this (server/core/refresh_token.h's kRefreshTokenPrefix; the
-// verifier test's corpus holds the two answers equal). Introspect with access_tokens_only
-// answers "not_an_access_token" for one; so does Verify.
-constexpr absl::string_view kRefreshTokenPrefix = "tar_";
 
 absl::Time ToTime(const google::protobuf::Timestamp& ts) {
   return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
@@ -121,7 +117,7 @@ class LocalVerifier::Impl {
   }
 
   absl::StatusOr<token::AccessDecision> Verify(absl::string_view token) const {
-    if (absl::StartsWith(token, kRefreshTokenPrefix)) {
+    if (token::LooksLikeRefreshToken(token)) {
       token::AccessDecision inactive;
       inactive.inactive_reason = "not_an_access_token";
       return inactive;
@@ -327,8 +323,8 @@ class LocalVerifier::Impl {
                        ? RevocationEntry::Kind::kFamily
                        : RevocationEntry::Kind::kSubject;
         // The view keys a family by its raw id; the stream carries the token's sid text.
-        absl::StatusOr<std::string> raw = token::Base64UrlDecode(e.id());
-        if (!raw.ok()) return raw.status();
+        std::optional<std::string> raw = token::DecodeFamilyIdText(e.id());
+        if (!raw.has_value()) return absl::InvalidArgumentError("a family id that is none");
         out.id = *std::move(raw);
         return out;
       }

@@ -1,15 +1,15 @@
 #include "token/access_decision.h"
 
+#include <optional>
 #include <utility>
 
 #include "base/error.h"
-#include "token/base64url.h"
+#include "token/ids.h"
 
 namespace ta::token {
 namespace {
 
 // A family id, as the sid claim carries it (server/core/refresh_token.h EncodeFamilyId).
-constexpr size_t kFamilyIdBytes = 16;
 
 AccessDecision Inactive(absl::string_view reason) {
   AccessDecision out;
@@ -43,10 +43,8 @@ absl::StatusOr<AccessDecision> DecideAccessToken(absl::string_view token,
     return Inactive(reason.empty() ? "invalid_token" : reason);
   }
   const JwtClaims& claims = (*jwt)->claims;
-  absl::StatusOr<std::string> family_id = Base64UrlDecode(claims.sid);
-  if (!family_id.ok() || family_id->size() != kFamilyIdBytes) {
-    return Inactive(reason::kMissingClaim);
-  }
+  std::optional<std::string> family_id = DecodeFamilyIdText(claims.sid);
+  if (!family_id.has_value()) return Inactive(reason::kMissingClaim);
   // Every revocation that can still kill this token is in a current view (its family cannot
   // have expired: an access token never outlives its family).
   if (!view.IsCurrent(now) && !catch_up(now)) {

@@ -1,5 +1,7 @@
 #include "server/core/refresh_token.h"
 
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "base/error.h"
 #include "token/base64url.h"
@@ -52,11 +54,11 @@ std::string RefreshSecretContext(absl::string_view family_id, uint64_t generatio
 std::string EncodeFamilyId(absl::string_view raw) { return token::Base64UrlEncode(raw); }
 
 absl::StatusOr<std::string> DecodeFamilyId(absl::string_view text) {
-  absl::StatusOr<std::string> raw = token::Base64UrlDecode(text);
-  if (!raw.ok() || raw->size() != kFamilyIdBytes) {
+  std::optional<std::string> raw = token::DecodeFamilyIdText(text);
+  if (!raw.has_value()) {
     return InvalidField("family_id", "family_id must be a base64url family id");
   }
-  return raw;
+  return *std::move(raw);
 }
 
 }  // namespace ta::core

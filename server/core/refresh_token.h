@@ -13,13 +13,14 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
+#include "token/ids.h"
 
 namespace ta::core {
 
-inline constexpr absl::string_view kRefreshTokenPrefix = "tar_";
-inline constexpr size_t kFamilyIdBytes = 16;
+using token::kFamilyIdBytes;        // token/ids.h: one definition for server and client
+using token::kRefreshTokenPrefix;
+using token::LooksLikeRefreshToken;
 inline constexpr size_t kRefreshSecretBytes = 32;
 
 struct RefreshTokenParts {
@@ -32,10 +33,6 @@ std::string FormatRefreshToken(const RefreshTokenParts& parts);
 
 // UNAUTHENTICATED / "invalid_refresh_token" for anything that is not exactly our format.
 absl::StatusOr<RefreshTokenParts> ParseRefreshToken(absl::string_view token);
-
-inline bool LooksLikeRefreshToken(absl::string_view token) {
-  return absl::StartsWith(token, kRefreshTokenPrefix);
-}
 
 // The HMAC input that binds a secret to one generation of one family.
 std::string RefreshSecretContext(absl::string_view family_id, uint64_t generation);
