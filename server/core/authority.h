@@ -27,6 +27,7 @@
 #include "server/core/watch_hub.h"
 #include "server/token/key_ring.h"
 #include "storage/token_store.h"
+#include "token/binding.h"
 #include "token/revocation_view.h"
 
 namespace ta::core {
@@ -107,17 +108,19 @@ struct Caller {
 
 struct IssueRequest {
   std::string subject;
-  std::string client_id;
+  std::string client_id{};
   std::vector<std::string> audience;
   std::string scope;
   std::string extra_claims_json;  // "" or a JSON object
   std::map<std::string, std::string> session_metadata;
+  // Binds the family (DPoP key or client certificate); empty: a bearer session.
+  token::PresentedProof proof{};
 };
 
 struct TokenPair {
   std::string access_token;
   std::string refresh_token;
-  std::string token_type = "Bearer";
+  std::string token_type = "Bearer";  // "DPoP" for a family bound to a DPoP key
   int64_t expires_in = 0;
   int64_t refresh_expires_in = 0;
   std::string family_id;  // base64url
@@ -126,6 +129,10 @@ struct TokenPair {
 struct RefreshRequest {
   std::string refresh_token;
   std::string scope;  // "" = unchanged
+  // Required for a bound family (reasons proof_required / proof_key_mismatch; nothing spent).
+  token::PresentedProof proof{};
+  // When non-empty, the family must belong to this client_id (client_mismatch; nothing spent).
+  std::string client_id{};
 };
 
 struct IntrospectRequest {
@@ -134,6 +141,11 @@ struct IntrospectRequest {
   // Answer inactive ("not_an_access_token") for a refresh token: what a protected resource
   // asks, since it must never accept one (RFC 7662 §4). Default false.
   bool access_tokens_only = false;
+  // What the resource server received with the token, checked against its cnf.
+  token::PresentedProof proof{};
+  // The caller checks the binding itself against the returned cnf: a bound token without a
+  // proof is then active. Default false: such a token is inactive ("proof_required").
+  bool binding_checked_by_caller{false};
 };
 
 struct Introspection {
@@ -145,6 +157,7 @@ struct Introspection {
   absl::Time issued_at = absl::UnixEpoch();
   absl::Time expires_at = absl::UnixEpoch();
   std::string claims_json;  // JSON object
+  token::Confirmation cnf{};  // the token's binding; empty for a bearer token
 };
 
 struct SubjectRevocation {
@@ -213,6 +226,11 @@ class TokenAuthority {
                                                    const Caller& caller);
   absl::StatusOr<storage::FamilyRecord> GetFamily(absl::string_view family_id,
                                                   const Caller& caller);
+
+  // The DPoP nonce (RFC 9449 §8) proofs must carry now; "" while nonces are off. Both faces
+  // send it with a use_dpop_nonce refusal (gRPC trailing metadata `dpop-nonce`, HTTP
+  // DPoP-Nonce) and may send it with any answer to a DPoP request.
+  std::string CurrentDpopNonce() const;
 
   std::string JwksJson() const { return keys_->JwksJson(); }
   std::vector<token::KeyInfo> SigningKeys() const { return keys_->Keys(); }
