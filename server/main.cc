@@ -111,6 +111,9 @@ ABSL_FLAG(absl::Duration, max_clock_offset, kPolicy.max_clock_offset,
 ABSL_FLAG(absl::Duration, view_checkpoint_interval, kPolicy.view_checkpoint_interval,
           "how often the revocation view is checkpointed to <data_dir>/revocation_view.ckpt "
           "(also at clean shutdown), so a restart reads only the log after it; 0: never");
+ABSL_FLAG(size_t, watch_history, kPolicy.watch_history,
+          "WatchRevocations: revocations kept in memory for watchers that reconnect; one that "
+          "fell further behind gets a reset and a snapshot (default 65536; 1..16777216)");
 ABSL_FLAG(std::string, audit_log, "",
           "audit trail, one JSON line per security event: a file (reopened on SIGHUP), \"-\" "
           "for stdout, or \"off\"; default <data_dir>/audit.log");
@@ -141,17 +144,20 @@ struct FlagGroup {
 };
 const std::vector<FlagGroup>& FlagGroups() {
   static const auto* groups = new std::vector<FlagGroup>{
-      {"serving", {"listen", "http_listen", "public_url", "allow_insecure", "shutdown_grace",
-                   "worker_threads", "max_queued_calls"}},
-      {"store", {"data_dir", "store", "postgres_dsn", "postgres_pool_size", "block_cache_mb",
-                 "sync_writes", "max_revocation_lag", "max_clock_offset",
-                 "view_checkpoint_interval"}},
-      {"signing keys", {"key_dir", "key_encryption_key_file", "key_publish_delay", "signing_alg",
-                        "retired_key_window", "allow_hs256", "jwks_max_age"}},
-      {"tokens", {"issuer", "default_audience", "access_ttl", "refresh_idle_ttl", "family_ttl",
-                  "leeway", "reuse_grace", "verify_cache_mb"}},
-      {"callers and TLS", {"callers_file", "tls_cert", "tls_key", "tls_client_ca",
-                           "tls_allow_no_client_cert"}},
+      {"serving",
+       {"listen", "http_listen", "public_url", "allow_insecure", "shutdown_grace", "worker_threads",
+        "max_queued_calls"}},
+      {"store",
+       {"data_dir", "store", "postgres_dsn", "postgres_pool_size", "block_cache_mb", "sync_writes",
+        "max_revocation_lag", "max_clock_offset", "view_checkpoint_interval", "watch_history"}},
+      {"signing keys",
+       {"key_dir", "key_encryption_key_file", "key_publish_delay", "signing_alg",
+        "retired_key_window", "allow_hs256", "jwks_max_age"}},
+      {"tokens",
+       {"issuer", "default_audience", "access_ttl", "refresh_idle_ttl", "family_ttl", "leeway",
+        "reuse_grace", "verify_cache_mb"}},
+      {"callers and TLS",
+       {"callers_file", "tls_cert", "tls_key", "tls_client_ca", "tls_allow_no_client_cert"}},
       {"audit", {"audit_log"}},
       {"restore (then exit)", {"restore_from", "restore_json"}},
   };
@@ -250,6 +256,7 @@ ta::ServerOptions OptionsFromFlags(ta::OffsetClock* clock) {
   o.authority.max_revocation_lag = absl::GetFlag(FLAGS_max_revocation_lag);
   o.authority.max_clock_offset = absl::GetFlag(FLAGS_max_clock_offset);
   o.authority.view_checkpoint_interval = absl::GetFlag(FLAGS_view_checkpoint_interval);
+  o.authority.watch_history = absl::GetFlag(FLAGS_watch_history);
   o.http_listen = absl::GetFlag(FLAGS_http_listen);
   o.public_url = absl::GetFlag(FLAGS_public_url);
   o.jwks_max_age = absl::GetFlag(FLAGS_jwks_max_age);
@@ -274,7 +281,7 @@ int Restore() {
     return ta::RestoreRefused(report.status()) ? 2 : 1;
   }
   std::cout << (absl::GetFlag(FLAGS_restore_json) ? ta::RestoreReportJson(*report)
-                                                   : ta::RestoreReportText(*report, options))
+                                                  : ta::RestoreReportText(*report, options))
             << std::flush;
   return 0;
 }

@@ -72,6 +72,9 @@ absl::Status ValidateAuthorityOptions(const AuthorityOptions& o) {
     return OptionError("view_checkpoint_interval", "must be 0 (off) or between 1s and 24h");
   }
   if (o.watch_stream_buffer < 16) return OptionError("watch_stream_buffer", "must be at least 16");
+  if (o.watch_history < 1 || o.watch_history > (size_t{1} << 24)) {
+    return OptionError("watch_history", "must be between 1 and 16777216");
+  }
   if (o.clock == nullptr) return OptionError("clock", "must not be null");
   if (o.metrics == nullptr) return OptionError("metrics", "must not be null");
   return absl::OkStatus();
@@ -89,6 +92,7 @@ absl::StatusOr<std::unique_ptr<TokenAuthority>> TokenAuthority::Create(
   hub_options.clock = options.clock;
   hub_options.shared_store = options.shared_store;
   hub_options.stream_buffer = options.watch_stream_buffer;
+  hub_options.retained_entries = options.watch_history;
   // The view is the one LoadView settles on (a checkpoint's, or a fresh one); the hub asks
   // only once started.
   TokenAuthority* self = authority.get();
@@ -248,7 +252,8 @@ absl::StatusOr<TokenPair> TokenAuthority::Refresh(const RefreshRequest& request,
                  "the refresh token belongs to another client");
   }
   if (family->revoked) return Unauthenticated("family_revoked", "the session was revoked");
-  if (now >= family->expires_at) return Unauthenticated("family_expired", "the session has expired");
+  if (now >= family->expires_at)
+    return Unauthenticated("family_expired", "the session has expired");
   if (now >= presented.expires_at) {
     return Unauthenticated("refresh_token_expired", "refresh token has expired");
   }
@@ -388,8 +393,7 @@ absl::StatusOr<std::string> TokenAuthority::MintAccessToken(const storage::Famil
   return token;
 }
 
-absl::Time TokenAuthority::AccessExpiry(const storage::FamilyRecord& family,
-                                         absl::Time now) const {
+absl::Time TokenAuthority::AccessExpiry(const storage::FamilyRecord& family, absl::Time now) const {
   // Never outlive the session: a family's absolute expiry caps its access tokens too.
   return std::min(absl::FromUnixSeconds(absl::ToUnixSeconds(now)) + options_.access_ttl,
                   absl::FromUnixSeconds(absl::ToUnixSeconds(family.expires_at)));
@@ -399,8 +403,7 @@ absl::StatusOr<TokenPair> TokenAuthority::MakePair(const storage::FamilyRecord& 
                                                    const storage::RefreshRecord& refresh,
                                                    absl::Time now) {
   TokenPair pair;
-  ASSIGN_OR_RETURN(pair.access_token,
-                   MintAccessToken(family, refresh.scope, now));
+  ASSIGN_OR_RETURN(pair.access_token, MintAccessToken(family, refresh.scope, now));
   pair.refresh_token = RefreshTokenFor(family.family_id, refresh.generation);
   pair.expires_in =
       std::min(absl::ToInt64Seconds(options_.access_ttl), SecondsUntil(family.expires_at, now));

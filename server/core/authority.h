@@ -79,6 +79,12 @@ struct AuthorityOptions {
   // WatchRevocations: events a stream may hold unsent before it is cut ("watch_too_slow").
   // Default 4096 (a few hundred KiB for the slowest watcher); >= 16.
   size_t watch_stream_buffer = 4096;
+  // WatchRevocations: the last revocation-log entries kept in memory so that a watcher that
+  // reconnects with `since` resumes from them; one whose position is older (more than this
+  // many entries committed since) gets a reset and a snapshot instead. Default 65536 (~100
+  // bytes each plus the id); 1 .. 16,777,216. Tests shrink it to force that reset
+  // (--watch_history).
+  size_t watch_history = 65536;
   // Where security events go (audit.h). Not owned; may be null (no audit trail).
   AuditSink* audit = nullptr;
   // Time source. Never null.
@@ -156,7 +162,7 @@ struct Introspection {
   std::vector<std::string> audience;
   absl::Time issued_at = absl::UnixEpoch();
   absl::Time expires_at = absl::UnixEpoch();
-  std::string claims_json;  // JSON object
+  std::string claims_json;    // JSON object
   token::Confirmation cnf{};  // the token's binding; empty for a bearer token
 };
 

@@ -17,7 +17,7 @@ namespace {
 TEST_CASE("Server: a bad flag names itself and exits 2", "[integration]") {
   TempDir dir;
   for (const char* bad : {"--access_ttl=1s", "--listen=nonsense", "--reuse_grace=5m",
-                          "--listen=0.0.0.0:0", "--signing_alg=none"}) {
+                          "--listen=0.0.0.0:0", "--signing_alg=none", "--watch_history=0"}) {
     absl::StatusOr<std::unique_ptr<ServerProcess>> proc = ServerProcess::Start(
         ServerBinary(), {std::string("--data_dir=") + dir.path(), bad}, absl::Seconds(10));
     REQUIRE_FALSE(proc.ok());

@@ -16,6 +16,9 @@ inline int g_samples = 40;
 // Sessions the mass-logout test issues and then revokes in one burst. CI 1,000, long 100,000
 // (the benchmark: --sessions 1000000).
 inline int g_mass_sessions = 1000;
+// Rounds of the four revocation widths timed in every verifier consumer (sidecar, Python,
+// Node: verifier_consumers_test.cc). CI 6 (24 revocations), long 25.
+inline int g_consumer_rounds = 6;
 // Where the propagation test appends its numbers ("key value" lines) for scripts/bench.sh.
 inline std::string g_stats_file;
 // Set by --long (the values above are raised in main.cc unless given explicitly).
