@@ -144,20 +144,17 @@ struct FlagGroup {
 };
 const std::vector<FlagGroup>& FlagGroups() {
   static const auto* groups = new std::vector<FlagGroup>{
-      {"serving",
-       {"listen", "http_listen", "public_url", "allow_insecure", "shutdown_grace", "worker_threads",
-        "max_queued_calls"}},
-      {"store",
-       {"data_dir", "store", "postgres_dsn", "postgres_pool_size", "block_cache_mb", "sync_writes",
-        "max_revocation_lag", "max_clock_offset", "view_checkpoint_interval", "watch_history"}},
-      {"signing keys",
-       {"key_dir", "key_encryption_key_file", "key_publish_delay", "signing_alg",
-        "retired_key_window", "allow_hs256", "jwks_max_age"}},
-      {"tokens",
-       {"issuer", "default_audience", "access_ttl", "refresh_idle_ttl", "family_ttl", "leeway",
-        "reuse_grace", "verify_cache_mb"}},
-      {"callers and TLS",
-       {"callers_file", "tls_cert", "tls_key", "tls_client_ca", "tls_allow_no_client_cert"}},
+      {"serving", {"listen", "http_listen", "public_url", "allow_insecure", "shutdown_grace",
+                   "worker_threads", "max_queued_calls"}},
+      {"store", {"data_dir", "store", "postgres_dsn", "postgres_pool_size", "block_cache_mb",
+                 "sync_writes", "max_revocation_lag", "max_clock_offset",
+                 "view_checkpoint_interval", "watch_history"}},
+      {"signing keys", {"key_dir", "key_encryption_key_file", "key_publish_delay", "signing_alg",
+                        "retired_key_window", "allow_hs256", "jwks_max_age"}},
+      {"tokens", {"issuer", "default_audience", "access_ttl", "refresh_idle_ttl", "family_ttl",
+                  "leeway", "reuse_grace", "verify_cache_mb"}},
+      {"callers and TLS", {"callers_file", "tls_cert", "tls_key", "tls_client_ca",
+                           "tls_allow_no_client_cert"}},
       {"audit", {"audit_log"}},
       {"restore (then exit)", {"restore_from", "restore_json"}},
   };
@@ -281,7 +278,7 @@ int Restore() {
     return ta::RestoreRefused(report.status()) ? 2 : 1;
   }
   std::cout << (absl::GetFlag(FLAGS_restore_json) ? ta::RestoreReportJson(*report)
-                                                  : ta::RestoreReportText(*report, options))
+                                                   : ta::RestoreReportText(*report, options))
             << std::flush;
   return 0;
 }

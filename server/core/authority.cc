@@ -252,8 +252,7 @@ absl::StatusOr<TokenPair> TokenAuthority::Refresh(const RefreshRequest& request,
                  "the refresh token belongs to another client");
   }
   if (family->revoked) return Unauthenticated("family_revoked", "the session was revoked");
-  if (now >= family->expires_at)
-    return Unauthenticated("family_expired", "the session has expired");
+  if (now >= family->expires_at) return Unauthenticated("family_expired", "the session has expired");
   if (now >= presented.expires_at) {
     return Unauthenticated("refresh_token_expired", "refresh token has expired");
   }
@@ -393,7 +392,8 @@ absl::StatusOr<std::string> TokenAuthority::MintAccessToken(const storage::Famil
   return token;
 }
 
-absl::Time TokenAuthority::AccessExpiry(const storage::FamilyRecord& family, absl::Time now) const {
+absl::Time TokenAuthority::AccessExpiry(const storage::FamilyRecord& family,
+                                         absl::Time now) const {
   // Never outlive the session: a family's absolute expiry caps its access tokens too.
   return std::min(absl::FromUnixSeconds(absl::ToUnixSeconds(now)) + options_.access_ttl,
                   absl::FromUnixSeconds(absl::ToUnixSeconds(family.expires_at)));
@@ -403,7 +403,8 @@ absl::StatusOr<TokenPair> TokenAuthority::MakePair(const storage::FamilyRecord& 
                                                    const storage::RefreshRecord& refresh,
                                                    absl::Time now) {
   TokenPair pair;
-  ASSIGN_OR_RETURN(pair.access_token, MintAccessToken(family, refresh.scope, now));
+  ASSIGN_OR_RETURN(pair.access_token,
+                   MintAccessToken(family, refresh.scope, now));
   pair.refresh_token = RefreshTokenFor(family.family_id, refresh.generation);
   pair.expires_in =
       std::min(absl::ToInt64Seconds(options_.access_ttl), SecondsUntil(family.expires_at, now));

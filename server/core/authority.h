@@ -162,7 +162,7 @@ struct Introspection {
   std::vector<std::string> audience;
   absl::Time issued_at = absl::UnixEpoch();
   absl::Time expires_at = absl::UnixEpoch();
-  std::string claims_json;    // JSON object
+  std::string claims_json;  // JSON object
   token::Confirmation cnf{};  // the token's binding; empty for a bearer token
 };
 

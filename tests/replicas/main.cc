@@ -9,9 +9,8 @@ int main(int argc, char** argv) {
   using Catch::clara::Opt;
   int race = -1, failover = -1, samples = -1, sessions = -1, consumer_rounds = -1;
   auto cli = session.cli() |
-             Opt(ta::testing::g_long)["--long"](
-                 "long form: 200 race rounds, 25 failover rounds, "
-                 "500 propagation samples, a 100,000-session mass logout") |
+             Opt(ta::testing::g_long)["--long"]("long form: 200 race rounds, 25 failover rounds, "
+                                                "500 propagation samples, a 100,000-session mass logout") |
              Opt(race, "rounds")["--race_rounds"]("rounds of the concurrent-refresh race (20)") |
              Opt(failover, "rounds")["--failover_rounds"]("failover rounds (2)") |
              Opt(samples, "n")["--samples"]("revocations timed by the propagation test (40)") |
