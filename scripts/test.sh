@@ -6,7 +6,8 @@
 #   --long   also the TSan pass (a build of its own: kept out of the default run so that a
 #            fresh clone's CI stays under 45 minutes) and the long variants: 200
 #            crash-under-load rounds, the replica tests' long form (200 refresh-race rounds,
-#            25 failover rounds, 500 propagation samples) and 10 min of fuzzing per target
+#            25 failover rounds, 500 propagation samples, 100 revocations timed in every
+#            verifier consumer) and 10 min of fuzzing per target
 set -euo pipefail
 cd "$(dirname "$0")/.."
 long=0
@@ -18,6 +19,8 @@ if ((long)); then
   bash scripts/sanitize.sh
   build/test/tests/reliability/reliability_tests "[crash]" --rounds 200
   build/test/tests/replicas/replica_tests --long
+  bash tests/replicas/consumers_test.sh build/test/tests/replicas/replica_tests "$PWD" \
+    "$PWD/build/test/tests/client" --long
   bash scripts/fuzz.sh --time 600
 else
   bash scripts/sanitize.sh --asan-only

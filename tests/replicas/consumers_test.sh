@@ -11,7 +11,7 @@ set -euo pipefail
 
 bin=${1:?replica_tests binary}
 src=${2:?source dir}
-work=${3:?work dir (the build's tests/client)}
+work=${3:?work dir: tests/client in the build}
 shift 3
 fail() { echo "FAIL: $*" >&2; exit 1; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ta-consumers-XXXXXX")

@@ -55,8 +55,10 @@ double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
 struct Consumer {
   std::string name;
   std::function<std::string(const std::string&)> ask;
-  std::vector<absl::Duration> took;
-  int64_t late_active = 0, over_bound = 0, stale = 0;
+  std::vector<absl::Duration> took{};
+  // Answers "active" later than ack + the bound, + lag + staleness + margin; fail-closed
+  // answers while waiting.
+  int64_t over_bound = 0, late_active = 0, stale = 0;
 };
 
 // A revocation to time: the access token it kills, how to make it, when it was acknowledged.
@@ -199,8 +201,8 @@ void Report(Consumer& c, size_t samples) {
   INFO(c.name);
   CHECK(c.took.size() == samples);
   CHECK(c.late_active == 0);
-  CHECK(max <= kMaxLag + kStaleness + kMargin);
-  CHECK(p50 <= kBound);
+  CHECK(max <= kBound);  // measured ~0.1 s on a loaded 2-core machine: 9x the headroom
+  CHECK(c.over_bound == 0);
 }
 
 TEST_CASE(
