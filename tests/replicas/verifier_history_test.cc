@@ -187,14 +187,18 @@ TEST_CASE(
   }));
   absl::SleepFor(absl::Milliseconds(300));
 
-  RawWatcher back(rs.at(0), at);
-  CHECK(back.ReadUntilHolding(ids));  // a gap: never (the stream ends at its deadline)
-  CHECK(back.first() == "reset");  // before anything else
-  CHECK(back.resets() == 1);
-  CHECK(back.position().first == at.first);  // replica 0's own epoch: compaction, not restart
-  RawWatcher fresh(rs.at(0), std::nullopt);
-  REQUIRE(fresh.ReadUntilHolding(ids));
-  CHECK(back.ids() == fresh.ids());  // the live set, no more and no less
+  size_t live_set = 0;
+  {
+    RawWatcher back(rs.at(0), at);
+    CHECK(back.ReadUntilHolding(ids));  // a gap: never (the stream ends at its deadline)
+    CHECK(back.first() == "reset");     // before anything else
+    CHECK(back.resets() == 1);
+    CHECK(back.position().first == at.first);  // replica 0's own epoch: compaction, not restart
+    RawWatcher fresh(rs.at(0), std::nullopt);
+    REQUIRE(fresh.ReadUntilHolding(ids));
+    CHECK(back.ids() == fresh.ids());  // the live set, no more and no less
+    live_set = fresh.ids().size();
+  }
 
   (*proxy)->Resume();
   CHECK(PollUntil(absl::Seconds(15), [&] { return v->state().resets >= 2; }));
@@ -202,12 +206,15 @@ TEST_CASE(
   const client::VerifierState after = v->state();
   CHECK(after.resets == 2);
   CHECK(after.epoch == before.epoch);
-  CHECK(after.entries == fresh.ids().size());
+  CHECK(after.entries == live_set);
   std::vector<std::string> tokens = live;
   tokens.insert(tokens.end(), dead.begin(), dead.end());
   for (const std::string& t : tokens) {
     const std::string server = IntrospectWord(rs.at(0), t);
-    INFO("replica 0: " << server);
+    const client::VerifierState s = v->state();
+    INFO("replica 0: " << server << "; verifier connected " << s.connected << ", bookmark age "
+                       << (s.bookmark_age ? absl::FormatDuration(*s.bookmark_age) : "none")
+                       << ", reconnects " << s.reconnects << ", resets " << s.resets);
     CHECK(Answer(*v, t) == server);
   }
   for (const std::string& t : live) CHECK(Answer(*v, t) == "active");
