@@ -312,7 +312,13 @@ TEST_CASE(
   for (Consumer& c : consumers) {
     int64_t differ = 0;
     for (const auto& [token, server] : expected) {
-      const std::string word = c.ask(token);
+      std::string word = c.ask(token);
+      // Failing closed for a moment (replica 0's follower lagging on a loaded machine) is by
+      // design: ask again, for up to 5 s.
+      for (int i = 0; i < 250 && word == "stale"; ++i) {
+        absl::SleepFor(absl::Milliseconds(20));
+        word = c.ask(token);
+      }
       // The HTTP face gives no reason; the examples name only the revocation reasons.
       const bool same =
           c.name == "sidecar-http" ? (word == "active") == (server == "active") : word == server;

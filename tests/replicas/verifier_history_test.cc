@@ -136,6 +136,18 @@ std::string Answer(const client::LocalVerifier& v, const std::string& token) {
   return d->active ? "active" : d->inactive_reason;
 }
 
+// The answer once the verifier is current: on this loaded machine replica 0's follower may
+// lag for a moment and the verifier then fails closed (by design), so a revocations_stale
+// answer is asked again, for up to 5 s.
+std::string CurrentAnswer(const client::LocalVerifier& v, const std::string& token) {
+  std::string word = Answer(v, token);
+  for (int i = 0; i < 250 && word == "error:revocations_stale"; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+    word = Answer(v, token);
+  }
+  return word;
+}
+
 TEST_CASE(
     "Verifier on replicas: a raw stream and a verifier that were away while more revocations "
     "committed than replica 0 keeps resume into a reset and a snapshot, never a gap",
@@ -211,13 +223,10 @@ TEST_CASE(
   tokens.insert(tokens.end(), dead.begin(), dead.end());
   for (const std::string& t : tokens) {
     const std::string server = IntrospectWord(rs.at(0), t);
-    const client::VerifierState s = v->state();
-    INFO("replica 0: " << server << "; verifier connected " << s.connected << ", bookmark age "
-                       << (s.bookmark_age ? absl::FormatDuration(*s.bookmark_age) : "none")
-                       << ", reconnects " << s.reconnects << ", resets " << s.resets);
-    CHECK(Answer(*v, t) == server);
+    INFO("replica 0: " << server);
+    CHECK(CurrentAnswer(*v, t) == server);
   }
-  for (const std::string& t : live) CHECK(Answer(*v, t) == "active");
+  for (const std::string& t : live) CHECK(CurrentAnswer(*v, t) == "active");
   for (const std::string& t : dead) CHECK(Answer(*v, t) != "active");
 }
 
