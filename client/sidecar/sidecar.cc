@@ -283,9 +283,16 @@ class VerifierSidecar::Impl {
     const size_t colon = options_.listen.rfind(':');
     address_ = absl::StrCat(options_.listen.substr(0, colon), ":", port);
     if (!options_.http_listen.empty()) {
+      if (options_.http_tls_cert_pem.empty() != options_.http_tls_key_pem.empty()) {
+        return Error(absl::StatusCode::kInvalidArgument, "invalid_argument:http_tls",
+                     "http_tls: a certificate and a key go together");
+      }
       absl::StatusOr<std::unique_ptr<HttpFace>> http = HttpFace::Start(
-          options_.http_listen, [verifier = verifier_.get(), issuer = options_.verifier.issuer](
-                                    HttpExchange& ex) { ServeHttp(*verifier, issuer, ex); });
+          options_.http_listen,
+          [verifier = verifier_.get(), issuer = options_.verifier.issuer](HttpExchange& ex) {
+            ServeHttp(*verifier, issuer, ex);
+          },
+          HttpTls{options_.http_tls_cert_pem, options_.http_tls_key_pem});
       if (!http.ok()) return http.status();
       http_ = *std::move(http);
     }
