@@ -42,25 +42,29 @@ expect "sidecar: no token" 401 "$introspect_port"
 expect "sidecar: tampered token" 401 "$introspect_port" -H "$(bearer "$tampered")"
 expect "sidecar: refresh token as a bearer token" 401 "$introspect_port" -H "$(bearer "$refresh")"
 
-# Revocation at the authority -> refused by Apache, polled back to back from the ack.
-victim=$(issue carol)
-expect "sidecar: token to revoke, before" 200 "$introspect_port" -H "$(bearer "$victim")"
-ctl revoke - <<<"$victim" >/dev/null || fail "revoke over gRPC failed"
-acked=$(now_ms)
-code=200
-while [[ "$code" == 200 ]] && (($(now_ms) - acked < 5000)); do
-  code=$(curl -s -o /dev/null -w '%{http_code}' -H "$(bearer "$victim")" \
-    "http://127.0.0.1:$introspect_port/api/hello")
+# Revocation at the authority -> refused by Apache, polled back to back from the ack; 5 times.
+delays=()
+for round in 1 2 3 4 5; do
+  victim=$(issue "carol$round")
+  expect "sidecar: token to revoke, before ($round)" 200 "$introspect_port" -H "$(bearer "$victim")"
+  ctl revoke - <<<"$victim" >/dev/null || fail "revoke over gRPC failed"
+  acked=$(now_ms)
+  code=200
+  while [[ "$code" == 200 ]] && (($(now_ms) - acked < 5000)); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H "$(bearer "$victim")" \
+      "http://127.0.0.1:$introspect_port/api/hello")
+  done
+  delay=$(($(now_ms) - acked))
+  delays+=("$delay")
+  # The sidecar's bound is 1 s; 3 s leaves room for a loaded machine (the figures are printed).
+  if [[ "$code" == 401 ]] && ((delay <= 3000)); then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL: revoked token still let through after $delay ms (HTTP $code)" >&2
+  fi
 done
-delay=$(($(now_ms) - acked))
-echo "sidecar: revoked token refused by Apache $delay ms after the revoke's ack (HTTP $code)"
-# The sidecar's bound is 1 s; 3 s leaves room for a loaded machine (the figure is reported).
-if [[ "$code" == 401 ]] && ((delay <= 3000)); then
-  passed=$((passed + 1))
-else
-  failed=$((failed + 1))
-  echo "FAIL: revoked token still let through after $delay ms (HTTP $code)" >&2
-fi
+echo "sidecar: revoked tokens refused by Apache after (ms from the revoke's ack): ${delays[*]}"
 other=$(issue bob)
 expect "sidecar: another valid token still passes" 200 "$introspect_port" -H "$(bearer "$other")"
 # client_secret_post and no client authentication at all are accepted alike on loopback.
