@@ -5,10 +5,10 @@
 // turns it UNAVAILABLE revocations_stale and NOT_SERVING within about 1 s, then it recovers.
 #include "client/sidecar/sidecar.h"
 
+#include <google/protobuf/util/message_differencer.h>
 #include <grpcpp/grpcpp.h>
 
 #include <catch2/catch.hpp>
-#include <google/protobuf/util/message_differencer.h>
 #include <cstdio>
 #include <memory>
 #include <string>

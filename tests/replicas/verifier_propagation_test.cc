@@ -156,9 +156,10 @@ TEST_CASE("Verifier propagation: one node, revocation -> Verify inactive under l
   Report("node", t, load, kStaleness);
 }
 
-TEST_CASE("Verifier propagation: three replicas, revocations on 1 and 2 -> Verify inactive on "
-          "a verifier following 0, under load",
-          "[.][verifier_propagation]") {
+TEST_CASE(
+    "Verifier propagation: three replicas, revocations on 1 and 2 -> Verify inactive on "
+    "a verifier following 0, under load",
+    "[.][verifier_propagation]") {
   Fixture fx = StartFixture({absl::StrCat("--issuer=", kIssuer)}, /*wait_serving=*/true);
   ReplicaSet& rs = *fx.replicas;
   std::unique_ptr<LocalVerifier> v = Follow(rs.at(0));
