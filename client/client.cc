@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <map>
+#include <sstream>
+#include <tuple>
 #include <utility>
 
 #include "absl/random/random.h"
@@ -119,8 +122,7 @@ class GrpcClient final : public Client {
   }
   absl::StatusOr<v1::CreateBackupResponse> CreateBackup(const v1::CreateBackupRequest& r) override {
     return Call<v1::CreateBackupResponse>(
-        "/tokenauthority.v1.TokenAdmin/CreateBackup", Retry::kNever,
-        [&](auto* ctx, auto* out) {
+        "/tokenauthority.v1.TokenAdmin/CreateBackup", Retry::kNever, [&](auto* ctx, auto* out) {
           ctx->set_deadline(absl::ToChronoTime(absl::Now() + options_.backup_timeout));
           return admin_->CreateBackup(ctx, r, out);
         });
@@ -225,6 +227,29 @@ absl::Status ValidateClientOptions(const ClientOptions& options) {
 absl::StatusOr<std::unique_ptr<Client>> Client::Create(const ClientOptions& options) {
   if (absl::Status s = ValidateClientOptions(options); !s.ok()) return s;
   return std::make_unique<GrpcClient>(options);
+}
+
+absl::Status ApplyTlsFiles(const TlsFiles& files, ClientOptions* options) {
+  if (files.cert.empty() != files.key.empty()) {
+    return absl::InvalidArgumentError("--tls_cert and --tls_key go together");
+  }
+  options->use_tls = files.tls || !files.ca.empty() || !files.cert.empty();
+  options->tls_server_name = files.server_name;
+  if (!options->use_tls && !options->tls_server_name.empty()) {
+    return absl::InvalidArgumentError("--tls_server_name needs --tls or --tls_ca");
+  }
+  for (auto [flag, path, pem] : {std::tuple("tls_ca", &files.ca, &options->root_ca_pem),
+                                 std::tuple("tls_cert", &files.cert, &options->cert_pem),
+                                 std::tuple("tls_key", &files.key, &options->key_pem)}) {
+    if (path->empty()) continue;
+    std::ifstream in(*path, std::ios::binary);
+    std::stringstream content;
+    if (!in || !(content << in.rdbuf())) {
+      return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read ", *path));
+    }
+    *pem = content.str();
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace ta::client

@@ -91,6 +91,22 @@ absl::Status ValidateClientOptions(const ClientOptions& options);
 // certificate. Shared by Client and LocalVerifier (verifier.h).
 std::shared_ptr<grpc::ChannelCredentials> ChannelCredentialsFor(const ClientOptions& options);
 
+// TLS settings as files, as the command-line tools' flags name them (tokenctl and
+// ta-verifier-sidecar share these names: --tls, --tls_ca, --tls_cert, --tls_key,
+// --tls_server_name). Every field defaults to off/empty.
+struct TlsFiles {
+  bool tls = false;         // TLS with gRPC's default roots (implied by ca or cert)
+  std::string ca;           // PEM file of the CA that signs the server's certificate
+  std::string cert;         // PEM client certificate chain for mTLS (with key)
+  std::string key;          // PEM private key of cert
+  std::string server_name;  // the name the server's certificate must carry
+};
+
+// Sets the TLS fields of `options` from `files`, reading the PEM files. INVALID_ARGUMENT
+// naming the flag (never a file's content) when cert and key are not given together, when
+// server_name comes without TLS, or when a file cannot be read.
+absl::Status ApplyTlsFiles(const TlsFiles& files, ClientOptions* options);
+
 class Client {
  public:
   // Validates `options` and creates the channel. Connecting is lazy: an unreachable server

@@ -9,6 +9,7 @@
 #        scripts/bench.sh --replicas [--seconds N]
 #        scripts/bench.sh --propagation [--samples N]
 #        scripts/bench.sh --restart [--sizes "10000 1000000 10000000"]
+#        scripts/bench.sh --verifier [--seconds N] [--samples N]
 #   --store=S     both (default): the RocksDB rows, then issue/refresh/introspect on the
 #                 PostgreSQL store (a local cluster, fsync and synchronous_commit on) and the
 #                 SimpleJWT peer on SQLite and on that PostgreSQL. rocksdb: no PostgreSQL
@@ -33,6 +34,11 @@
 #   --replicas    only PostgreSQL replicas (issue 14): aggregate calls/s of one server and of
 #                 three replicas on one local PostgreSQL (scripts/bench_replicas.sh); writes
 #                 its own block of BENCHMARKS.md.
+#   --verifier    only the verifier sidecar (issue 25 item 7): its RFC 7662 (wrk) and gRPC
+#                 Introspect (ta-loadgen) against the authority it follows, alternating rounds
+#                 of N s (default 5); revocation -> LocalVerifier::Verify inactive under load
+#                 on one node and across three PostgreSQL replicas (--samples N, default 500;
+#                 scripts/bench_verifier.sh); writes its own block of BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -44,6 +50,7 @@ ALLOCATORS=0
 HTTP=0
 REPLICAS=0
 PROPAGATION=0
+VERIFIER=0
 RESTART=0
 RESTART_SIZES="10000 1000000 10000000"
 SAMPLES=500
@@ -58,10 +65,11 @@ while (($#)); do
     --http) HTTP=1; PEER=0; STORE=rocksdb; [[ $SECS == 10 ]] && SECS=5 ;;
     --replicas) REPLICAS=1; PEER=0; STORE=rocksdb ;;
     --propagation) PROPAGATION=1; PEER=0 ;;
+    --verifier) VERIFIER=1; PEER=0; STORE=rocksdb; [[ $SECS == 10 ]] && SECS=5 ;;
     --samples) SAMPLES=$2; shift ;;
     --restart) RESTART=1; PEER=0; STORE=rocksdb ;;
     --sizes) RESTART_SIZES=$2; shift ;;
-    *) echo "usage: $0 [--no-peer] [--seconds N] [--large N] [--allocators] [--store=both|rocksdb|postgres] | --http | --replicas | --propagation [--samples N] | --restart [--sizes \"N...\"]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--no-peer] [--seconds N] [--large N] [--allocators] [--store=both|rocksdb|postgres] | --http | --replicas | --propagation [--samples N] | --restart [--sizes \"N...\"] | --verifier [--samples N]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -158,6 +166,10 @@ PY
 
 if ((PROPAGATION)); then
   source scripts/bench_propagation.sh
+  exit 0
+fi
+if ((VERIFIER)); then
+  source scripts/bench_verifier.sh
   exit 0
 fi
 if ((HTTP)); then

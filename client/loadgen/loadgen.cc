@@ -52,6 +52,9 @@ ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "measured time, at most")
 ABSL_FLAG(int64_t, count, 0, "stop after this many calls (0: duration only; pre-issued "
                              "scenarios default to 20000)");
 ABSL_FLAG(double, rate, 0, "target calls/s across all channels (0: as fast as possible)");
+ABSL_FLAG(std::string, issue_at, "",
+          "pre-issue tokens at this server instead (loopback), e.g. the authority when --server "
+          "is a verifier sidecar, which answers Introspect but refuses IssueTokens");
 ABSL_FLAG(bool, print_token, false,
           "issue one token pair and print its access token (for h2load request bodies)");
 
@@ -318,11 +321,21 @@ int main(int argc, char** argv) {
     api.push_back(v1::TokenAuthority::NewStub(channel));
     raw.push_back(std::make_unique<grpc::GenericStub>(channel));
   }
+  std::vector<std::unique_ptr<v1::TokenAuthority::Stub>> issue_api;
+  if (const std::string at = absl::GetFlag(FLAGS_issue_at); !at.empty()) {
+    if (!absl::StartsWith(at, "127.") && !absl::StartsWith(at, "localhost:")) {
+      std::cerr << "--issue_at: the load generator only targets loopback addresses\n";
+      return 2;
+    }
+    issue_api.push_back(
+        v1::TokenAuthority::NewStub(grpc::CreateChannel(at, grpc::InsecureChannelCredentials())));
+  }
+  const auto& issuers = issue_api.empty() ? api : issue_api;
   int64_t count = absl::GetFlag(FLAGS_count);
   const int64_t pre = count > 0 ? count : 20000;
 
   if (absl::GetFlag(FLAGS_print_token)) {
-    std::cout << PreIssue(api, 1, "print")[0].access_token() << std::endl;
+    std::cout << PreIssue(issuers, 1, "print")[0].access_token() << std::endl;
   } else if (scenario == "health") {
     static const std::string kMethod = "/grpc.health.v1.Health/Check";
     const grpc::ByteBuffer request = Serialized(health::HealthCheckRequest());
@@ -332,7 +345,7 @@ int main(int argc, char** argv) {
     static const std::string kMethod = "/tokenauthority.v1.TokenAuthority/Introspect";
     const bool same = scenario == "introspect_same";
     std::vector<grpc::ByteBuffer> requests;
-    for (const v1::TokenPair& pair : PreIssue(api, same ? 1 : pre, scenario)) {
+    for (const v1::TokenPair& pair : PreIssue(issuers, same ? 1 : pre, scenario)) {
       v1::IntrospectRequest req;
       req.set_token(pair.access_token());
       requests.push_back(Serialized(req));
@@ -347,7 +360,7 @@ int main(int argc, char** argv) {
   } else if (scenario == "refresh") {
     static const std::string kMethod = "/tokenauthority.v1.TokenAuthority/RefreshTokens";
     std::vector<grpc::ByteBuffer> requests;
-    for (const v1::TokenPair& pair : PreIssue(api, pre, "refresh")) {
+    for (const v1::TokenPair& pair : PreIssue(issuers, pre, "refresh")) {
       v1::RefreshTokensRequest req;
       req.set_refresh_token(pair.refresh_token());
       requests.push_back(Serialized(req));

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <list>
@@ -38,6 +39,25 @@ struct Connection {
 class HttpFace::Impl {
  public:
   explicit Impl(Handler handler) : handler_(std::move(handler)), acceptor_(io_) {}
+
+  // Loads the certificate and key; until then (or when both are empty) the face is plain.
+  absl::Status UseTls(const HttpTls& tls) {
+    if (tls.cert_pem.empty() && tls.key_pem.empty()) return absl::OkStatus();
+    auto context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    boost::system::error_code ec;
+    context->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                             asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                             asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
+                         ec);
+    if (!ec) context->use_certificate_chain(asio::buffer(tls.cert_pem), ec);
+    if (!ec) context->use_private_key(asio::buffer(tls.key_pem), asio::ssl::context::pem, ec);
+    if (ec) {
+      return Error(absl::StatusCode::kInvalidArgument, "invalid_argument:http_tls",
+                   absl::StrCat("http_tls: cannot use the certificate and key: ", ec.message()));
+    }
+    tls_ = std::move(context);
+    return absl::OkStatus();
+  }
 
   absl::Status Listen(const std::string& listen) {
     const size_t colon = listen.rfind(':');
@@ -114,6 +134,22 @@ class HttpFace::Impl {
   }
 
   void Serve(Connection& conn) {
+    boost::system::error_code ec;
+    if (tls_ != nullptr) {
+      asio::ssl::stream<tcp::socket&> stream(conn.socket, *tls_);
+      stream.handshake(asio::ssl::stream_base::server, ec);
+      if (!ec) Exchange(stream);
+      stream.shutdown(ec);  // close_notify; a peer gone already is fine
+    } else {
+      Exchange(conn.socket);
+    }
+    conn.socket.shutdown(tcp::socket::shutdown_both, ec);
+    conn.done = true;
+  }
+
+  // Requests and responses on one connection until it closes, idles out or fails.
+  template <typename Stream>
+  void Exchange(Stream& stream) {
     // Capped: Beast keeps a chunk line (extensions included) and trailers in this buffer,
     // which neither parser limit covers (issue 22 #1 on the server's face); an endless one
     // fills the cap and the read fails (buffer_overflow), closing the connection.
@@ -123,14 +159,14 @@ class HttpFace::Impl {
       http::request_parser<http::string_body> parser;
       parser.body_limit(kMaxBody);
       parser.header_limit(kMaxHeader);
-      http::read(conn.socket, buffer, parser, ec);
+      http::read(stream, buffer, parser, ec);
       if (ec == http::error::body_limit || ec == http::error::header_limit) {
         http::response<http::string_body> tooBig{http::status::payload_too_large, 11};
         tooBig.set(http::field::content_type, "application/json");
         tooBig.body() = R"({"error":"invalid_request","error_description":"body_too_large"})";
         tooBig.keep_alive(false);
         tooBig.prepare_payload();
-        http::write(conn.socket, tooBig, ec);
+        http::write(stream, tooBig, ec);
         break;
       }
       if (ec) break;  // closed, idle past the timeout, or not HTTP
@@ -148,15 +184,13 @@ class HttpFace::Impl {
       res.body() = std::move(ex.response_body);
       res.keep_alive(req.keep_alive());
       res.prepare_payload();
-      http::write(conn.socket, res, ec);
+      http::write(stream, res, ec);
       if (ec || !res.keep_alive()) break;
     }
-    boost::system::error_code ignored;
-    conn.socket.shutdown(tcp::socket::shutdown_both, ignored);
-    conn.done = true;
   }
 
   Handler handler_;
+  std::unique_ptr<asio::ssl::context> tls_;  // null: plain HTTP
   asio::io_context io_;
   tcp::acceptor acceptor_;
   std::string address_;
@@ -167,8 +201,9 @@ class HttpFace::Impl {
 };
 
 absl::StatusOr<std::unique_ptr<HttpFace>> HttpFace::Start(const std::string& listen,
-                                                          Handler handler) {
+                                                          Handler handler, const HttpTls& tls) {
   auto impl = std::make_unique<Impl>(std::move(handler));
+  if (absl::Status s = impl->UseTls(tls); !s.ok()) return s;
   if (absl::Status s = impl->Listen(listen); !s.ok()) return s;
   return std::unique_ptr<HttpFace>(new HttpFace(std::move(impl)));
 }

@@ -1,6 +1,10 @@
 // ta-verifier-sidecar: the local verifier behind a loopback gRPC face (sidecar.h).
 //   ta-verifier-sidecar --authority=HOST:PORT --api_key_file=resource.key
 //       --issuer=https://auth.example --audience=api [--listen=127.0.0.1:50052]
+//       [--tls_ca=ca.pem [--tls_cert=client.pem --tls_key=client.key]]
+//       [--http_listen=127.0.0.1:8082 [--http_tls_cert=face.pem --http_tls_key=face.key]]
+// The flags toward the authority (--tls, --tls_ca, --tls_cert, --tls_key, --tls_server_name)
+// are tokenctl's, read by the same code (client::ApplyTlsFiles).
 // Stops on SIGINT or SIGTERM.
 #include <signal.h>
 
@@ -13,21 +17,78 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "client/client.h"
 #include "client/sidecar/sidecar.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50052", "host:port to serve on (keep it on loopback)");
 ABSL_FLAG(std::string, http_listen, "",
           "host:port for RFC 7662 POST /oauth2/introspect (e.g. 127.0.0.1:8082); empty: none");
+ABSL_FLAG(std::string, http_tls_cert, "",
+          "PEM certificate chain of the HTTP face: serve https (with --http_tls_key)");
+ABSL_FLAG(std::string, http_tls_key, "", "PEM private key of --http_tls_cert");
 ABSL_FLAG(std::string, authority, "", "the token authority's host:port (required)");
 ABSL_FLAG(std::string, api_key_file, "",
           "file holding an API key of a caller with role resource (WatchRevocations, GetJwks)");
+ABSL_FLAG(bool, tls, false,
+          "reach the authority over TLS with the system's root CAs (implied by --tls_ca)");
+ABSL_FLAG(std::string, tls_ca, "", "PEM file of the CA that signs the authority's certificate");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM client certificate chain for mTLS to the authority (with --tls_key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "the name the authority's certificate must carry (default: the host of --authority)");
 ABSL_FLAG(std::string, issuer, "", "the tokens' iss, as the authority's --issuer (required)");
 ABSL_FLAG(std::string, audience, "", "when set, a token must carry this aud to be active");
 ABSL_FLAG(absl::Duration, max_staleness, absl::Seconds(1),
           "how old the last revocation bookmark may be before Introspect answers "
           "UNAVAILABLE revocations_stale and health turns NOT_SERVING");
 ABSL_FLAG(absl::Duration, leeway, absl::Seconds(30), "clock skew allowed on exp, nbf and iat");
+
+namespace {
+
+absl::StatusOr<std::string> ReadFile(absl::string_view flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream content;
+  if (!in || !(content << in.rdbuf())) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read ", path));
+  }
+  return content.str();
+}
+
+// The API key, the TLS files toward the authority and the HTTP face's certificate.
+absl::Status LoadFiles(ta::client::SidecarOptions& options) {
+  if (const std::string path = absl::GetFlag(FLAGS_api_key_file); !path.empty()) {
+    absl::StatusOr<std::string> key = ReadFile("api_key_file", path);
+    if (!key.ok()) return key.status();
+    options.verifier.server.api_key = std::string(absl::StripAsciiWhitespace(*key));
+  }
+  ta::client::TlsFiles tls;
+  tls.tls = absl::GetFlag(FLAGS_tls);
+  tls.ca = absl::GetFlag(FLAGS_tls_ca);
+  tls.cert = absl::GetFlag(FLAGS_tls_cert);
+  tls.key = absl::GetFlag(FLAGS_tls_key);
+  tls.server_name = absl::GetFlag(FLAGS_tls_server_name);
+  if (absl::Status s = ta::client::ApplyTlsFiles(tls, &options.verifier.server); !s.ok()) {
+    return s;
+  }
+  const std::string cert = absl::GetFlag(FLAGS_http_tls_cert);
+  const std::string key = absl::GetFlag(FLAGS_http_tls_key);
+  if (cert.empty() != key.empty()) {
+    return absl::InvalidArgumentError("--http_tls_cert and --http_tls_key go together");
+  }
+  if (cert.empty()) return absl::OkStatus();
+  absl::StatusOr<std::string> cert_pem = ReadFile("http_tls_cert", cert);
+  if (!cert_pem.ok()) return cert_pem.status();
+  absl::StatusOr<std::string> key_pem = ReadFile("http_tls_key", key);
+  if (!key_pem.ok()) return key_pem.status();
+  options.http_tls_cert_pem = *std::move(cert_pem);
+  options.http_tls_key_pem = *std::move(key_pem);
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -54,15 +115,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ta-verifier-sidecar: --authority: required\n");
     return 2;
   }
-  if (const std::string path = absl::GetFlag(FLAGS_api_key_file); !path.empty()) {
-    std::ifstream in(path);
-    if (!in) {
-      std::fprintf(stderr, "ta-verifier-sidecar: --api_key_file: cannot read %s\n", path.c_str());
-      return 2;
-    }
-    std::stringstream key;
-    key << in.rdbuf();
-    options.verifier.server.api_key = std::string(absl::StripAsciiWhitespace(key.str()));
+  if (absl::Status s = LoadFiles(options); !s.ok()) {
+    std::fprintf(stderr, "ta-verifier-sidecar: %s\n", std::string(s.message()).c_str());
+    return 2;
   }
 
   absl::StatusOr<std::unique_ptr<ta::client::VerifierSidecar>> sidecar =

@@ -14,9 +14,11 @@
 #include <thread>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "base/error.h"
 #include "client/sidecar/http_face.h"
@@ -50,8 +52,43 @@ grpc::Status FromStatus(grpc::ServerContext* context, const absl::Status& status
   return Refuse(context, static_cast<grpc::StatusCode>(status.code()), reason, status.message());
 }
 
+// The claims Struct of an active gRPC answer as its wire bytes, rendered once per claims JSON
+// (a pure function of it: never stale) instead of a JSON parse per call, as the authority's
+// rpc::ClaimsCache does. At most kMaxEntries claims sets, forgotten all at once when full.
+// Thread-safe.
+class ClaimsBytes {
+ public:
+  static constexpr size_t kMaxEntries = 4096;
+
+  // Sets `out`'s claims field (number kClaimsFieldNumber) from `claims_json`, as wire bytes
+  // kept among the message's unknown fields: serialized exactly as a set claims Struct is.
+  void Attach(const std::string& claims_json, v1::IntrospectResponse* out) {
+    std::string bytes;
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      if (auto it = rendered_.find(claims_json); it != rendered_.end()) bytes = it->second;
+    }
+    if (bytes.empty()) {
+      google::protobuf::Struct claims;
+      if (!google::protobuf::util::JsonStringToMessage(claims_json, &claims).ok()) return;
+      bytes = claims.SerializeAsString();
+      absl::MutexLock lock(&mu_);
+      if (rendered_.size() >= kMaxEntries) rendered_.clear();
+      rendered_.emplace(claims_json, bytes);
+    }
+    out->GetReflection()->MutableUnknownFields(out)->AddLengthDelimited(
+        v1::IntrospectResponse::kClaimsFieldNumber, bytes);
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::string> rendered_ ABSL_GUARDED_BY(mu_);
+};
+
+// With `claims` null, an active answer lacks the claims Struct (the RFC 7662 JSON does not
+// carry it).
 absl::Status IntrospectOne(const LocalVerifier& verifier, const v1::IntrospectRequest& request,
-                           v1::IntrospectResponse* out) {
+                           v1::IntrospectResponse* out, ClaimsBytes* claims_bytes) {
   if (request.token().empty()) {
     return Error(absl::StatusCode::kInvalidArgument, "invalid_argument:token", "token: required");
   }
@@ -81,11 +118,7 @@ absl::Status IntrospectOne(const LocalVerifier& verifier, const v1::IntrospectRe
   for (const std::string& a : claims.aud) out->add_audience(a);
   out->set_issued_at(absl::ToUnixSeconds(claims.iat));
   out->set_expires_at(absl::ToUnixSeconds(claims.exp));
-  if (!google::protobuf::util::JsonStringToMessage(decision->jwt->claims_json,
-                                                   out->mutable_claims())
-           .ok()) {
-    out->clear_claims();  // a verified payload is a JSON object; not reached
-  }
+  if (claims_bytes != nullptr) claims_bytes->Attach(decision->jwt->claims_json, out);
   return absl::OkStatus();
 }
 
@@ -182,7 +215,8 @@ void ServeHttp(const LocalVerifier& verifier, const std::string& issuer, HttpExc
                      "the form parameter 'token' is required");
   }
   v1::IntrospectResponse response;
-  if (absl::Status s = IntrospectOne(verifier, request, &response); !s.ok()) {
+  if (absl::Status s = IntrospectOne(verifier, request, &response, /*claims_bytes=*/nullptr);
+      !s.ok()) {
     const bool unavailable = s.code() == absl::StatusCode::kUnavailable;
     std::string reason = ReasonOf(s);
     if (reason.empty()) reason = "internal";
@@ -201,7 +235,7 @@ class Service final : public v1::TokenAuthority::Service {
 
   grpc::Status Introspect(grpc::ServerContext* context, const v1::IntrospectRequest* request,
                           v1::IntrospectResponse* response) override {
-    absl::Status s = IntrospectOne(verifier_, *request, response);
+    absl::Status s = IntrospectOne(verifier_, *request, response, &claims_);
     return s.ok() ? grpc::Status::OK : FromStatus(context, s);
   }
 
@@ -214,7 +248,7 @@ class Service final : public v1::TokenAuthority::Service {
                               absl::StrCat("1..", kMaxBatch, " requests per batch")));
     }
     for (const v1::IntrospectRequest& one : request->requests()) {
-      absl::Status s = IntrospectOne(verifier_, one, response->add_responses());
+      absl::Status s = IntrospectOne(verifier_, one, response->add_responses(), &claims_);
       if (!s.ok()) {
         response->Clear();
         return FromStatus(context, s);
@@ -257,6 +291,7 @@ class Service final : public v1::TokenAuthority::Service {
 
  private:
   const LocalVerifier& verifier_;
+  ClaimsBytes claims_;
 };
 
 }  // namespace
@@ -283,9 +318,16 @@ class VerifierSidecar::Impl {
     const size_t colon = options_.listen.rfind(':');
     address_ = absl::StrCat(options_.listen.substr(0, colon), ":", port);
     if (!options_.http_listen.empty()) {
+      if (options_.http_tls_cert_pem.empty() != options_.http_tls_key_pem.empty()) {
+        return Error(absl::StatusCode::kInvalidArgument, "invalid_argument:http_tls",
+                     "http_tls: a certificate and a key go together");
+      }
       absl::StatusOr<std::unique_ptr<HttpFace>> http = HttpFace::Start(
-          options_.http_listen, [verifier = verifier_.get(), issuer = options_.verifier.issuer](
-                                    HttpExchange& ex) { ServeHttp(*verifier, issuer, ex); });
+          options_.http_listen,
+          [verifier = verifier_.get(), issuer = options_.verifier.issuer](HttpExchange& ex) {
+            ServeHttp(*verifier, issuer, ex);
+          },
+          HttpTls{options_.http_tls_cert_pem, options_.http_tls_key_pem});
       if (!http.ok()) return http.status();
       http_ = *std::move(http);
     }

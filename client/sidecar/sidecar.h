@@ -16,7 +16,14 @@
 // inactive); a stale verifier answers 503 temporarily_unavailable "revocations_stale".
 //
 // Callers are not authenticated (it should listen on loopback only); include_reason is
-// honoured for every caller.
+// honoured for every caller. On the RFC 7662 face, client authentication a gateway sends
+// anyway is accepted and ignored: an Authorization header (client_secret_basic, as
+// mod_auth_openidc's OIDCOAuthIntrospectionEndpointAuth sends it) and client_id,
+// client_secret or token_type_hint form fields (client_secret_post) change nothing.
+//
+// Toward the authority it is a client like any other: LocalVerifierOptions::server carries
+// the target, the API key and TLS/mTLS (ta-verifier-sidecar's --tls_ca, --tls_cert, --tls_key,
+// the names tokenctl uses).
 #ifndef TA_CLIENT_SIDECAR_SIDECAR_H_
 #define TA_CLIENT_SIDECAR_SIDECAR_H_
 
@@ -36,6 +43,11 @@ struct SidecarOptions {
   // host:port of the RFC 7662 face (POST /oauth2/introspect, form body token=...); port 0
   // picks one (see http_address). Empty (the default): no HTTP face.
   std::string http_listen;
+  // The HTTP face's certificate chain and private key (PEM), both or neither. Default empty:
+  // plain HTTP. Gateways that call only https introspection endpoints (mod_auth_openidc)
+  // need them, even on loopback.
+  std::string http_tls_cert_pem;
+  std::string http_tls_key_pem;
   // The verifier: the authority, a resource caller's API key, issuer, audience, staleness.
   LocalVerifierOptions verifier;
   // How often the health status follows the verifier's currency. Default 50 ms.

@@ -12,7 +12,6 @@
 #include <iostream>
 #include <sstream>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -211,25 +210,13 @@ absl::StatusOr<ta::client::ClientOptions> ClientOptionsFromFlags() {
   absl::StatusOr<std::string> key = LoadApiKey();
   if (!key.ok()) return key.status();
   o.api_key = *key;
-  std::string ca = absl::GetFlag(FLAGS_tls_ca);
-  std::string cert = absl::GetFlag(FLAGS_tls_cert);
-  std::string private_key = absl::GetFlag(FLAGS_tls_key);
-  if (cert.empty() != private_key.empty()) {
-    return UsageStatus("--tls_cert and --tls_key go together");
-  }
-  o.use_tls = absl::GetFlag(FLAGS_tls) || !ca.empty() || !cert.empty();
-  o.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
-  if (!o.use_tls && !o.tls_server_name.empty()) {
-    return UsageStatus("--tls_server_name needs --tls or --tls_ca");
-  }
-  for (auto [flag, path, pem] :
-       {std::tuple("tls_ca", ca, &o.root_ca_pem), std::tuple("tls_cert", cert, &o.cert_pem),
-        std::tuple("tls_key", private_key, &o.key_pem)}) {
-    if (path.empty()) continue;
-    absl::StatusOr<std::string> content = ReadFile(flag, path);
-    if (!content.ok()) return content.status();
-    *pem = *std::move(content);
-  }
+  ta::client::TlsFiles tls;
+  tls.tls = absl::GetFlag(FLAGS_tls);
+  tls.ca = absl::GetFlag(FLAGS_tls_ca);
+  tls.cert = absl::GetFlag(FLAGS_tls_cert);
+  tls.key = absl::GetFlag(FLAGS_tls_key);
+  tls.server_name = absl::GetFlag(FLAGS_tls_server_name);
+  if (absl::Status s = ta::client::ApplyTlsFiles(tls, &o); !s.ok()) return s;
   if (absl::Status s = ta::client::ValidateClientOptions(o); !s.ok()) return s;
   return o;
 }

@@ -5,6 +5,7 @@
 // turns it UNAVAILABLE revocations_stale and NOT_SERVING within about 1 s, then it recovers.
 #include "client/sidecar/sidecar.h"
 
+#include <google/protobuf/util/message_differencer.h>
 #include <grpcpp/grpcpp.h>
 
 #include <catch2/catch.hpp>
@@ -125,6 +126,13 @@ TEST_CASE("Sidecar: Introspect answers as the authority, revocations arrive with
   CHECK(at_sidecar.issued_at() == at_authority.issued_at());
   CHECK(at_sidecar.expires_at() == at_authority.expires_at());
   CHECK(at_sidecar.claims().fields().at("sub").string_value() == "alice");
+  // The claims, rendered once per claims set: equal to the authority's, the first time and
+  // from the sidecar's rendered bytes again.
+  CHECK(google::protobuf::util::MessageDifferencer::Equals(at_sidecar.claims(),
+                                                           at_authority.claims()));
+  v1::IntrospectResponse again;
+  REQUIRE(local.Answer(pair.access_token(), &again) == "active");
+  CHECK(google::protobuf::util::MessageDifferencer::Equals(again.claims(), at_authority.claims()));
 
   // A wrong audience, a refresh token and garbage are inactive with the authority's reasons.
   {

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Runs one client nobody here wrote against the real server's HTTP face.
 #   run_interop.sh jose|pyjwt|apache|promtool SERVER_BINARY TOKENCTL SOURCE_DIR WORK_DIR
+#   run_interop.sh apache_sidecar SERVER_BINARY TOKENCTL SOURCE_DIR WORK_DIR SIDECAR_BINARY
+#     (Apache introspecting at a ta-verifier-sidecar that follows the server: apache/
+#     run_apache_sidecar.sh)
 # Starts SERVER_BINARY with gRPC and HTTP on 127.0.0.1 ports it picks (port 0), a fresh data
 # dir and its generated admin key, reads both listening lines, and runs the client. A missing
 # tool is a FAILURE naming the Debian package, never a silent skip.
 set -euo pipefail
 
-client=${1:?jose|pyjwt|apache|promtool}
+client=${1:?jose|pyjwt|apache|apache_sidecar|promtool}
 server=${2:?server binary}
 tokenctl=${3:?tokenctl binary}
 src=${4:?source dir}
 work=${5:?work dir}
+sidecar=${6:-}
+[[ "$client" != apache_sidecar || -x "$sidecar" ]] || { echo "FAIL: apache_sidecar: no sidecar binary" >&2; exit 1; }
 here="$src/tests/http"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -52,16 +57,21 @@ printf 'ops admin key-sha256:%s\ngateway resource key-sha256:%s\n' "$(sha "$admi
 scheme=http
 tls_server=()
 tls_client=()
-if [[ "$client" == apache ]]; then
+server_extra=()
+if [[ "$client" == apache || "$client" == apache_sidecar ]]; then
   mkdir -p "$tmp/pki"
   bash "$src/tests/integration/make_certs.sh" "$tmp/pki"
   scheme=https
   tls_server=(--tls_cert="$tmp/pki/server.pem" --tls_key="$tmp/pki/server.key")
   tls_client=(--tls_ca="$tmp/pki/ca.pem")
 fi
+# The sidecar needs the issuer; access tokens live 20 s so that one expires during the test.
+if [[ "$client" == apache_sidecar ]]; then
+  server_extra=(--issuer=https://auth.interop.test --access_ttl=20s)
+fi
 mkdir -p "$tmp/data"
 "$server" --listen=127.0.0.1:0 --http_listen=127.0.0.1:0 --data_dir="$tmp/data" \
-  --callers_file="$tmp/callers.txt" --default_audience=api "${tls_server[@]}" \
+  --callers_file="$tmp/callers.txt" --default_audience=api "${tls_server[@]}" "${server_extra[@]}" \
   >"$tmp/server.out" 2>"$tmp/server.err" &
 pids+=($!)
 grpc=$(wait_line "listening on" "$tmp/server.out" "${pids[0]}")
@@ -121,5 +131,6 @@ case "$client" in
   pyjwt) run_pyjwt ;;
   promtool) run_promtool ;;
   apache) source "$here/apache/run_apache.sh" ;;
+  apache_sidecar) source "$here/apache/run_apache_sidecar.sh" ;;
   *) fail "unknown client: $client" ;;
 esac

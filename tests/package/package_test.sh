@@ -2,10 +2,10 @@
 # The Debian package, end to end on this machine (issue 23, item 13):
 #   package_test.sh BUILD_DIR SOURCE_DIR
 # 1. CPack makes the .deb from the already-built tree (no rebuild): binaries in /usr/bin,
-#    the unit, /etc/token-authority/flags and the logrotate stanza as conffiles, Depends from
-#    dpkg-shlibdeps.
-# 2. dpkg -i installs it; systemd-analyze verifies the installed unit and scores its
-#    hardening offline.
+#    the units, /etc/token-authority/flags, sidecar.flags and the logrotate stanza as
+#    conffiles, Depends from dpkg-shlibdeps.
+# 2. dpkg -i installs it; systemd-analyze verifies both installed units and scores their
+#    hardening offline; the sidecar's unit is not enabled.
 # 3. The installed server starts as the unit would start it (this machine has no systemd as
 #    PID 1): the unit's ExecStart line, as a user of systemd's dynamic range owning only the
 #    state and log directories (created as StateDirectory=/LogsDirectory= would: 0700, under
@@ -14,7 +14,9 @@
 #    in a mount namespace of its own. Only the ports are overridden (port 0). Then the
 #    installed tokenctl issues and introspects a token with the generated admin key, the
 #    audit trail lands in /var/log/token-authority, and logrotate (the installed stanza,
-#    postrotate pointed at this process) rotates it and the server writes a fresh file.
+#    postrotate pointed at this process) rotates it and the server writes a fresh file. The
+#    installed ta-verifier-sidecar, started with its installed flags file (ports, issuer and
+#    key overridden), follows that server and answers RFC 7662 for the token.
 # 4. dpkg -r then dpkg --purge: nothing the package installed or its scripts made is left,
 #    except the state directory (kept on purge by design), which this test then removes.
 # Needs root (dpkg -i); refuses to run where token-authority is installed or its state or
@@ -25,6 +27,7 @@ set -euo pipefail
 build=${1:?build dir}
 src=${2:?source dir}
 unit=token-authority.service
+sidecar_unit=ta-verifier-sidecar.service
 state=/var/lib/token-authority
 logs=/var/log/token-authority
 
@@ -44,15 +47,17 @@ done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ta-package-XXXXXX")
 server_pid=
+sidecar_pid=
 installed=0
 masked=0
 made_dirs=0
 made_private=()  # /var/lib/private, /var/log/private when this test made them
 cleanup() {
   local rc=$?
+  if [[ -n $sidecar_pid ]]; then kill -TERM "$sidecar_pid" 2>/dev/null || true; wait "$sidecar_pid" 2>/dev/null || true; fi
   if [[ -n $server_pid ]]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
   if ((installed)); then dpkg --purge token-authority >/dev/null 2>&1 || echo "cleanup: dpkg --purge failed" >&2; fi
-  if ((masked)); then systemctl unmask --runtime "$unit" >/dev/null 2>&1 || true; fi
+  if ((masked)); then systemctl unmask --runtime "$unit" "$sidecar_unit" >/dev/null 2>&1 || true; fi
   if ((made_dirs)); then
     rm -rf "$state" /var/lib/private/token-authority "$logs" /var/log/private/token-authority
     for d in "${made_private[@]}"; do rmdir "$d" 2>/dev/null || true; done
@@ -81,22 +86,23 @@ deb=$(ls "$tmp"/cpack/token-authority_*.deb 2>/dev/null | head -n1)
 [[ -f $deb ]] || { cat "$tmp/cpack.log" >&2; fail "cpack made no token-authority_*.deb"; }
 echo "$(basename "$deb"): $(du -k "$deb" | cut -f1) KiB in $(($(date +%s) - start)) s"
 dpkg-deb -c "$deb" | awk '{print $NF}' | sed 's|^\./|/|' >"$tmp/contents"
-for f in /usr/bin/token-authority /usr/bin/tokenctl /usr/lib/systemd/system/$unit \
-  /etc/token-authority/flags /etc/logrotate.d/token-authority \
+for f in /usr/bin/token-authority /usr/bin/tokenctl /usr/bin/ta-verifier-sidecar \
+  /usr/lib/systemd/system/$unit /usr/lib/systemd/system/$sidecar_unit \
+  /etc/token-authority/flags /etc/token-authority/sidecar.flags /etc/logrotate.d/token-authority \
   /usr/share/doc/token-authority/README.md; do
   grep -qx "$f" "$tmp/contents" || fail "$f is not in the package: $(cat "$tmp/contents")"
 done
 dpkg-deb -f "$deb" Depends | grep -q 'libgrpc++' || fail "Depends lacks libgrpc++: $(dpkg-deb -f "$deb" Depends)"
 dpkg-deb -e "$deb" "$tmp/control"
-diff <(sort "$tmp/control/conffiles") <(printf '/etc/logrotate.d/token-authority\n/etc/token-authority/flags\n') ||
-  fail "conffiles are not the flags file and the logrotate stanza"
+diff <(sort "$tmp/control/conffiles") <(printf '/etc/logrotate.d/token-authority\n/etc/token-authority/flags\n/etc/token-authority/sidecar.flags\n') ||
+  fail "conffiles are not the two flags files and the logrotate stanza"
 dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/bin/token-authority | file - | grep -q ', stripped' ||
   fail "the packaged server is not stripped"
 
 step "2. dpkg -i, systemd-analyze"
 if [[ -d /run/systemd/system ]]; then
   # A machine with systemd running: keep the postinst from starting the real service.
-  systemctl mask --runtime "$unit" >/dev/null
+  systemctl mask --runtime "$unit" "$sidecar_unit" >/dev/null
   masked=1
 fi
 installed=1
@@ -114,6 +120,21 @@ for want in 'DynamicUser=yes' 'StateDirectory=token-authority' 'ProtectSystem=st
   'NoNewPrivileges=yes' 'CapabilityBoundingSet=' 'ExecStart=/usr/bin/token-authority --flagfile=/etc/token-authority/flags'; do
   grep -qx "$want" "$unit_file" || fail "the unit lacks the line $want"
 done
+# The sidecar's unit: valid, as hardened, and installed disabled.
+sidecar_file=/usr/lib/systemd/system/$sidecar_unit
+[[ -f $sidecar_file ]] || fail "$sidecar_file not installed"
+systemd-analyze verify "$sidecar_file" 2>"$tmp/verify.err" || { cat "$tmp/verify.err" >&2; fail "systemd-analyze verify refused the sidecar's unit"; }
+[[ ! -s $tmp/verify.err ]] || { cat "$tmp/verify.err" >&2; fail "systemd-analyze verify warned on the sidecar's unit"; }
+systemd-analyze security --offline=true --threshold=20 "$sidecar_file" >"$tmp/security" 2>&1 ||
+  { cat "$tmp/security" >&2; fail "systemd-analyze security: the sidecar's exposure above 2.0"; }
+echo "sidecar unit: verify clean; $(grep -o 'Overall exposure level.*' "$tmp/security")"
+for want in 'DynamicUser=yes' 'ProtectSystem=strict' 'NoNewPrivileges=yes' \
+  'LoadCredential=api.key:/etc/token-authority/sidecar.key' \
+  'ExecStart=/usr/bin/ta-verifier-sidecar --flagfile=/etc/token-authority/sidecar.flags --api_key_file=%d/api.key'; do
+  grep -qx "$want" "$sidecar_file" || fail "the sidecar's unit lacks the line $want"
+done
+enabled=$(find /etc/systemd/system -name "$sidecar_unit" -path '*.wants/*' 2>/dev/null)
+[[ -z $enabled ]] || fail "the sidecar's unit was enabled by the package: $enabled"
 logrotate -d /etc/logrotate.d/token-authority >"$tmp/logrotate-d" 2>&1 ||
   { cat "$tmp/logrotate-d" >&2; fail "logrotate -d refused the stanza"; }
 
@@ -189,6 +210,25 @@ ctl issue bob --client_id=web >/dev/null
 for _ in $(seq 1 50); do grep -q '"subject":"bob"' "$audit" 2>/dev/null && break; sleep 0.1; done
 grep -q '"subject":"bob"' "$audit" || fail "after rotation and SIGHUP the server does not write a new $audit"
 echo "logrotate: rotated, the server reopened $audit"
+# The installed sidecar with its installed flags (the ports, the issuer of a server without
+# --issuer, and the key overridden), following the installed server.
+/usr/bin/ta-verifier-sidecar --flagfile=/etc/token-authority/sidecar.flags --authority="$grpc" \
+  --api_key_file="$key" --issuer=token-authority --listen=127.0.0.1:0 --http_listen=127.0.0.1:0 \
+  >"$tmp/sidecar.out" 2>"$tmp/sidecar.err" &
+sidecar_pid=$!
+for _ in $(seq 1 100); do grep -q '^ta-verifier-sidecar http on ' "$tmp/sidecar.out" && break; sleep 0.1; done
+sidecar_http=$(sed -n 's/^ta-verifier-sidecar http on //p' "$tmp/sidecar.out")
+[[ -n $sidecar_http ]] || { cat "$tmp/sidecar.err" >&2; fail "the installed sidecar did not start"; }
+for _ in $(seq 1 100); do
+  curl -s -d "token=$token" "http://$sidecar_http/oauth2/introspect" | grep -q '"active":true' && break
+  sleep 0.1
+done
+curl -s -d "token=$token" "http://$sidecar_http/oauth2/introspect" | grep -q '"active":true' ||
+  { cat "$tmp/sidecar.err" >&2; fail "the installed sidecar does not answer the token active"; }
+echo "installed sidecar: RFC 7662 on $sidecar_http answers the token active"
+kill -TERM "$sidecar_pid"
+wait "$sidecar_pid" || fail "the installed sidecar exited $? on SIGTERM"
+sidecar_pid=
 kill -TERM "$server_pid"
 rc=0
 wait "$server_pid" || rc=$?
