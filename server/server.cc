@@ -4,7 +4,6 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
-
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -171,9 +170,8 @@ absl::Status ValidateServerOptions(ServerOptions& options) {
                      "the database, sealed under this key (create it once with `openssl rand "
                      "-base64 32 > FILE; chmod 600 FILE` and give every replica the same file)");
   }
-  if (options.key_publish_delay.has_value() &&
-      (*options.key_publish_delay < absl::ZeroDuration() ||
-       *options.key_publish_delay > absl::Hours(24))) {
+  if (options.key_publish_delay.has_value() && (*options.key_publish_delay < absl::ZeroDuration() ||
+                                                *options.key_publish_delay > absl::Hours(24))) {
     return FlagError("key_publish_delay", "must be 0s..24h");
   }
   if (options.audit_log.empty()) options.audit_log = options.data_dir + "/audit.log";
@@ -207,6 +205,9 @@ absl::Status ValidateServerOptions(ServerOptions& options) {
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   auto server = std::unique_ptr<Server>(new Server());
+  // Where a start's time goes (issue 27: restart to serving), logged once it serves.
+  const absl::Time started = absl::Now();
+  absl::Time store_opened, keys_opened, authority_made;
   std::string host;
   int port = 0;
   RETURN_IF_ERROR(SplitHostPort(options.listen, &host, &port));
@@ -229,6 +230,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   // offset) could still accept a token it kills (DESIGN §13).
   store_options.purge_margin = options.authority.max_clock_offset + kPurgeLeeway;
   ASSIGN_OR_RETURN(server->store_, OpenStore(options.store, store_options));
+  store_opened = absl::Now();
   RETURN_IF_ERROR(server->StartMetrics(options));
 
   token::KeyRingOptions key_options;
@@ -261,6 +263,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
                                         key_options, server->key_store_.get(), *std::move(kek)));
   }
 
+  keys_opened = absl::Now();
   core::AuthorityOptions authority_options = options.authority;
   // Replicas share the PostgreSQL store: the view must follow its log (DESIGN §10).
   authority_options.shared_store = options.store.engine == "postgres";
@@ -274,11 +277,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   ASSIGN_OR_RETURN(
       server->authority_,
       core::TokenAuthority::Create(authority_options, server->Store(), server->keys_.get()));
+  authority_made = absl::Now();
   ASSIGN_OR_RETURN(server->callers_, LoadCallers(options));
   server->pool_ =
       std::make_unique<runtime::WorkerPool>(options.worker_threads, options.max_queued_calls);
-  rpc::ServiceDeps deps{server->authority_.get(), server->callers_.get(), server->pool_.get(),
-                        &server->gate_, server->audit_.get(), server->MetricsForFaces()};
+  rpc::ServiceDeps deps{server->authority_.get(), server->callers_.get(),
+                        server->pool_.get(),      &server->gate_,
+                        server->audit_.get(),     server->MetricsForFaces()};
   server->authority_service_ = rpc::MakeAuthorityService(deps);
   server->admin_service_ = rpc::MakeAdminService(deps);
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
@@ -301,9 +306,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   builder.RegisterService(server->admin_service_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || selected_port == 0) {
-    return Error(absl::StatusCode::kUnavailable, "bind_failed",
-                 absl::StrCat("--listen: cannot listen on ", options.listen, ": ",
-                              BindFailure(host, port)));
+    return Error(
+        absl::StatusCode::kUnavailable, "bind_failed",
+        absl::StrCat("--listen: cannot listen on ", options.listen, ": ", BindFailure(host, port)));
   }
   // Health by service name, as Envoy and Kubernetes gRPC probes ask it (issue 23): each
   // service is known to the health service and follows readiness with the server ("").
@@ -316,6 +321,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   server->host_ = host;
   server->port_ = selected_port;
   RETURN_IF_ERROR(server->StartHealthAndHttp(options));
+  auto ms = [](absl::Duration d) { return absl::ToInt64Milliseconds(d); };
+  std::cerr << "token-authority: started in " << ms(absl::Now() - started) << " ms (store open "
+            << ms(store_opened - started) << " ms, key ring " << ms(keys_opened - store_opened)
+            << " ms, authority and revocation view " << ms(authority_made - keys_opened)
+            << " ms, services and bind " << ms(absl::Now() - authority_made) << " ms)\n";
   return server;
 }
 

@@ -45,7 +45,7 @@
 //     by its subject's cutoff), then the SHA-256 of those entries.
 //
 // Thread-safety: RestoreViewCheckpoint and ReplayRevocationLog are plain functions (the view
-// they fill may be in use: Apply and Import are thread-safe). ViewCheckpointer: WriteNow from
+// they fill may be in use: Apply and ImportShard are thread-safe). ViewCheckpointer: WriteNow from
 // any thread (writes are serialised); Start/Stop from one thread.
 #ifndef TA_SERVER_CORE_VIEW_CHECKPOINT_H_
 #define TA_SERVER_CORE_VIEW_CHECKPOINT_H_
