@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
+
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -170,8 +171,9 @@ absl::Status ValidateServerOptions(ServerOptions& options) {
                      "the database, sealed under this key (create it once with `openssl rand "
                      "-base64 32 > FILE; chmod 600 FILE` and give every replica the same file)");
   }
-  if (options.key_publish_delay.has_value() && (*options.key_publish_delay < absl::ZeroDuration() ||
-                                                *options.key_publish_delay > absl::Hours(24))) {
+  if (options.key_publish_delay.has_value() &&
+      (*options.key_publish_delay < absl::ZeroDuration() ||
+       *options.key_publish_delay > absl::Hours(24))) {
     return FlagError("key_publish_delay", "must be 0s..24h");
   }
   if (options.audit_log.empty()) options.audit_log = options.data_dir + "/audit.log";
@@ -281,9 +283,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   ASSIGN_OR_RETURN(server->callers_, LoadCallers(options));
   server->pool_ =
       std::make_unique<runtime::WorkerPool>(options.worker_threads, options.max_queued_calls);
-  rpc::ServiceDeps deps{server->authority_.get(), server->callers_.get(),
-                        server->pool_.get(),      &server->gate_,
-                        server->audit_.get(),     server->MetricsForFaces()};
+  rpc::ServiceDeps deps{server->authority_.get(), server->callers_.get(), server->pool_.get(),
+                        &server->gate_, server->audit_.get(), server->MetricsForFaces()};
   server->authority_service_ = rpc::MakeAuthorityService(deps);
   server->admin_service_ = rpc::MakeAdminService(deps);
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
@@ -306,9 +307,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   builder.RegisterService(server->admin_service_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || selected_port == 0) {
-    return Error(
-        absl::StatusCode::kUnavailable, "bind_failed",
-        absl::StrCat("--listen: cannot listen on ", options.listen, ": ", BindFailure(host, port)));
+    return Error(absl::StatusCode::kUnavailable, "bind_failed",
+                 absl::StrCat("--listen: cannot listen on ", options.listen, ": ",
+                              BindFailure(host, port)));
   }
   // Health by service name, as Envoy and Kubernetes gRPC probes ask it (issue 23): each
   // service is known to the health service and follows readiness with the server ("").

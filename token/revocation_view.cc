@@ -8,8 +8,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <limits>
 #include <memory>
+#include <limits>
 #include <vector>
 
 #include "base/time_micros.h"
@@ -68,8 +68,8 @@ std::array<uint64_t, 2> Siphash(const std::array<uint64_t, 2>& key, absl::string
   unsigned char out[16] = {};
   size_t out_len = 0;
   if (ctx == nullptr || EVP_MAC_init(ctx.get(), key_bytes, sizeof key_bytes, params) != 1 ||
-      EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(data.data()), data.size()) !=
-          1 ||
+      EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(data.data()),
+                     data.size()) != 1 ||
       EVP_MAC_final(ctx.get(), out, &out_len, sizeof out) != 1 || out_len != size) {
     std::fprintf(stderr, "revocation view: OpenSSL SIPHASH failed\n");
     std::abort();

@@ -72,7 +72,8 @@ class RevocationView {
 
   // What kills an access token with this jti and family (raw id) at `now`: "token_revoked",
   // "family_revoked", "subject_revoked", or "" when nothing does.
-  absl::string_view Check(absl::string_view jti, absl::string_view family_id, absl::Time now) const;
+  absl::string_view Check(absl::string_view jti, absl::string_view family_id,
+                          absl::Time now) const;
 
   // Everything committed to the log before `as_of` has been applied.
   void MarkCurrent(absl::Time as_of);
