@@ -19,7 +19,8 @@
 //     may have leaked the key and is not used: the full load draws a fresh key, and the next
 //     write replaces the file);
 //   - magic, format version, shard layout, length and every SHA-256 (header, each section)
-//     check out: a torn, truncated or corrupt file is never half-used;
+//     check out, and every entry is in its own shard's section: a torn, truncated or corrupt
+//     file is never half-used;
 //   - this server's clock is not before the instant the checkpoint was written (entries it
 //     left out as dead must still be dead);
 //   - the store holds entry S with the same fingerprint. A store restored from a backup
