@@ -15,8 +15,10 @@
 #                 SimpleJWT peer on SQLite and on that PostgreSQL. rocksdb: no PostgreSQL
 #                 rows. postgres: the RocksDB baseline rows the ratios need and the PostgreSQL
 #                 rows only (no RS256, h2load or latency runs).
-#   --large N     also compare Introspect on a store seeded with N families + N denylisted
-#                 jtis against one seeded with 10k of each (RSS, restart-to-serving time).
+#   --large N     also compare Introspect on stores seeded with N families + N denylisted
+#                 jtis, and 1M of each when N is larger, against one seeded with 10k of each
+#                 (calls/s and their ratio to 10k, peak RSS, restart to serving: to the
+#                 "listening on" line and to the first Introspect answered).
 #   --allocators  also run the allocator A/B: the same server on glibc malloc, jemalloc,
 #                 mimalloc (LD_PRELOAD on a system-malloc build) and tcmalloc (as shipped).
 #   --propagation only the replicas' propagation delay (issue 14): three servers on a throwaway
@@ -117,6 +119,7 @@ start_server() {  # start_server DATA_DIR [flags...] -> sets PORT, SERVER_PID, S
     --default_audience=api "$@" >"$WORK/server.out" 2>"$WORK/server.err" &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
+  START_T0=$t0
   for _ in $(seq 1500); do
     PORT=$(sed -n 's/^listening on 127.0.0.1://p' "$WORK/server.out")
     if [[ -n $PORT ]]; then
@@ -126,6 +129,17 @@ start_server() {  # start_server DATA_DIR [flags...] -> sets PORT, SERVER_PID, S
     sleep 0.02
   done
   echo "server did not start" >&2; cat "$WORK/server.err" >&2; exit 1
+}
+
+# first_answer: after start_server, one Introspect (ta-loadgen issues a token, then
+# introspects it); sets SERVE_MS to the time from the server's exec to that answer.
+first_answer() {
+  local line
+  line=$(build/release/client/loadgen/ta-loadgen --server="127.0.0.1:$PORT" --channels=1 \
+         --inflight=1 --threads=1 --api_key_file="$1/admin.key" --scenario=introspect_same \
+         --count=1 --duration=60s | tail -1)
+  [[ $line == *" errors=0"* ]] || { echo "first Introspect failed: $line" >&2; exit 1; }
+  SERVE_MS=$((($(date +%s%N) - START_T0) / 1000000))
 }
 
 declare -A RPS P50 P99 P999 ERR
@@ -321,35 +335,55 @@ if ((ALLOCATORS)); then
 fi
 
 LARGE_ROWS=""
+LARGE_SIZES=""
 if ((LARGE > 0)); then
-  echo "== store size: 10k vs $LARGE families and denylisted jtis"
-  for n in 10000 "$LARGE"; do
+  # 10k, 1M (when N is larger) and N: introspection at each size against the 10k figure.
+  LARGE_SIZES="10000"
+  ((LARGE > 1000000)) && LARGE_SIZES+=" 1000000"
+  ((LARGE > 10000)) && LARGE_SIZES+=" $LARGE"
+  echo "== store size: $LARGE_SIZES families and denylisted jtis"
+  declare -A FIRST_MS FIRST_RSS
+  for n in $LARGE_SIZES; do
     DATA=$WORK/seeded-$n
     mkdir -p "$DATA"
     seed_out=$(build/release/storage/ta-seed --path="$DATA/db" --families="$n" --jtis="$n")
     echo "  $seed_out"
+    # First start: keys, admin key; it reads the whole log, and its clean shutdown writes the
+    # view's checkpoint that the measured starts load.
     start_server "$DATA"
-    kill "$SERVER_PID"; wait "$SERVER_PID" || true  # first start: keys, admin key
+    FIRST_MS[$n]=$START_MS FIRST_RSS[$n]=$(awk '/VmHWM/ {printf "%d", $2 / 1024}' "/proc/$SERVER_PID/status")
+    echo "  $n first start (whole log): listening ${FIRST_MS[$n]} ms, peak RSS ${FIRST_RSS[$n]} MiB"
+    kill "$SERVER_PID"; wait "$SERVER_PID" || true
   done
-  # Both stores are measured in alternating rounds (small, large, small, large), so that a
-  # slower spell of a shared machine does not land on one store size only.
+  # All sizes are measured in alternating rounds (10k, 1M, N, 10k, 1M, N), so that a slower
+  # spell of a shared machine does not land on one store size only.
   declare -A SUM_SAME SUM_DISTINCT
   for round in 1 2; do
-    for n in 10000 "$LARGE"; do
+    for n in $LARGE_SIZES; do
       DATA=$WORK/seeded-$n
       start_server "$DATA"  # measured: open-to-serving on an existing store
       restart_ms=$START_MS
+      first_answer "$DATA"
+      serve_ms=$SERVE_MS
+      echo "  $n round $round: listening ${restart_ms} ms, first Introspect ${serve_ms} ms;" \
+           "$(grep -h 'revocation view:\|started in' "$WORK/server.err" | tr '\n' ' ')"
       run "same_$n" introspect_same
       run "distinct_$n" introspect_distinct --count=$((SECS * 3000))
       rss_mb=$(awk '/VmHWM/ {printf "%d", $2 / 1024}' "/proc/$SERVER_PID/status")
       kill "$SERVER_PID"; wait "$SERVER_PID" || true
       SUM_SAME[$n]=$((${SUM_SAME[$n]:-0} + RPS[same_$n]))
       SUM_DISTINCT[$n]=$((${SUM_DISTINCT[$n]:-0} + RPS[distinct_$n]))
-      LARGE_ROWS+="| $n | $round | ${RPS[same_$n]} | ${RPS[distinct_$n]} | ${rss_mb} | ${restart_ms} |"$'\n'
+      LARGE_ROWS+="| $n | $round | ${RPS[same_$n]} | ${RPS[distinct_$n]} | ${rss_mb} | ${restart_ms} | ${serve_ms} |"$'\n'
     done
   done
-  LARGE_RATIO_SAME=$(ratio "${SUM_SAME[$LARGE]}" "${SUM_SAME[10000]}")
-  LARGE_RATIO_DISTINCT=$(ratio "${SUM_DISTINCT[$LARGE]}" "${SUM_DISTINCT[10000]}")
+  LARGE_RATIOS=""
+  for n in $LARGE_SIZES; do
+    ((n == 10000)) && continue
+    LARGE_RATIOS+="$n / 10k: introspect_same $(ratio "${SUM_SAME[$n]}" "${SUM_SAME[10000]}"),"
+    LARGE_RATIOS+=" introspect_distinct $(ratio "${SUM_DISTINCT[$n]}" "${SUM_DISTINCT[10000]}"); "
+  done
+  LARGE_RATIOS=${LARGE_RATIOS%; }
+  LARGE_LOAD=$(uptime | sed 's/.*load average: //')
 fi
 
 source scripts/bench_peer.sh  # the SimpleJWT peer: sets SJ_* and SJPG_*
@@ -393,14 +427,20 @@ EOF
   fi
   if ((LARGE > 0)); then
     echo
-    echo "Store size (ta-seed: N families + N denylisted jtis, then a restart; Introspect of"
-    echo "freshly issued tokens, so every call also misses the N-entry denylist):"
+    echo "Store size (ta-seed: N families + N denylisted jtis, so N live revocations in the"
+    echo "view; a first start reads the whole log and its clean shutdown writes the view's"
+    echo "checkpoint; each measured start loads it. Introspect of freshly issued tokens, so every"
+    echo "call also misses the N-entry view; sizes alternated in two rounds; load average at the"
+    echo "end: $LARGE_LOAD):"
     echo
-    echo "| records (each) | round | introspect_same calls/s | introspect_distinct calls/s | peak RSS MiB | restart to serving ms |"
-    echo "| ---: | ---: | ---: | ---: | ---: | ---: |"
+    echo "| records (each) | round | introspect_same calls/s | introspect_distinct calls/s | peak RSS MiB | restart to listening ms | restart to first Introspect ms |"
+    echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     printf '%s' "$LARGE_ROWS"
     echo
-    echo "Ratio $LARGE / 10k over both rounds: introspect_same $LARGE_RATIO_SAME, introspect_distinct $LARGE_RATIO_DISTINCT."
+    echo "Ratio to 10k over both rounds: $LARGE_RATIOS."
+    echo
+    echo "The same run's first start of each store (no checkpoint yet: the whole log read), the"
+    echo "baseline for the restarts above: $(for n in $LARGE_SIZES; do printf '%s: %s ms, %s MiB; ' "$n" "${FIRST_MS[$n]}" "${FIRST_RSS[$n]}"; done | sed 's/; $//')."
   fi
   if ((PEER)); then
     echo

@@ -25,17 +25,23 @@ for n in $RESTART_SIZES; do
   declare -A R=()
   for round in 1 2; do
     start_server "$DATA"
-    R[ckpt_$round]=$START_MS R[ckpt_rss_$round]=$(hwm_mb "$SERVER_PID")
+    R[ckpt_$round]=$START_MS
+    first_answer "$DATA"
+    R[ckpt_serve_$round]=$SERVE_MS R[ckpt_rss_$round]=$(hwm_mb "$SERVER_PID")
     R[ckpt_log_$round]=$(sed -n 's/^token-authority: revocation view: //p' "$WORK/server.err" | tail -1)
     kill "$SERVER_PID"; wait "$SERVER_PID" || true
     start_server "$DATA" --view_checkpoint_interval=0
-    R[full_$round]=$START_MS R[full_rss_$round]=$(hwm_mb "$SERVER_PID")
+    R[full_$round]=$START_MS
+    first_answer "$DATA"
+    R[full_serve_$round]=$SERVE_MS R[full_rss_$round]=$(hwm_mb "$SERVER_PID")
     kill "$SERVER_PID"; wait "$SERVER_PID" || true
   done
   echo "  $n: seed ${seed_ms} ms; first start ${first_ms} ms; shutdown with checkpoint ${stop_ms} ms" \
-       "(${ckpt_mb} MiB); from checkpoint ${R[ckpt_1]} / ${R[ckpt_2]} ms (${R[ckpt_log_2]});" \
-       "whole log ${R[full_1]} / ${R[full_2]} ms"
-  RESTART_ROWS+="| $n | **${R[ckpt_1]} / ${R[ckpt_2]}** | ${R[full_1]} / ${R[full_2]} | ${R[ckpt_rss_2]} / ${R[full_rss_2]} | ${ckpt_mb} | ${stop_ms} |"$'\n'
+       "(${ckpt_mb} MiB); from checkpoint ${R[ckpt_1]} / ${R[ckpt_2]} ms, first Introspect" \
+       "${R[ckpt_serve_1]} / ${R[ckpt_serve_2]} ms (${R[ckpt_log_2]}); whole log" \
+       "${R[full_1]} / ${R[full_2]} ms, first Introspect ${R[full_serve_1]} / ${R[full_serve_2]} ms;" \
+       "load $(uptime | sed 's/.*load average: //')"
+  RESTART_ROWS+="| $n | **${R[ckpt_1]} / ${R[ckpt_2]}** | ${R[ckpt_serve_1]} / ${R[ckpt_serve_2]} | ${R[full_1]} / ${R[full_2]} | ${R[full_serve_1]} / ${R[full_serve_2]} | ${R[ckpt_rss_2]} / ${R[full_rss_2]} | ${ckpt_mb} | ${stop_ms} | $(uptime | sed 's/.*load average: \([0-9.]*\).*/\1/') |"$'\n'
   rm -rf "$DATA"
 done
 RESTART_RESULT=$(cat <<MD
@@ -44,11 +50,13 @@ a RocksDB store seeded by ta-seed with N families and N denylisted jtis (N live 
 families that are not revoked are not in the view). "From checkpoint": the start after a clean
 shutdown wrote \`<data_dir>/revocation_view.ckpt\`; "whole log": \`--view_checkpoint_interval=0\`,
 which reads the whole revocation log as every start did before. Times from exec to the
-"listening on" line (store open, key ring, view, gRPC bind), two rounds each; peak RSS is the
-second round's VmHWM; shutdown: SIGTERM to exit of the first server, which wrote the checkpoint.
+"listening on" line (store open, key ring, view, gRPC bind), and to the first Introspect
+answered (ta-loadgen started after the line: it issues a token, then introspects it), two
+rounds each; peak RSS is the second round's VmHWM; shutdown: SIGTERM to exit of the first
+server, which wrote the checkpoint; load: the 1-minute load average after the size.
 
-| live revocations | restart from checkpoint ms | restart reading the whole log ms | peak RSS MiB (checkpoint / whole log) | checkpoint MiB | shutdown ms |
-| ---: | ---: | ---: | ---: | ---: | ---: |
+| live revocations | from checkpoint: to listening ms | to first Introspect ms | whole log: to listening ms | to first Introspect ms | peak RSS MiB (checkpoint / whole log) | checkpoint MiB | shutdown ms | load |
+| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 ${RESTART_ROWS%$'\n'}
 MD
 )

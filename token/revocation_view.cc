@@ -255,33 +255,39 @@ void RevocationView::ExportShard(size_t shard, absl::Time now, std::vector<RawEn
   }
 }
 
-void RevocationView::Import(absl::Span<const RawEntry> jtis, absl::Span<const RawEntry> families,
-                            uint64_t seq, absl::Time now) {
+bool RevocationView::ImportShard(size_t shard, absl::string_view jti_records,
+                                 absl::string_view family_records, absl::Time now) {
   const int64_t now_micros = ClampedMicros(now, /*up=*/false);
-  for (const bool is_jti : {true, false}) {
-    const absl::Span<const RawEntry> entries = is_jti ? jtis : families;
-    // Count first, so each table grows once; a checkpoint's section is one shard's entries.
-    std::array<size_t, kShards> counts{};
-    for (const RawEntry& e : entries) ++counts[&ShardFor(Key{e.key_lo, e.key_hi}) - &shards_[0]];
-    for (size_t i = 0; i < kShards; ++i) {
-      if (counts[i] == 0) continue;
-      Shard& shard = shards_[i];
-      absl::MutexLock lock(&shard.mu);
-      Table& table = is_jti ? shard.jtis : shard.families;
-      table.reserve(table.size() + counts[i]);
-      for (const RawEntry& e : entries) {
-        const Key key{e.key_lo, e.key_hi};
-        if (e.live_until_micros <= now_micros || &ShardFor(key) != &shard) continue;
-        const int64_t until = std::clamp(e.live_until_micros, kMinMicros, kMaxMicros);
-        const Kind kind = !is_jti && e.by_subject ? Kind::kSubject : Kind::kFamily;
-        auto [it, inserted] = table.try_emplace(key, Pack(until, kind));
-        if (!inserted && UntilMicros(it->second) < until) {
-          it->second = Pack(until, IsSubject(it->second) ? Kind::kSubject : Kind::kFamily);
-        }
-      }
-      shard.swept_size = shard.jtis.size() + shard.families.size();
+  Shard& s = shards_[shard];
+  absl::MutexLock lock(&s.mu);
+  // Sized once for all the records (dead ones too: a checkpoint holds few).
+  s.jtis.reserve(s.jtis.size() + jti_records.size() / kRecordBytes);
+  s.families.reserve(s.families.size() + family_records.size() / kRecordBytes);
+  const bool ok = ImportRecords(s.jtis, s, jti_records, /*is_jti=*/true, now_micros) &&
+                  ImportRecords(s.families, s, family_records, /*is_jti=*/false, now_micros);
+  s.swept_size = s.jtis.size() + s.families.size();
+  return ok;
+}
+
+bool RevocationView::ImportRecords(Table& table, const Shard& shard, absl::string_view records,
+                                   bool is_jti, int64_t now_micros) const {
+  for (const char* p = records.data(); p + kRecordBytes <= records.data() + records.size();
+       p += kRecordBytes) {
+    const Key key{Load64(p), Load64(p + 8)};
+    if (&ShardFor(key) != &shard) return false;
+    const auto value = static_cast<int64_t>(Load64(p + 16));
+    const int64_t until = std::clamp<int64_t>(UntilMicros(value), kMinMicros, kMaxMicros);
+    if (until <= now_micros) continue;
+    const Kind kind = !is_jti && IsSubject(value) ? Kind::kSubject : Kind::kFamily;
+    auto [it, inserted] = table.try_emplace(key, Pack(until, kind));
+    if (!inserted && UntilMicros(it->second) < until) {
+      it->second = Pack(until, IsSubject(it->second) ? Kind::kSubject : Kind::kFamily);
     }
   }
+  return true;
+}
+
+void RevocationView::AdvanceLastSeq(uint64_t seq) {
   uint64_t seen = last_seq_.load(std::memory_order_relaxed);
   while (seq > seen && !last_seq_.compare_exchange_weak(seen, seq, std::memory_order_release)) {
   }

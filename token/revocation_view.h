@@ -43,6 +43,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -54,7 +55,6 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "absl/types/span.h"
 #include "base/clock.h"
 #include "base/revocation.h"
 
@@ -122,11 +122,20 @@ class RevocationView {
   // reader lock while it copies (a few ms for 600 k entries: the shard's Apply waits).
   void ExportShard(size_t shard, absl::Time now, std::vector<RawEntry>* jtis,
                    std::vector<RawEntry>* families) const;
-  // Adds entries exported by a view with the same sip_key(), skipping those dead at `now`
-  // (an entry already held keeps the later live_until, as Apply does), and raises last_seq()
-  // to `seq`. Thread-safe; imports of different shards' entries run in parallel.
-  void Import(absl::Span<const RawEntry> jtis, absl::Span<const RawEntry> families, uint64_t seq,
-              absl::Time now);
+  // A checkpoint's record of one entry, kRecordBytes each: the key's low and high words, then
+  // live_until_micros × 2 + 1 for a family killed by its subject's cutoff (+ 0 otherwise), all
+  // little-endian 64-bit words.
+  static constexpr size_t kRecordBytes = 24;
+  // Adds shard `shard`'s records as a view with the same sip_key() exported them (jtis, then
+  // families; sizes multiples of kRecordBytes), skipping those dead at `now` (an entry already
+  // held keeps the later live_until, as Apply does). Straight from the bytes, into tables
+  // sized once. Returns false when a record's key belongs to another shard (a file of another
+  // layout): the view is then incomplete, and the caller must discard it. Thread-safe;
+  // imports of different shards run in parallel.
+  bool ImportShard(size_t shard, absl::string_view jti_records, absl::string_view family_records,
+                   absl::Time now);
+  // Raises last_seq() to `seq` (what an imported checkpoint covers).
+  void AdvanceLastSeq(uint64_t seq);
 
  private:
   static constexpr size_t kShards = 16;
@@ -145,7 +154,7 @@ class RevocationView {
   struct Shard {
     mutable absl::Mutex mu;
     Table jtis ABSL_GUARDED_BY(mu);
-    Table families ABSL_GUARDED_BY(mu);  // revoked, or killed by the subject's cutoff
+    Table families ABSL_GUARDED_BY(mu);         // revoked, or killed by the subject's cutoff
     size_t swept_size ABSL_GUARDED_BY(mu) = 0;  // entries after the last sweep
   };
   Key JtiKey(absl::string_view jti) const;
@@ -153,6 +162,10 @@ class RevocationView {
   Shard& ShardFor(const Key& key) const;
   // The value for `key` in `table` still live at `now_micros`, if any.
   static const int64_t* Find(const Table& table, const Key& key, int64_t now_micros);
+  // ImportShard's inserts of `records` into `table` of `shard` (its mu held); false when one
+  // belongs to another shard.
+  bool ImportRecords(Table& table, const Shard& shard, absl::string_view records, bool is_jti,
+                     int64_t now_micros) const;
 
   // Random (or a checkpoint's); leaves the process only into the checkpoint file (0600).
   const std::array<uint64_t, 2> sip_key_;

@@ -31,7 +31,8 @@ constexpr char kMagic[8] = {'T', 'A', 'V', 'I', 'E', 'W', 'C', 'K'};
 constexpr uint32_t kVersion = 1;
 constexpr size_t kShards = RevocationView::shard_count();
 constexpr size_t kDigestBytes = 32;
-constexpr size_t kEntryBytes = 24;
+constexpr size_t kEntryBytes = RevocationView::kRecordBytes;
+static_assert(kEntryBytes == 24, "the format's entries are 24 bytes");
 constexpr size_t kFixedBytes = 64;  // magic .. written_at
 constexpr size_t kHeaderBodyBytes = kFixedBytes + kShards * 16;
 constexpr size_t kHeaderBytes = kHeaderBodyBytes + kDigestBytes;
@@ -184,17 +185,6 @@ void EncodeEntries(const std::vector<RawEntry>& entries, std::string* out) {
   }
 }
 
-std::vector<RawEntry> DecodeEntries(absl::string_view bytes) {
-  std::vector<RawEntry> out(bytes.size() / kEntryBytes);
-  const char* p = bytes.data();
-  for (RawEntry& e : out) {
-    const auto value = static_cast<int64_t>(Get64(p + 16));
-    e = RawEntry{Get64(p), Get64(p + 8), value >> 1, (value & 1) != 0};
-    p += kEntryBytes;
-  }
-  return out;
-}
-
 // Checks that `path` is a regular file of this user that nobody else may read or write.
 absl::Status CheckOwnership(const struct stat& st, const std::string& path) {
   if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 077) != 0) {
@@ -238,9 +228,10 @@ absl::Status ImportSections(int fd, const Header& h, const std::vector<off_t>& o
     if (token::Sha256(body) != absl::string_view(buffer).substr(body.size())) {
       return Corrupt(path, absl::StrCat("section ", i, "'s SHA-256 does not match"));
     }
-    const std::vector<RawEntry> jti_entries = DecodeEntries(body.substr(0, jtis * kEntryBytes));
-    const std::vector<RawEntry> family_entries = DecodeEntries(body.substr(jtis * kEntryBytes));
-    view.Import(jti_entries, family_entries, 0, now);
+    if (!view.ImportShard(i, body.substr(0, jtis * kEntryBytes), body.substr(jtis * kEntryBytes),
+                          now)) {
+      return Corrupt(path, absl::StrCat("section ", i, " holds another shard's entries"));
+    }
     entries.fetch_add(jtis + families, std::memory_order_relaxed);
   }
   return absl::OkStatus();
@@ -333,7 +324,7 @@ absl::StatusOr<RestoredView> RestoreViewCheckpoint(const std::string& path,
   if (!results[0].ok()) failed = true;
   for (std::thread& w : workers) w.join();
   for (const absl::Status& s : results) RETURN_IF_ERROR(s);
-  view->Import({}, {}, h.covered.seq, now);
+  view->AdvanceLastSeq(h.covered.seq);
   return RestoredView{std::move(view), h.covered, entries.load()};
 }
 

@@ -19,7 +19,8 @@
 //     may have leaked the key and is not used: the full load draws a fresh key, and the next
 //     write replaces the file);
 //   - magic, format version, shard layout, length and every SHA-256 (header, each section)
-//     check out: a torn, truncated or corrupt file is never half-used;
+//     check out, and every entry is in its own shard's section: a torn, truncated or corrupt
+//     file is never half-used;
 //   - this server's clock is not before the instant the checkpoint was written (entries it
 //     left out as dead must still be dead);
 //   - the store holds entry S with the same fingerprint. A store restored from a backup
@@ -45,7 +46,7 @@
 //     by its subject's cutoff), then the SHA-256 of those entries.
 //
 // Thread-safety: RestoreViewCheckpoint and ReplayRevocationLog are plain functions (the view
-// they fill may be in use: Apply and Import are thread-safe). ViewCheckpointer: WriteNow from
+// they fill may be in use: Apply and ImportShard are thread-safe). ViewCheckpointer: WriteNow from
 // any thread (writes are serialised); Start/Stop from one thread.
 #ifndef TA_SERVER_CORE_VIEW_CHECKPOINT_H_
 #define TA_SERVER_CORE_VIEW_CHECKPOINT_H_

@@ -34,6 +34,7 @@ absl::StatusOr<LogPosition> TokenAuthority::LoadView() {
                 << "; reading the whole revocation log\n";
     }
   }
+  const absl::Time restored_at = absl::Now();
   // Listen first, then replay: an entry appended in between is applied twice, never missed.
   // Alone on its store, the watch hub takes entries as they commit (in seq order,
   // watch_hub.h); a replica's hub takes them from the follower, which reads every replica's
@@ -52,7 +53,11 @@ absl::StatusOr<LogPosition> TokenAuthority::LoadView() {
               << " entries from the checkpoint (log entry " << from.seq << "), " << replayed
               << " log entries after it, in "
               << absl::FormatDuration(absl::Trunc(absl::Now() - started, absl::Milliseconds(1)))
-              << "\n";
+              << " (checkpoint "
+              << absl::FormatDuration(absl::Trunc(restored_at - started, absl::Milliseconds(1)))
+              << ", log "
+              << absl::FormatDuration(absl::Trunc(absl::Now() - restored_at, absl::Milliseconds(1)))
+              << ")\n";
   }
   if (!path.empty()) {
     ViewCheckpointOptions checkpoint;

@@ -5,8 +5,11 @@
 // crash between the temp file and the rename leaves the previous checkpoint in use. On the
 // RocksDB store and on PostgreSQL (a replica following the shared log).
 #include <catch2/catch.hpp>
+#include <cstring>
+#include <utility>
 
 #include "tests/core/view_checkpoint_env.h"
+#include "token/crypto.h"
 
 namespace ta::core {
 namespace {
@@ -42,6 +45,44 @@ TEST_CASE(
     CHECK(Mismatches(*restarted, *reference, env.ids, env.clock.Now(), &revoked) == 0);
     CHECK(revoked > 100);
   }
+}
+
+// Section k of `file` (the format in server/core/view_checkpoint.h): its offset and size.
+std::pair<size_t, size_t> SectionAt(const std::string& file, size_t k) {
+  auto count = [&](size_t shard, size_t which) {
+    uint64_t n;
+    std::memcpy(&n, file.data() + 64 + shard * 16 + which * 8, 8);
+    return static_cast<size_t>(n);
+  };
+  size_t offset = 352;
+  for (size_t i = 0; i < k; ++i) offset += (count(i, 0) + count(i, 1)) * 24 + 32;
+  return {offset, (count(k, 0) + count(k, 1)) * 24 + 32};
+}
+
+TEST_CASE(
+    "ViewCheckpoint: a file whose digests all match but whose sections hold another shard's "
+    "entries is not used",
+    "[core][view][checkpoint]") {
+  Env env(Engine::kRocksDb);
+  env.Revoke(300);
+  env.FullLoadAndWrite();
+  const std::string good = ReadFile(env.path());
+  REQUIRE(ReasonOfRestore(env) == "used");
+  // Shards 0 and 1 swapped: their sections (each with its own SHA-256) and their counts in
+  // the header, whose SHA-256 is then made again. Every digest matches; the layout does not.
+  const auto [off0, size0] = SectionAt(good, 0);
+  const auto [off1, size1] = SectionAt(good, 1);
+  REQUIRE(off1 == off0 + size0);
+  REQUIRE(size0 > 32);
+  REQUIRE(size1 > 32);
+  std::string swapped = good.substr(0, off0) + good.substr(off1, size1) + good.substr(off0, size0) +
+                        good.substr(off1 + size1);
+  std::string counts0 = good.substr(64, 16);
+  swapped.replace(64, 16, good.substr(80, 16));
+  swapped.replace(80, 16, counts0);
+  swapped.replace(320, 32, token::Sha256(swapped.substr(0, 320)));
+  WriteFile(env.path(), swapped);
+  CHECK(ReasonOfRestore(env) == "checkpoint_corrupt");
 }
 
 TEST_CASE(
