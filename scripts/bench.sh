@@ -33,9 +33,12 @@
 #   --replicas    only PostgreSQL replicas (issue 14): aggregate calls/s of one server and of
 #                 three replicas on one local PostgreSQL (scripts/bench_replicas.sh); writes
 #                 its own block of BENCHMARKS.md.
+#   --snapshot    only the stream's snapshot (issue 27 item 4): scripts/bench_snapshot.sh with
+#                 the arguments that follow (--sizes, --pg N, --build DIR); its own block.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+if [[ ${1:-} == --snapshot ]]; then shift; exec bash scripts/bench_snapshot.sh "$@"; fi
 
 PEER=1
 SECS=10

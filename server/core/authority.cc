@@ -72,6 +72,9 @@ absl::Status ValidateAuthorityOptions(const AuthorityOptions& o) {
     return OptionError("view_checkpoint_interval", "must be 0 (off) or between 1s and 24h");
   }
   if (o.watch_stream_buffer < 16) return OptionError("watch_stream_buffer", "must be at least 16");
+  if (o.watch_snapshot_page < 1 || o.watch_snapshot_page > 65536) {
+    return OptionError("watch_snapshot_page", "must be between 1 and 65536");
+  }
   if (o.clock == nullptr) return OptionError("clock", "must not be null");
   if (o.metrics == nullptr) return OptionError("metrics", "must not be null");
   return absl::OkStatus();
@@ -89,6 +92,7 @@ absl::StatusOr<std::unique_ptr<TokenAuthority>> TokenAuthority::Create(
   hub_options.clock = options.clock;
   hub_options.shared_store = options.shared_store;
   hub_options.stream_buffer = options.watch_stream_buffer;
+  hub_options.snapshot_page = options.watch_snapshot_page;
   // The view is the one LoadView settles on (a checkpoint's, or a fresh one); the hub asks
   // only once started.
   TokenAuthority* self = authority.get();

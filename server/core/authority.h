@@ -79,6 +79,9 @@ struct AuthorityOptions {
   // WatchRevocations: events a stream may hold unsent before it is cut ("watch_too_slow").
   // Default 4096 (a few hundred KiB for the slowest watcher); >= 16.
   size_t watch_stream_buffer = 4096;
+  // WatchRevocations: entries per snapshot page read from the store, and per batch message
+  // (watch_hub.h). Default 4096; 1 .. 65536.
+  size_t watch_snapshot_page = 4096;
   // Where security events go (audit.h). Not owned; may be null (no audit trail).
   AuditSink* audit = nullptr;
   // Time source. Never null.
