@@ -70,6 +70,9 @@ start_server() {  # start_server DATA_DIR [flags...] -> SERVER_PID, PORT, START_
   echo "server did not start" >&2; cat "$dir.err" >&2; exit 1
 }
 stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" || true; }
+cpu_s() {  # cpu_s PID: user + system CPU seconds so far
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
+}
 # watch MODE KEY_FILE: runs snapshot_bench, sampling the server's RSS; sets LINE, SERVER_PEAK.
 watch() {
   local mode=$1 key=$2 sampler
@@ -77,7 +80,10 @@ watch() {
      r=$(rss_mb "$SERVER_PID" VmRSS); ((r > peak)) && { peak=$r; echo "$peak" >"$WORK/peak"; }
      sleep 0.05; done) &
   sampler=$!
+  local cpu0
+  cpu0=$(cpu_s "$SERVER_PID")
   LINE=$("$BENCH_BIN" --server="127.0.0.1:$PORT" --api_key_file="$key" --mode="$mode")
+  SERVER_CPU=$(awk -v a="$(cpu_s "$SERVER_PID")" -v b="$cpu0" 'BEGIN {printf "%.1f", a - b}')
   kill "$sampler"; wait "$sampler" 2>/dev/null || true
   SERVER_PEAK=$(cat "$WORK/peak")
   rm -f "$WORK/peak"
@@ -88,9 +94,10 @@ ROWS=""
 row() {  # row STORE N MODE IDLE_RSS: appends the table row of LINE
   local entries ms wire msgs
   entries=$(field entries) ms=$(field ms) wire=$(field wire_bytes) msgs=$(field messages)
-  echo "  $1 $2 $3: $LINE server_rss_mb=$SERVER_PEAK (idle $4)"
+  echo "  $1 $2 $3: $LINE server_cpu_s=$SERVER_CPU server_rss_mb=$SERVER_PEAK (idle $4)"
   ROWS+="| $1 | $2 | $3 | ${ms%.*} | $(per "$entries" "$(awk -v m="$ms" 'BEGIN{print m/1000}')") |"
-  ROWS+=" ${msgs:-} | $( [[ -n $wire ]] && per "$wire" "$entries") | $(field rss_mb) | $4 → $SERVER_PEAK |"$'\n'
+  ROWS+=" $(field cpu_s) / $SERVER_CPU | ${msgs:-} | $( [[ -n $wire ]] && per "$wire" "$entries") |"
+  ROWS+=" $(field rss_mb) | $4 → $SERVER_PEAK |"$'\n'
 }
 
 echo "== the stream's snapshot ($(nproc) cores): N live revocations (denylisted jtis)"
@@ -154,10 +161,12 @@ watcher at a time from the call's start to \`end_of_snapshot\`: \`raw\` a gRPC r
 \`batches\` (parses every message, holds nothing), \`raw1\` one without (one message per entry),
 \`verifier\` the C++ LocalVerifier from Create until current (snapshot + one bookmark, up to
 200 ms more). B/entry on the wire: serialized messages + 5 B gRPC prefix per message + 9 B per
-16 KiB HTTP/2 DATA frame. Watcher RSS: its VmHWM; server RSS: idle → peak VmRSS during the watch.
+16 KiB HTTP/2 DATA frame. CPU s: user + system seconds the watcher process and the server
+used for the watch (what it costs whatever else runs). Watcher RSS: its VmHWM; server RSS:
+idle → peak VmRSS during the watch.
 
-| store | N | watcher | ms | entries/s | messages | B/entry on the wire | watcher peak RSS MiB | server RSS MiB |
-| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |
+| store | N | watcher | ms | entries/s | CPU s watcher / server | messages | B/entry on the wire | watcher peak RSS MiB | server RSS MiB |
+| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 ${ROWS%$'\n'}
 MD
 )

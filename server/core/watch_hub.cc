@@ -265,6 +265,7 @@ void WatchHub::Dispatch(bool bookmark) {
       }
       bool woke = false;
       for (const WatchEvent& event : events) woke = stream->Push(event) || woke;
+      if (bookmark) woke = stream->Tick() || woke;
       if (woke) {
         wake.push_back(stream);
         keep.push_back(*it);

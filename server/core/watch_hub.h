@@ -28,9 +28,10 @@
 // the snapshot: the queued entries are dropped and P is raised to the newest of them (every
 // entry up to it has committed and is readable, so the snapshot's reads bring the live ones;
 // no gap, no duplicate). A watcher receiving a big snapshot is therefore never cut for the
-// tail's rate; one that stops reading is: a fold when it has taken no event since the
-// previous fold (or since the stream began) ends it with watch_too_slow, as a full tail does
-// after the snapshot.
+// tail's rate or a burst; one that stops reading is: when its tail folded and it has taken
+// no event for kStalledTicks (5) bookmark intervals in a row while it had events ready, the
+// stream ends with watch_too_slow, as a full tail does after the snapshot (its memory is
+// bounded either way: the cut only frees it sooner).
 //
 // Batches: a stream opened with `batches` takes up to `snapshot_page` entries at a time as one
 // kEntries event — a snapshot page, or consecutive entries of the tail — so the face can write
@@ -146,7 +147,9 @@ class WatchStream {
     uint64_t after = 0;  // the last seq read from the store
     uint64_t to = 0;     // P: entries <= to come from the snapshot (a fold raises it)
     uint64_t folds = 0;  // times `to` was raised
-    uint64_t taken_at_fold = 0;  // taken_ at the last fold (or the start)
+    uint64_t taken_at_tick = 0;      // taken_ at the last Tick
+    uint64_t folds_at_take = 0;      // folds when the watcher last took an event
+    int stalled_ticks = 0;           // Ticks in a row with events ready and none taken
     std::deque<std::vector<storage::RevocationEntry>> pages;  // read, not yet taken
     size_t page_next = 0;    // the first entry of pages.front() not yet taken
     bool reading = false;    // a page read is queued or running
@@ -165,8 +168,11 @@ class WatchStream {
   // The next snapshot event (or none: *event untouched, false).
   bool NextFromSnapshot(WatchEvent* event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool NextFromTail(WatchEvent* event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Raises the snapshot's P to `seq` and drops the queued entries; false: cut instead.
-  bool FoldLocked(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Raises the snapshot's P to `seq` and drops the queued entries.
+  void FoldLocked(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Every bookmark interval (the dispatcher): ends a stream stalled in its snapshot (see the
+  // header comment). Returns whether the caller must call the wake.
+  bool Tick() ABSL_LOCKS_EXCLUDED(mu_);
   // Asks the hub's reader for the next page when the snapshot wants one.
   void MaybeReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The reader's side: what to read next (false: nothing), then the page it read.

@@ -26,6 +26,9 @@ WatchEvent Marker(WatchEvent::Type type, uint64_t seq) {
 // be 1 KiB): ~1 MiB of ids at most.
 constexpr size_t kMaxBatchBytes = size_t{1} << 20;
 
+// Bookmark intervals without progress before a stalled snapshot is cut (>= 1 s).
+constexpr int kStalledTicks = 5;
+
 size_t EntryBytes(const storage::RevocationEntry& e) { return e.id.size() + 48; }
 
 // The end of the batch that starts at `begin` of `page`: at most `max` entries and ~1 MiB.
@@ -64,6 +67,7 @@ WatchStream::Poll WatchStream::Next(WatchEvent* event, absl::Status* end) {
     return Poll::kEmpty;
   }
   ++taken_;
+  if (snapshot_.has_value()) snapshot_->folds_at_take = snapshot_->folds;
   return Poll::kEvent;
 }
 
@@ -168,19 +172,29 @@ bool WatchStream::AddPage(absl::StatusOr<std::vector<storage::RevocationEntry>> 
   return true;
 }
 
-bool WatchStream::FoldLocked(uint64_t seq) {
+void WatchStream::FoldLocked(uint64_t seq) {
   Snapshot& s = *snapshot_;
-  if (taken_ == s.taken_at_fold) return false;  // no event taken since: it stopped reading
-  s.taken_at_fold = taken_;
-  hub_->folds_.fetch_add(1, std::memory_order_relaxed);
   s.to = seq;
   ++s.folds;
   s.exhausted = false;
+  hub_->folds_.fetch_add(1, std::memory_order_relaxed);
   // The entries queued behind the snapshot are covered by it now, and so are their bookmarks
   // (keys events wait in the snapshot instead: see Push).
   tail_.clear();
   MaybeReadLocked();
-  return true;
+}
+
+bool WatchStream::Tick() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!end_.ok() || closed_ || !snapshot_.has_value()) return false;
+    Snapshot& s = *snapshot_;
+    const bool ready = head_next_ < head_.size() || !s.pages.empty();
+    s.stalled_ticks = ready && taken_ == s.taken_at_tick ? s.stalled_ticks + 1 : 0;
+    s.taken_at_tick = taken_;
+    if (s.stalled_ticks < kStalledTicks || s.folds == s.folds_at_take) return false;
+  }
+  return End(TooSlow());
 }
 
 void WatchStream::SetWake(std::function<void()> wake) {
@@ -238,7 +252,8 @@ bool WatchStream::Push(WatchEvent event) {
     if (queued) {
       tail_.push_back(std::move(event));
     } else if (snapshot_.has_value() && event.type == WatchEvent::Type::kEntry) {
-      queued = FoldLocked(event.seq);  // the snapshot reads it (and those queued) instead
+      FoldLocked(event.seq);  // the snapshot reads it (and those queued) instead
+      queued = true;
     }
     if (queued) {
       if (!armed_) return false;

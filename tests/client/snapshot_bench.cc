@@ -11,8 +11,10 @@
 //              snapshot and a bookmark made it current (WaitUntilCurrent).
 // Prints one line: mode, entries, messages, serialized bytes, bytes on the wire as counted
 // (serialized + 5 per message, gRPC's length prefix, + 9 per HTTP/2 DATA frame of at most
-// 16 KiB, the default frame size), ms, and this process's peak RSS (VmHWM).
+// 16 KiB, the default frame size), ms, this process's CPU seconds (user + system: what the
+// watcher costs whatever else the machine runs) and its peak RSS (VmHWM).
 #include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <fstream>
@@ -35,6 +37,14 @@ ABSL_FLAG(int64_t, timeout_s, 600, "give up after this many seconds");
 namespace {
 
 namespace v1 = ::tokenauthority::v1;
+
+// CPU seconds (user + system) this process has used.
+double CpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
 
 long PeakRssMb() {
   std::ifstream status("/proc/self/status");
@@ -85,7 +95,7 @@ int Raw(const std::string& key, bool batches) {
   std::cout << "mode=" << (batches ? "raw" : "raw1") << " entries=" << entries
             << " messages=" << messages << " serialized_bytes=" << bytes
             << " wire_bytes=" << bytes + 5 * messages + 9 * frames << " ms=" << ms
-            << " rss_mb=" << PeakRssMb() << "\n";
+            << " cpu_s=" << CpuSeconds() << " rss_mb=" << PeakRssMb() << "\n";
   return 0;
 }
 
@@ -108,7 +118,7 @@ int Verifier(const std::string& key) {
   const double ms = MsSince(t0);
   const ta::client::VerifierState state = (*verifier)->state();
   std::cout << "mode=verifier entries=" << state.entries << " resets=" << state.resets
-            << " ms=" << ms << " rss_mb=" << PeakRssMb() << "\n";
+            << " ms=" << ms << " cpu_s=" << CpuSeconds() << " rss_mb=" << PeakRssMb() << "\n";
   return 0;
 }
 
