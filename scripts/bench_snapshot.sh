@@ -96,7 +96,7 @@ row() {  # row STORE N MODE IDLE_RSS: appends the table row of LINE
   entries=$(field entries) ms=$(field ms) wire=$(field wire_bytes) msgs=$(field messages)
   echo "  $1 $2 $3: $LINE server_cpu_s=$SERVER_CPU server_rss_mb=$SERVER_PEAK (idle $4)"
   ROWS+="| $1 | $2 | $3 | ${ms%.*} | $(per "$entries" "$(awk -v m="$ms" 'BEGIN{print m/1000}')") |"
-  ROWS+=" $(field cpu_s) / $SERVER_CPU | ${msgs:-} | $( [[ -n $wire ]] && per "$wire" "$entries") |"
+  ROWS+=" $(field cpu_s) / $SERVER_CPU | ${msgs:-} | ${wire:+$(per "$wire" "$entries")} |"
   ROWS+=" $(field rss_mb) | $4 → $SERVER_PEAK |"$'\n'
 }
 
@@ -122,7 +122,7 @@ for n in $SIZES; do
     row rocksdb "$n" "$mode" "$idle"
   done
   stop_server
-  [[ $DATA == $WORK/* ]] && rm -rf "$DATA"
+  if [[ $DATA == "$WORK"/* ]]; then rm -rf "$DATA"; fi
 done
 
 if ((PG_N > 0)); then

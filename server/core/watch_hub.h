@@ -144,16 +144,16 @@ class WatchStream {
   friend class WatchHub;
   // The snapshot being sent: entries with seq in (after, to] still to read or take.
   struct Snapshot {
-    uint64_t after = 0;  // the last seq read from the store
-    uint64_t to = 0;     // P: entries <= to come from the snapshot (a fold raises it)
-    uint64_t folds = 0;  // times `to` was raised
-    uint64_t taken_at_tick = 0;      // taken_ at the last Tick
-    uint64_t folds_at_take = 0;      // folds when the watcher last took an event
-    int stalled_ticks = 0;           // Ticks in a row with events ready and none taken
+    uint64_t after = 0;          // the last seq read from the store
+    uint64_t to = 0;             // P: entries <= to come from the snapshot (a fold raises it)
+    uint64_t folds = 0;          // times `to` was raised
+    uint64_t taken_at_tick = 0;  // taken_ at the last Tick
+    uint64_t folds_at_take = 0;  // folds when the watcher last took an event
+    int stalled_ticks = 0;       // Ticks in a row with events ready and none taken
     std::deque<std::vector<storage::RevocationEntry>> pages;  // read, not yet taken
-    size_t page_next = 0;    // the first entry of pages.front() not yet taken
-    bool reading = false;    // a page read is queued or running
-    bool exhausted = false;  // the store holds nothing more <= to
+    size_t page_next = 0;      // the first entry of pages.front() not yet taken
+    bool reading = false;      // a page read is queued or running
+    bool exhausted = false;    // the store holds nothing more <= to
     std::string jwks_version;  // the keys event after end_of_snapshot
   };
   WatchStream(WatchHub* hub, size_t buffer, size_t max_batch)
@@ -182,7 +182,7 @@ class WatchStream {
 
   WatchHub* const hub_;
   const size_t buffer_;
-  const size_t max_batch_;  // 1: no kEntries
+  const size_t max_batch_;           // 1: no kEntries
   std::weak_ptr<WatchStream> self_;  // set by Watch, before the stream is shared
   mutable absl::Mutex mu_;
   std::vector<WatchEvent> head_ ABSL_GUARDED_BY(mu_);  // reset, end, keys; a resume's backlog

@@ -147,8 +147,8 @@ bool WatchStream::PageToRead(uint64_t* after, uint64_t* folds) {
   return true;
 }
 
-bool WatchStream::AddPage(absl::StatusOr<std::vector<storage::RevocationEntry>> page,
-                          size_t limit, uint64_t folds) {
+bool WatchStream::AddPage(absl::StatusOr<std::vector<storage::RevocationEntry>> page, size_t limit,
+                          uint64_t folds) {
   if (!page.ok()) return End(page.status());
   absl::MutexLock lock(&mu_);
   if (!end_.ok() || closed_ || !snapshot_.has_value()) return false;

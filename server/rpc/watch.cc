@@ -75,10 +75,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchRevocationsR
       opening_ = true;
     }
     // The snapshot reads the store: never on gRPC's threads (issue 22).
-    const bool scheduled =
-        deps_.pool->Schedule([this, since, batches] {
-          Opened(deps_.authority->watch_hub().Watch(since, batches));
-        });
+    const bool scheduled = deps_.pool->Schedule(
+        [this, since, batches] { Opened(deps_.authority->watch_hub().Watch(since, batches)); });
     if (!scheduled) {
       {
         absl::MutexLock lock(&mu_);

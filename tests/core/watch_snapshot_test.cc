@@ -69,8 +69,7 @@ struct Watcher {
   // Reads until a bookmark at or past `*target` (set once the writers are done).
   // `pace`: a pause after each event while `*pacing` holds (a slow watcher).
   void Run(WatchStream& stream, const std::atomic<uint64_t>* target, bool slow,
-           absl::Duration pace = absl::ZeroDuration(),
-           const std::atomic<bool>* pacing = nullptr) {
+           absl::Duration pace = absl::ZeroDuration(), const std::atomic<bool>* pacing = nullptr) {
     bool snapshot = true, first = true;
     uint64_t last = 0;
     int events = 0;
@@ -226,8 +225,8 @@ TEST_CASE(
   Watcher watcher;
   watcher.gapless = engine == Engine::kRocksDb;
   std::atomic<uint64_t> target{0};
-  std::thread reader([&] { watcher.Run(*stream, &target, /*slow=*/false, absl::Milliseconds(20),
-                                       &writing); });
+  std::thread reader(
+      [&] { watcher.Run(*stream, &target, /*slow=*/false, absl::Milliseconds(20), &writing); });
   writer.join();
   const std::set<uint64_t> live = server.LiveSeqs();
   target = *live.rbegin();
@@ -278,7 +277,7 @@ TEST_CASE(
   }
   CHECK(most <= 2 * kPage + kBuffer);
   CHECK(server.hub().pages_read() - pages_before <= 4);  // not the 50 pages of the live set
-  CHECK(stalled->held_entries() == 0);    // ended: nothing held
+  CHECK(stalled->held_entries() == 0);                   // ended: nothing held
   REQUIRE(stalled->Next(&event, &end) == WatchStream::Poll::kEnded);
   CHECK(end.code() == absl::StatusCode::kResourceExhausted);
   CHECK(ReasonOf(end) == "watch_too_slow");
