@@ -33,9 +33,9 @@
 // stream ends with watch_too_slow, as a full tail does after the snapshot (its memory is
 // bounded either way: the cut only frees it sooner).
 //
-// Batches: a stream opened with `batches` takes up to `snapshot_page` entries at a time as one
-// kEntries event — a snapshot page, or consecutive entries of the tail — so the face can write
-// them as one message. Without, every entry is its own kEntry event.
+// Batches: a stream opened with `batches` takes up to `snapshot_page` entries (and ~1 MiB of
+// ids) at a time as one kEntries event — a snapshot page, or consecutive entries of the tail —
+// so the face can write them as one message. Without, every entry is its own kEntry event.
 //
 // Bookmarks (every bookmark_interval, coalesced in a stream's queue): seq = the last entry
 // dispatched, as_of = the instant up to which every committed entry has been dispatched: the
