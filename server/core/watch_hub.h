@@ -29,9 +29,9 @@
 // entry up to it has committed and is readable, so the snapshot's reads bring the live ones;
 // no gap, no duplicate). A watcher receiving a big snapshot is therefore never cut for the
 // tail's rate or a burst; one that stops reading is: when its tail folded and it has taken
-// no event for kStalledTicks (5) bookmark intervals in a row while it had events ready, the
-// stream ends with watch_too_slow, as a full tail does after the snapshot (its memory is
-// bounded either way: the cut only frees it sooner).
+// no event for two bookmark intervals in a row while it had events ready, the stream ends with
+// watch_too_slow, as a full tail does after the snapshot (its memory is bounded either way:
+// the cut only frees it sooner).
 //
 // Batches: a stream opened with `batches` takes up to `snapshot_page` entries (and ~1 MiB of
 // ids) at a time as one kEntries event — a snapshot page, or consecutive entries of the tail —
