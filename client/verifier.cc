@@ -200,6 +200,7 @@ class LocalVerifier::Impl {
           request.mutable_since()->set_epoch(epoch_);
           request.mutable_since()->set_seq(seq_);
         }
+        request.set_batches(true);
       }
       first = false;
       if (!options_.server.api_key.empty()) {
@@ -259,12 +260,19 @@ class LocalVerifier::Impl {
         absl::StatusOr<RevocationEntry> entry = ToEntry(event.entry());
         absl::MutexLock lock(&mu_);
         connected_ = true;
-        if (!entry.ok()) return;  // an id we cannot hold kills no token of ours
-        // Into the new view, and into the old one too: a real revocation never makes a
-        // verdict wrong, so the view in use misses nothing the stream has delivered.
-        if (pending_ != nullptr) pending_->Apply(*entry);
-        view_->Apply(*entry);
-        seq_ = std::max(seq_, entry->seq);
+        if (entry.ok()) ApplyLocked(*entry);  // an id we cannot hold kills no token of ours
+        return;
+      }
+      case WatchRevocationsResponse::kBatch: {
+        std::vector<RevocationEntry> entries;
+        entries.reserve(event.batch().entries_size());
+        for (const tokenauthority::v1::RevocationEvent& e : event.batch().entries()) {
+          absl::StatusOr<RevocationEntry> entry = ToEntry(e);
+          if (entry.ok()) entries.push_back(*std::move(entry));
+        }
+        absl::MutexLock lock(&mu_);
+        connected_ = true;
+        for (const RevocationEntry& entry : entries) ApplyLocked(entry);
         return;
       }
       case WatchRevocationsResponse::kEndOfSnapshot: {
@@ -305,6 +313,15 @@ class LocalVerifier::Impl {
       case WatchRevocationsResponse::EVENT_NOT_SET:
         return;  // a newer server's event: ignored
     }
+  }
+
+  void ApplyLocked(const RevocationEntry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    // Into the new view, and into the old one too (when it ever answered): a real revocation
+    // never makes a verdict wrong, so the view in use misses nothing the stream has delivered.
+    // A view never proved current answers nothing, so a first snapshot fills one view only.
+    if (pending_ != nullptr) pending_->Apply(entry);
+    if (pending_ == nullptr || view_bookmarked_) view_->Apply(entry);
+    seq_ = std::max(seq_, entry.seq);
   }
 
   static absl::StatusOr<RevocationEntry> ToEntry(const tokenauthority::v1::RevocationEvent& e) {

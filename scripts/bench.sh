@@ -41,9 +41,12 @@
 #                 of N s (default 5); revocation -> LocalVerifier::Verify inactive under load
 #                 on one node and across three PostgreSQL replicas (--samples N, default 500;
 #                 scripts/bench_verifier.sh); writes its own block of BENCHMARKS.md.
+#   --snapshot    only the stream's snapshot (issue 27 item 4): scripts/bench_snapshot.sh with
+#                 the arguments that follow (--sizes, --pg N, --build DIR); its own block.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+if [[ ${1:-} == --snapshot ]]; then shift; exec bash scripts/bench_snapshot.sh "$@"; fi
 
 PEER=1
 SECS=10

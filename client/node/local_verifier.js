@@ -83,7 +83,8 @@ class LocalVerifier {
 
   follow() {
     if (this.stopped) return;
-    const request = this.position ? { since: this.position } : {};
+    // batches: a snapshot page (or entries of the tail ready together) in one message.
+    const request = this.position ? { since: this.position, batches: true } : { batches: true };
     const call = this.stub.WatchRevocations(request, this.metadata());
     this.call = call;
     call.on('data', (event) => { this.backoffMs = 50; this.apply(event); });
@@ -95,21 +96,28 @@ class LocalVerifier {
     });
   }
 
+  hold(entries) {
+    const view = this.pending || this;
+    for (const entry of entries) {
+      const held = entry.kind === 'JTI' ? view.jtis : view.sids;
+      held.set(entry.id, { liveUntil: millis(entry.live_until),
+        reason: KIND_REASON[entry.kind] || 'token_revoked' });
+      this.position.seq = entry.seq;
+    }
+  }
+
   apply(event) {
     switch (event.event) {
       case 'reset': // keep the old view (and its bookmark) until the snapshot is complete
         this.pending = { jtis: new Map(), sids: new Map() };
         this.position = { epoch: event.reset.epoch, seq: '0' };
         break;
-      case 'entry': {
-        const { entry } = event;
-        const view = this.pending || this;
-        const held = entry.kind === 'JTI' ? view.jtis : view.sids;
-        held.set(entry.id, { liveUntil: millis(entry.live_until),
-          reason: KIND_REASON[entry.kind] || 'token_revoked' });
-        this.position.seq = entry.seq;
+      case 'entry':
+        this.hold([event.entry]);
         break;
-      }
+      case 'batch':
+        this.hold(event.batch.entries);
+        break;
       case 'end_of_snapshot':
         if (this.pending) ({ jtis: this.jtis, sids: this.sids } = this.pending);
         this.pending = null;

@@ -95,7 +95,7 @@ class LocalVerifier:
     def _follow(self):
         backoff = 0.05
         while not self._stop.is_set():
-            request = pb.WatchRevocationsRequest()
+            request = pb.WatchRevocationsRequest(batches=True)  # snapshot pages in one message
             with self._lock:
                 if self._position is not None:
                     request.since.CopyFrom(self._position)
@@ -125,12 +125,9 @@ class LocalVerifier:
                 self._pending = ({}, {})
                 self._position = pb.WatchPosition(epoch=event.reset.epoch, seq=0)
             elif which == "entry":
-                entry = event.entry
-                jtis, sids = self._pending if self._pending is not None else (self._jtis, self._sids)
-                held = jtis if entry.kind == pb.RevocationEvent.JTI else sids
-                held[entry.id] = (entry.live_until.ToNanoseconds() / 1e9,
-                                  KIND_REASON.get(entry.kind, "token_revoked"))
-                self._position.seq = entry.seq
+                self._hold_locked((event.entry,))
+            elif which == "batch":
+                self._hold_locked(event.batch.entries)
             elif which == "end_of_snapshot":
                 if self._pending is not None:
                     self._jtis, self._sids = self._pending
@@ -146,6 +143,14 @@ class LocalVerifier:
                 self._jwks_version = event.keys.jwks_version
         if refetch:
             self.refresh_jwks()
+
+    def _hold_locked(self, entries):
+        jtis, sids = self._pending if self._pending is not None else (self._jtis, self._sids)
+        for entry in entries:
+            held = jtis if entry.kind == pb.RevocationEvent.JTI else sids
+            held[entry.id] = (entry.live_until.ToNanoseconds() / 1e9,
+                              KIND_REASON.get(entry.kind, "token_revoked"))
+            self._position.seq = entry.seq
 
     def _prune_locked(self):
         now = self._clock()

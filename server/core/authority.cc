@@ -75,6 +75,9 @@ absl::Status ValidateAuthorityOptions(const AuthorityOptions& o) {
   if (o.watch_history < 1 || o.watch_history > (size_t{1} << 24)) {
     return OptionError("watch_history", "must be between 1 and 16777216");
   }
+  if (o.watch_snapshot_page < 1 || o.watch_snapshot_page > 65536) {
+    return OptionError("watch_snapshot_page", "must be between 1 and 65536");
+  }
   if (o.clock == nullptr) return OptionError("clock", "must not be null");
   if (o.metrics == nullptr) return OptionError("metrics", "must not be null");
   return absl::OkStatus();
@@ -93,6 +96,7 @@ absl::StatusOr<std::unique_ptr<TokenAuthority>> TokenAuthority::Create(
   hub_options.shared_store = options.shared_store;
   hub_options.stream_buffer = options.watch_stream_buffer;
   hub_options.retained_entries = options.watch_history;
+  hub_options.snapshot_page = options.watch_snapshot_page;
   // The view is the one LoadView settles on (a checkpoint's, or a fresh one); the hub asks
   // only once started.
   TokenAuthority* self = authority.get();

@@ -85,6 +85,9 @@ struct AuthorityOptions {
   // bytes each plus the id); 1 .. 16,777,216. Tests shrink it to force that reset
   // (--watch_history).
   size_t watch_history = 65536;
+  // WatchRevocations: entries per snapshot page read from the store, and per batch message
+  // (watch_hub.h). Default 4096; 1 .. 65536.
+  size_t watch_snapshot_page = 4096;
   // Where security events go (audit.h). Not owned; may be null (no audit trail).
   AuditSink* audit = nullptr;
   // Time source. Never null.

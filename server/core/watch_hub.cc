@@ -12,8 +12,6 @@
 namespace ta::core {
 namespace {
 
-constexpr size_t kSnapshotPage = 1000;
-
 uint64_t RandomEpoch() {
   while (true) {
     const std::string bytes = token::RandomBytes(8);
@@ -45,109 +43,15 @@ absl::Status ShuttingDown() {
 
 }  // namespace
 
-// ---- WatchStream ----
-
-WatchStream::Poll WatchStream::Next(WatchEvent* event, absl::Status* end) {
-  absl::MutexLock lock(&mu_);
-  if (!end_.ok()) {
-    *end = end_;
-    return Poll::kEnded;
-  }
-  if (head_next_ < head_.size()) {
-    *event = std::move(head_[head_next_++]);
-    if (head_next_ == head_.size()) {
-      head_.clear();
-      head_.shrink_to_fit();
-      head_next_ = 0;
-    }
-    return Poll::kEvent;
-  }
-  if (!tail_.empty()) {
-    *event = std::move(tail_.front());
-    tail_.pop_front();
-    return Poll::kEvent;
-  }
-  armed_ = true;
-  return Poll::kEmpty;
-}
-
-void WatchStream::SetWake(std::function<void()> wake) {
-  absl::MutexLock lock(&mu_);
-  wake_ = std::move(wake);
-}
-
-void WatchStream::Close() {
-  absl::MutexLock lock(&mu_);
-  closed_ = true;
-  wake_ = nullptr;
-  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return waking_ == 0; };
-  mu_.Await(absl::Condition(&idle));
-}
-
-size_t WatchStream::queued() const {
-  absl::MutexLock lock(&mu_);
-  return head_.size() - head_next_ + tail_.size();
-}
-
-bool WatchStream::closed() const {
-  absl::MutexLock lock(&mu_);
-  return closed_;
-}
-
-bool WatchStream::Push(WatchEvent event) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (!end_.ok() || closed_) return false;
-    if (event.type == WatchEvent::Type::kBookmark && !tail_.empty() &&
-        tail_.back().type == WatchEvent::Type::kBookmark) {
-      tail_.back() = std::move(event);  // a newer proof replaces an unsent one
-      return false;
-    }
-    if (tail_.size() < buffer_) {  // a snapshot is the live log's size, not the backlog
-      tail_.push_back(std::move(event));
-      if (!armed_) return false;
-      armed_ = false;
-      return true;
-    }
-  }
-  return End(Error(absl::StatusCode::kResourceExhausted, "watch_too_slow",
-                   "the watcher read too slowly and the stream's buffer filled; reconnect "
-                   "with since = the last position received"));
-}
-
-bool WatchStream::End(absl::Status status) {
-  absl::MutexLock lock(&mu_);
-  if (!end_.ok()) return false;
-  end_ = std::move(status);
-  head_.clear();
-  head_.shrink_to_fit();
-  head_next_ = 0;
-  tail_.clear();
-  tail_.shrink_to_fit();
-  const bool wake = armed_;
-  armed_ = false;
-  return wake;
-}
-
-void WatchStream::CallWake() {
-  std::function<void()> wake;
-  {
-    absl::MutexLock lock(&mu_);
-    if (wake_ == nullptr) return;
-    wake = wake_;
-    ++waking_;
-  }
-  wake();
-  absl::MutexLock lock(&mu_);
-  --waking_;
-}
-
 // ---- WatchHub ----
 
 absl::StatusOr<std::unique_ptr<WatchHub>> WatchHub::Create(WatchHubOptions options) {
   if (options.store == nullptr) return InvalidField("store", "must not be null");
   if (options.clock == nullptr) return InvalidField("clock", "must not be null");
   if (options.stream_buffer < 16) return InvalidField("stream_buffer", "must be at least 16");
+  if (options.snapshot_page < 1 || options.snapshot_page > 65536) {
+    return InvalidField("snapshot_page", "must be between 1 and 65536");
+  }
   if (options.bookmark_interval < absl::Milliseconds(10) ||
       options.bookmark_interval > absl::Milliseconds(250)) {
     return InvalidField("bookmark_interval", "must be between 10ms and 250ms");
@@ -174,6 +78,7 @@ void WatchHub::Begin(uint64_t seq) {
 
 void WatchHub::Start() {
   if (!thread_.has_value()) thread_.emplace([this] { Loop(); });
+  if (!reader_.has_value()) reader_.emplace([this] { ReadLoop(); });
 }
 
 void WatchHub::Shutdown() {
@@ -183,9 +88,18 @@ void WatchHub::Shutdown() {
     stopping_ = true;
     streams.swap(streams_);
   }
+  {
+    absl::MutexLock lock(&read_mu_);
+    read_stopping_ = true;
+    read_queue_.clear();
+  }
   if (thread_.has_value()) {
     thread_->join();
     thread_.reset();
+  }
+  if (reader_.has_value()) {
+    reader_->join();
+    reader_.reset();
   }
   for (const std::shared_ptr<WatchStream>& stream : streams) {
     if (stream->End(ShuttingDown())) stream->CallWake();
@@ -235,51 +149,64 @@ bool WatchHub::ResumeLocked(const WatchPosition& since, WatchStream* stream) {
   return true;
 }
 
-absl::Status WatchHub::ReadSnapshot(uint64_t up_to, std::vector<WatchEvent>* events) {
-  const absl::Time now = options_.clock->Now();
-  uint64_t after = 0;
-  while (after < up_to) {
-    ASSIGN_OR_RETURN(std::vector<storage::RevocationEntry> page,
-                     options_.store->ReadRevocations(after, now, kSnapshotPage));
-    for (storage::RevocationEntry& entry : page) {
-      if (entry.seq > up_to) return absl::OkStatus();  // the tail brings the rest
-      events->push_back(EntryEvent(std::move(entry)));
-    }
-    if (page.size() < kSnapshotPage) break;
-    after = page.back().seq;
-  }
-  return absl::OkStatus();
+absl::StatusOr<std::shared_ptr<WatchStream>> WatchHub::Watch(
+    const std::optional<WatchPosition>& since, bool batches) {
+  std::shared_ptr<WatchStream> stream(
+      new WatchStream(this, options_.stream_buffer, batches ? options_.snapshot_page : 1));
+  stream->self_ = stream;
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return ShuttingDown();
+  // Subscribed at `dispatched_`: the tail brings every entry after it.
+  streams_.push_back(stream);
+  if (since.has_value() && ResumeLocked(*since, stream.get())) return stream;
+  absl::MutexLock stream_lock(&stream->mu_);
+  stream->head_.push_back(MarkerEvent(WatchEvent::Type::kReset, 0));
+  stream->head_.back().epoch = epoch_;
+  WatchStream::Snapshot& snapshot = stream->snapshot_.emplace();
+  snapshot.to = dispatched_;
+  snapshot.jwks_version = jwks_version_;
+  stream->MaybeReadLocked();  // the first page, read ahead
+  return stream;
 }
 
-absl::StatusOr<std::shared_ptr<WatchStream>> WatchHub::Watch(
-    const std::optional<WatchPosition>& since) {
-  std::shared_ptr<WatchStream> stream(new WatchStream(options_.stream_buffer));
-  uint64_t snapshot_to = 0;
-  std::string jwks_version;
+uint64_t WatchHub::pages_read() const {
+  absl::MutexLock lock(&read_mu_);
+  return pages_read_;
+}
+
+void WatchHub::RequestRead(std::weak_ptr<WatchStream> stream) {
+  absl::MutexLock lock(&read_mu_);
+  if (!read_stopping_) read_queue_.push_back(std::move(stream));
+}
+
+void WatchHub::ReadLoop() {
+  while (true) {
+    std::shared_ptr<WatchStream> stream;
+    {
+      absl::MutexLock lock(&read_mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_) {
+        return !read_queue_.empty() || read_stopping_;
+      };
+      read_mu_.Await(absl::Condition(&ready));
+      if (read_stopping_) return;
+      stream = read_queue_.front().lock();
+      read_queue_.pop_front();
+    }
+    if (stream != nullptr) ReadPage(stream.get());
+  }
+}
+
+void WatchHub::ReadPage(WatchStream* stream) {
+  uint64_t after = 0, folds = 0;
+  if (!stream->PageToRead(&after, &folds)) return;
+  const size_t limit = options_.snapshot_page;
+  absl::StatusOr<std::vector<storage::RevocationEntry>> page =
+      options_.store->ReadRevocations(after, options_.clock->Now(), limit);
   {
-    absl::MutexLock lock(&mu_);
-    if (stopping_) return ShuttingDown();
-    // Subscribed at `dispatched_`: the tail brings every entry after it.
-    streams_.push_back(stream);
-    if (since.has_value() && ResumeLocked(*since, stream.get())) return stream;
-    snapshot_to = dispatched_;
-    jwks_version = jwks_version_;
+    absl::MutexLock lock(&read_mu_);
+    ++pages_read_;
   }
-  std::vector<WatchEvent> events;
-  events.push_back(MarkerEvent(WatchEvent::Type::kReset, 0));
-  events.back().epoch = epoch_;
-  absl::Status read = ReadSnapshot(snapshot_to, &events);
-  if (!read.ok()) {
-    stream->Close();
-    return read;
-  }
-  events.push_back(MarkerEvent(WatchEvent::Type::kEndOfSnapshot, snapshot_to));
-  events.push_back(MarkerEvent(WatchEvent::Type::kKeys, 0));
-  events.back().jwks_version = std::move(jwks_version);
-  absl::MutexLock lock(&stream->mu_);
-  // Tail events queued while the snapshot was read come after it.
-  stream->head_ = std::move(events);
-  return stream;
+  if (stream->AddPage(std::move(page), limit, folds)) stream->CallWake();
 }
 
 void WatchHub::Loop() {
@@ -338,6 +265,7 @@ void WatchHub::Dispatch(bool bookmark) {
       }
       bool woke = false;
       for (const WatchEvent& event : events) woke = stream->Push(event) || woke;
+      if (bookmark) woke = stream->Tick() || woke;
       if (woke) {
         wake.push_back(stream);
         keep.push_back(*it);

@@ -19,23 +19,30 @@ namespace {
 namespace v1 = ::tokenauthority::v1;
 using Kind = storage::RevocationEntry::Kind;
 
+void ToProto(storage::RevocationEntry& in, v1::RevocationEvent* e) {
+  e->set_seq(in.seq);
+  e->set_kind(in.kind == Kind::kJti      ? v1::RevocationEvent::JTI
+              : in.kind == Kind::kFamily ? v1::RevocationEvent::FAMILY
+                                         : v1::RevocationEvent::SUBJECT);
+  // A jti is stored as the token holds it; a family id raw (the token's sid encodes it).
+  e->set_id(in.kind == Kind::kJti ? std::move(in.id) : core::EncodeFamilyId(in.id));
+  *e->mutable_revoked_at() = ToTimestamp(in.revoked_at);
+  *e->mutable_live_until() = ToTimestamp(in.live_until);
+}
+
 void ToProto(core::WatchEvent& in, v1::WatchRevocationsResponse* out) {
   out->Clear();
   switch (in.type) {
     case core::WatchEvent::Type::kReset:
       out->mutable_reset()->set_epoch(in.epoch);
       break;
-    case core::WatchEvent::Type::kEntry: {
-      v1::RevocationEvent* e = out->mutable_entry();
-      e->set_seq(in.entry.seq);
-      e->set_kind(in.entry.kind == Kind::kJti      ? v1::RevocationEvent::JTI
-                  : in.entry.kind == Kind::kFamily ? v1::RevocationEvent::FAMILY
-                                                   : v1::RevocationEvent::SUBJECT);
-      // A jti is stored as the token holds it; a family id raw (the token's sid encodes it).
-      e->set_id(in.entry.kind == Kind::kJti ? std::move(in.entry.id)
-                                            : core::EncodeFamilyId(in.entry.id));
-      *e->mutable_revoked_at() = ToTimestamp(in.entry.revoked_at);
-      *e->mutable_live_until() = ToTimestamp(in.entry.live_until);
+    case core::WatchEvent::Type::kEntry:
+      ToProto(in.entry, out->mutable_entry());
+      break;
+    case core::WatchEvent::Type::kEntries: {
+      auto* entries = out->mutable_batch()->mutable_entries();
+      entries->Reserve(static_cast<int>(in.entries.size()));
+      for (storage::RevocationEntry& entry : in.entries) ToProto(entry, entries->Add());
       break;
     }
     case core::WatchEvent::Type::kEndOfSnapshot:
@@ -62,13 +69,14 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchRevocationsR
     if (!caller.ok()) return FinishNow(caller.status());
     std::optional<core::WatchPosition> since;
     if (req.has_since()) since = core::WatchPosition{req.since().epoch(), req.since().seq()};
+    const bool batches = req.batches();
     {
       absl::MutexLock lock(&mu_);
       opening_ = true;
     }
     // The snapshot reads the store: never on gRPC's threads (issue 22).
-    const bool scheduled =
-        deps_.pool->Schedule([this, since] { Opened(deps_.authority->watch_hub().Watch(since)); });
+    const bool scheduled = deps_.pool->Schedule(
+        [this, since, batches] { Opened(deps_.authority->watch_hub().Watch(since, batches)); });
     if (!scheduled) {
       {
         absl::MutexLock lock(&mu_);
@@ -129,6 +137,9 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchRevocationsR
           case core::WatchStream::Poll::kEmpty:
             return;  // the hub wakes us
           case core::WatchStream::Poll::kEvent:
+            // The snapshot's batches are done: free what the message kept of them (Clear keeps
+            // a repeated field's elements for reuse).
+            if (event.type == core::WatchEvent::Type::kEndOfSnapshot) message_ = {};
             ToProto(event, &message_);
             writing_ = true;
             break;

@@ -368,6 +368,7 @@ TEST_CASE(
               finished = writers_done.load() == kWriters &&
                          e.seq >= static_cast<uint64_t>(kWriters * kPerWriter);
               break;
+            case Type::kEntries:  // only for a stream opened with batches
             case Type::kKeys:
               break;
           }

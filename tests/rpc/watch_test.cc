@@ -155,6 +155,53 @@ TEST_CASE(
   CHECK(EntryIds(events) == std::vector<std::string>{a.family_id(), b.family_id(), c.family_id()});
 }
 
+TEST_CASE(
+    "WatchRevocations: a watcher asking for batches gets the snapshot's pages as batch "
+    "messages, one that does not gets one entry per message (issue 27 item 4)",
+    "[rpc][watch]") {
+  TestServer server([](ServerOptions& o) { o.authority.watch_snapshot_page = 4; });
+  std::vector<std::string> revoked;
+  for (int i = 0; i < 10; ++i) {
+    v1::TokenPair pair;
+    REQUIRE(server.Issue(absl::StrCat("user-", i), &pair).ok());
+    REQUIRE(RevokeFamily(server, pair.family_id()).ok());
+    revoked.push_back(pair.family_id());
+  }
+  absl::SleepFor(absl::Milliseconds(100));  // dispatched: all ten in the snapshot
+  for (const bool batches : {true, false}) {
+    INFO("batches " << batches);
+    v1::WatchRevocationsRequest request;
+    request.set_batches(batches);
+    Watcher watcher(server.api(), server.admin_key(), request);
+    std::vector<Response> events;
+    REQUIRE(watcher.Read(&events, [](const Response& r) { return r.has_end_of_snapshot(); }));
+    std::vector<std::string> ids;
+    int batch_messages = 0, entry_messages = 0;
+    uint64_t last = 0;
+    for (const Response& e : events) {
+      if (e.has_entry()) ++entry_messages;
+      if (e.has_batch()) {
+        ++batch_messages;
+        CHECK(e.batch().entries_size() >= 1);
+        CHECK(e.batch().entries_size() <= 4);
+      }
+      std::vector<v1::RevocationEvent> entries(e.batch().entries().begin(),
+                                               e.batch().entries().end());
+      if (e.has_entry()) entries.push_back(e.entry());
+      for (const v1::RevocationEvent& entry : entries) {
+        CHECK(entry.seq() > last);
+        last = entry.seq();
+        CHECK(entry.kind() == v1::RevocationEvent::FAMILY);
+        ids.push_back(entry.id());
+      }
+    }
+    CHECK(ids == revoked);
+    CHECK(events.back().end_of_snapshot().seq() == last);
+    CHECK(entry_messages == (batches ? 0 : 10));
+    CHECK(batch_messages == (batches ? 3 : 0));  // pages of 4, 4 and 2
+  }
+}
+
 TEST_CASE("WatchRevocations: a caller without credentials is refused before any work",
           "[rpc][watch]") {
   TestServer server;
