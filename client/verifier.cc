@@ -427,6 +427,13 @@ absl::Status ValidateLocalVerifierOptions(const LocalVerifierOptions& options) {
   if (options.jwks_refetch_interval < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("jwks_refetch_interval: must not be negative");
   }
+  if (options.dpop_replay_cache_entries == 0) {
+    return absl::InvalidArgumentError("dpop_replay_cache_entries: must be at least 1");
+  }
+  if (options.dpop.max_age <= absl::ZeroDuration() ||
+      options.dpop.max_future < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("dpop: max_age must be positive, max_future not negative");
+  }
   return absl::OkStatus();
 }
 
