@@ -180,6 +180,8 @@ std::string EncodeFamily(const FamilyRecord& r, absl::Time drop_after) {
   if (r.access_live_until != absl::InfinitePast()) {
     p.set_access_live_until_micros(TimeToMicros(r.access_live_until));
   }
+  p.set_cnf_jkt(r.cnf_jkt);
+  p.set_cnf_x5t_s256(r.cnf_x5t_s256);
   return WithHeader(drop_after, p);
 }
 
@@ -206,6 +208,8 @@ absl::StatusOr<FamilyRecord> DecodeFamily(absl::string_view value) {
   r.access_live_until = p.access_live_until_micros() == 0
                             ? absl::InfinitePast()
                             : MicrosToTime(p.access_live_until_micros());
+  r.cnf_jkt = p.cnf_jkt();
+  r.cnf_x5t_s256 = p.cnf_x5t_s256();
   return r;
 }
 
@@ -248,6 +252,18 @@ absl::StatusOr<absl::Time> DecodeDeniedJti(absl::string_view value) {
   pb::DeniedJtiProto p;
   if (absl::Status s = ParseBody(value, "denylist", &p); !s.ok()) return s;
   return MicrosToTime(p.expires_at_micros());
+}
+
+std::string EncodeProofJti(absl::Time keep_until) {
+  pb::ProofJtiProto p;
+  p.set_keep_until_micros(TimeToMicros(keep_until));
+  return WithHeader(keep_until, p);
+}
+
+absl::StatusOr<absl::Time> DecodeProofJti(absl::string_view value) {
+  pb::ProofJtiProto p;
+  if (absl::Status s = ParseBody(value, "dpop_jtis", &p); !s.ok()) return s;
+  return MicrosToTime(p.keep_until_micros());
 }
 
 std::string EncodeSubject(const SubjectRecord& r) {

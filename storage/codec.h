@@ -9,6 +9,7 @@
 //     subjects          u16 BE len ‖ subject
 //     subject_families  u16 BE len ‖ subject ‖ u64 BE ~created_at ‖ family_id  (newest first)
 //     meta              ASCII names, e.g. "format_version"
+//     dpop_jtis         the DPoP replay key (32 bytes, token/dpop.h)
 // - Values: 1 format-version byte ‖ u64 BE drop-after (micros since the epoch; records are
 //   dead once now > drop-after) ‖ protobuf bytes (storage/records.proto). The expiry
 //   compaction filter reads only this 9-byte header.
@@ -36,8 +37,11 @@ namespace ta::storage {
 // change would be misread by an older binary (a new value layout, a changed key layout).
 // 2: the revocation log (column family `revocations`, meta keys kRevocationSeqKey and
 // kRevocationLogKey); a version-1 database is upgraded at open (its live revocations are
-// written into the log once).
-inline constexpr uint32_t kStoreFormatVersion = 2;
+// written into the log once). 3: the DPoP replay cache (column family `dpop_jtis`, made at
+// open) and the families' binding (FamilyRecordProto fields 18, 19); a version-2 database
+// needs nothing but the new number, which keeps an older binary (that would not open the new
+// column family) out with "store_format_too_new".
+inline constexpr uint32_t kStoreFormatVersion = 3;
 // First byte of every value.
 inline constexpr uint8_t kValueFormatVersion = 1;
 inline constexpr size_t kValueHeaderSize = 9;
@@ -67,6 +71,9 @@ enum class Cf : int {
   // The revocation log (seq -> entry): the ordered feed for followers. Its kJti entries
   // repeat kDenylist's rows on purpose, written in the same batch (see kDenylist).
   kRevocations = 7,
+  // The DPoP replay cache (TokenStore::RecordProofJti): replay key -> keep_until, dropped by
+  // the expiry filter.
+  kProofJtis = 8,
 };
 
 struct CfInfo {
@@ -76,7 +83,7 @@ struct CfInfo {
   bool point_lookups;      // read by exact key: worth a whole-key bloom filter
 };
 
-inline constexpr std::array<CfInfo, 8> kColumnFamilies = {{
+inline constexpr std::array<CfInfo, 9> kColumnFamilies = {{
     {Cf::kDefault, "default", false, false},
     {Cf::kFamilies, "families", true, true},
     {Cf::kRefresh, "refresh", true, true},
@@ -85,6 +92,7 @@ inline constexpr std::array<CfInfo, 8> kColumnFamilies = {{
     {Cf::kSubjectFamilies, "subject_families", true, false},
     {Cf::kMeta, "meta", false, true},
     {Cf::kRevocations, "revocations", true, false},
+    {Cf::kProofJtis, "dpop_jtis", true, true},
 }};
 
 inline constexpr const CfInfo& CfInfoOf(Cf cf) { return kColumnFamilies[static_cast<int>(cf)]; }
@@ -146,6 +154,10 @@ absl::StatusOr<RefreshRecord> DecodeRefresh(absl::string_view value);
 // Denylist entries drop at the token's own expiry.
 std::string EncodeDeniedJti(absl::Time expires_at);
 absl::StatusOr<absl::Time> DecodeDeniedJti(absl::string_view value);
+
+// DPoP replay-cache entries drop at their keep_until.
+std::string EncodeProofJti(absl::Time keep_until);
+absl::StatusOr<absl::Time> DecodeProofJti(absl::string_view value);
 
 // Subject records drop at record.expires_at.
 std::string EncodeSubject(const SubjectRecord& record);

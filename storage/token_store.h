@@ -56,6 +56,10 @@ struct FamilyRecord {
   // in records written before it existed: the store then assumes expires_at + 5 min (the
   // largest leeway), since access tokens never outlive their family.
   absl::Time access_live_until = absl::InfinitePast();
+  // What the session is bound to (DESIGN §13, RFC 7800 `cnf`), at most one set; both empty for
+  // a bearer session. Written once by CreateFamily, never changed.
+  std::string cnf_jkt;       // RFC 7638 thumbprint of the client's DPoP key (RFC 9449)
+  std::string cnf_x5t_s256;  // SHA-256 thumbprint of the client certificate (RFC 8705)
 };
 
 // One refresh token generation of a family; kept after it is spent, for reuse detection.
@@ -182,6 +186,8 @@ struct KeyRingBlob {
   std::string document;  // empty when the version is not newer than asked for
 };
 inline constexpr size_t kMaxKeyRingBytes = 1 << 20;
+// The longest key TokenStore::RecordProofJti takes (DPoP replay keys are 32-byte hashes).
+inline constexpr size_t kMaxReplayKeyBytes = 256;
 
 // An online backup of the store (TokenStore::CreateBackup).
 struct BackupRequest {
@@ -268,6 +274,17 @@ class TokenStore {
   virtual absl::Status DenyJti(absl::string_view jti, absl::Time expires_at) = 0;
   // true while now <= expires_at; false once past it.
   virtual absl::StatusOr<bool> IsJtiDenied(absl::string_view jti, absl::Time now) = 0;
+
+  // The DPoP replay cache (RFC 9449 §11.1), shared by every replica of the store: records
+  // `replay_key` (token/dpop.h DpopProof::replay_key) until `keep_until`. true when it was
+  // newly recorded (absent, or present but now > its keep_until: then it is recorded again
+  // with the new keep_until); false when it is there and not expired. Atomic: of concurrent
+  // calls with one key (on any replica) while it is live, exactly one gets true. Synced like
+  // every write. Expired rows are dropped by the purge (PurgeExpired, the reaper, the
+  // compaction filter) with the store's purge margin. INVALID_ARGUMENT
+  // "invalid_argument:replay_key" for an empty key or one over kMaxReplayKeyBytes.
+  virtual absl::StatusOr<bool> RecordProofJti(absl::string_view replay_key, absl::Time keep_until,
+                                              absl::Time now) = 0;
 
   // Merges `update` into the subject's record atomically (per subject; concurrent updates and
   // CreateFamily/Rotate of the subject are linearizable) and returns the merged record, synced:

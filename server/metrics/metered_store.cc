@@ -81,6 +81,12 @@ absl::StatusOr<bool> MeteredStore::IsJtiDenied(absl::string_view jti, absl::Time
   return Timed(StoreOp::kIsJtiDenied, [&] { return store_->IsJtiDenied(jti, now); });
 }
 
+absl::StatusOr<bool> MeteredStore::RecordProofJti(absl::string_view replay_key,
+                                                  absl::Time keep_until, absl::Time now) {
+  return Timed(StoreOp::kRecordProofJti,
+               [&] { return store_->RecordProofJti(replay_key, keep_until, now); });
+}
+
 absl::StatusOr<storage::SubjectRecord> MeteredStore::UpdateSubject(
     const storage::SubjectUpdate& update) {
   return Timed(StoreOp::kUpdateSubject, [&] { return store_->UpdateSubject(update); });

@@ -36,6 +36,8 @@ class MeteredStore final : public storage::TokenStore {
                                     absl::string_view revoked_by, absl::Time now) override;
   absl::Status DenyJti(absl::string_view jti, absl::Time expires_at) override;
   absl::StatusOr<bool> IsJtiDenied(absl::string_view jti, absl::Time now) override;
+  absl::StatusOr<bool> RecordProofJti(absl::string_view replay_key, absl::Time keep_until,
+                                      absl::Time now) override;
   absl::StatusOr<storage::SubjectRecord> UpdateSubject(
       const storage::SubjectUpdate& update) override;
   absl::StatusOr<std::optional<storage::SubjectRecord>> GetSubject(absl::string_view subject,

@@ -30,14 +30,15 @@ enum class StoreOp {
   kGetStats,
   kReadRevocations,
   kCreateBackup,
+  kRecordProofJti,
 };
-inline constexpr int kStoreOpCount = static_cast<int>(StoreOp::kCreateBackup) + 1;
+inline constexpr int kStoreOpCount = static_cast<int>(StoreOp::kRecordProofJti) + 1;
 inline absl::string_view StoreOpName(StoreOp op) {
   static constexpr absl::string_view kNames[kStoreOpCount] = {
       "create_family", "get_family",    "get_refresh",   "rotate",
       "revoke_family", "deny_jti",      "is_jti_denied", "update_subject",
       "get_subject",   "list_families", "purge_expired", "get_stats",
-      "read_revocations", "create_backup"};
+      "read_revocations", "create_backup", "record_proof_jti"};
   return kNames[static_cast<int>(op)];
 }
 

@@ -251,6 +251,22 @@ absl::StatusOr<bool> PostgresStore::IsJtiDenied(absl::string_view jti, absl::Tim
   return denied;
 }
 
+absl::StatusOr<bool> PostgresStore::RecordProofJti(absl::string_view replay_key,
+                                                   absl::Time keep_until, absl::Time now) {
+  if (replay_key.empty() || replay_key.size() > kMaxReplayKeyBytes) {
+    return ta::InvalidField("replay_key", "replay_key must be 1 to 256 bytes");
+  }
+  bool recorded = false;
+  // One statement (its own transaction): atomic across every replica sharing the database.
+  RETURN_IF_ERROR(Run([&](Connection& c) -> absl::Status {
+    ASSIGN_OR_RETURN(Rows rows, c.Exec(sql::kRecordProofJti,
+                                       Params().Bytes(replay_key).Time(keep_until).Time(now)));
+    recorded = rows.size() == 1;
+    return absl::OkStatus();
+  }));
+  return recorded;
+}
+
 absl::StatusOr<std::optional<SubjectRecord>> PostgresStore::GetSubject(absl::string_view subject,
                                                                        absl::Time now) {
   if (subject.empty() || subject.size() > kMaxSubjectSize) return std::nullopt;
@@ -304,7 +320,7 @@ absl::Status PostgresStore::ReapOnce(absl::Time now, bool wait, bool* more) {
     if (!mine) return absl::OkStatus();  // another replica is reaping
     for (const Statement* reap :
          {&sql::kReapRefresh, &sql::kReapFamilies, &sql::kReapDenylist, &sql::kReapSubjects,
-          &sql::kReapRevocations}) {
+          &sql::kReapRevocations, &sql::kReapProofJtis}) {
       ASSIGN_OR_RETURN(Rows rows, c.Exec(*reap, Params().Time(now).Int64(options_.reap_batch)));
       ASSIGN_OR_RETURN(int64_t deleted, rows.Int64(0, 0));
       if (deleted >= options_.reap_batch) *more = true;

@@ -31,7 +31,7 @@
 namespace ta::storage {
 
 // The newest schema version this binary knows (the migrations are in schema.cc).
-inline constexpr int64_t kPostgresSchemaVersion = 2;
+inline constexpr int64_t kPostgresSchemaVersion = 3;
 
 struct PostgresStoreOptions {
   // libpq connection string or URI (multi-host with target_session_attrs=read-write works).

@@ -69,6 +69,7 @@ void AppendFamily(Params& p, const FamilyRecord& f, absl::Time drop_after) {
   p.Time(f.created_at).Time(f.expires_at).Int64(static_cast<int64_t>(f.generation));
   p.Time(f.rotated_at).Bool(f.revoked).Time(f.revoked_at).Bytes(f.revoke_reason);
   p.Bytes(f.revoked_by).Time(drop_after).Time(f.access_live_until);
+  p.Bytes(f.cnf_jkt).Bytes(f.cnf_x5t_s256);
 }
 
 absl::StatusOr<WithDropAfter<FamilyRecord>> FamilyAt(const Rows& rows, int row) {
@@ -95,6 +96,8 @@ absl::StatusOr<WithDropAfter<FamilyRecord>> FamilyAt(const Rows& rows, int row) 
   f.revoked_by = Str(rows, row, 15);
   ASSIGN_OR_RETURN(out.drop_after, rows.Time(row, 16));
   ASSIGN_OR_RETURN(f.access_live_until, rows.Time(row, 17));
+  f.cnf_jkt = Str(rows, row, 18);
+  f.cnf_x5t_s256 = Str(rows, row, 19);
   if (f.family_id.size() != 16) return Corrupt("family id");
   return out;
 }

@@ -20,7 +20,7 @@
 
 namespace ta::storage::pg {
 
-inline constexpr int kFamilyColumns = 18;   // f.id ... f.drop_after, f.access_live_until
+inline constexpr int kFamilyColumns = 20;   // f.id ... f.access_live_until, f.cnf_*
 inline constexpr int kRefreshColumns = 8;   // r.family_id ... r.drop_after
 
 std::string EncodeStringList(const std::vector<std::string>& strings);
@@ -32,7 +32,7 @@ struct WithDropAfter {
   absl::Time drop_after;
 };
 
-// Appends the 18 parameters of kInsertFamily.
+// Appends the 20 parameters of kInsertFamily.
 void AppendFamily(Params& params, const FamilyRecord& f, absl::Time drop_after);
 // Reads the family columns starting at column 0 of `row`.
 absl::StatusOr<WithDropAfter<FamilyRecord>> FamilyAt(const Rows& rows, int row);

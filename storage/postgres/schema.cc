@@ -84,6 +84,15 @@ CREATE TABLE ta_keyring (
   version bigint NOT NULL,
   document bytea NOT NULL);
 )sql"},
+    // Version 3 (issue 26): the families' binding (RFC 7800 cnf; '' for a bearer session)
+    // and the DPoP replay cache shared by replicas (rows live until keep_until; the reaper
+    // drops them a purge margin later).
+    {3, R"sql(
+ALTER TABLE ta_families ADD COLUMN cnf_jkt bytea NOT NULL DEFAULT '',
+                        ADD COLUMN cnf_x5t_s256 bytea NOT NULL DEFAULT '';
+CREATE TABLE ta_dpop_jtis (replay_key bytea PRIMARY KEY, keep_until bigint NOT NULL);
+CREATE INDEX ta_dpop_jtis_drop ON ta_dpop_jtis (keep_until);
+)sql"},
 };
 
 absl::Status TooNew(int64_t version) {
@@ -139,11 +148,12 @@ absl::Status Migrate(Connection& conn) {
 
 namespace sql {
 
-#define TA_FAMILY_COLUMNS                                                                   \
-  "f.id, f.subject, f.client_id, f.audience, f.scope, f.metadata, f.issued_by, "            \
-  "f.extra_claims_json, f.created_at, f.expires_at, f.generation, f.rotated_at, f.revoked, " \
-  "f.revoked_at, f.revoke_reason, f.revoked_by, f.drop_after, f.access_live_until"
-#define TA_REFRESH_COLUMNS                                                                 \
+#define TA_FAMILY_COLUMNS                                                                       \
+  "f.id, f.subject, f.client_id, f.audience, f.scope, f.metadata, f.issued_by, "                \
+  "f.extra_claims_json, f.created_at, f.expires_at, f.generation, f.rotated_at, f.revoked, "    \
+  "f.revoked_at, f.revoke_reason, f.revoked_by, f.drop_after, f.access_live_until, f.cnf_jkt, " \
+  "f.cnf_x5t_s256"
+#define TA_REFRESH_COLUMNS                                                                     \
   "r.family_id, r.generation, r.secret_hash, r.scope, r.issued_at, r.expires_at, r.spent_at, " \
   "r.drop_after"
 
@@ -168,7 +178,8 @@ const Statement kInsertFamily{
     5, "ta_insert_family",
     "INSERT INTO ta_families VALUES ($1::bytea, $2::bytea, $3::bytea, $4::bytea, $5::bytea, "
     "$6::bytea, $7::bytea, $8::bytea, $9::int8, $10::int8, $11::int8, $12::int8, $13::bool, "
-    "$14::int8, $15::bytea, $16::bytea, $17::int8, $18::int8) ON CONFLICT (id) DO NOTHING"};
+    "$14::int8, $15::bytea, $16::bytea, $17::int8, $18::int8, $19::bytea, $20::bytea) "
+    "ON CONFLICT (id) DO NOTHING"};
 const Statement kRevokeFamily{
     6, "ta_revoke_family",
     "UPDATE ta_families f SET revoked = true, revoked_at = $2::int8, revoke_reason = $3::bytea, "
@@ -295,6 +306,19 @@ const Statement kInsertKeyRing{34, "ta_insert_keyring",
 const Statement kUpdateKeyRing{35, "ta_update_keyring",
                                "UPDATE ta_keyring SET version = version + 1, document = $2::bytea "
                                "WHERE id = 1 AND version = $1::int8"};
+
+// $1 replay key, $2 keep_until, $3 now. One row back when newly recorded: absent, or
+// present but expired (then overwritten). Concurrent inserts of one key serialise on its
+// index entry, and each re-checks the WHERE against the committed row: one wins.
+const Statement kRecordProofJti{
+    36, "ta_record_proof_jti",
+    "INSERT INTO ta_dpop_jtis VALUES ($1::bytea, $2::int8) ON CONFLICT (replay_key) DO UPDATE "
+    "SET keep_until = EXCLUDED.keep_until WHERE ta_dpop_jtis.keep_until < $3::int8 RETURNING 1"};
+const Statement kReapProofJtis{
+    37, "ta_reap_proof_jtis",
+    "WITH gone AS (DELETE FROM ta_dpop_jtis WHERE replay_key IN (SELECT replay_key FROM "
+    "ta_dpop_jtis WHERE keep_until < $1::int8 LIMIT $2::int8) RETURNING 1) "
+    "SELECT count(*) FROM gone"};
 
 // The database server's clock in microseconds since the epoch (clock_timestamp(): the time
 // of the call, not of the transaction's start). Index 44 leaves room below for others.

@@ -4,7 +4,8 @@
 //
 // Tables (DESIGN §6, §10): ta_families (with the subject index for keyset pagination, newest
 // first), ta_refresh (SHA-256 of the secret only), ta_denylist, ta_subjects, ta_revocations
-// (the revocation log), ta_meta (the schema version and the log's last number). Times are bigint microseconds since the epoch, always the caller's `now`,
+// (the revocation log), ta_dpop_jtis (the DPoP replay cache), ta_meta (the schema version and
+// the log's last number). Times are bigint microseconds since the epoch, always the caller's `now`,
 // never SQL now(); INT64_MIN/INT64_MAX stand for the infinite past/future. Ids, hashes,
 // subjects and every caller-supplied string are bytea, so any byte string round-trips
 // exactly. Each expiring row carries drop_after (indexed): readers hide rows once
@@ -43,7 +44,7 @@ namespace sql {
 extern const Statement kLockSubjectShared, kLockSubjectExclusive, kTryReaperLock, kReaperLock;
 extern const Statement kGetFamily, kGetFamilyForRotate, kInsertFamily, kRevokeFamily;
 extern const Statement kGetRefresh, kGetRefreshPair, kInsertRefresh, kRotate;
-extern const Statement kDenyJti, kIsJtiDenied;
+extern const Statement kDenyJti, kIsJtiDenied, kRecordProofJti, kReapProofJtis;
 extern const Statement kGetSubject, kSubjectCutoff, kUpsertSubject;
 extern const Statement kListFamilies;
 extern const Statement kReapFamilies, kReapRefresh, kReapDenylist, kReapSubjects;

@@ -43,6 +43,8 @@ class PostgresStore final : public TokenStore {
                                     absl::string_view revoked_by, absl::Time now) override;
   absl::Status DenyJti(absl::string_view jti, absl::Time expires_at) override;
   absl::StatusOr<bool> IsJtiDenied(absl::string_view jti, absl::Time now) override;
+  absl::StatusOr<bool> RecordProofJti(absl::string_view replay_key, absl::Time keep_until,
+                                      absl::Time now) override;
   absl::StatusOr<SubjectRecord> UpdateSubject(const SubjectUpdate& update) override;
   absl::StatusOr<std::optional<SubjectRecord>> GetSubject(absl::string_view subject,
                                                           absl::Time now) override;

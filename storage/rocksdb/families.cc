@@ -235,6 +235,26 @@ absl::StatusOr<bool> RocksDbStore::IsJtiDenied(absl::string_view jti, absl::Time
   return now <= expires_at;
 }
 
+absl::StatusOr<bool> RocksDbStore::RecordProofJti(absl::string_view replay_key,
+                                                  absl::Time keep_until, absl::Time now) {
+  if (replay_key.empty() || replay_key.size() > kMaxReplayKeyBytes) {
+    return ta::InvalidField("replay_key", "replay_key must be 1 to 256 bytes");
+  }
+  // The stripe makes the read-check-write atomic among this process's callers, the only
+  // writers of an embedded store.
+  absl::MutexLock lock(&StripeOf(replay_key));
+  const std::string key(replay_key);
+  ASSIGN_OR_RETURN(std::optional<std::string> seen, Read(Cf::kProofJtis, key));
+  if (seen.has_value()) {
+    ASSIGN_OR_RETURN(absl::Time kept_until, DecodeProofJti(*seen));
+    if (now <= kept_until) return false;
+  }
+  rocksdb::WriteBatch batch;
+  batch.Put(Handle(Cf::kProofJtis), key, EncodeProofJti(keep_until));
+  RETURN_IF_ERROR(Write(&batch, "record a DPoP proof"));
+  return true;
+}
+
 absl::StatusOr<FamilyPage> RocksDbStore::ListFamilies(const ListFamiliesQuery& q) {
   if (q.subject.empty() || q.subject.size() > kMaxSubjectSize) {
     return ta::InvalidField("subject", "subject must be 1 to 256 bytes");

@@ -224,7 +224,8 @@ absl::Status RocksDbStore::EnsureFormatVersion() {
     if (version == kStoreFormatVersion) return absl::OkStatus();
     // Version 1 had no revocation log: write its live revocations into it once. The new
     // version is stored only after that succeeded, so an interrupted upgrade runs again.
-    RETURN_IF_ERROR(BackfillLog());
+    // Version 2 lacked only the replay cache's column family, made at open.
+    if (version < 2) RETURN_IF_ERROR(BackfillLog());
   }
   rocksdb::WriteBatch batch;
   batch.Put(Handle(Cf::kMeta), std::string(kFormatVersionKey),

@@ -79,6 +79,11 @@ class SwitchableStore final : public TokenStore {
     if (down) return Down();
     return real_->IsJtiDenied(jti, now);
   }
+  absl::StatusOr<bool> RecordProofJti(absl::string_view key, absl::Time keep_until,
+                                      absl::Time now) override {
+    if (down) return Down();
+    return real_->RecordProofJti(key, keep_until, now);
+  }
   absl::StatusOr<storage::SubjectRecord> UpdateSubject(const storage::SubjectUpdate& u) override {
     if (down) return Down();
     return real_->UpdateSubject(u);

@@ -49,10 +49,27 @@ TEST_CASE("Codec: family record round-trips with microsecond times", "[storage][
   CHECK(back->revoked_at == f.revoked_at);
   CHECK(back->revoke_reason == "admin");
   CHECK(back->revoked_by == "ops");
+  CHECK(back->cnf_jkt.empty());  // a bearer session
+  CHECK(back->cnf_x5t_s256.empty());
   absl::StatusOr<ValueHeader> header = DecodeValueHeader(value);
   REQUIRE(header.ok());
   CHECK(header->version == kValueFormatVersion);
   CHECK(header->drop_after_micros == static_cast<uint64_t>(absl::ToUnixMicros(f.expires_at)));
+}
+
+TEST_CASE("Codec: a bound family keeps its confirmation", "[storage][codec]") {
+  FamilyRecord f = testing::MakeFamily(FamilyIdFor(8), "alice", kNow);
+  f.cnf_jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+  absl::StatusOr<FamilyRecord> back = DecodeFamily(EncodeFamily(f, f.expires_at));
+  REQUIRE(back.ok());
+  CHECK(back->cnf_jkt == f.cnf_jkt);
+  CHECK(back->cnf_x5t_s256.empty());
+  f.cnf_jkt.clear();
+  f.cnf_x5t_s256 = "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2";
+  back = DecodeFamily(EncodeFamily(f, f.expires_at));
+  REQUIRE(back.ok());
+  CHECK(back->cnf_jkt.empty());
+  CHECK(back->cnf_x5t_s256 == f.cnf_x5t_s256);
 }
 
 TEST_CASE("Codec: refresh record round-trips with and without spent_at", "[storage][codec]") {
@@ -99,6 +116,12 @@ TEST_CASE("Codec: denylist, index and format-version values round-trip", "[stora
   REQUIRE(exp.ok());
   CHECK(*exp == kNow);
   absl::StatusOr<ValueHeader> header = DecodeValueHeader(EncodeSubjectFamilyEntry(kNow));
+  REQUIRE(header.ok());
+  CHECK(header->drop_after_micros == static_cast<uint64_t>(absl::ToUnixMicros(kNow)));
+  absl::StatusOr<absl::Time> kept = DecodeProofJti(EncodeProofJti(kNow));
+  REQUIRE(kept.ok());
+  CHECK(*kept == kNow);
+  header = DecodeValueHeader(EncodeProofJti(kNow));
   REQUIRE(header.ok());
   CHECK(header->drop_after_micros == static_cast<uint64_t>(absl::ToUnixMicros(kNow)));
   absl::StatusOr<uint32_t> version = DecodeFormatVersion(EncodeFormatVersion(7));
@@ -217,15 +240,16 @@ TEST_CASE("Codec: malformed index keys and page tokens are rejected", "[storage]
 
 TEST_CASE("Codec: the column-family registry is stable", "[storage][codec]") {
   // Never renumber or rename: names are stored in every database.
-  const char* expected[] = {"default",          "families", "refresh",    "denylist",
-                            "subjects",         "subject_families", "meta", "revocations"};
-  REQUIRE(kColumnFamilies.size() == 8);
+  const char* expected[] = {"default",          "families", "refresh",     "denylist", "subjects",
+                            "subject_families", "meta",     "revocations", "dpop_jtis"};
+  REQUIRE(kColumnFamilies.size() == 9);
   for (size_t i = 0; i < kColumnFamilies.size(); ++i) {
     CHECK(static_cast<size_t>(kColumnFamilies[i].id) == i);
     CHECK(kColumnFamilies[i].name == expected[i]);
   }
   CHECK_FALSE(CfInfoOf(Cf::kMeta).expires);
   CHECK(CfInfoOf(Cf::kRevocations).expires);
+  CHECK(CfInfoOf(Cf::kProofJtis).expires);
 }
 
 }  // namespace

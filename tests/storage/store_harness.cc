@@ -90,6 +90,7 @@ class RocksDbHarness final : public StoreHarness {
       case Records::kSubjects: return Cf::kSubjects;
       case Records::kSubjectIndex: return Cf::kSubjectFamilies;
       case Records::kRevocations: return Cf::kRevocations;
+      case Records::kProofJtis: return Cf::kProofJtis;
     }
     return Cf::kDefault;
   }
@@ -111,6 +112,10 @@ class PostgresHarness final : public StoreHarness {
 
   void Reopen() override {
     store_.reset();
+    store_ = OpenReplica();
+  }
+
+  std::unique_ptr<TokenStore> OpenReplica() override {
     PostgresStoreOptions o;
     o.dsn = db_->dsn();
     o.clock = &clock_;
@@ -119,7 +124,7 @@ class PostgresHarness final : public StoreHarness {
     absl::StatusOr<std::unique_ptr<TokenStore>> opened = OpenPostgresStore(o);
     INFO(opened.status().ToString());
     REQUIRE(opened.ok());
-    store_ = *std::move(opened);
+    return *std::move(opened);
   }
 
   size_t PhysicalCount(Records records) override {
@@ -128,6 +133,7 @@ class PostgresHarness final : public StoreHarness {
     if (records == Records::kDenylist) table = "ta_denylist";
     if (records == Records::kSubjects) table = "ta_subjects";
     if (records == Records::kRevocations) table = "ta_revocations";
+    if (records == Records::kProofJtis) table = "ta_dpop_jtis";
     auto rows = Sql(absl::StrCat("SELECT count(*) FROM ", table));
     return std::stoul(rows[0][0]);
   }

@@ -31,7 +31,15 @@
 namespace ta::storage::testing {
 
 // What PhysicalCount counts.
-enum class Records { kFamilies, kRefresh, kDenylist, kSubjects, kSubjectIndex, kRevocations };
+enum class Records {
+  kFamilies,
+  kRefresh,
+  kDenylist,
+  kSubjects,
+  kSubjectIndex,
+  kRevocations,
+  kProofJtis,
+};
 
 class StoreHarness {
  public:
@@ -49,6 +57,9 @@ class StoreHarness {
   virtual std::map<std::string, absl::Time> DenylistRows() = 0;
   // Overwrites a stored family's encoded data with bytes no decoder accepts.
   virtual void CorruptFamily(const std::string& family_id) = 0;
+  // A second store on the same data, as another replica would open it (same clock); nullptr
+  // for an engine only one process opens (RocksDB).
+  virtual std::unique_ptr<TokenStore> OpenReplica() { return nullptr; }
 
   // Creates family FamilyIdFor(n) of `subject` at Now() with its generation-0 record.
   FamilyRecord Create(uint64_t n, absl::string_view subject = "alice");

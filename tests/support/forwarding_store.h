@@ -51,6 +51,10 @@ class ForwardingStore : public storage::TokenStore {
   absl::StatusOr<bool> IsJtiDenied(absl::string_view jti, absl::Time now) override {
     return inner_->IsJtiDenied(jti, now);
   }
+  absl::StatusOr<bool> RecordProofJti(absl::string_view key, absl::Time keep_until,
+                                      absl::Time now) override {
+    return inner_->RecordProofJti(key, keep_until, now);
+  }
   absl::StatusOr<storage::SubjectRecord> UpdateSubject(const storage::SubjectUpdate& u) override {
     return inner_->UpdateSubject(u);
   }
