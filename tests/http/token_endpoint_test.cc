@@ -54,6 +54,13 @@ class CountingStore final : public ta::testing::ForwardingStore {
     ++writes;
     return down ? Down() : ForwardingStore::DenyJti(jti, exp);
   }
+  // The DPoP replay cache: a write per proof.
+  absl::StatusOr<bool> RecordProofJti(absl::string_view key, absl::Time keep_until,
+                                      absl::Time now) override {
+    ++writes;
+    if (down) return Down();
+    return ForwardingStore::RecordProofJti(key, keep_until, now);
+  }
   absl::StatusOr<storage::SubjectRecord> UpdateSubject(const storage::SubjectUpdate& u) override {
     ++writes;
     if (down) return Down();
