@@ -18,6 +18,7 @@
 #include "base/error.h"
 #include "base/revocation.h"
 #include "token/ids.h"
+#include "token/proof_replay_cache.h"
 #include "token/revocation_view.h"
 #include "token/verification_keys.h"
 #include "tokenauthority/v1/token_authority.grpc.pb.h"
@@ -101,6 +102,7 @@ class LocalVerifier::Impl {
     policy_.issuer = options_.issuer;
     policy_.audience = options_.audience;
     policy_.leeway = options_.leeway;
+    policy_.dpop = options_.dpop;
   }
 
   ~Impl() {
@@ -116,7 +118,9 @@ class LocalVerifier::Impl {
     thread_ = std::thread([this] { Run(); });
   }
 
-  absl::StatusOr<token::AccessDecision> Verify(absl::string_view token) const {
+  absl::StatusOr<token::AccessDecision> Verify(absl::string_view token,
+                                               const token::PresentedProof& proof,
+                                               bool binding_checked_by_caller) const {
     if (token::LooksLikeRefreshToken(token)) {
       token::AccessDecision inactive;
       inactive.inactive_reason = "not_an_access_token";
@@ -129,8 +133,17 @@ class LocalVerifier::Impl {
       view = view_;
       keys = keys_;
     }
-    absl::StatusOr<token::AccessDecision> decision =
-        token::DecideAccessToken(token, *keys, *view, policy_, clock_->Now());
+    token::AccessPolicy policy = policy_;
+    policy.binding_checked_by_caller = binding_checked_by_caller;
+    auto decide = [&] {
+      const absl::Time now = clock_->Now();
+      auto record = [this, now](const token::DpopProof& p) {
+        return replays_.Record(p.replay_key, p.iat + options_.dpop.max_age + absl::Seconds(1), now);
+      };
+      return token::DecideAccessToken(
+          token, *keys, *view, policy, now, [](absl::Time) { return false; }, proof, record);
+    };
+    absl::StatusOr<token::AccessDecision> decision = decide();
     if (decision.ok() && !decision->active && decision->inactive_reason == "unknown_kid" &&
         RefetchForUnknownKid(keys)) {
       {
@@ -138,7 +151,7 @@ class LocalVerifier::Impl {
         view = view_;
         keys = keys_;
       }
-      decision = token::DecideAccessToken(token, *keys, *view, policy_, clock_->Now());
+      decision = decide();
     }
     return decision;
   }
@@ -371,6 +384,7 @@ class LocalVerifier::Impl {
   const LocalVerifierOptions options_;
   const Clock* const clock_;
   token::AccessPolicy policy_;
+  mutable token::ProofReplayCache replays_{options_.dpop_replay_cache_entries};
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<tokenauthority::v1::TokenAuthority::Stub> stub_;
   std::thread thread_;
@@ -427,7 +441,13 @@ LocalVerifier::LocalVerifier(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 LocalVerifier::~LocalVerifier() = default;
 
 absl::StatusOr<token::AccessDecision> LocalVerifier::Verify(absl::string_view access_token) const {
-  return impl_->Verify(access_token);
+  return impl_->Verify(access_token, token::PresentedProof(), false);
+}
+
+absl::StatusOr<token::AccessDecision> LocalVerifier::Verify(absl::string_view access_token,
+                                                            const token::PresentedProof& proof,
+                                                            bool binding_checked_by_caller) const {
+  return impl_->Verify(access_token, proof, binding_checked_by_caller);
 }
 
 bool LocalVerifier::WaitUntilCurrent(absl::Duration timeout) const {

@@ -59,6 +59,15 @@ struct LocalVerifierOptions {
   // Least time between two JWKS fetches caused by an unknown kid. Default 1 s.
   absl::Duration jwks_refetch_interval = absl::Seconds(1);
 
+  // Sender-constrained tokens (Verify with a proof): the DPoP proof window and algorithms,
+  // as the server's (--dpop_max_age). Default that of token::DpopPolicy.
+  token::DpopPolicy dpop;
+  // The in-process replay cache of DPoP proofs (token/proof_replay_cache.h): at most this
+  // many proofs within their window; past it Verify fails closed (RESOURCE_EXHAUSTED
+  // "dpop_replay_cache_full"). Per verifier: processes do not share it. Default 100,000
+  // (~10 MB).
+  size_t dpop_replay_cache_entries = 100'000;
+
   // Judges exp/nbf/iat and the bookmarks' age. Default (null): Clock::Real(). Not owned.
   const Clock* clock = nullptr;
 };
@@ -95,6 +104,17 @@ class LocalVerifier {
   // token is inactive, "not_an_access_token"). Errors: UNAVAILABLE "revocations_stale" (see
   // the header comment).
   absl::StatusOr<token::AccessDecision> Verify(absl::string_view access_token) const;
+  // As above, for a request that came with `proof`: a bound token (its `cnf`) is active only
+  // with a proof by its key (RFC 9449 §7: the request's DPoP header, method and absolute URL;
+  // its ath must be the token's hash) or its certificate (RFC 8705 §3: the thumbprint of the
+  // TLS connection's client certificate), each DPoP proof once (an in-process replay cache,
+  // see LocalVerifierOptions). The one decision (token/access_decision.h step 5), as
+  // Introspect with the same proof. Without a proof a bound token is inactive
+  // "proof_required" (as Verify(access_token)); set `binding_checked_by_caller` to get it
+  // active with its cnf in the claims, to check yourself.
+  absl::StatusOr<token::AccessDecision> Verify(absl::string_view access_token,
+                                               const token::PresentedProof& proof,
+                                               bool binding_checked_by_caller = false) const;
 
   // Waits (real time) until the view is current by the clock, or `timeout`. True when it is.
   bool WaitUntilCurrent(absl::Duration timeout) const;

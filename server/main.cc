@@ -84,6 +84,11 @@ ABSL_FLAG(absl::Duration, family_ttl, kPolicy.family_ttl, "absolute lifetime of 
 ABSL_FLAG(absl::Duration, leeway, kPolicy.leeway, "clock skew allowed on exp/nbf/iat");
 ABSL_FLAG(absl::Duration, reuse_grace, kPolicy.reuse_grace,
           "window in which the predecessor refresh token returns the same successor (0 = off)");
+ABSL_FLAG(bool, dpop_nonce, false,
+          "require RFC 9449 server nonces in DPoP proofs (use_dpop_nonce; replicas sharing the "
+          "key ring agree on them)");
+ABSL_FLAG(absl::Duration, dpop_max_age, kPolicy.dpop.max_age,
+          "how old a DPoP proof (its iat) may be; the replay cache keeps jtis that long");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve TLS");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
 ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA bundle: require client certificates (mTLS)");
@@ -155,7 +160,7 @@ const std::vector<FlagGroup>& FlagGroups() {
       {"signing keys", {"key_dir", "key_encryption_key_file", "key_publish_delay", "signing_alg",
                         "retired_key_window", "allow_hs256", "jwks_max_age"}},
       {"tokens", {"issuer", "default_audience", "access_ttl", "refresh_idle_ttl", "family_ttl",
-                  "leeway", "reuse_grace", "verify_cache_mb"}},
+                  "leeway", "reuse_grace", "verify_cache_mb", "dpop_nonce", "dpop_max_age"}},
       {"callers and TLS", {"callers_file", "tls_cert", "tls_key", "tls_client_ca",
                            "tls_allow_no_client_cert"}},
       {"audit", {"audit_log"}},
@@ -245,6 +250,8 @@ ta::ServerOptions OptionsFromFlags(ta::OffsetClock* clock) {
   o.authority.family_ttl = absl::GetFlag(FLAGS_family_ttl);
   o.authority.leeway = absl::GetFlag(FLAGS_leeway);
   o.authority.reuse_grace = absl::GetFlag(FLAGS_reuse_grace);
+  o.authority.dpop_nonce = absl::GetFlag(FLAGS_dpop_nonce);
+  o.authority.dpop.max_age = absl::GetFlag(FLAGS_dpop_max_age);
   o.authority.verify_cache_bytes = absl::GetFlag(FLAGS_verify_cache_mb) << 20;
   o.authority.clock = clock;
   o.tls_cert = absl::GetFlag(FLAGS_tls_cert);

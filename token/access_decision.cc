@@ -4,7 +4,9 @@
 #include <utility>
 
 #include "base/error.h"
+#include "base/status_macros.h"
 #include "token/ids.h"
+#include "token/proof_check.h"
 
 namespace ta::token {
 namespace {
@@ -23,6 +25,25 @@ bool IsVerdictOnToken(const absl::Status& status) {
          status.code() == absl::StatusCode::kInvalidArgument;
 }
 
+// Step 5: "" when the binding of a verified token holds (or it has none), else the reason.
+absl::StatusOr<std::string> BindingProblem(absl::string_view token, const Confirmation& cnf,
+                                           const AccessPolicy& policy, absl::Time now,
+                                           const PresentedProof& proof, RecordProof record_proof) {
+  if (cnf.empty()) return std::string();
+  if (proof.empty() && policy.binding_checked_by_caller) return std::string();
+  ProofContext context;
+  context.policy = policy.dpop;
+  context.access_token = token;
+  absl::StatusOr<std::optional<DpopProof>> checked = CheckBoundProof(cnf, proof, context, now);
+  if (!checked.ok()) {
+    if (!IsVerdictOnToken(checked.status())) return checked.status();
+    return ReasonOf(checked.status());
+  }
+  if (!checked->has_value()) return std::string();
+  ASSIGN_OR_RETURN(bool first_use, record_proof(**checked));
+  return first_use ? std::string() : std::string(reason::kDpopReplayed);
+}
+
 }  // namespace
 
 absl::StatusOr<AccessDecision> DecideAccessToken(absl::string_view token,
@@ -30,6 +51,16 @@ absl::StatusOr<AccessDecision> DecideAccessToken(absl::string_view token,
                                                  const RevocationView& view,
                                                  const AccessPolicy& policy, absl::Time now,
                                                  CatchUpView catch_up) {
+  return DecideAccessToken(token, keys, view, policy, now, catch_up, PresentedProof(),
+                           [](const DpopProof&) -> absl::StatusOr<bool> { return true; });
+}
+
+absl::StatusOr<AccessDecision> DecideAccessToken(absl::string_view token,
+                                                 const VerificationKeys& keys,
+                                                 const RevocationView& view,
+                                                 const AccessPolicy& policy, absl::Time now,
+                                                 CatchUpView catch_up, const PresentedProof& proof,
+                                                 RecordProof record_proof) {
   VerifyPolicy verify;
   verify.expected_typ = "at+jwt";
   verify.issuer = policy.issuer;
@@ -53,6 +84,9 @@ absl::StatusOr<AccessDecision> DecideAccessToken(absl::string_view token,
   }
   absl::string_view revoked = view.Check(claims.jti, *family_id, now);
   if (!revoked.empty()) return Inactive(revoked);
+  ASSIGN_OR_RETURN(std::string unbound,
+                   BindingProblem(token, claims.cnf, policy, now, proof, record_proof));
+  if (!unbound.empty()) return Inactive(unbound);
   AccessDecision out;
   out.active = true;
   out.jwt = *std::move(jwt);

@@ -8,7 +8,12 @@
 //      exp/nbf/iat with the leeway;
 //   2. its sid is a family id (16 bytes, base64url);
 //   3. the revocation view is current (or is brought current by `catch_up`);
-//   4. neither its jti, its family nor its subject's cutoff is revoked in the view.
+//   4. neither its jti, its family nor its subject's cutoff is revoked in the view;
+//   5. a bound token (its `cnf` claim, RFC 7800; DESIGN §13) comes with a proof by its key or
+//      certificate (proof_check.h CheckBoundProof, with ath = the token's hash), whose replay
+//      key `record_proof` records for the first time ("dpop_replayed" otherwise); without any
+//      proof it is inactive "proof_required", unless policy.binding_checked_by_caller (the
+//      caller checks the returned cnf itself). A bearer token ignores any proof.
 // A verdict on the token (1, 2, 4) is an inactive decision with its reason; a failure to judge
 // it (a view that stays stale, keys that cannot answer) is an error status.
 // Thread-safety: a pure function over thread-safe arguments.
@@ -23,6 +28,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "token/binding.h"
+#include "token/dpop.h"
 #include "token/jwt.h"
 #include "token/revocation_view.h"
 #include "token/verification_keys.h"
@@ -39,6 +46,11 @@ struct AccessPolicy {
   absl::Duration leeway = absl::Seconds(30);
   // Longer tokens are inactive ("token_too_large") before any parsing. Default 8 KiB.
   size_t max_token_bytes = 8192;
+  // How the DPoP proof presented with a bound token is checked (its window, algorithms).
+  DpopPolicy dpop;
+  // A bound token without a proof is active (with its cnf in the claims): the caller checks
+  // the binding itself. Default false: such a token is inactive ("proof_required").
+  bool binding_checked_by_caller = false;
 };
 
 struct AccessDecision {
@@ -50,6 +62,11 @@ struct AccessDecision {
   // Active only: the verified token (its claims and their JSON text).
   std::shared_ptr<const VerifiedJwt> jwt;
 };
+
+// The replay cache of the proofs presented with bound tokens: records `proof.replay_key`
+// until it can no longer verify; true when it was not there yet. The server's is the store's
+// (TokenStore::RecordProofJti, shared by replicas); a local verifier keeps its own.
+using RecordProof = absl::FunctionRef<absl::StatusOr<bool>(const DpopProof& proof)>;
 
 // Called when `view` is not current at `now`, to bring it current (the server's follower
 // reads the log; a client waits for its feed). Returns whether the view now is current.
@@ -65,6 +82,14 @@ absl::StatusOr<AccessDecision> DecideAccessToken(absl::string_view token,
                                                  const RevocationView& view,
                                                  const AccessPolicy& policy, absl::Time now,
                                                  CatchUpView catch_up);
+// As above, with what the resource server received with the token (step 5). Errors of
+// `record_proof` are returned as they are.
+absl::StatusOr<AccessDecision> DecideAccessToken(absl::string_view token,
+                                                 const VerificationKeys& keys,
+                                                 const RevocationView& view,
+                                                 const AccessPolicy& policy, absl::Time now,
+                                                 CatchUpView catch_up, const PresentedProof& proof,
+                                                 RecordProof record_proof);
 // As above, for a view with nothing to catch up with: a stale view is an error at once.
 absl::StatusOr<AccessDecision> DecideAccessToken(absl::string_view token,
                                                  const VerificationKeys& keys,

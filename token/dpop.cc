@@ -184,7 +184,10 @@ absl::StatusOr<DpopProof> CheckClaims(const rapidjson::Document& doc, const Dpop
   }
   if (request.nonce.has_value()) {
     ASSIGN_OR_RETURN(std::optional<std::string> nonce, StringClaim(doc, "nonce"));
-    if (!nonce.has_value() || !ConstantTimeEquals(*nonce, *request.nonce)) {
+    const bool current = nonce.has_value() && ConstantTimeEquals(*nonce, *request.nonce);
+    const bool previous = nonce.has_value() && request.previous_nonce.has_value() &&
+                          ConstantTimeEquals(*nonce, *request.previous_nonce);
+    if (!current && !previous) {
       return Reject(reason::kDpopNonceMismatch, "DPoP nonce is missing or not the current one");
     }
   }

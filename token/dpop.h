@@ -60,8 +60,11 @@ struct DpopRequest {
   absl::string_view url;     // the request's absolute URL (query and fragment ignored)
   // With an access token, the proof must carry ath = BASE64URL(SHA-256(token)).
   std::optional<absl::string_view> access_token;
-  // When the server demands a nonce (RFC 9449 §8), the proof's "nonce" must equal it.
+  // When the server demands a nonce (RFC 9449 §8), the proof's "nonce" must equal it, or
+  // previous_nonce when that is set too (the nonce of the window just ended, so a client
+  // that fetched one just before it changed is not refused).
   std::optional<absl::string_view> nonce;
+  std::optional<absl::string_view> previous_nonce;
 };
 
 struct DpopPolicy {

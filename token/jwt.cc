@@ -34,7 +34,7 @@ absl::Status Malformed(absl::string_view message) {
 
 bool IsStandardClaim(absl::string_view name) {
   static const auto* const kNames = new absl::flat_hash_set<absl::string_view>(
-      {"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "sid"});
+      {"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "sid", "cnf"});
   return kNames->contains(name);
 }
 
@@ -74,6 +74,11 @@ absl::Status ValidateForSigning(const JwtClaims& c) {
   RETURN_IF_ERROR(RequireText("client_id", c.client_id, true));
   RETURN_IF_ERROR(RequireText("scope", c.scope, false));
   RETURN_IF_ERROR(RequireText("sid", c.sid, false));
+  if (!c.cnf.jkt.empty() && !c.cnf.x5t_s256.empty()) {
+    return ta::InvalidField("cnf", "cnf names both a key and a certificate");
+  }
+  RETURN_IF_ERROR(RequireText("cnf", c.cnf.jkt, false));
+  RETURN_IF_ERROR(RequireText("cnf", c.cnf.x5t_s256, false));
   if (c.aud.empty()) return ta::InvalidField("aud", "required claim is empty");
   for (const std::string& a : c.aud) RETURN_IF_ERROR(RequireText("aud", a, true));
   if (c.exp <= c.iat) return ta::InvalidField("exp", "exp must be after iat");
@@ -124,8 +129,23 @@ absl::Status ReadAudience(const rapidjson::Value& v, std::vector<std::string>* a
   return absl::OkStatus();
 }
 
+// RFC 7800 cnf as we issue it: one member, jkt or x5t#S256, a non-empty string.
+absl::Status ReadConfirmation(const rapidjson::Value& v, Confirmation* cnf) {
+  if (!v.IsObject() || v.MemberCount() != 1) return Malformed("cnf is not a one-member object");
+  const auto& m = *v.MemberBegin();
+  if (!m.value.IsString() || m.value.GetStringLength() == 0) {
+    return Malformed("cnf member is not a string");
+  }
+  absl::string_view name = StringOf(m.name);
+  std::string* out = name == "jkt" ? &cnf->jkt : name == "x5t#S256" ? &cnf->x5t_s256 : nullptr;
+  if (out == nullptr) return Malformed("cnf names an unknown confirmation method");
+  out->assign(m.value.GetString(), m.value.GetStringLength());
+  return absl::OkStatus();
+}
+
 absl::Status ReadStandardClaim(absl::string_view name, const rapidjson::Value& v, JwtClaims* c) {
   if (name == "aud") return ReadAudience(v, &c->aud);
+  if (name == "cnf") return ReadConfirmation(v, &c->cnf);
   absl::Time* time = name == "exp"   ? &c->exp
                      : name == "nbf" ? &c->nbf
                      : name == "iat" ? &c->iat
@@ -261,6 +281,13 @@ absl::StatusOr<std::string> EncodeClaims(const JwtClaims& c) {
   WriteMember(w, "client_id", c.client_id);
   if (!c.scope.empty()) WriteMember(w, "scope", c.scope);
   if (!c.sid.empty()) WriteMember(w, "sid", c.sid);
+  if (!c.cnf.empty()) {
+    WriteKey(w, "cnf");
+    w.StartObject();
+    if (!c.cnf.jkt.empty()) WriteMember(w, "jkt", c.cnf.jkt);
+    if (!c.cnf.x5t_s256.empty()) WriteMember(w, "x5t#S256", c.cnf.x5t_s256);
+    w.EndObject();
+  }
   if (extra.IsObject()) {
     for (const auto& m : extra.GetObject()) {
       WriteKey(w, StringOf(m.name));

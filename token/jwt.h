@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "token/binding.h"
 
 namespace ta::token {
 
@@ -64,6 +65,10 @@ struct JwtClaims {
   absl::Time nbf = absl::InfinitePast();
   absl::Time exp = absl::InfinitePast();  // NumericDate: whole seconds (floored)
   std::string jti, client_id, scope, sid;
+  // RFC 7800 `cnf` of a sender-constrained token (binding.h): {"jkt": ...} (RFC 9449 §6) or
+  // {"x5t#S256": ...} (RFC 8705 §3.1); omitted when empty. A token whose cnf is not an
+  // object with exactly one of them, a non-empty string, is malformed.
+  Confirmation cnf;
   std::string extra_json;  // "" or a JSON object text of additional claims
 };
 

@@ -19,7 +19,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "base/error.h"
+#include "base/status_macros.h"
 #include "client/sidecar/http_face.h"
+#include "token/proof_check.h"
 #include "tokenauthority/v1/token_authority.grpc.pb.h"
 
 namespace ta::client {
@@ -55,7 +57,14 @@ absl::Status IntrospectOne(const LocalVerifier& verifier, const v1::IntrospectRe
   if (request.token().empty()) {
     return Error(absl::StatusCode::kInvalidArgument, "invalid_argument:token", "token: required");
   }
-  absl::StatusOr<token::AccessDecision> decision = verifier.Verify(request.token());
+  token::PresentedProof proof;
+  proof.dpop_proof = request.proof().dpop_proof();
+  proof.http_method = request.proof().http_method();
+  proof.http_url = request.proof().http_url();
+  proof.certificate_thumbprint = request.proof().certificate_thumbprint();
+  RETURN_IF_ERROR(token::CheckPresentedProof(proof));  // as the authority's Introspect
+  absl::StatusOr<token::AccessDecision> decision =
+      verifier.Verify(request.token(), proof, request.binding_checked_by_caller());
   if (!decision.ok()) return decision.status();
   std::string inactive = decision->active ? "" : decision->inactive_reason;
   if (decision->active && !request.audience().empty()) {
@@ -81,6 +90,10 @@ absl::Status IntrospectOne(const LocalVerifier& verifier, const v1::IntrospectRe
   for (const std::string& a : claims.aud) out->add_audience(a);
   out->set_issued_at(absl::ToUnixSeconds(claims.iat));
   out->set_expires_at(absl::ToUnixSeconds(claims.exp));
+  if (!claims.cnf.empty()) {
+    out->mutable_cnf()->set_jkt(claims.cnf.jkt);
+    out->mutable_cnf()->set_x5t_s256(claims.cnf.x5t_s256);
+  }
   if (!google::protobuf::util::JsonStringToMessage(decision->jwt->claims_json,
                                                    out->mutable_claims())
            .ok()) {
@@ -126,8 +139,15 @@ std::string IntrospectionJson(const v1::IntrospectResponse& in, const std::strin
   w.Key("iat");
   w.Int64(in.issued_at());
   if (!in.jti().empty()) Member(w, "jti", in.jti());
-  Member(w, "token_type", "Bearer");
+  Member(w, "token_type", in.cnf().jkt().empty() ? "Bearer" : "DPoP");
   Member(w, "sid", in.family_id());
+  if (in.has_cnf()) {
+    w.Key("cnf");
+    w.StartObject();
+    if (!in.cnf().jkt().empty()) Member(w, "jkt", in.cnf().jkt());
+    if (!in.cnf().x5t_s256().empty()) Member(w, "x5t#S256", in.cnf().x5t_s256());
+    w.EndObject();
+  }
   w.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize());
 }
@@ -173,8 +193,18 @@ void ServeHttp(const LocalVerifier& verifier, const std::string& issuer, HttpExc
   }
   v1::IntrospectRequest request;
   for (const boost::urls::param_pct_view& p : *form) {
-    if (p.key == "token" && p.has_value) {
-      request.set_token(p.value.decode(boost::urls::encoding_opts(/*space_as_plus=*/true)));
+    if (!p.has_value) continue;
+    const std::string value = p.value.decode(boost::urls::encoding_opts(/*space_as_plus=*/true));
+    // The proof's fields as the authority's RFC 7662 endpoint takes them (README).
+    if (p.key == "token") request.set_token(value);
+    if (p.key == "dpop_proof") request.mutable_proof()->set_dpop_proof(value);
+    if (p.key == "dpop_method") request.mutable_proof()->set_http_method(value);
+    if (p.key == "dpop_url") request.mutable_proof()->set_http_url(value);
+    if (p.key == "certificate_thumbprint") {
+      request.mutable_proof()->set_certificate_thumbprint(value);
+    }
+    if (p.key == "binding_checked_by_caller") {
+      request.set_binding_checked_by_caller(value == "true");
     }
   }
   if (request.token().empty()) {

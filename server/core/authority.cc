@@ -72,6 +72,15 @@ absl::Status ValidateAuthorityOptions(const AuthorityOptions& o) {
     return OptionError("view_checkpoint_interval", "must be 0 (off) or between 1s and 24h");
   }
   if (o.watch_stream_buffer < 16) return OptionError("watch_stream_buffer", "must be at least 16");
+  if (o.dpop.max_age < absl::Seconds(10) || o.dpop.max_age > absl::Minutes(10)) {
+    return OptionError("dpop_max_age", "must be between 10s and 10m");
+  }
+  if (o.dpop.max_future < absl::ZeroDuration() || o.dpop.max_future > absl::Minutes(5)) {
+    return OptionError("dpop_max_future", "must be between 0s and 5m");
+  }
+  if (o.dpop_nonce_window < absl::Seconds(10) || o.dpop_nonce_window > absl::Hours(1)) {
+    return OptionError("dpop_nonce_window", "must be between 10s and 1h");
+  }
   if (o.clock == nullptr) return OptionError("clock", "must not be null");
   if (o.metrics == nullptr) return OptionError("metrics", "must not be null");
   return absl::OkStatus();
@@ -166,6 +175,7 @@ absl::StatusOr<TokenPair> TokenAuthority::Issue(const IssueRequest& request, con
   RETURN_IF_ERROR(CheckAudiences("audience", request.audience));
   RETURN_IF_ERROR(CheckScope("scope", request.scope));
   RETURN_IF_ERROR(CheckMetadata("session_metadata", request.session_metadata));
+  RETURN_IF_ERROR(token::CheckPresentedProof(request.proof));
   if (!request.extra_claims_json.empty()) {
     RETURN_IF_ERROR(token::ValidateExtraClaims(request.extra_claims_json));
   }
@@ -180,13 +190,17 @@ absl::StatusOr<TokenPair> TokenAuthority::Issue(const IssueRequest& request, con
     return InvalidField("audience", "audience is required (the server has no default audience)");
   }
 
+  // The binding is verified (and its proof's jti recorded) before anything is stored.
+  ASSIGN_OR_RETURN(const token::Confirmation cnf,
+                   BindAtIssue(request.proof, options_.clock->Now()));
+
   // The store orders the creation against RevokeSubject (storage/token_store.h): a ban that
   // committed first refuses it, and a revocation that commits later covers it. When a
   // revocation's cutoff already covers this session's start (its clock read came later, or
   // another replica's clock is ahead), try again with a fresh time a few times.
   absl::Status status;
   for (int attempt = 0; attempt < kIssueAttempts; ++attempt) {
-    absl::StatusOr<TokenPair> pair = TryIssue(request, audience, caller);
+    absl::StatusOr<TokenPair> pair = TryIssue(request, audience, cnf, caller);
     if (pair.ok() || ReasonOf(pair.status()) != "subject_revoked") return pair;
     status = pair.status();
   }
@@ -195,6 +209,7 @@ absl::StatusOr<TokenPair> TokenAuthority::Issue(const IssueRequest& request, con
 
 absl::StatusOr<TokenPair> TokenAuthority::TryIssue(const IssueRequest& request,
                                                    const std::vector<std::string>& audience,
+                                                   const token::Confirmation& cnf,
                                                    const Caller& caller) {
   const absl::Time now = options_.clock->Now();
   storage::FamilyRecord family;
@@ -211,6 +226,8 @@ absl::StatusOr<TokenPair> TokenAuthority::TryIssue(const IssueRequest& request,
   family.generation = 0;
   family.rotated_at = now;
   family.access_live_until = AccessExpiry(family, now) + options_.leeway;
+  family.cnf_jkt = cnf.jkt;
+  family.cnf_x5t_s256 = cnf.x5t_s256;
   storage::RefreshRecord first = MakeRefreshRecord(family, 0, request.scope, now);
   // Mint first: a request whose token cannot be issued must leave nothing behind.
   ASSIGN_OR_RETURN(TokenPair pair, MakePair(family, first, now));
@@ -233,6 +250,10 @@ absl::StatusOr<TokenPair> TokenAuthority::Refresh(const RefreshRequest& request,
                                                   const Caller& caller, AuditEvent* event) {
   RETURN_IF_ERROR(CheckToken("refresh_token", request.refresh_token));
   RETURN_IF_ERROR(CheckScope("scope", request.scope));
+  if (!request.client_id.empty()) {
+    RETURN_IF_ERROR(CheckIdentifier("client_id", request.client_id, kMaxClientIdBytes));
+  }
+  RETURN_IF_ERROR(token::CheckPresentedProof(request.proof));
   const absl::Time now = options_.clock->Now();
   ASSIGN_OR_RETURN(storage::RefreshRecord presented, CheckRefreshToken(request.refresh_token, now));
   absl::StatusOr<storage::FamilyRecord> family = store_->GetFamily(presented.family_id, now);
@@ -247,6 +268,12 @@ absl::StatusOr<TokenPair> TokenAuthority::Refresh(const RefreshRequest& request,
     return Error(absl::StatusCode::kPermissionDenied, "permission_denied",
                  "the refresh token belongs to another client");
   }
+  // Neither a client naming another client_id nor a holder without the family's key spends
+  // anything: both are refused before the store's Rotate.
+  if (!request.client_id.empty() && request.client_id != family->client_id) {
+    return Unauthenticated("client_mismatch", "the refresh token was issued to another client");
+  }
+  RETURN_IF_ERROR(CheckRefreshProof(*family, request.proof, now));
   if (family->revoked) return Unauthenticated("family_revoked", "the session was revoked");
   if (now >= family->expires_at) return Unauthenticated("family_expired", "the session has expired");
   if (now >= presented.expires_at) {
@@ -378,6 +405,8 @@ absl::StatusOr<std::string> TokenAuthority::MintAccessToken(const storage::Famil
   claims.scope = std::string(scope);
   claims.sid = EncodeFamilyId(family.family_id);
   claims.extra_json = family.extra_claims_json;
+  claims.cnf.jkt = family.cnf_jkt;  // RFC 7800: every token of a bound family carries it
+  claims.cnf.x5t_s256 = family.cnf_x5t_s256;
   ASSIGN_OR_RETURN(std::string token, keys_->Sign(claims, "at+jwt"));
   // Verification refuses tokens over kMaxTokenBytes, so never hand one out -- nor one that
   // would outgrow it once a key with a longer signature signs it (after RotateSigningKey),
@@ -406,6 +435,7 @@ absl::StatusOr<TokenPair> TokenAuthority::MakePair(const storage::FamilyRecord& 
       std::min(absl::ToInt64Seconds(options_.access_ttl), SecondsUntil(family.expires_at, now));
   pair.refresh_expires_in = SecondsUntil(refresh.expires_at, now);
   pair.family_id = EncodeFamilyId(family.family_id);
+  if (!family.cnf_jkt.empty()) pair.token_type = "DPoP";  // RFC 9449 §5
   return pair;
 }
 
@@ -438,9 +468,6 @@ absl::Status TokenAuthority::ReloadKeys() {
   if (changed) verify_cache_.Clear();
   return absl::OkStatus();
 }
-
-// Nonces are not offered yet (issue 26 adds --dpop_nonce): no proof is asked for one.
-std::string TokenAuthority::CurrentDpopNonce() const { return std::string(); }
 
 absl::StatusOr<Stats> TokenAuthority::GetStats() {
   Stats stats;

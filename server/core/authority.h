@@ -28,6 +28,8 @@
 #include "server/token/key_ring.h"
 #include "storage/token_store.h"
 #include "token/binding.h"
+#include "token/dpop.h"
+#include "token/proof_check.h"
 #include "token/revocation_view.h"
 
 namespace ta::core {
@@ -79,6 +81,16 @@ struct AuthorityOptions {
   // WatchRevocations: events a stream may hold unsent before it is cut ("watch_too_slow").
   // Default 4096 (a few hundred KiB for the slowest watcher); >= 16.
   size_t watch_stream_buffer = 4096;
+  // Sender-constrained sessions (DESIGN §13): how old (max_age 10 s .. 10 min) and how far
+  // ahead (max_future 0 .. 5 min) a DPoP proof's iat may be, and the algorithms accepted.
+  // The replay cache (the store's) keeps a proof's jti until its iat + max_age.
+  token::DpopPolicy dpop;
+  // RFC 9449 §8 server nonces: every DPoP proof must carry CurrentDpopNonce() (or the one of
+  // the window just ended), else use_dpop_nonce. Derived from the key ring's refresh secret
+  // and the time window, so replicas sharing the ring agree without talking. Default off.
+  bool dpop_nonce = false;
+  // With dpop_nonce: how long one nonce is current. Default 5 min; 10 s .. 1 h.
+  absl::Duration dpop_nonce_window = absl::Minutes(5);
   // Where security events go (audit.h). Not owned; may be null (no audit trail).
   AuditSink* audit = nullptr;
   // Time source. Never null.
@@ -302,7 +314,23 @@ class TokenAuthority {
   // One attempt of IssueTokens at the clock's current time.
   absl::StatusOr<TokenPair> TryIssue(const IssueRequest& request,
                                      const std::vector<std::string>& audience,
-                                     const Caller& caller);
+                                     const token::Confirmation& cnf, const Caller& caller);
+
+  // Sender-constrained sessions (binding.cc). What IssueTokens' proof binds the family to
+  // (verified, its jti recorded); empty for no proof.
+  absl::StatusOr<token::Confirmation> BindAtIssue(const token::PresentedProof& proof,
+                                                  absl::Time now);
+  // RefreshTokens of a bound family: the proof is by its key and new (nothing is spent when
+  // it is not). OK for a bearer family.
+  absl::Status CheckRefreshProof(const storage::FamilyRecord& family,
+                                 const token::PresentedProof& proof, absl::Time now);
+  // The proof context (policy, nonces) at `now`.
+  token::ProofContext DpopContext(absl::Time now, std::string* nonce,
+                                  std::string* previous_nonce) const;
+  // Records a proof's replay key in the store: false when it was seen before.
+  absl::StatusOr<bool> RecordProof(const token::DpopProof& proof, absl::Time now);
+  // The nonce of the window holding `t`.
+  std::string DpopNonceAt(absl::Time t) const;
   // The refresh record a token names, its secret checked; "invalid_refresh_token" otherwise.
   absl::StatusOr<storage::RefreshRecord> CheckRefreshToken(absl::string_view token, absl::Time now);
 

@@ -54,6 +54,7 @@ class CachedRing final : public token::VerificationKeys {
 absl::StatusOr<Introspection> TokenAuthority::Introspect(const IntrospectRequest& request) {
   RETURN_IF_ERROR(CheckToken("token", request.token));
   RETURN_IF_ERROR(CheckText("audience", request.audience, kMaxAudienceBytes));
+  RETURN_IF_ERROR(token::CheckPresentedProof(request.proof));
   const absl::Time now = options_.clock->Now();
   // Past the allowed offset from the database's clock, this server's idea of what has
   // expired or been swept is not to be trusted, either way (DESIGN §13).
@@ -94,14 +95,19 @@ absl::StatusOr<Introspection> TokenAuthority::IntrospectAccess(const IntrospectR
   policy.audience = request.audience;
   policy.leeway = options_.leeway;
   policy.max_token_bytes = kMaxTokenBytes;
+  policy.dpop = options_.dpop;
+  policy.binding_checked_by_caller = request.binding_checked_by_caller;
   auto verify = [this](absl::string_view token, const token::VerifyPolicy& verify_policy,
                        absl::Time at) { return VerifyAccessToken(token, verify_policy, at); };
   const CachedRing keys(verify);
   // No store read (DESIGN §10): the decision consults the view; a stale view waits here for
   // the follower to catch up (a store that no other process writes is always current).
   auto catch_up = [this](absl::Time at) { return follower_ != nullptr && follower_->CatchUp(at); };
+  // A resource-side proof's jti goes to the store's replay cache, shared by replicas.
+  auto record = [this, now](const token::DpopProof& proof) { return RecordProof(proof, now); };
   ASSIGN_OR_RETURN(token::AccessDecision decision,
-                   token::DecideAccessToken(request.token, keys, *view_, policy, now, catch_up));
+                   token::DecideAccessToken(request.token, keys, *view_, policy, now, catch_up,
+                                            request.proof, record));
   if (!decision.active) return Inactive(decision.inactive_reason);
 
   const token::JwtClaims& claims = decision.jwt->claims;
@@ -117,6 +123,7 @@ absl::StatusOr<Introspection> TokenAuthority::IntrospectAccess(const IntrospectR
   out.issued_at = claims.iat;
   out.expires_at = claims.exp;
   out.claims_json = decision.jwt->claims_json;
+  out.cnf = claims.cnf;
   return out;
 }
 
@@ -170,6 +177,8 @@ absl::StatusOr<Introspection> TokenAuthority::IntrospectRefresh(const Introspect
   out.audience = family->audience;
   out.issued_at = record->issued_at;
   out.expires_at = record->expires_at;
+  out.cnf.jkt = family->cnf_jkt;
+  out.cnf.x5t_s256 = family->cnf_x5t_s256;
   return out;
 }
 

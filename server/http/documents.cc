@@ -105,8 +105,16 @@ std::string IntrospectionJson(const core::Introspection& in, absl::string_view i
   Key(w, "iat");
   w.Int64(absl::ToUnixSeconds(in.issued_at));
   if (!in.jti.empty()) Member(w, "jti", in.jti);
-  Member(w, "token_type", access ? "Bearer" : in.token_type);
+  // RFC 9449 §6.2: a DPoP-bound access token's token_type is "DPoP".
+  Member(w, "token_type", !access ? in.token_type : in.cnf.jkt.empty() ? "Bearer" : "DPoP");
   Member(w, "sid", in.family_id);
+  if (!in.cnf.empty()) {  // RFC 7800 §3.1, RFC 9449 §6.2, RFC 8705 §3.2
+    Key(w, "cnf");
+    w.StartObject();
+    if (!in.cnf.jkt.empty()) Member(w, "jkt", in.cnf.jkt);
+    if (!in.cnf.x5t_s256.empty()) Member(w, "x5t#S256", in.cnf.x5t_s256);
+    w.EndObject();
+  }
   w.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize());
 }

@@ -218,7 +218,8 @@ absl::StatusOr<core::Caller> Endpoints::Authorize(const HttpRequest& request,
   return caller;
 }
 
-absl::StatusOr<std::string> Endpoints::TokenParameter(const HttpRequest& request) const {
+absl::StatusOr<std::string> Endpoints::TokenParameter(const HttpRequest& request,
+                                                      Form* rest) const {
   if (!IsFormContentType(request.content_type)) {
     return Error(absl::StatusCode::kInvalidArgument, "invalid_request",
                  "the body must be application/x-www-form-urlencoded");
@@ -234,8 +235,30 @@ absl::StatusOr<std::string> Endpoints::TokenParameter(const HttpRequest& request
   if (token == form.end() || token->second.empty()) {
     return InvalidField("token", "the form parameter 'token' is required");
   }
-  return std::move(token->second);
+  std::string value = std::move(token->second);
+  if (rest != nullptr) *rest = std::move(form);
+  return value;
 }
+
+namespace {
+
+// The proof a resource server received with the token (our extension of RFC 7662, README
+// "Sender-constrained sessions"): dpop_proof (the request's DPoP header) with dpop_method and
+// dpop_url (the request's method and absolute URL), or certificate_thumbprint (x5t#S256 of
+// the client certificate of its TLS connection); binding_checked_by_caller=true as in gRPC.
+void ReadProof(const Form& form, core::IntrospectRequest* in) {
+  auto value = [&form](absl::string_view name) {
+    auto it = form.find(name);
+    return it == form.end() ? std::string() : it->second;
+  };
+  in->proof.dpop_proof = value("dpop_proof");
+  in->proof.http_method = value("dpop_method");
+  in->proof.http_url = value("dpop_url");
+  in->proof.certificate_thumbprint = value("certificate_thumbprint");
+  in->binding_checked_by_caller = value("binding_checked_by_caller") == "true";
+}
+
+}  // namespace
 
 void Endpoints::OffLoop(Respond respond, std::function<HttpResponse()> work) {
   auto shared = std::make_shared<Respond>(std::move(respond));
@@ -250,10 +273,12 @@ void Endpoints::OffLoop(Respond respond, std::function<HttpResponse()> work) {
 void Endpoints::Introspect(HttpRequest request, Respond respond) {
   absl::StatusOr<core::Caller> caller = Authorize(request, core::Operation::kIntrospect);
   if (!caller.ok()) return respond(ErrorResponse(caller.status()));
-  absl::StatusOr<std::string> token = TokenParameter(request);
+  Form form;
+  absl::StatusOr<std::string> token = TokenParameter(request, &form);
   if (!token.ok()) return respond(ErrorResponse(token.status()));
   core::IntrospectRequest in;
   in.token = *std::move(token);
+  ReadProof(form, &in);
   // RFC 7662 §4: a token must be reported active only where it may be used. A protected
   // resource never accepts a refresh token; an admin may still inspect one.
   in.access_tokens_only = !caller->Has(core::Role::kAdmin);

@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
@@ -113,7 +114,10 @@ class Endpoints final : public HttpHandler {
   // The caller behind the Authorization header, with the role for `op`.
   absl::StatusOr<core::Caller> Authorize(const HttpRequest& request, core::Operation op) const;
   // The form's `token` (RFC 7662 §2.1, RFC 7009 §2.1), after the content type is checked.
-  absl::StatusOr<std::string> TokenParameter(const HttpRequest& request) const;
+  // `form`, when given, receives the rest of the form (Introspect reads the proof from it).
+  absl::StatusOr<std::string> TokenParameter(
+      const HttpRequest& request,
+      absl::flat_hash_map<std::string, std::string>* form = nullptr) const;
 
   const EndpointsOptions options_;
   const EndpointsDeps deps_;

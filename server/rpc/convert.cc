@@ -40,6 +40,7 @@ absl::StatusOr<core::IssueRequest> FromProto(const v1::IssueTokensRequest& in) {
   out.audience.assign(in.audience().begin(), in.audience().end());
   out.scope = in.scope();
   out.session_metadata.insert(in.session_metadata().begin(), in.session_metadata().end());
+  out.proof = FromProto(in.proof());
   if (in.has_extra_claims() && in.extra_claims().fields_size() > 0) {
     if (!google::protobuf::util::MessageToJsonString(in.extra_claims(), &out.extra_claims_json)
              .ok()) {
@@ -58,8 +59,33 @@ void ToProto(const core::TokenPair& in, v1::TokenPair* out) {
   out->set_family_id(in.family_id);
 }
 
+token::PresentedProof FromProto(const v1::ProofOfPossession& in) {
+  token::PresentedProof out;
+  out.dpop_proof = in.dpop_proof();
+  out.http_method = in.http_method();
+  out.http_url = in.http_url();
+  out.certificate_thumbprint = in.certificate_thumbprint();
+  return out;
+}
+
 core::IntrospectRequest FromProto(const v1::IntrospectRequest& in) {
-  return core::IntrospectRequest{in.token(), in.audience()};
+  core::IntrospectRequest out{in.token(), in.audience()};
+  out.proof = FromProto(in.proof());
+  out.binding_checked_by_caller = in.binding_checked_by_caller();
+  return out;
+}
+
+core::RefreshRequest FromProto(const v1::RefreshTokensRequest& in) {
+  core::RefreshRequest out{in.refresh_token(), in.scope()};
+  out.proof = FromProto(in.proof());
+  out.client_id = in.client_id();
+  return out;
+}
+
+// Unset for a bearer session or token.
+void ToProto(const token::Confirmation& in, v1::Confirmation* out) {
+  out->set_jkt(in.jkt);
+  out->set_x5t_s256(in.x5t_s256);
 }
 
 absl::Status ToProto(const core::Introspection& in, bool with_reason, ClaimsCache& claims,
@@ -78,6 +104,7 @@ absl::Status ToProto(const core::Introspection& in, bool with_reason, ClaimsCach
   for (const std::string& a : in.audience) out->add_audience(a);
   out->set_issued_at(absl::ToUnixSeconds(in.issued_at));
   out->set_expires_at(absl::ToUnixSeconds(in.expires_at));
+  if (!in.cnf.empty()) ToProto(in.cnf, out->mutable_cnf());
   if (!in.claims_json.empty()) {
     absl::StatusOr<std::shared_ptr<const std::string>> rendered = claims.Render(in.claims_json);
     if (!rendered.ok()) return rendered.status();
@@ -102,6 +129,9 @@ void ToProto(const storage::FamilyRecord& in, v1::Family* out) {
   out->set_revoke_reason(in.revoke_reason);
   out->set_revoked_by(in.revoked_by);
   out->set_issued_by(in.issued_by);
+  if (!in.cnf_jkt.empty() || !in.cnf_x5t_s256.empty()) {
+    ToProto(token::Confirmation{in.cnf_jkt, in.cnf_x5t_s256}, out->mutable_cnf());
+  }
 }
 
 void ToProto(const token::KeyInfo& in, v1::KeyInfo* out) {

@@ -19,6 +19,8 @@ absl::Time FromTimestamp(const google::protobuf::Timestamp& ts);
 absl::StatusOr<core::IssueRequest> FromProto(const v1::IssueTokensRequest& in);
 void ToProto(const core::TokenPair& in, v1::TokenPair* out);
 core::IntrospectRequest FromProto(const v1::IntrospectRequest& in);
+core::RefreshRequest FromProto(const v1::RefreshTokensRequest& in);
+token::PresentedProof FromProto(const v1::ProofOfPossession& in);
 // `with_reason`: keep inactive_reason on an inactive answer. `claims` renders the claims.
 absl::Status ToProto(const core::Introspection& in, bool with_reason, ClaimsCache& claims,
                      v1::IntrospectResponse* out);

@@ -64,7 +64,14 @@ ServerUnaryReactor* Serve(CallbackServerContext* ctx, const ServiceDeps& deps, R
   }
   auto run = [ctx, d, finish, handler, who = *std::move(caller)]() mutable {
     // A pooled call may have waited in the queue past its deadline.
-    finish(TooLate(ctx) ? DeadlinePassed(ctx) : ToGrpcStatus(ctx, handler(who)));
+    if (TooLate(ctx)) {
+      finish(DeadlinePassed(ctx));
+    } else {
+      const absl::Status status = handler(who);
+      // A refused DPoP proof learns the nonce to retry with (nonces on: --dpop_nonce).
+      finish(ToGrpcStatus(ctx, status,
+                          status.ok() ? std::string() : d->authority->CurrentDpopNonce()));
+    }
     d->gate->Leave();
   };
   if (where == Where::kInline) {
@@ -96,7 +103,7 @@ class AuthorityService final : public v1::TokenAuthority::CallbackService {
                                     v1::TokenPair* resp) override {
     return Serve(ctx, deps_, Rpc::kRefreshTokens, Where::kPool,
                  [=, this](const core::Caller& caller) -> absl::Status {
-                   core::RefreshRequest in{req->refresh_token(), req->scope()};
+                   core::RefreshRequest in = FromProto(*req);
                    ASSIGN_OR_RETURN(core::TokenPair out,
                                     deps_.authority->RefreshTokens(in, caller));
                    ToProto(out, resp);
@@ -108,8 +115,11 @@ class AuthorityService final : public v1::TokenAuthority::CallbackService {
                                  v1::IntrospectResponse* resp) override {
     // Inline only when it cannot wait on the store: a hung store must not hold gRPC's own
     // threads, which also answer grpc.health.v1 (issue 22).
+    // A DPoP proof is recorded in the store's replay cache: pooled too.
     const Where where =
-        deps_.authority->IntrospectMayWait(req->token()) ? Where::kPool : Where::kInline;
+        deps_.authority->IntrospectMayWait(req->token()) || !req->proof().dpop_proof().empty()
+            ? Where::kPool
+            : Where::kInline;
     return Serve(ctx, deps_, Rpc::kIntrospect, where,
                  [=, this](const core::Caller& caller) -> absl::Status {
                    ASSIGN_OR_RETURN(core::Introspection out,

@@ -36,4 +36,12 @@ grpc::Status ToGrpcStatus(grpc::ServerContextBase* context, const absl::Status& 
                       absl::StrCat(reason, ": ", status.message()));
 }
 
+grpc::Status ToGrpcStatus(grpc::ServerContextBase* context, const absl::Status& status,
+                          const std::string& dpop_nonce) {
+  if (!dpop_nonce.empty() && ReasonOf(status) == "use_dpop_nonce") {
+    context->AddTrailingMetadata(kDpopNonceTrailer, dpop_nonce);
+  }
+  return ToGrpcStatus(context, status);
+}
+
 }  // namespace ta::rpc

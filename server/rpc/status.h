@@ -23,6 +23,14 @@ std::string ReasonFor(const absl::Status& status);
 // Converts `status`, attaching its reason to `context`'s trailing metadata.
 grpc::Status ToGrpcStatus(grpc::ServerContextBase* context, const absl::Status& status);
 
+// The DPoP nonce (RFC 9449 §8) a refused proof must be retried with.
+inline constexpr char kDpopNonceTrailer[] = "dpop-nonce";
+
+// As above; a "use_dpop_nonce" refusal also carries `dpop_nonce` (the server's current
+// nonce, TokenAuthority::CurrentDpopNonce) in the trailing metadata kDpopNonceTrailer.
+grpc::Status ToGrpcStatus(grpc::ServerContextBase* context, const absl::Status& status,
+                          const std::string& dpop_nonce);
+
 }  // namespace ta::rpc
 
 #endif  // TA_SERVER_RPC_STATUS_H_
