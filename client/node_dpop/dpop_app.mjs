@@ -55,7 +55,7 @@ function grpcCall(address, keyFile, method, request) {
 }
 
 async function loadKeys(state) {
-  const { d, ...pub } = state.key;
+  const { d, key_ops: _ops, ext: _ext, ...pub } = state.key;  // the public half
   return {
     privateKey: await crypto.subtle.importKey('jwk', state.key, ALG, false, ['sign']),
     publicKey: await crypto.subtle.importKey('jwk', pub, ALG, true, ['verify']),

@@ -17,9 +17,10 @@
 #include "absl/strings/str_cat.h"
 #include "server/core/authority.h"
 #include "storage/rocksdb/rocksdb_store.h"
-#include "tests/support/dpop_proofs.h"
 #include "tests/support/temp_dir.h"
 #include "token/dpop.h"
+#include "token/jws.h"
+#include "token/key.h"
 
 namespace ta::core {
 namespace {
@@ -28,6 +29,24 @@ constexpr int kCalls = 2000;  // iterations of every benchmark, so proofs can be
 constexpr char kLoginUrl[] = "https://login.example.com/session";
 constexpr char kTokenUrl[] = "https://auth.example.com/oauth2/token";
 constexpr char kApiUrl[] = "https://api.example.com/orders";
+
+// A valid proof by `key` for (method, url) at `now`, with `ath` when not empty, and a jti of
+// its own.
+std::string MakeProof(const token::Key& key, const std::string& method, const std::string& url,
+                      const std::string& ath, absl::Time now) {
+  static int64_t serial = 0;
+  std::string jwk = "{";
+  for (const token::JwkMember& m : key.PublicJwkMembers()) {
+    absl::StrAppend(&jwk, jwk.size() > 1 ? "," : "", "\"", m.first, "\":\"", m.second, "\"");
+  }
+  jwk += "}";
+  const std::string header = absl::StrCat("{\"typ\":\"dpop+jwt\",\"alg\":\"",
+                                          token::AlgorithmName(key.alg()), "\",\"jwk\":", jwk, "}");
+  std::string payload = absl::StrCat("{\"jti\":\"bench-", serial++, "\",\"htm\":\"", method,
+                                     "\",\"htu\":\"", url, "\",\"iat\":", absl::ToUnixSeconds(now));
+  if (!ath.empty()) absl::StrAppend(&payload, ",\"ath\":\"", ath, "\"");
+  return token::SignCompactJws(header, payload + "}", key).value();
+}
 
 struct Fixture {
   explicit Fixture(token::Algorithm alg) {
@@ -49,15 +68,12 @@ struct Fixture {
   // kCalls proofs by the client's key for (method, url), with ath when `access_token` is set.
   std::vector<token::PresentedProof> Proofs(const std::string& method, const std::string& url,
                                             const std::string& access_token = "") {
-    std::vector<token::PresentedProof> out;
-    out.reserve(kCalls + 1);
-    testing::DpopSpec spec;
-    spec.htm = method;
-    spec.htu = url;
-    if (!access_token.empty()) spec.ath = token::AccessTokenHash(access_token);
-    for (int i = 0; i <= kCalls; ++i) {
-      out.push_back(
-          testing::Presented(testing::MakeDpopProof(*client_key, spec, absl::Now()), method, url));
+    std::vector<token::PresentedProof> out(kCalls + 1);
+    const std::string ath = access_token.empty() ? "" : token::AccessTokenHash(access_token);
+    for (token::PresentedProof& p : out) {
+      p.dpop_proof = MakeProof(*client_key, method, url, ath, absl::Now());
+      p.http_method = method;
+      p.http_url = url;
     }
     return out;
   }
@@ -137,9 +153,16 @@ void BM_Introspect(benchmark::State& state, bool bound) {
   }
 }
 
-#define TA_PAIR(name)                                                                       \
-  BENCHMARK_CAPTURE(name, bearer, false)->Arg(0)->Iterations(kCalls)->Unit(benchmark::kMicrosecond); \
-  BENCHMARK_CAPTURE(name, dpop, true)->Arg(0)->Arg(1)->Iterations(kCalls)->Unit(benchmark::kMicrosecond)
+#define TA_PAIR(name)                    \
+  BENCHMARK_CAPTURE(name, bearer, false) \
+      ->Arg(0)                           \
+      ->Iterations(kCalls)               \
+      ->Unit(benchmark::kMicrosecond);   \
+  BENCHMARK_CAPTURE(name, dpop, true)    \
+      ->Arg(0)                           \
+      ->Arg(1)                           \
+      ->Iterations(kCalls)               \
+      ->Unit(benchmark::kMicrosecond)
 
 TA_PAIR(BM_IssueTokens);
 TA_PAIR(BM_RefreshTokens);

@@ -1,196 +1,16 @@
 // POST /oauth2/token (issue 26 item 5) over the real listener: the refresh_token grant of
-// RFC 6749 §6 through TokenAuthority::RefreshTokens, its RFC 6749 §5.1/§5.2 answers, the DPoP
-// header's handling (RFC 9449 §5), and what an unauthenticated caller can make it cost: no
-// store write (nor read) for a malformed or forged token, and a per-peer rate limit.
-#include <rapidjson/document.h>
-
+// RFC 6749 §6 through TokenAuthority::RefreshTokens and its RFC 6749 §5.1/§5.2 answers, and
+// what an unauthenticated caller can make it cost: no store write (nor read) for a malformed
+// or forged token, a per-peer rate limit, the worker pool. DPoP: token_endpoint_dpop_test.cc.
 #include <catch2/catch.hpp>
-#include <set>
 
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
-#include "base/error.h"
 #include "server/core/refresh_token.h"
-#include "server/http/endpoints.h"
-#include "server/http/errors.h"
-#include "server/http/listener.h"
-#include "storage/rocksdb/rocksdb_store.h"
-#include "tests/http/http_client.h"
-#include "tests/support/forwarding_store.h"
-#include "tests/support/temp_dir.h"
+#include "tests/http/token_fixture.h"
 #include "token/crypto.h"
 
-namespace ta::http {
+namespace ta::http::token_test {
 namespace {
-
-using ta::testing::Fetch;
-using ta::testing::HttpAnswer;
-
-// Counts the store's writes and reads; answers UNAVAILABLE to everything while `down`.
-class CountingStore final : public ta::testing::ForwardingStore {
- public:
-  using ForwardingStore::ForwardingStore;
-  std::atomic<int> writes{0}, reads{0};
-  std::atomic<bool> down{false};
-
-  absl::Status CreateFamily(const storage::FamilyRecord& f,
-                            const storage::RefreshRecord& r) override {
-    ++writes;
-    return down ? Down() : ForwardingStore::CreateFamily(f, r);
-  }
-  absl::StatusOr<storage::RotateOutcome> Rotate(const storage::RotateRequest& r) override {
-    ++writes;
-    if (down) return Down();
-    return ForwardingStore::Rotate(r);
-  }
-  absl::StatusOr<bool> RevokeFamily(absl::string_view id, absl::string_view reason,
-                                    absl::string_view by, absl::Time now) override {
-    ++writes;
-    if (down) return Down();
-    return ForwardingStore::RevokeFamily(id, reason, by, now);
-  }
-  absl::Status DenyJti(absl::string_view jti, absl::Time exp) override {
-    ++writes;
-    return down ? Down() : ForwardingStore::DenyJti(jti, exp);
-  }
-  // The DPoP replay cache: a write per proof.
-  absl::StatusOr<bool> RecordProofJti(absl::string_view key, absl::Time keep_until,
-                                      absl::Time now) override {
-    ++writes;
-    if (down) return Down();
-    return ForwardingStore::RecordProofJti(key, keep_until, now);
-  }
-  absl::StatusOr<storage::SubjectRecord> UpdateSubject(const storage::SubjectUpdate& u) override {
-    ++writes;
-    if (down) return Down();
-    return ForwardingStore::UpdateSubject(u);
-  }
-  absl::StatusOr<storage::FamilyRecord> GetFamily(absl::string_view id, absl::Time now) override {
-    ++reads;
-    if (down) return Down();
-    return ForwardingStore::GetFamily(id, now);
-  }
-  absl::StatusOr<storage::RefreshRecord> GetRefresh(absl::string_view id, uint64_t g,
-                                                    absl::Time now) override {
-    ++reads;
-    if (down) return Down();
-    return ForwardingStore::GetRefresh(id, g, now);
-  }
-  absl::StatusOr<std::optional<storage::SubjectRecord>> GetSubject(absl::string_view s,
-                                                                   absl::Time now) override {
-    ++reads;
-    if (down) return Down();
-    return ForwardingStore::GetSubject(s, now);
-  }
-
- private:
-  static absl::Status Down() {
-    return Error(absl::StatusCode::kUnavailable, "store_unavailable", "disk gone");
-  }
-};
-
-constexpr char kForm[] = "Content-Type: application/x-www-form-urlencoded\r\n";
-
-// Endpoints over a counting RocksDB store, served by a real listener on 127.0.0.1:0. The rate
-// limit's clock is a FakeClock the test moves.
-struct Fixture {
-  ta::testing::TempDir dir;
-  CountingStore* store = nullptr;
-  std::unique_ptr<storage::TokenStore> owned_store;
-  std::unique_ptr<token::KeyRing> keys;
-  std::unique_ptr<core::TokenAuthority> authority;
-  std::unique_ptr<core::CallerRegistry> callers;
-  runtime::CallGate gate;
-  FakeClock limiter_clock;
-  std::unique_ptr<Endpoints> endpoints;
-  std::unique_ptr<Listener> listener;
-  std::string address;
-  runtime::WorkerPool pool{4, 16};
-
-  explicit Fixture(PeerRateOptions rate = {}) {
-    storage::RocksDbStoreOptions so;
-    so.path = dir.Sub("db");
-    auto counting = std::make_unique<CountingStore>(*storage::OpenRocksDbStore(so));
-    store = counting.get();
-    owned_store = std::move(counting);
-    token::KeyRingOptions ko;
-    ko.key_dir = dir.Sub("keys");
-    keys = *token::KeyRing::Open(ko);
-    core::AuthorityOptions ao;
-    ao.default_audience = {"api"};
-    authority = *core::TokenAuthority::Create(ao, owned_store.get(), keys.get());
-    callers = *core::CallerRegistry::Parse(
-        "ops admin " + core::CallerRegistry::KeyCredential("admin-key-0123456789") + "\n", "test");
-    EndpointsOptions eo{"http://127.0.0.1:9", "http://127.0.0.1:9"};
-    eo.token_rate = rate;
-    eo.clock = &limiter_clock;
-    endpoints = std::make_unique<Endpoints>(
-        eo, EndpointsDeps{authority.get(), callers.get(), &pool, &gate});
-    ListenerOptions lo;
-    lo.threads = 1;
-    lo.body_limit = 16 * 1024;
-    listener = *Listener::Bind(lo);
-    listener->Serve(endpoints.get());
-    address = absl::StrCat("127.0.0.1:", listener->port());
-  }
-  ~Fixture() { listener->Stop(absl::Seconds(1)); }
-
-  core::TokenPair Issue(const std::string& client_id = "spa") {
-    core::IssueRequest req{"alice", client_id, {}, "read write", "", {}};
-    absl::StatusOr<core::TokenPair> pair =
-        authority->IssueTokens(req, core::Caller{"login", {core::Role::kIssuer}, {}});
-    REQUIRE(pair.ok());
-    return *pair;
-  }
-
-  HttpAnswer Post(const std::string& body, const std::string& headers = kForm,
-                  const std::string& source_ip = "") {
-    absl::StatusOr<HttpAnswer> a =
-        Fetch(address, "POST", "/oauth2/token", headers, body, source_ip);
-    INFO(a.status().ToString());
-    REQUIRE(a.ok());
-    return *a;
-  }
-  HttpAnswer Refresh(const std::string& refresh_token, const std::string& extra = "") {
-    return Post("grant_type=refresh_token&refresh_token=" + refresh_token + extra);
-  }
-};
-
-rapidjson::Document Json(const std::string& text) {
-  rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
-  INFO(text);
-  REQUIRE_FALSE(doc.HasParseError());
-  REQUIRE(doc.IsObject());
-  return doc;
-}
-
-std::string Str(const rapidjson::Value& v) {
-  return std::string(v.GetString(), v.GetStringLength());
-}
-
-// An RFC 6749 §5.2 error answer: status, error, and the core's reason first in the
-// description.
-void CheckError(const HttpAnswer& a, int status, const std::string& error,
-                const std::string& reason) {
-  INFO(a.body);
-  CHECK(a.status == status);
-  CHECK(a.Header("content-type") == "application/json");
-  CHECK(a.Header("cache-control") == "no-store");
-  CHECK(a.Header("pragma") == "no-cache");
-  rapidjson::Document doc = Json(a.body);
-  CHECK(Str(doc["error"]) == error);
-  CHECK(absl::StartsWith(Str(doc["error_description"]), reason + ":"));
-}
-
-bool Active(Fixture& f, const std::string& token) {
-  core::IntrospectRequest in;
-  in.token = token;
-  absl::StatusOr<core::Introspection> out = f.authority->Introspect(in);
-  REQUIRE(out.ok());
-  return out->active;
-}
 
 TEST_CASE("TokenEndpoint: the refresh_token grant rotates a bearer session (RFC 6749 5.1)",
           "[http][token]") {
@@ -297,9 +117,13 @@ TEST_CASE("TokenEndpoint: a malformed or forged refresh token costs no store wri
                                            "tar_" + std::string(100, 'A'),
                                            "eyJhbGciOiJFUzI1NiJ9.e30.c2ln",
                                            "tar_" + std::string(9000, 'a')};
+  // Also with a valid proof: a proof is not even looked at before the token's secret.
+  std::unique_ptr<token::Key> key = *token::Key::Generate(token::Algorithm::kES256);
   const int writes = f.store->writes, reads = f.store->reads;
   for (const std::string& t : tokens) {
     HttpAnswer a = f.Refresh(t);
+    HttpAnswer with_proof = f.RefreshWithProof(t, f.Proof(*key));
+    CHECK(with_proof.status == 400);
     INFO(a.body);
     CHECK(a.status == 400);
     const std::string error = Str(Json(a.body)["error"]);
@@ -310,67 +134,6 @@ TEST_CASE("TokenEndpoint: a malformed or forged refresh token costs no store wri
   // The decorator does see a real refresh.
   REQUIRE(f.Refresh(pair.refresh_token).status == 200);
   CHECK(f.store->writes > writes);
-}
-
-TEST_CASE("TokenEndpoint: DPoP header handling (RFC 9449 5)", "[http][token][dpop]") {
-  Fixture f;
-  core::TokenPair pair = f.Issue();
-  // Two DPoP headers: refused as invalid_dpop_proof before the core, nothing spent.
-  HttpAnswer two = f.Post("grant_type=refresh_token&refresh_token=" + pair.refresh_token,
-                          absl::StrCat(kForm, "DPoP: a.b.c\r\nDPoP: d.e.f\r\n"));
-  CheckError(two, 400, "invalid_dpop_proof", "dpop_malformed");
-  CHECK(absl::StartsWith(two.Header("www-authenticate"), "DPoP error=\"invalid_dpop_proof\""));
-  CHECK(f.Refresh(pair.refresh_token).status == 200);
-}
-
-TEST_CASE("TokenErrorResponse: core reasons become RFC 6749 / RFC 9449 errors", "[http][token]") {
-  struct Case {
-    absl::StatusCode code;
-    const char* reason;
-    int status;
-    const char* error;
-  };
-  const Case cases[] = {
-      {absl::StatusCode::kUnauthenticated, "invalid_refresh_token", 400, "invalid_grant"},
-      {absl::StatusCode::kUnauthenticated, "refresh_token_expired", 400, "invalid_grant"},
-      {absl::StatusCode::kUnauthenticated, "refresh_token_reused", 400, "invalid_grant"},
-      {absl::StatusCode::kUnauthenticated, "family_revoked", 400, "invalid_grant"},
-      {absl::StatusCode::kUnauthenticated, "subject_blocked", 400, "invalid_grant"},
-      {absl::StatusCode::kUnauthenticated, "client_mismatch", 400, "invalid_grant"},
-      {absl::StatusCode::kPermissionDenied, "permission_denied", 400, "invalid_grant"},
-      {absl::StatusCode::kInvalidArgument, "invalid_scope", 400, "invalid_scope"},
-      {absl::StatusCode::kInvalidArgument, "invalid_argument:scope", 400, "invalid_request"},
-      {absl::StatusCode::kUnauthenticated, "dpop_bad_signature", 400, "invalid_dpop_proof"},
-      {absl::StatusCode::kUnauthenticated, "dpop_htu_mismatch", 400, "invalid_dpop_proof"},
-      {absl::StatusCode::kUnauthenticated, "dpop_replayed", 400, "invalid_dpop_proof"},
-      {absl::StatusCode::kInvalidArgument, "dpop_proof_too_large", 400, "invalid_dpop_proof"},
-      {absl::StatusCode::kUnauthenticated, "proof_required", 400, "invalid_dpop_proof"},
-      {absl::StatusCode::kUnauthenticated, "proof_key_mismatch", 400, "invalid_dpop_proof"},
-      {absl::StatusCode::kUnauthenticated, "use_dpop_nonce", 400, "use_dpop_nonce"},
-      {absl::StatusCode::kUnavailable, "store_unavailable", 503, "temporarily_unavailable"},
-      {absl::StatusCode::kResourceExhausted, "overloaded", 503, "temporarily_unavailable"},
-      {absl::StatusCode::kResourceExhausted, "rate_limited", 429, "temporarily_unavailable"},
-      {absl::StatusCode::kInternal, "internal", 500, "server_error"},
-  };
-  for (const Case& c : cases) {
-    INFO(c.reason);
-    HttpResponse r = TokenErrorResponse(Error(c.code, c.reason, "why"), "n-1");
-    CHECK(r.status == c.status);
-    rapidjson::Document doc = Json(r.body);
-    CHECK(Str(doc["error"]) == c.error);
-    CHECK(Str(doc["error_description"]) == absl::StrCat(c.reason, ": why"));
-    std::map<std::string, std::string> headers(r.headers.begin(), r.headers.end());
-    const bool dpop_error = absl::string_view(c.error) == "invalid_dpop_proof" ||
-                            absl::string_view(c.error) == "use_dpop_nonce";
-    CHECK(headers.count("WWW-Authenticate") == (dpop_error ? 1 : 0));
-    if (dpop_error) {
-      CHECK(headers["WWW-Authenticate"] ==
-            absl::StrCat("DPoP error=\"", c.error, "\", algs=\"ES256 EdDSA Ed25519 RS256 PS256\""));
-    }
-    CHECK(headers.count("DPoP-Nonce") == (c.error == std::string("use_dpop_nonce") ? 1 : 0));
-    if (headers.count("DPoP-Nonce")) CHECK(headers["DPoP-Nonce"] == "n-1");
-    CHECK(headers.count("Retry-After") == (c.status == 503 ? 1 : 0));
-  }
 }
 
 TEST_CASE("TokenEndpoint: store down is 503 temporarily_unavailable, then works", "[http][token]") {
@@ -473,4 +236,4 @@ TEST_CASE("TokenEndpoint: CORS preflight and headers for browser apps", "[http][
 }
 
 }  // namespace
-}  // namespace ta::http
+}  // namespace ta::http::token_test

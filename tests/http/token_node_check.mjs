@@ -48,7 +48,10 @@ async function errorOf(promise) {
     await promise;
     return 'no error';
   } catch (e) {
-    return e.error ?? e.message;  // oauth.ResponseBodyError carries RFC 6749 `error`
+    // oauth.ResponseBodyError carries RFC 6749 `error`; with our WWW-Authenticate: DPoP
+    // challenge (invalid_dpop_proof, use_dpop_nonce), oauth4webapi throws a
+    // WWWAuthenticateChallengeError whose challenge carries it.
+    return e.error ?? e.cause?.[0]?.parameters?.error ?? e.message;
   }
 }
 
