@@ -4,7 +4,7 @@
 // gRPC. Proofs are made before the timed loop (the client makes them, not the server), one
 // per call, each with its own jti: what the server does per call is verify the proof
 // (RFC 9449 §4.3), record its jti in the store's replay cache, and compare the key with the
-// family's. Argument: the proof key's algorithm (0 ES256, 1 EdDSA).
+// family's. Argument: the proof key's algorithm (0 ES256, 1 EdDSA, 2 RS256).
 //
 //   build/release/tests/core/binding_bench --benchmark_repetitions=3
 //       --benchmark_report_aggregates_only=true
@@ -96,7 +96,14 @@ struct Fixture {
 };
 
 token::Algorithm AlgOf(const benchmark::State& state) {
-  return state.range(0) == 0 ? token::Algorithm::kES256 : token::Algorithm::kEdDSA;
+  switch (state.range(0)) {
+    case 1:
+      return token::Algorithm::kEdDSA;
+    case 2:
+      return token::Algorithm::kRS256;
+    default:
+      return token::Algorithm::kES256;
+  }
 }
 
 void BM_IssueTokens(benchmark::State& state, bool bound) {
@@ -161,6 +168,7 @@ void BM_Introspect(benchmark::State& state, bool bound) {
   BENCHMARK_CAPTURE(name, dpop, true)    \
       ->Arg(0)                           \
       ->Arg(1)                           \
+      ->Arg(2)                           \
       ->Iterations(kCalls)               \
       ->Unit(benchmark::kMicrosecond)
 
