@@ -108,8 +108,10 @@ TEST_CASE("PostgresStore: replicas starting together migrate once", "[storage][p
   Open(OptionsFor(db->dsn(), &clock));  // and a restart migrates nothing
 }
 
-TEST_CASE("PostgresStore: a version-1 database upgrades in place and keeps its rows",
+TEST_CASE("PostgresStore: a version-1 or version-2 database upgrades in place and keeps its rows",
           "[storage][postgres]") {
+  const int version = GENERATE(1, 2);
+  INFO("from schema version " << version);
   auto db = FreshDatabase();
   FakeClock clock;
   FamilyRecord f = MakeFamily(FamilyIdFor(7), "alice", clock.Now());
@@ -117,10 +119,18 @@ TEST_CASE("PostgresStore: a version-1 database upgrades in place and keeps its r
     std::unique_ptr<TokenStore> store = Open(OptionsFor(db->dsn(), &clock));
     REQUIRE(store->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now())).ok());
   }
-  // What session 3's binary left: schema 1, no key ring table.
-  Sql(db->dsn(), "DROP TABLE ta_keyring; UPDATE ta_meta SET value = 1 WHERE name = 'schema_version'");
+  // What an older binary left: schema 2 had no binding columns and no DPoP replay cache
+  // (issue 26); schema 1 (session 3) no key ring table either.
+  Sql(db->dsn(), "DROP TABLE ta_dpop_jtis; ALTER TABLE ta_families DROP COLUMN cnf_jkt, "
+                 "DROP COLUMN cnf_x5t_s256");
+  if (version == 1) Sql(db->dsn(), "DROP TABLE ta_keyring");
+  Sql(db->dsn(), absl::StrCat("UPDATE ta_meta SET value = ", version,
+                              " WHERE name = 'schema_version'"));
   std::unique_ptr<TokenStore> store = Open(OptionsFor(db->dsn(), &clock));
-  CHECK(store->GetFamily(f.family_id, clock.Now()).ok());
+  absl::StatusOr<FamilyRecord> kept = store->GetFamily(f.family_id, clock.Now());
+  REQUIRE(kept.ok());
+  CHECK(kept->cnf_jkt.empty());  // a bearer session, as it was
+  CHECK(store->RecordProofJti("key", clock.Now() + absl::Minutes(5), clock.Now()).value());
   CHECK(store->GetKeyRing(0)->version == 0);
   CHECK(store->CompareAndSetKeyRing(0, "ring").ok());
   CHECK(Sql(db->dsn(), "SELECT value FROM ta_meta WHERE name = 'schema_version'")[0][0] ==

@@ -99,6 +99,32 @@ TEST_CASE("RocksDbStore log: a version-1 database is upgraded with its live revo
   CHECK(fx.Log().size() == log.size());
 }
 
+TEST_CASE("RocksDbStore log: a version-2 database opens as version 3 with its log unchanged",
+          "[storage][log][dpop]") {
+  Fixture fx;
+  FamilyRecord revoked = fx.Create(1);
+  REQUIRE(*fx.store->RevokeFamily(revoked.family_id, "logout", "ops", fx.Now()));
+  REQUIRE(fx.store->DenyJti("jti-live", fx.Now() + absl::Minutes(5)).ok());
+  const std::vector<RevocationEntry> before = fx.Log();
+  fx.store.reset();
+  {  // Version 2 knew no DPoP replay cache (issue 26).
+    std::unique_ptr<testing::RawDb> raw = testing::RawDb::Open(fx.dir.path());
+    REQUIRE(raw != nullptr);
+    raw->Put(Cf::kMeta, std::string(kFormatVersionKey), EncodeFormatVersion(2));
+  }
+  fx.Reopen();
+  CHECK(fx.Log().size() == before.size());  // no second backfill
+  CHECK(*fx.store->RecordProofJti("key", fx.Now() + absl::Minutes(5), fx.Now()));
+  fx.store.reset();
+  {
+    std::unique_ptr<testing::RawDb> raw = testing::RawDb::Open(fx.dir.path());
+    REQUIRE(raw != nullptr);
+    std::optional<std::string> version = raw->Get(Cf::kMeta, std::string(kFormatVersionKey));
+    REQUIRE(version.has_value());
+    CHECK(*DecodeFormatVersion(*version) == kStoreFormatVersion);
+  }
+}
+
 TEST_CASE("RocksDbStore log: the listener hears concurrent revocations in seq order (a watch's "
           "tail relies on it)",
           "[storage][log]") {
