@@ -160,6 +160,64 @@ void BM_Introspect(benchmark::State& state, bool bound) {
   }
 }
 
+// Where a proof's cost goes, without the core or the store: the whole RFC 9449 §4.3 check
+// (token::VerifyDpopProof), and two of its parts alone, importing the header's jwk as a key
+// and checking one signature with it.
+void BM_ProofCheckOnly(benchmark::State& state) {
+  Fixture f(AlgOf(state));
+  std::vector<token::PresentedProof> proofs = f.Proofs("POST", kTokenUrl);
+  size_t i = 0;
+  for (auto _ : state) {
+    token::DpopRequest request;
+    request.proof = proofs[i++].dpop_proof;
+    request.method = "POST";
+    request.url = kTokenUrl;
+    absl::StatusOr<token::DpopProof> out =
+        token::VerifyDpopProof(request, token::DpopPolicy(), absl::Now());
+    if (!out.ok()) state.SkipWithError(std::string(out.status().message()).c_str());
+  }
+}
+BENCHMARK(BM_ProofCheckOnly)
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
+    ->Iterations(kCalls)
+    ->Unit(benchmark::kMicrosecond);
+
+void BM_JwkImportOnly(benchmark::State& state) {
+  Fixture f(AlgOf(state));
+  std::string jwk = "{";
+  for (const token::JwkMember& m : f.client_key->PublicJwkMembers()) {
+    absl::StrAppend(&jwk, jwk.size() > 1 ? "," : "", "\"", m.first, "\":\"", m.second, "\"");
+  }
+  jwk += "}";
+  for (auto _ : state) {
+    absl::StatusOr<std::unique_ptr<token::Key>> key = token::Key::FromJwk(jwk, f.client_key->alg());
+    if (!key.ok()) state.SkipWithError(std::string(key.status().message()).c_str());
+  }
+}
+BENCHMARK(BM_JwkImportOnly)
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
+    ->Iterations(kCalls)
+    ->Unit(benchmark::kMicrosecond);
+
+void BM_SignatureOnly(benchmark::State& state) {
+  Fixture f(AlgOf(state));
+  const std::string input = "eyJhbGciOiJFUzI1NiJ9.eyJqdGkiOiJ4In0";
+  const std::string signature = *f.client_key->Sign(input);
+  for (auto _ : state) {
+    if (!f.client_key->Verify(input, signature)) state.SkipWithError("bad signature");
+  }
+}
+BENCHMARK(BM_SignatureOnly)
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
+    ->Iterations(kCalls)
+    ->Unit(benchmark::kMicrosecond);
+
 #define TA_PAIR(name)                    \
   BENCHMARK_CAPTURE(name, bearer, false) \
       ->Arg(0)                           \
