@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/core/authority.h"
 #include "storage/rocksdb/rocksdb_store.h"
+#include "tests/support/dpop_proofs.h"
 #include "tests/support/temp_dir.h"
 #include "token/dpop.h"
 #include "token/jws.h"
@@ -34,18 +35,11 @@ constexpr char kApiUrl[] = "https://api.example.com/orders";
 // its own.
 std::string MakeProof(const token::Key& key, const std::string& method, const std::string& url,
                       const std::string& ath, absl::Time now) {
-  static int64_t serial = 0;
-  std::string jwk = "{";
-  for (const token::JwkMember& m : key.PublicJwkMembers()) {
-    absl::StrAppend(&jwk, jwk.size() > 1 ? "," : "", "\"", m.first, "\":\"", m.second, "\"");
-  }
-  jwk += "}";
-  const std::string header = absl::StrCat("{\"typ\":\"dpop+jwt\",\"alg\":\"",
-                                          token::AlgorithmName(key.alg()), "\",\"jwk\":", jwk, "}");
-  std::string payload = absl::StrCat("{\"jti\":\"bench-", serial++, "\",\"htm\":\"", method,
-                                     "\",\"htu\":\"", url, "\",\"iat\":", absl::ToUnixSeconds(now));
-  if (!ath.empty()) absl::StrAppend(&payload, ",\"ath\":\"", ath, "\"");
-  return token::SignCompactJws(header, payload + "}", key).value();
+  testing::DpopSpec spec;
+  spec.htm = method;
+  spec.htu = url;
+  if (!ath.empty()) spec.ath = ath;
+  return testing::MakeDpopProof(key, spec, now);
 }
 
 struct Fixture {

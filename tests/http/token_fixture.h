@@ -22,6 +22,7 @@
 #include "server/http/listener.h"
 #include "storage/rocksdb/rocksdb_store.h"
 #include "tests/http/http_client.h"
+#include "tests/support/dpop_proofs.h"
 #include "tests/support/forwarding_store.h"
 #include "tests/support/temp_dir.h"
 #include "token/crypto.h"
@@ -106,19 +107,11 @@ constexpr char kTokenUrl[] = "http://127.0.0.1:9/oauth2/token";
 // `nonce` when not empty.
 inline std::string MakeProof(const token::Key& key, const std::string& method,
                              const std::string& url, const std::string& nonce = "") {
-  static std::atomic<int> serial{0};
-  std::string jwk = "{";
-  for (const token::JwkMember& m : key.PublicJwkMembers()) {
-    absl::StrAppend(&jwk, jwk.size() > 1 ? "," : "", "\"", m.first, "\":\"", m.second, "\"");
-  }
-  jwk += "}";
-  const std::string header = absl::StrCat("{\"typ\":\"dpop+jwt\",\"alg\":\"",
-                                          token::AlgorithmName(key.alg()), "\",\"jwk\":", jwk, "}");
-  std::string payload =
-      absl::StrCat("{\"jti\":\"t-", serial++, "-", absl::ToUnixNanos(absl::Now()), "\",\"htm\":\"",
-                   method, "\",\"htu\":\"", url, "\",\"iat\":", absl::ToUnixSeconds(absl::Now()));
-  if (!nonce.empty()) absl::StrAppend(&payload, ",\"nonce\":\"", nonce, "\"");
-  return token::SignCompactJws(header, payload + "}", key).value();
+  ta::testing::DpopSpec spec;
+  spec.htm = method;
+  spec.htu = url;
+  if (!nonce.empty()) spec.nonce = nonce;
+  return ta::testing::MakeDpopProof(key, spec, absl::Now());
 }
 
 // Endpoints over a counting RocksDB store, served by a real listener on 127.0.0.1:0. The rate
