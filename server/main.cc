@@ -102,6 +102,11 @@ ABSL_FLAG(std::string, http_listen, "",
 ABSL_FLAG(std::string, public_url, "",
           "base of the URLs in the HTTP metadata when clients reach it under another name "
           "(default: --issuer if it is an http(s) URL, else the bound address)");
+ABSL_FLAG(double, token_endpoint_rate, ta::http::PeerRateOptions().rate,
+          "POST /oauth2/token: requests per second one client address may make on average "
+          "(429 past it; 0: no limit; raise it behind a proxy)");
+ABSL_FLAG(double, token_endpoint_burst, ta::http::PeerRateOptions().burst,
+          "POST /oauth2/token: requests one client address may make at once");
 ABSL_FLAG(absl::Duration, jwks_max_age, kDefaults.jwks_max_age,
           "Cache-Control max-age of the JWKS and metadata (keep below the key publish delay)");
 ABSL_FLAG(size_t, verify_cache_mb, kPolicy.verify_cache_bytes >> 20,
@@ -150,7 +155,8 @@ struct FlagGroup {
 const std::vector<FlagGroup>& FlagGroups() {
   static const auto* groups = new std::vector<FlagGroup>{
       {"serving", {"listen", "http_listen", "public_url", "allow_insecure", "shutdown_grace",
-                   "worker_threads", "max_queued_calls"}},
+                   "worker_threads", "max_queued_calls", "token_endpoint_rate",
+                   "token_endpoint_burst"}},
       {"store", {"data_dir", "store", "postgres_dsn", "postgres_pool_size", "block_cache_mb",
                  "sync_writes", "max_revocation_lag", "max_clock_offset",
                  "view_checkpoint_interval", "watch_history"}},
@@ -264,6 +270,8 @@ ta::ServerOptions OptionsFromFlags(ta::OffsetClock* clock) {
   o.http_listen = absl::GetFlag(FLAGS_http_listen);
   o.public_url = absl::GetFlag(FLAGS_public_url);
   o.jwks_max_age = absl::GetFlag(FLAGS_jwks_max_age);
+  o.token_rate.rate = absl::GetFlag(FLAGS_token_endpoint_rate);
+  o.token_rate.burst = absl::GetFlag(FLAGS_token_endpoint_burst);
   return o;
 }
 

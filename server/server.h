@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "server/core/authority.h"
 #include "server/http/listener.h"
+#include "server/http/peer_limiter.h"
 #include "server/rpc/services.h"
 #include "server/store.h"
 
@@ -105,6 +106,9 @@ struct ServerOptions {
   // The HTTP face's limits and timeouts (its host, port and TLS fields are ignored: they come
   // from http_listen and the tls_* fields above). Defaults in server/http/listener.h.
   http::ListenerOptions http_limits;
+  // POST /oauth2/token's limit per peer address (server/http/peer_limiter.h): rate per
+  // second (0: none; default 10) and burst (>= 1; default 50).
+  http::PeerRateOptions token_rate;
   // Cache-Control max-age of the JWKS and the metadata. Default 60 s; 0s..1h.
   absl::Duration jwks_max_age = absl::Seconds(60);
   // How often readiness (both faces' health) probes the store. Default 2 s; 100ms..1m.
@@ -160,7 +164,7 @@ class Server {
   std::unique_ptr<metrics::PrometheusMetrics> metrics_;
   std::unique_ptr<storage::TokenStore> store_;
   std::unique_ptr<metrics::MeteredStore> metered_store_;  // store_ as the authority sees it
-  std::unique_ptr<token::SharedKeyStore> key_store_;  // with a shared ring; before keys_
+  std::unique_ptr<token::SharedKeyStore> key_store_;      // with a shared ring; before keys_
   std::unique_ptr<token::KeyRing> keys_;
   std::unique_ptr<AuditLog> audit_;  // null when off
   std::unique_ptr<core::TokenAuthority> authority_;

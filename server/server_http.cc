@@ -98,6 +98,12 @@ absl::Status ValidateHttpOptions(ServerOptions& options) {
     }
     options.public_url = std::string(absl::StripSuffix(url, "/"));
   }
+  if (!(options.token_rate.rate >= 0 && options.token_rate.rate <= 1e6)) {
+    return FlagError("token_endpoint_rate", "must be 0..1000000 requests per second");
+  }
+  if (!(options.token_rate.burst >= 1 && options.token_rate.burst <= 1e6)) {
+    return FlagError("token_endpoint_burst", "must be 1..1000000");
+  }
   if (options.jwks_max_age < absl::ZeroDuration() || options.jwks_max_age > absl::Hours(1)) {
     return FlagError("jwks_max_age", "must be 0s..1h");
   }
@@ -177,6 +183,8 @@ absl::Status Server::StartHealthAndHttp(const ServerOptions& options) {
   endpoints.issuer = options.authority.issuer;
   endpoints.base_url = BaseUrl(options, listen.host, http_->port());
   endpoints.max_age = options.jwks_max_age;
+  endpoints.token_rate = options.token_rate;
+  endpoints.clock = options.authority.clock;
   http_endpoints_ = std::make_unique<http::Endpoints>(std::move(endpoints), std::move(deps));
   http_->Serve(http_endpoints_.get());
   return absl::OkStatus();

@@ -9,6 +9,8 @@
 #include "absl/strings/strip.h"
 #include "token/base64url.h"
 #include "token/crypto.h"
+#include "token/dpop.h"
+#include "token/jws.h"
 
 namespace ta::http {
 namespace {
@@ -25,11 +27,25 @@ void Member(Writer& w, absl::string_view key, absl::string_view value) {
   Key(w, key);
   String(w, value);
 }
-void Strings(Writer& w, absl::string_view key, std::initializer_list<absl::string_view> values) {
+template <typename Range>
+void StringArray(Writer& w, absl::string_view key, const Range& values) {
   Key(w, key);
   w.StartArray();
   for (absl::string_view v : values) String(w, v);
   w.EndArray();
+}
+void Strings(Writer& w, absl::string_view key, std::initializer_list<absl::string_view> values) {
+  StringArray(w, key, values);
+}
+
+// The scope claim of an access token this server just minted ("" when it cannot be read).
+std::string ScopeOf(absl::string_view access_token) {
+  absl::StatusOr<token::CompactJws> jws = token::SplitCompactJws(access_token);
+  if (!jws.ok()) return "";
+  absl::StatusOr<std::string> payload = token::Base64UrlDecode(jws->payload_b64);
+  if (!payload.ok()) return "";
+  absl::StatusOr<token::JwtClaims> claims = token::DecodeClaims(*payload);
+  return claims.ok() ? claims->scope : "";
 }
 
 // The algorithms this server may sign with (DESIGN §2): all of them, so that a verifier's
@@ -103,12 +119,41 @@ std::string IntrospectionJson(const core::Introspection& in, absl::string_view i
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
+std::string TokenResponseJson(const core::TokenPair& pair) {
+  rapidjson::StringBuffer buffer;
+  Writer w(buffer);
+  w.StartObject();
+  Member(w, "access_token", pair.access_token);
+  Member(w, "token_type", pair.token_type);
+  Key(w, "expires_in");
+  w.Int64(pair.expires_in);
+  Member(w, "refresh_token", pair.refresh_token);
+  Member(w, "scope", ScopeOf(pair.access_token));
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+std::vector<std::string> DpopSigningAlgs() {
+  std::vector<std::string> out;
+  for (token::Algorithm alg : token::DpopPolicy().algorithms) {
+    out.emplace_back(token::AlgorithmName(alg));
+    if (alg == token::Algorithm::kEdDSA) out.emplace_back("Ed25519");
+  }
+  return out;
+}
+
 std::string MetadataJson(const MetadataOptions& o) {
   rapidjson::StringBuffer buffer;
   Writer w(buffer);
   w.StartObject();
   Member(w, "issuer", o.issuer);
   Member(w, "jwks_uri", absl::StrCat(o.base_url, "/.well-known/jwks.json"));
+  // Refreshes only, by public clients (RFC 6749 §6: the refresh token, and for a bound
+  // session its DPoP proof, are the only credentials): sessions start over gRPC.
+  Member(w, "token_endpoint", absl::StrCat(o.base_url, "/oauth2/token"));
+  Strings(w, "grant_types_supported", {"refresh_token"});
+  Strings(w, "token_endpoint_auth_methods_supported", {"none"});
+  StringArray(w, "dpop_signing_alg_values_supported", DpopSigningAlgs());
   Member(w, "introspection_endpoint", absl::StrCat(o.base_url, "/oauth2/introspect"));
   Strings(w, "introspection_endpoint_auth_methods_supported", {"client_secret_basic"});
   Member(w, "revocation_endpoint", absl::StrCat(o.base_url, "/oauth2/revoke"));

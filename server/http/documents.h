@@ -5,6 +5,7 @@
 #define TA_SERVER_HTTP_DOCUMENTS_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "server/core/authority.h"
@@ -23,14 +24,25 @@ std::string StatusJson(absl::string_view status, absl::string_view reason);
 // access tokens, RFC 6749 §7.1; "refresh_token" for refresh tokens), sid (the family id).
 std::string IntrospectionJson(const core::Introspection& in, absl::string_view issuer);
 
+// RFC 6749 §5.1, the token endpoint's success: access_token, token_type (pair.token_type:
+// "DPoP" for a session bound to a DPoP key, else "Bearer"), expires_in, refresh_token, and
+// scope: the scope granted, as the access token carries it.
+std::string TokenResponseJson(const core::TokenPair& pair);
+
+// The JWS algorithms a DPoP proof may use (token/dpop.h DpopPolicy), as RFC 9449 §5.1's
+// dpop_signing_alg_values_supported lists them: EdDSA also under RFC 9864's "Ed25519".
+std::vector<std::string> DpopSigningAlgs();
+
 struct MetadataOptions {
   std::string issuer;    // the tokens' iss, verbatim
   std::string base_url;  // scheme://host[:port][/path], no trailing '/'
   bool openid = false;   // add the OpenID Connect Discovery 1.0 fields
 };
 
-// RFC 8414 §2 (and OIDC Discovery §3 with `openid`): issuer, jwks_uri,
-// introspection_endpoint, revocation_endpoint, their auth methods, the signing algorithms.
+// RFC 8414 §2 (and OIDC Discovery §3 with `openid`): issuer, jwks_uri, token_endpoint
+// (refresh_token grant only, public clients: auth method "none"),
+// introspection_endpoint, revocation_endpoint, their auth methods, the signing algorithms,
+// and RFC 9449 §5.1's dpop_signing_alg_values_supported.
 std::string MetadataJson(const MetadataOptions& options);
 
 // A strong entity tag for a JWKS document: "\"" + base64url(SHA-256(jwks))[:22] + "\"".

@@ -45,7 +45,10 @@ absl::Status MethodNotAllowed(absl::string_view allowed) {
 }  // namespace
 
 Endpoints::Endpoints(EndpointsOptions options, EndpointsDeps deps)
-    : options_(std::move(options)), deps_(std::move(deps)) {
+    : options_(std::move(options)),
+      deps_(std::move(deps)),
+      token_url_(absl::StrCat(options_.base_url, "/oauth2/token")),
+      token_limiter_(options_.token_rate, options_.clock) {
   MetadataOptions metadata{options_.issuer, options_.base_url, false};
   oauth_metadata_ = MetadataJson(metadata);
   metadata.openid = true;
@@ -81,6 +84,7 @@ Endpoints::RouteInfo Endpoints::FindRoute(absl::string_view path) const {
   for (const std::string& p : openid_paths_) {
     if (path == p) return {Route::kOpenIdMetadata, "openid_metadata", "GET"};
   }
+  if (path == "/oauth2/token") return {Route::kToken, "token", "POST"};
   if (path == "/oauth2/introspect") return {Route::kIntrospect, "introspect", "POST"};
   if (path == "/oauth2/revoke") return {Route::kRevoke, "revoke", "POST"};
   if (path == "/metrics") return {Route::kMetrics, "metrics", "GET"};
@@ -112,8 +116,10 @@ void Endpoints::Handle(HttpRequest request, Respond respond) {
     return done(ErrorResponse(Error(absl::StatusCode::kNotFound, "not_found", "no such path")));
   }
   const bool get_route = absl::string_view(info.method) == "GET";
+  // OPTIONS: the CORS preflight of a browser app's refresh (it sends a DPoP header).
+  const bool preflight = info.route == Route::kToken && request.method == "OPTIONS";
   const bool allowed = get_route ? request.method == "GET" || request.method == "HEAD"
-                                 : request.method == info.method;
+                                 : request.method == info.method || preflight;
   if (!allowed) {
     HttpResponse refused = ErrorResponse(MethodNotAllowed(info.method));
     refused.headers.emplace_back("Allow", get_route ? "GET, HEAD" : info.method);
@@ -130,6 +136,8 @@ void Endpoints::Serve(Route route, HttpRequest request, Respond respond) {
       return respond(Document(oauth_metadata_));
     case Route::kOpenIdMetadata:
       return respond(Document(openid_metadata_));
+    case Route::kToken:
+      return Token(std::move(request), std::move(respond));
     case Route::kIntrospect:
       return Introspect(std::move(request), std::move(respond));
     case Route::kRevoke:

@@ -190,6 +190,7 @@ class Session final : public SessionBase {
 
   void Dispatch() {
     RequestReader::Taken taken = reader_.Take();
+    taken.request.peer = peer_;
     keep_alive_ = taken.keep_alive;
     head_ = taken.head;
     busy_ = true;

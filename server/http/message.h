@@ -24,6 +24,9 @@ struct HttpRequest {
   std::string content_type{};
   std::string authorization{};  // never logged or echoed
   std::string if_none_match{};
+  std::string dpop{};  // RFC 9449 §4.1 DPoP header; never logged or echoed
+  // Set by the listener: the peer's address (IP literal, no port), the key of per-peer limits.
+  std::string peer{};
 };
 
 struct HttpResponse {

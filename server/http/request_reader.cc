@@ -28,7 +28,9 @@ size_t BufferLimit(const RequestLimits& limits) {
   return std::max(limits.header_limit, kMinHeaderLimit);
 }
 
-std::string Joined(const bhttp::request<bhttp::string_body>& req, bhttp::field name) {
+// `name`: a bhttp::field, or the name of a field Beast does not know ("DPoP").
+template <typename Name>
+std::string Joined(const bhttp::request<bhttp::string_body>& req, Name name) {
   std::string out;
   for (auto [it, end] = req.equal_range(name); it != end; ++it) {
     if (!out.empty()) out += ", ";
@@ -135,6 +137,7 @@ RequestReader::Taken RequestReader::Take() {
   request.content_type = Joined(req, bhttp::field::content_type);
   request.authorization = Joined(req, bhttp::field::authorization);
   request.if_none_match = Joined(req, bhttp::field::if_none_match);
+  request.dpop = Joined(req, beast::string_view("DPoP"));
   request.body = std::move(req.body());
   StartRequest();
   return out;

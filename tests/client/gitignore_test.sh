@@ -11,8 +11,11 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/ta-gitignore-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 git -C "$tmp" init -q
 cp "$src/.gitignore" "$tmp/"
-mkdir -p "$tmp/data/keys" "$tmp/data-1" "$tmp/data-2" "$tmp/data-3" "$tmp/client"
-for f in kek data/admin.key data/keys/k.pem data-1/admin.key data-2/audit.log data-3/admin.key; do
+mkdir -p "$tmp/data/keys" "$tmp/data-1" "$tmp/data-2" "$tmp/data-3" "$tmp/client" \
+  "$tmp/client/node_dpop/node_modules/dpop"
+# data/app.json: the DPoP walkthrough's app state (its private key); node_modules anywhere.
+for f in kek data/admin.key data/keys/k.pem data-1/admin.key data-2/audit.log data-3/admin.key \
+  data/app.json client/node_dpop/node_modules/dpop/index.js; do
   echo secret > "$tmp/$f"
 done
 echo code > "$tmp/client/client.cc"

@@ -1,7 +1,11 @@
 #!/usr/bin/python3
 """Runs the README's curl lines of "## The HTTP face" as written against a real server.
 
-Usage: readme_http.py README HTTP_ADDRESS WORK_DIR
+Usage: readme_http.py README HTTP_ADDRESS WORK_DIR [HEADING]
+
+HEADING (default "## The HTTP face") picks another section: its first ```sh block, up to the
+next heading of its level or above ("### A DPoP-bound session, end to end" runs that
+walkthrough's lines the same way). 127.0.0.1:50051 in a line becomes $TA_SERVER when set.
 
 WORK_DIR is laid out like the repository root after scripts/run.sh: data/admin.key (the
 server's) and build/release/client/tokenctl (a link to the built one); $TA_SERVER points
@@ -22,9 +26,12 @@ COMMENT = re.compile(r"^(.*?\S)\s+# (.*)$")
 ASSIGNMENT = re.compile(r"^([A-Z_][A-Z0-9_]*)=")
 
 
-def block(readme):
+def block(readme, heading="## The HTTP face"):
     text = open(readme, encoding="utf-8").read()
-    section = text.split("\n## The HTTP face\n", 1)[1].split("\n## ", 1)[0]
+    section = text.split("\n%s\n" % heading, 1)[1]
+    level = heading.split(" ", 1)[0]
+    for stop in ["#" * n + " " for n in range(2, len(level) + 1)]:
+        section = section.split("\n" + stop, 1)[0]
     code = section.split("```sh\n", 1)[1].split("```", 1)[0]
     return [line.strip() for line in re.sub(r"\\\n\s*", "", code).splitlines() if line.strip()]
 
@@ -42,8 +49,8 @@ def matches(want, got):
     return re.match(pattern, got, re.S) is not None
 
 
-def run(readme, http_address, work):
-    lines = block(readme)
+def run(readme, http_address, work, heading="## The HTTP face"):
+    lines = block(readme, heading)
     if not lines:
         print("FAIL: no sh block in the HTTP section", file=sys.stderr)
         return 1
@@ -51,6 +58,8 @@ def run(readme, http_address, work):
     for number, line in enumerate(lines, 1):
         command, expected = split_expected(line)
         command = command.replace("127.0.0.1:8080", http_address)
+        if os.environ.get("TA_SERVER"):
+            command = command.replace("127.0.0.1:50051", os.environ["TA_SERVER"])
         out, rc = "out.%d" % number, "rc.%d" % number
         assignment = ASSIGNMENT.match(command)
         if assignment:
@@ -60,7 +69,7 @@ def run(readme, http_address, work):
             script.append("{ %s ; } > %s 2>&1; echo $? > %s" % (command, out, rc))
         checks.append((number, line, expected, out, rc, bool(assignment)))
     proc = subprocess.run(["bash", "-c", "\n".join(script)], cwd=work, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=500)
     if proc.returncode != 0:
         print("FAIL: the block did not run: %s" % proc.stderr, file=sys.stderr)
         return 1
@@ -84,7 +93,7 @@ def run(readme, http_address, work):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
+    if len(sys.argv) not in (4, 5):
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     sys.exit(run(*sys.argv[1:]))

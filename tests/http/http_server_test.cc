@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "absl/strings/escaping.h"
@@ -142,7 +143,53 @@ TEST_CASE("HTTP: metadata names our issuer (the tokens' iss) and our endpoints",
     CHECK(Str(doc["jwks_uri"]) == iss + "/.well-known/jwks.json");
     CHECK(Str(doc["introspection_endpoint"]) == iss + "/oauth2/introspect");
     CHECK(Str(doc["revocation_endpoint"]) == iss + "/oauth2/revoke");
+    // Issue 26 #5: refreshes by public clients, with DPoP.
+    CHECK(Str(doc["token_endpoint"]) == iss + "/oauth2/token");
+    REQUIRE(doc["grant_types_supported"].Size() == 1);
+    CHECK(Str(doc["grant_types_supported"][0]) == "refresh_token");
+    REQUIRE(doc["token_endpoint_auth_methods_supported"].Size() == 1);
+    CHECK(Str(doc["token_endpoint_auth_methods_supported"][0]) == "none");
+    std::set<std::string> algs;
+    for (const auto& alg : doc["dpop_signing_alg_values_supported"].GetArray()) {
+      algs.insert(Str(alg));
+    }
+    CHECK(algs == std::set<std::string>{"ES256", "EdDSA", "Ed25519", "RS256", "PS256"});
   }
+}
+
+// Issue 26 #5 through the whole server: a session started over gRPC, refreshed by a public
+// client at the metadata's token_endpoint (under the issuer's path), the successor usable
+// over gRPC, and the spent token's reuse seen by gRPC as a revoked session.
+TEST_CASE("HTTP: POST /oauth2/token refreshes a gRPC-issued session for a public client",
+          "[http]") {
+  TestServer s(WithHttp("https://auth.example.test/tenant"));
+  v1::TokenPair pair = IssueAs(s);
+  absl::StatusOr<HttpAnswer> a = Fetch(
+      s.http_address(), "POST", "/tenant/oauth2/token", kForm,
+      "grant_type=refresh_token&client_id=web&scope=read&refresh_token=" + pair.refresh_token());
+  REQUIRE(a.ok());
+  INFO(a->body);
+  REQUIRE(a->status == 200);
+  rapidjson::Document doc = Json(a->body);
+  CHECK(Str(doc["token_type"]) == "Bearer");
+  CHECK(Str(doc["scope"]) == "read");
+  auto active = [&s](const std::string& token) {
+    v1::IntrospectRequest req;
+    req.set_token(token);
+    v1::IntrospectResponse out;
+    REQUIRE(CallAs("resource-key", s.api(), &v1::TokenAuthority::Stub::Introspect, req, &out).ok());
+    return out.active();
+  };
+  auto refresh = [&s](const std::string& token) {
+    v1::RefreshTokensRequest req;
+    req.set_refresh_token(token);
+    v1::TokenPair out;
+    return CallAs("client-key", s.api(), &v1::TokenAuthority::Stub::RefreshTokens, req, &out);
+  };
+  CHECK(active(Str(doc["access_token"])));
+  CHECK(refresh(Str(doc["refresh_token"])).ok());
+  CHECK(refresh(pair.refresh_token()).reason == "refresh_token_reused");
+  CHECK_FALSE(active(Str(doc["access_token"])));
 }
 
 TEST_CASE("HTTP: RFC 7662 introspection with Bearer or Basic, role resource", "[http]") {

@@ -89,6 +89,9 @@ TEST_CASE("Server: every flag error exits 2 naming the flag", "[integration][fla
        "--postgres_dsn: not a libpq connection string or URI: invalid connection option "
        "\"pasword\""},
       {{"--callers_file=" + dir.Sub("no-callers.txt")}, "--callers_file: cannot read "},
+      // Issue 26 #5: the token endpoint's per-peer limit.
+      {{"--http_listen=127.0.0.1:0", "--token_endpoint_rate=-1"}, "--token_endpoint_rate"},
+      {{"--http_listen=127.0.0.1:0", "--token_endpoint_burst=0.5"}, "--token_endpoint_burst"},
   };
   for (const auto& [args, expected] : cases) {
     std::vector<std::string> argv = {"--data_dir=" + dir.Sub("d")};
