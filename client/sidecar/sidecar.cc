@@ -205,9 +205,53 @@ void HttpError(HttpExchange& ex, int status, const std::string& error, const std
   if (status == 503) ex.headers.emplace_back("Retry-After", "1");
 }
 
-void ServeHttp(const LocalVerifier& verifier, const std::string& issuer, HttpExchange& ex) {
+// Whether the verifier's view is current: its last bookmark within the bound. Both the gRPC
+// health service and the HTTP readiness probe answer by it.
+bool IsCurrent(const LocalVerifier& verifier, absl::Duration max_staleness) {
+  const VerifierState s = verifier.state();
+  return s.bookmark_age.has_value() && *s.bookmark_age <= max_staleness;
+}
+
+// GET /.well-known/jwks.json (the keys the verifier holds) and the probes /healthz/live (the
+// process answers) and /healthz, /healthz/ready (200 exactly while the view is current, as
+// the gRPC health service's SERVING; else 503 revocations_stale).
+bool ServeHttpGet(const LocalVerifier& verifier, absl::Duration max_staleness, HttpExchange& ex) {
+  const bool jwks = ex.path == "/.well-known/jwks.json";
+  const bool live = ex.path == "/healthz/live";
+  const bool ready = ex.path == "/healthz" || ex.path == "/healthz/ready";
+  if (!jwks && !live && !ready) return false;
+  if (ex.method != "GET") {
+    ex.headers.emplace_back("Allow", "GET");
+    HttpError(ex, 405, "invalid_request", "method_not_allowed", "use GET");
+    return true;
+  }
+  if (jwks) {
+    ex.response_body = verifier.jwks_json();
+    if (ex.response_body.empty()) {
+      HttpError(ex, 503, "temporarily_unavailable", "jwks_unavailable",
+                "the sidecar holds no keys yet");
+      return true;
+    }
+    ex.response_type = "application/jwk-set+json";
+    ex.headers.emplace_back("Cache-Control", "no-cache");
+    return true;
+  }
+  if (ready && !IsCurrent(verifier, max_staleness)) {
+    HttpError(ex, 503, "temporarily_unavailable", "revocations_stale",
+              "the verifier cannot prove its revocations current");
+    return true;
+  }
+  ex.response_body = R"({"status":"serving"})";
+  ex.headers.emplace_back("Cache-Control", "no-store");
+  return true;
+}
+
+void ServeHttp(const LocalVerifier& verifier, const std::string& issuer,
+               absl::Duration max_staleness, HttpExchange& ex) {
+  if (ServeHttpGet(verifier, max_staleness, ex)) return;
   if (ex.path != "/oauth2/introspect") {
-    return HttpError(ex, 404, "not_found", "not_found", "the sidecar serves /oauth2/introspect");
+    return HttpError(ex, 404, "not_found", "not_found",
+                     "the sidecar serves /oauth2/introspect, /.well-known/jwks.json, /healthz");
   }
   if (ex.method != "POST") {
     ex.headers.emplace_back("Allow", "POST");
@@ -354,8 +398,9 @@ class VerifierSidecar::Impl {
       }
       absl::StatusOr<std::unique_ptr<HttpFace>> http = HttpFace::Start(
           options_.http_listen,
-          [verifier = verifier_.get(), issuer = options_.verifier.issuer](HttpExchange& ex) {
-            ServeHttp(*verifier, issuer, ex);
+          [verifier = verifier_.get(), issuer = options_.verifier.issuer,
+           bound = options_.verifier.max_staleness](HttpExchange& ex) {
+            ServeHttp(*verifier, issuer, bound, ex);
           },
           HttpTls{options_.http_tls_cert_pem, options_.http_tls_key_pem});
       if (!http.ok()) return http.status();
@@ -396,9 +441,7 @@ class VerifierSidecar::Impl {
   void FollowHealth() {
     bool serving = false;
     while (!stop_.WaitForNotificationWithTimeout(options_.health_interval)) {
-      const VerifierState s = verifier_->state();
-      const bool current =
-          s.bookmark_age.has_value() && *s.bookmark_age <= options_.verifier.max_staleness;
+      const bool current = IsCurrent(*verifier_, options_.verifier.max_staleness);
       if (current != serving) {
         serving = current;
         SetHealth(serving);

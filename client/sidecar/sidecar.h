@@ -14,6 +14,10 @@
 // With http_listen, it also answers RFC 7662 `POST /oauth2/introspect` (form body token=...)
 // with the JSON the authority's HTTP face returns for an access token ({"active":false} when
 // inactive); a stale verifier answers 503 temporarily_unavailable "revocations_stale".
+// The same face serves GET /.well-known/jwks.json (the keys the verifier holds; 503
+// jwks_unavailable before the first fetch), /healthz/live (200) and /healthz, /healthz/ready:
+// 200 exactly while the view is current, else 503 "revocations_stale" (a readiness probe
+// takes the sidecar out of rotation as the gRPC health service does).
 //
 // Callers are not authenticated (it should listen on loopback only); include_reason is
 // honoured for every caller. On the RFC 7662 face, client authentication a gateway sends

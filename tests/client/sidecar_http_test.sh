@@ -2,8 +2,9 @@
 # The ta-verifier-sidecar binary beside a real token-authority binary (both on 127.0.0.1:0):
 # its RFC 7662 face (POST /oauth2/introspect) answers an access token with the JSON the
 # authority's HTTP face answers; a revocation at the authority makes it {"active":false}
-# within 1 s (timed); bad requests get 400/405; once the authority stops it answers 503
-# revocations_stale within about 1 s.
+# within 1 s (timed); bad requests get 400/405; its JWKS equals the authority's and
+# /healthz/ready is 200; once the authority stops it answers 503 revocations_stale within
+# about 1 s, and /healthz/ready turns 503 while /healthz/live stays 200.
 #   sidecar_http_test.sh SERVER_BINARY TOKENCTL_BINARY SIDECAR_BINARY
 set -euo pipefail
 
@@ -107,6 +108,16 @@ echo "chunk-extension flood: connection closed after ${sent} bytes; sidecar RSS 
 (( rss_after - rss_before < 16384 )) || fail "RSS grew by $((rss_after - rss_before)) KiB"
 [[ $(introspect "$token") == '{"active":false'* ]] || fail "the sidecar stopped answering after the flood"
 
+# Its JWKS is the authority's; its readiness follows the view (200 while current).
+side_jwks=$(curl -s "http://$http/.well-known/jwks.json")
+auth_jwks=$(curl -s "http://$auth_http/.well-known/jwks.json")
+[[ "$side_jwks" == "$auth_jwks" ]] ||
+  fail "the sidecar's JWKS differs from the authority's: $side_jwks vs $auth_jwks"
+[[ $(curl -s -o /dev/null -w '%{http_code}' "http://$http/healthz/ready") == 200 ]] ||
+  fail "the sidecar is not ready while current"
+[[ $(curl -s -o /dev/null -w '%{http_code}' -X POST "http://$http/healthz/ready") == 405 ]] ||
+  fail "POST /healthz/ready was not refused"
+
 # The authority stops: past --max_staleness (1 s) the sidecar fails closed with 503.
 kill -TERM "$server_pid"; wait "$server_pid" || true; server_pid=
 start=$(date +%s%N)
@@ -119,5 +130,10 @@ done
 took=$(( ($(date +%s%N) - start) / 1000000 ))
 grep -q 'revocations_stale' "$tmp/body" || fail "503 without revocations_stale: $(cat "$tmp/body")"
 echo "authority stopped -> 503 revocations_stale after ${took} ms"
+[[ $(curl -s -o "$tmp/body" -w '%{http_code}' "http://$http/healthz/ready") == 503 ]] ||
+  fail "the sidecar is still ready while stale"
+grep -q 'revocations_stale' "$tmp/body" || fail "not ready without revocations_stale: $(cat "$tmp/body")"
+[[ $(curl -s -o /dev/null -w '%{http_code}' "http://$http/healthz/live") == 200 ]] ||
+  fail "the sidecar is not live while stale"
 (( took <= 1500 )) || fail "took ${took} ms, want <= 1500"
 echo PASS
