@@ -1,20 +1,19 @@
 #include "token/dpop.h"
 
 #include <algorithm>
+#include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
 #include <cmath>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
-#include <boost/url/parse.hpp>
-#include <boost/url/url.hpp>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/str_cat.h"
 #include "base/error.h"
 #include "base/status_macros.h"
 #include "token/base64url.h"
@@ -74,8 +73,8 @@ absl::Status CheckJwk(const rapidjson::Value& jwk) {
 absl::StatusOr<Algorithm> ReadAlg(const rapidjson::Value& value, const DpopPolicy& policy) {
   if (!value.IsString()) return Reject(reason::kDpopMalformed, "DPoP alg is not a string");
   // RFC 9864's fully-specified "Ed25519" is the EdDSA we verify (npm dpop sends it).
-  absl::StatusOr<Algorithm> alg = StringOf(value) == "Ed25519" ? Algorithm::kEdDSA
-                                                               : ParseAlgorithm(StringOf(value));
+  absl::StatusOr<Algorithm> alg =
+      StringOf(value) == "Ed25519" ? Algorithm::kEdDSA : ParseAlgorithm(StringOf(value));
   if (!alg.ok() || *alg == Algorithm::kHS256 ||
       std::find(policy.algorithms.begin(), policy.algorithms.end(), *alg) ==
           policy.algorithms.end()) {
@@ -149,8 +148,8 @@ absl::StatusOr<absl::Time> ReadIat(const rapidjson::Document& doc) {
 
 std::string LengthPrefixed(absl::string_view s) {
   uint32_t n = static_cast<uint32_t>(s.size());
-  char len[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16),
-                 static_cast<char>(n >> 8), static_cast<char>(n)};
+  char len[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16), static_cast<char>(n >> 8),
+                 static_cast<char>(n)};
   return absl::StrCat(absl::string_view(len, 4), s);
 }
 
@@ -216,9 +215,9 @@ std::string NormalizePercent(absl::string_view text, bool lower_case) {
     char c = text[i];
     if (c == '%' && i + 2 < text.size()) {
       int hi = absl::ascii_isdigit(text[i + 1]) ? text[i + 1] - '0'
-                                                 : absl::ascii_tolower(text[i + 1]) - 'a' + 10;
+                                                : absl::ascii_tolower(text[i + 1]) - 'a' + 10;
       int lo = absl::ascii_isdigit(text[i + 2]) ? text[i + 2] - '0'
-                                                 : absl::ascii_tolower(text[i + 2]) - 'a' + 10;
+                                                : absl::ascii_tolower(text[i + 2]) - 'a' + 10;
       char decoded = static_cast<char>(hi * 16 + lo);
       if (IsUnreserved(decoded)) {
         out.push_back(lower_case ? absl::ascii_tolower(decoded) : decoded);
@@ -258,7 +257,33 @@ int PortNumber(absl::string_view port) {
   return value;
 }
 
+// The header's jwk as a key for its alg, from policy.key_cache when there is one.
+absl::StatusOr<std::shared_ptr<const Key>> ImportJwk(const ProofHeader& header,
+                                                     const DpopPolicy& policy) {
+  if (policy.key_cache != nullptr) return policy.key_cache->Import(header.jwk_json, header.alg);
+  ASSIGN_OR_RETURN(std::unique_ptr<Key> key, Key::FromJwk(header.jwk_json, header.alg));
+  return std::shared_ptr<const Key>(std::move(key));
+}
+
 }  // namespace
+
+DpopKeyCache* DpopKeyCache::Default() {
+  static DpopKeyCache cache(kDefaultBytes);
+  return &cache;
+}
+
+absl::StatusOr<std::shared_ptr<const Key>> DpopKeyCache::Import(absl::string_view jwk_json,
+                                                                Algorithm alg) {
+  // The alg's name, a separator no JSON text starts with, then the whole jwk text.
+  const std::string cache_key = absl::StrCat(AlgorithmName(alg), "|", jwk_json);
+  const absl::Time now = absl::Now();
+  if (std::shared_ptr<const Key> hit = cache_.Find(cache_key, now)) return hit;
+  ASSIGN_OR_RETURN(std::unique_ptr<Key> imported, Key::FromJwk(jwk_json, alg));
+  std::shared_ptr<const Key> key = std::move(imported);
+  // The value's charge: an OpenSSL key (an RSA-4096 one is under 2 KiB), its members, kid.
+  cache_.Insert(cache_key, key, 1024 + jwk_json.size(), absl::InfiniteFuture(), now);
+  return key;
+}
 
 absl::StatusOr<std::string> NormalizeHtu(absl::string_view url) {
   if (url.size() > kMaxDpopUrlBytes) return InvalidField("url", "URL is too long");
@@ -300,7 +325,7 @@ absl::StatusOr<DpopProof> VerifyDpopProof(const DpopRequest& request, const Dpop
   absl::StatusOr<CompactJws> jws = SplitCompactJws(request.proof);
   if (!jws.ok()) return Reject(reason::kDpopMalformed, "DPoP proof is not a compact JWS");
   ASSIGN_OR_RETURN(ProofHeader header, ParseProofHeader(jws->header_b64, policy));
-  absl::StatusOr<std::unique_ptr<Key>> key = Key::FromJwk(header.jwk_json, header.alg);
+  absl::StatusOr<std::shared_ptr<const Key>> key = ImportJwk(header, policy);
   if (!key.ok()) return Reject(reason::kDpopBadJwk, "DPoP jwk is not a usable key for its alg");
   if (!CheckJwsSignature(*jws, **key).ok()) {
     return Reject(reason::kDpopBadSignature, "DPoP proof signature does not verify");
