@@ -7,8 +7,12 @@
 //
 //   build/tests/integration/binding_grpc_bench --benchmark_repetitions=3
 //       --benchmark_report_aggregates_only=true
+// test_server.cc uses Catch2's assertions, which need a running Catch session: main (below)
+// runs the benchmarks inside one Catch test case.
+#define CATCH_CONFIG_RUNNER
 #include <benchmark/benchmark.h>
 
+#include <catch2/catch.hpp>
 #include <memory>
 #include <string>
 #include <vector>
@@ -95,8 +99,8 @@ void BM_RefreshTokens(benchmark::State& state, bool bound) {
   for (auto _ : state) {
     v1::RefreshTokensRequest& request = requests[i++];
     request.set_refresh_token(pair.refresh_token());
-    CallResult r = f.server.Call(f.server.api(), &v1::TokenAuthority::Stub::RefreshTokens,
-                                 request, &pair);
+    CallResult r =
+        f.server.Call(f.server.api(), &v1::TokenAuthority::Stub::RefreshTokens, request, &pair);
     if (!r.ok()) return state.SkipWithError(r.reason.c_str());
   }
 }
@@ -115,31 +119,37 @@ void BM_Introspect(benchmark::State& state, bool bound) {
   size_t i = 0;
   for (auto _ : state) {
     v1::IntrospectResponse out;
-    CallResult r = f.server.Call(f.server.api(), &v1::TokenAuthority::Stub::Introspect,
-                                 requests[i++], &out);
+    CallResult r =
+        f.server.Call(f.server.api(), &v1::TokenAuthority::Stub::Introspect, requests[i++], &out);
     if (!r.ok() || !out.active()) {
       return state.SkipWithError(r.ok() ? out.inactive_reason().c_str() : "introspect failed");
     }
   }
 }
 
-#define TA_PAIR(name)                             \
-  BENCHMARK_CAPTURE(name, bearer, false)          \
-      ->Args({0, 0})                              \
-      ->Iterations(kCalls)                        \
-      ->UseRealTime()                             \
-      ->Unit(benchmark::kMicrosecond);            \
-  BENCHMARK_CAPTURE(name, dpop, true)             \
-      ->ArgsProduct({{0, 1, 2}, {0, 1}})          \
-      ->Iterations(kCalls)                        \
-      ->UseRealTime()                             \
+#define TA_PAIR(name)                    \
+  BENCHMARK_CAPTURE(name, bearer, false) \
+      ->Args({0, 0})                     \
+      ->Iterations(kCalls)               \
+      ->UseRealTime()                    \
+      ->Unit(benchmark::kMicrosecond);   \
+  BENCHMARK_CAPTURE(name, dpop, true)    \
+      ->ArgsProduct({{0, 1, 2}, {0, 1}}) \
+      ->Iterations(kCalls)               \
+      ->UseRealTime()                    \
       ->Unit(benchmark::kMicrosecond)
 
 TA_PAIR(BM_IssueTokens);
 TA_PAIR(BM_RefreshTokens);
 TA_PAIR(BM_Introspect);
 
+TEST_CASE("binding_grpc_bench") { benchmark::RunSpecifiedBenchmarks(); }
+
 }  // namespace
 }  // namespace ta::testing
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);  // takes the --benchmark_* flags
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  return Catch::Session().run(1, argv);  // Catch sees no arguments
+}
