@@ -1,19 +1,20 @@
 #include "token/dpop.h"
 
 #include <algorithm>
-#include <boost/url/parse.hpp>
-#include <boost/url/url.hpp>
 #include <cmath>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
+#include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/str_cat.h"
 #include "base/error.h"
 #include "base/status_macros.h"
 #include "token/base64url.h"
@@ -73,8 +74,8 @@ absl::Status CheckJwk(const rapidjson::Value& jwk) {
 absl::StatusOr<Algorithm> ReadAlg(const rapidjson::Value& value, const DpopPolicy& policy) {
   if (!value.IsString()) return Reject(reason::kDpopMalformed, "DPoP alg is not a string");
   // RFC 9864's fully-specified "Ed25519" is the EdDSA we verify (npm dpop sends it).
-  absl::StatusOr<Algorithm> alg =
-      StringOf(value) == "Ed25519" ? Algorithm::kEdDSA : ParseAlgorithm(StringOf(value));
+  absl::StatusOr<Algorithm> alg = StringOf(value) == "Ed25519" ? Algorithm::kEdDSA
+                                                               : ParseAlgorithm(StringOf(value));
   if (!alg.ok() || *alg == Algorithm::kHS256 ||
       std::find(policy.algorithms.begin(), policy.algorithms.end(), *alg) ==
           policy.algorithms.end()) {
@@ -148,8 +149,8 @@ absl::StatusOr<absl::Time> ReadIat(const rapidjson::Document& doc) {
 
 std::string LengthPrefixed(absl::string_view s) {
   uint32_t n = static_cast<uint32_t>(s.size());
-  char len[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16), static_cast<char>(n >> 8),
-                 static_cast<char>(n)};
+  char len[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16),
+                 static_cast<char>(n >> 8), static_cast<char>(n)};
   return absl::StrCat(absl::string_view(len, 4), s);
 }
 
@@ -215,9 +216,9 @@ std::string NormalizePercent(absl::string_view text, bool lower_case) {
     char c = text[i];
     if (c == '%' && i + 2 < text.size()) {
       int hi = absl::ascii_isdigit(text[i + 1]) ? text[i + 1] - '0'
-                                                : absl::ascii_tolower(text[i + 1]) - 'a' + 10;
+                                                 : absl::ascii_tolower(text[i + 1]) - 'a' + 10;
       int lo = absl::ascii_isdigit(text[i + 2]) ? text[i + 2] - '0'
-                                                : absl::ascii_tolower(text[i + 2]) - 'a' + 10;
+                                                 : absl::ascii_tolower(text[i + 2]) - 'a' + 10;
       char decoded = static_cast<char>(hi * 16 + lo);
       if (IsUnreserved(decoded)) {
         out.push_back(lower_case ? absl::ascii_tolower(decoded) : decoded);

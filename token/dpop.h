@@ -33,9 +33,9 @@ namespace ta::token {
 
 namespace reason {
 inline constexpr absl::string_view kDpopTooLarge = "dpop_proof_too_large";  // INVALID_ARGUMENT
-inline constexpr absl::string_view kDpopMalformed = "dpop_malformed";       // not a JWS, bad JSON
-inline constexpr absl::string_view kDpopWrongTyp = "dpop_wrong_typ";        // typ != dpop+jwt
-inline constexpr absl::string_view kDpopBadAlg = "dpop_bad_alg";            // none, HMAC, unknown
+inline constexpr absl::string_view kDpopMalformed = "dpop_malformed";  // not a JWS, bad JSON
+inline constexpr absl::string_view kDpopWrongTyp = "dpop_wrong_typ";   // typ != dpop+jwt
+inline constexpr absl::string_view kDpopBadAlg = "dpop_bad_alg";       // none, HMAC, unknown
 inline constexpr absl::string_view kDpopForbiddenHeader = "dpop_forbidden_header";
 inline constexpr absl::string_view kDpopBadJwk = "dpop_bad_jwk";  // absent, unusable, wrong alg
 inline constexpr absl::string_view kDpopPrivateKey = "dpop_private_key";  // jwk has d, p, k...
@@ -116,9 +116,9 @@ struct DpopPolicy {
 
 // A proof that passed every check of §4.3 but the replay check, and what binds it.
 struct DpopProof {
-  std::string jkt;  // RFC 7638 thumbprint of the header's jwk (cnf.jkt)
+  std::string jkt;         // RFC 7638 thumbprint of the header's jwk (cnf.jkt)
   std::string jti;
-  std::string htu;  // normalised
+  std::string htu;         // normalised
   absl::Time iat;
   // SHA-256 over the normalised (jti, htu), length-prefixed: the replay cache's key, so
   // two spellings of one URL are one entry (a key built from raw values would let a

@@ -105,7 +105,7 @@ token::Algorithm AlgOf(const benchmark::State& state) {
   }
 }
 
-// The key cache's argument; bearer benchmarks have none (and nothing to cache).
+// The key cache argument (bearer benchmarks pass 0: they have no proof key to cache).
 bool CacheOf(const benchmark::State& state) { return state.range(1) != 0; }
 
 void BM_IssueTokens(benchmark::State& state, bool bound) {
