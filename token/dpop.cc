@@ -258,7 +258,33 @@ int PortNumber(absl::string_view port) {
   return value;
 }
 
+// The header's jwk as a key for its alg, from policy.key_cache when there is one.
+absl::StatusOr<std::shared_ptr<const Key>> ImportJwk(const ProofHeader& header,
+                                                     const DpopPolicy& policy) {
+  if (policy.key_cache != nullptr) return policy.key_cache->Import(header.jwk_json, header.alg);
+  ASSIGN_OR_RETURN(std::unique_ptr<Key> key, Key::FromJwk(header.jwk_json, header.alg));
+  return std::shared_ptr<const Key>(std::move(key));
+}
+
 }  // namespace
+
+DpopKeyCache* DpopKeyCache::Default() {
+  static DpopKeyCache cache(kDefaultBytes);
+  return &cache;
+}
+
+absl::StatusOr<std::shared_ptr<const Key>> DpopKeyCache::Import(absl::string_view jwk_json,
+                                                                Algorithm alg) {
+  // The alg's name, a separator no JSON text starts with, then the whole jwk text.
+  const std::string cache_key = absl::StrCat(AlgorithmName(alg), "|", jwk_json);
+  const absl::Time now = absl::Now();
+  if (std::shared_ptr<const Key> hit = cache_.Find(cache_key, now)) return hit;
+  ASSIGN_OR_RETURN(std::unique_ptr<Key> imported, Key::FromJwk(jwk_json, alg));
+  std::shared_ptr<const Key> key = std::move(imported);
+  // The value's charge: an OpenSSL key (an RSA-4096 one is under 2 KiB), its members, kid.
+  cache_.Insert(cache_key, key, 1024 + jwk_json.size(), absl::InfiniteFuture(), now);
+  return key;
+}
 
 absl::StatusOr<std::string> NormalizeHtu(absl::string_view url) {
   if (url.size() > kMaxDpopUrlBytes) return InvalidField("url", "URL is too long");
@@ -300,7 +326,7 @@ absl::StatusOr<DpopProof> VerifyDpopProof(const DpopRequest& request, const Dpop
   absl::StatusOr<CompactJws> jws = SplitCompactJws(request.proof);
   if (!jws.ok()) return Reject(reason::kDpopMalformed, "DPoP proof is not a compact JWS");
   ASSIGN_OR_RETURN(ProofHeader header, ParseProofHeader(jws->header_b64, policy));
-  absl::StatusOr<std::unique_ptr<Key>> key = Key::FromJwk(header.jwk_json, header.alg);
+  absl::StatusOr<std::shared_ptr<const Key>> key = ImportJwk(header, policy);
   if (!key.ok()) return Reject(reason::kDpopBadJwk, "DPoP jwk is not a usable key for its alg");
   if (!CheckJwsSignature(*jws, **key).ok()) {
     return Reject(reason::kDpopBadSignature, "DPoP proof signature does not verify");

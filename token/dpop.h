@@ -13,10 +13,12 @@
 // HMAC); the "jwk" must be public (a private member anywhere in it refuses the proof,
 // the defect of CVE-2026-54431); the URL comparison is after RFC 3986 §6.2.2 syntax- and
 // §6.2.3 scheme-based normalisation (Boost.URL), without query and fragment (§4.3 step 9).
-// Thread-safety: pure functions.
+// Thread-safety: pure functions but for the key cache (DpopKeyCache, thread-safe).
 #ifndef TA_TOKEN_DPOP_H_
 #define TA_TOKEN_DPOP_H_
 
+#include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "base/sharded_cache.h"
 #include "token/jwt.h"
 
 namespace ta::token {
@@ -67,6 +70,37 @@ struct DpopRequest {
   std::optional<absl::string_view> previous_nonce;
 };
 
+class Key;
+
+// Proof keys already imported, by (alg, the header's jwk as JSON text): a client sends the
+// same key with every proof, so importing it as an OpenSSL key and computing its RFC 7638
+// thumbprint (~50 µs for ES256, more than the rest of a proof's checks but the signature)
+// is done once per key, not per proof. Only keys that imported cleanly are kept; the key is
+// the whole jwk text and alg, compared exactly, so a jwk that differs in any member (or the
+// same jwk under another alg) is imported and checked afresh. What a hit skips is exactly
+// Key::FromJwk: the header checks before it (private members first) and the signature
+// after it run on every proof. Bounded by bytes (ShardedCache: a full shard is cleared).
+// Thread-safe.
+class DpopKeyCache {
+ public:
+  // About 4,096 keys of any accepted type.
+  static constexpr size_t kDefaultBytes = 4096 * 2048;
+  explicit DpopKeyCache(size_t capacity_bytes) : cache_(capacity_bytes) {}
+
+  // The process-wide cache DpopPolicy uses by default.
+  static DpopKeyCache* Default();
+
+  // The key for (jwk_json, alg), imported by Key::FromJwk on a miss; FromJwk's error on
+  // failure (never cached).
+  absl::StatusOr<std::shared_ptr<const Key>> Import(absl::string_view jwk_json, Algorithm alg);
+
+  // Bytes charged to the keys held now.
+  size_t bytes() { return cache_.bytes(); }
+
+ private:
+  ShardedCache<Key> cache_;
+};
+
 struct DpopPolicy {
   // iat may be this old (the replay cache must keep a jti at least this long + max_future).
   absl::Duration max_age = absl::Minutes(5);
@@ -76,6 +110,8 @@ struct DpopPolicy {
   // kEdDSA covers both "EdDSA" and RFC 9864's "Ed25519".
   std::vector<Algorithm> algorithms = {Algorithm::kES256, Algorithm::kEdDSA, Algorithm::kRS256,
                                        Algorithm::kPS256};
+  // Where imported proof keys are kept; null imports the jwk of every proof.
+  DpopKeyCache* key_cache = DpopKeyCache::Default();
 };
 
 // A proof that passed every check of §4.3 but the replay check, and what binds it.

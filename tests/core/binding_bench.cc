@@ -4,7 +4,9 @@
 // gRPC. Proofs are made before the timed loop (the client makes them, not the server), one
 // per call, each with its own jti: what the server does per call is verify the proof
 // (RFC 9449 §4.3), record its jti in the store's replay cache, and compare the key with the
-// family's. Argument: the proof key's algorithm (0 ES256, 1 EdDSA, 2 RS256).
+// family's. Arguments: the proof key's algorithm (0 ES256, 1 EdDSA, 2 RS256), and for the
+// bound calls whether imported proof keys are cached (token::DpopKeyCache, 1, the default)
+// or each proof's jwk is imported afresh (0, the code before the cache), in the same run.
 //
 //   build/release/tests/core/binding_bench --benchmark_repetitions=3
 //       --benchmark_report_aggregates_only=true
@@ -43,7 +45,7 @@ std::string MakeProof(const token::Key& key, const std::string& method, const st
 }
 
 struct Fixture {
-  explicit Fixture(token::Algorithm alg) {
+  explicit Fixture(token::Algorithm alg, bool key_cache = true) {
     storage::RocksDbStoreOptions store_options;
     store_options.path = dir.Sub("db");
     store_options.sync_writes = false;
@@ -53,6 +55,8 @@ struct Fixture {
     keys = token::KeyRing::Open(key_options).value();
     AuthorityOptions options;
     options.default_audience = {"api"};
+    // A cache of this fixture's own, so one benchmark's keys never warm another's.
+    options.dpop.key_cache = key_cache ? &cache : nullptr;
     authority = TokenAuthority::Create(options, store.get(), keys.get()).value();
     caller.name = "bench";
     caller.roles = {Role::kIssuer, Role::kClient, Role::kResource};
@@ -82,6 +86,7 @@ struct Fixture {
   }
 
   testing::TempDir dir;
+  token::DpopKeyCache cache{token::DpopKeyCache::kDefaultBytes};
   std::unique_ptr<storage::TokenStore> store;
   std::unique_ptr<token::KeyRing> keys;
   std::unique_ptr<TokenAuthority> authority;
@@ -100,8 +105,11 @@ token::Algorithm AlgOf(const benchmark::State& state) {
   }
 }
 
+// The key cache argument (bearer benchmarks pass 0: they have no proof key to cache).
+bool CacheOf(const benchmark::State& state) { return state.range(1) != 0; }
+
 void BM_IssueTokens(benchmark::State& state, bool bound) {
-  Fixture f(AlgOf(state));
+  Fixture f(AlgOf(state), bound && CacheOf(state));
   std::vector<token::PresentedProof> proofs;
   if (bound) proofs = f.Proofs("POST", kLoginUrl);
   int64_t i = 0;
@@ -114,7 +122,7 @@ void BM_IssueTokens(benchmark::State& state, bool bound) {
 }
 
 void BM_RefreshTokens(benchmark::State& state, bool bound) {
-  Fixture f(AlgOf(state));
+  Fixture f(AlgOf(state), bound && CacheOf(state));
   std::vector<token::PresentedProof> proofs;
   if (bound) proofs = f.Proofs("POST", kTokenUrl);
   token::PresentedProof login;
@@ -136,7 +144,7 @@ void BM_RefreshTokens(benchmark::State& state, bool bound) {
 // The same access token every call (verification cached, as for a busy resource server);
 // for the bound session, a fresh proof with its ath every call.
 void BM_Introspect(benchmark::State& state, bool bound) {
-  Fixture f(AlgOf(state));
+  Fixture f(AlgOf(state), bound && CacheOf(state));
   token::PresentedProof login;
   if (bound) login = f.Proofs("POST", kLoginUrl)[0];
   const std::string token = f.authority->IssueTokens(f.Login(0, login), f.caller)->access_token;
@@ -160,21 +168,20 @@ void BM_Introspect(benchmark::State& state, bool bound) {
 void BM_ProofCheckOnly(benchmark::State& state) {
   Fixture f(AlgOf(state));
   std::vector<token::PresentedProof> proofs = f.Proofs("POST", kTokenUrl);
+  token::DpopPolicy policy;
+  policy.key_cache = CacheOf(state) ? &f.cache : nullptr;
   size_t i = 0;
   for (auto _ : state) {
     token::DpopRequest request;
     request.proof = proofs[i++].dpop_proof;
     request.method = "POST";
     request.url = kTokenUrl;
-    absl::StatusOr<token::DpopProof> out =
-        token::VerifyDpopProof(request, token::DpopPolicy(), absl::Now());
+    absl::StatusOr<token::DpopProof> out = token::VerifyDpopProof(request, policy, absl::Now());
     if (!out.ok()) state.SkipWithError(std::string(out.status().message()).c_str());
   }
 }
 BENCHMARK(BM_ProofCheckOnly)
-    ->Arg(0)
-    ->Arg(1)
-    ->Arg(2)
+    ->ArgsProduct({{0, 1, 2}, {0, 1}})
     ->Iterations(kCalls)
     ->Unit(benchmark::kMicrosecond);
 
@@ -214,13 +221,11 @@ BENCHMARK(BM_SignatureOnly)
 
 #define TA_PAIR(name)                    \
   BENCHMARK_CAPTURE(name, bearer, false) \
-      ->Arg(0)                           \
+      ->Args({0, 0})                     \
       ->Iterations(kCalls)               \
       ->Unit(benchmark::kMicrosecond);   \
   BENCHMARK_CAPTURE(name, dpop, true)    \
-      ->Arg(0)                           \
-      ->Arg(1)                           \
-      ->Arg(2)                           \
+      ->ArgsProduct({{0, 1, 2}, {0, 1}}) \
       ->Iterations(kCalls)               \
       ->Unit(benchmark::kMicrosecond)
 
