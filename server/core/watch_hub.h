@@ -121,6 +121,23 @@ struct WatchHubOptions {
 
 class WatchHub;
 
+// The snapshot a WatchStream is sending (watch_stream.cc). At namespace scope, not nested in
+// WatchStream: std::optional of a nested struct with default member initializers is not
+// default-constructible to clang inside its enclosing class (the fuzz and ASan builds).
+struct WatchSnapshot {
+  uint64_t after = 0;          // the last seq read from the store
+  uint64_t to = 0;             // P: entries <= to come from the snapshot (a fold raises it)
+  uint64_t folds = 0;          // times `to` was raised
+  uint64_t taken_at_tick = 0;  // taken_ at the last Tick
+  uint64_t folds_at_take = 0;  // folds when the watcher last took an event
+  int stalled_ticks = 0;       // Ticks in a row with events ready and none taken
+  std::deque<std::vector<storage::RevocationEntry>> pages;  // read, not yet taken
+  size_t page_next = 0;      // the first entry of pages.front() not yet taken
+  bool reading = false;      // a page read is queued or running
+  bool exhausted = false;    // the store holds nothing more <= to
+  std::string jwks_version;  // the keys event after end_of_snapshot
+};
+
 // One watcher's stream: events in order, then an end. Thread-safe.
 class WatchStream {
  public:
@@ -143,19 +160,7 @@ class WatchStream {
  private:
   friend class WatchHub;
   // The snapshot being sent: entries with seq in (after, to] still to read or take.
-  struct Snapshot {
-    uint64_t after = 0;          // the last seq read from the store
-    uint64_t to = 0;             // P: entries <= to come from the snapshot (a fold raises it)
-    uint64_t folds = 0;          // times `to` was raised
-    uint64_t taken_at_tick = 0;  // taken_ at the last Tick
-    uint64_t folds_at_take = 0;  // folds when the watcher last took an event
-    int stalled_ticks = 0;       // Ticks in a row with events ready and none taken
-    std::deque<std::vector<storage::RevocationEntry>> pages;  // read, not yet taken
-    size_t page_next = 0;      // the first entry of pages.front() not yet taken
-    bool reading = false;      // a page read is queued or running
-    bool exhausted = false;    // the store holds nothing more <= to
-    std::string jwks_version;  // the keys event after end_of_snapshot
-  };
+  using Snapshot = WatchSnapshot;
   WatchStream(WatchHub* hub, size_t buffer, size_t max_batch)
       : hub_(hub), buffer_(buffer), max_batch_(max_batch) {}
   // Queues `event` (a bookmark replaces a bookmark at the back). Ends the stream with
