@@ -218,8 +218,7 @@ absl::StatusOr<SubjectRecord> PostgresStore::UpdateSubject(const SubjectUpdate& 
     const absl::Time old_cutoff = stored.has_value() ? stored->not_before : absl::InfinitePast();
     ASSIGN_OR_RETURN(killed, KilledFamilies(c, update.subject, old_cutoff, merged.not_before,
                                             update.now));
-    for (RevocationEntry& entry : killed) RETURN_IF_ERROR(Append(c, entry));
-    return absl::OkStatus();
+    return AppendAll(c, killed);
   }));
   Announce(killed);
   return merged;

@@ -24,6 +24,24 @@ void AppendBigEndian(std::string* out, uint64_t v) {
   for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>(v >> shift));
 }
 
+void AppendBigEndian32(std::string* out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out->push_back(static_cast<char>(v >> shift));
+}
+
+// The header of a one-dimensional binary array (array_recv): dimensions, no-NULLs flag,
+// element type, then the dimension's length and lower bound.
+std::string ArrayHeader(uint32_t element_oid, size_t count) {
+  std::string out;
+  AppendBigEndian32(&out, 1);
+  AppendBigEndian32(&out, 0);
+  AppendBigEndian32(&out, element_oid);
+  AppendBigEndian32(&out, static_cast<uint32_t>(count));
+  AppendBigEndian32(&out, 1);
+  return out;
+}
+
+constexpr uint32_t kByteaOid = 17, kInt8Oid = 20;
+
 absl::Status Corrupt(absl::string_view what) {
   return ta::Error(absl::StatusCode::kDataLoss, "store_corrupt",
                    absl::StrCat("token store: corrupt ", what));
@@ -42,6 +60,26 @@ Params& Params::Bytes(absl::string_view v) {
 Params& Params::Int64(int64_t v) {
   std::string out;
   AppendBigEndian(&out, static_cast<uint64_t>(v));
+  values_.push_back(std::move(out));
+  return *this;
+}
+
+Params& Params::Int64Array(absl::Span<const int64_t> v) {
+  std::string out = ArrayHeader(kInt8Oid, v.size());
+  for (int64_t x : v) {
+    AppendBigEndian32(&out, sizeof(int64_t));
+    AppendBigEndian(&out, static_cast<uint64_t>(x));
+  }
+  values_.push_back(std::move(out));
+  return *this;
+}
+
+Params& Params::BytesArray(absl::Span<const std::string> v) {
+  std::string out = ArrayHeader(kByteaOid, v.size());
+  for (const std::string& x : v) {
+    AppendBigEndian32(&out, static_cast<uint32_t>(x.size()));
+    out.append(x);
+  }
   values_.push_back(std::move(out));
   return *this;
 }

@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "base/time_micros.h"
 
 namespace ta::storage::pg {
@@ -55,6 +56,10 @@ class Params {
   Params& Int64(int64_t v);
   Params& Time(absl::Time t) { return Int64(TimeToMicros(t)); }
   Params& Bool(bool v);
+  // One-dimensional arrays without NULLs (PostgreSQL's binary array format): int8[] and
+  // bytea[]; the statement casts the parameter to that type ($n::int8[], $n::bytea[]).
+  Params& Int64Array(absl::Span<const int64_t> v);
+  Params& BytesArray(absl::Span<const std::string> v);
 
   int size() const { return static_cast<int>(values_.size()); }
   // Views for PQexecPrepared; valid while this object lives and is not modified.

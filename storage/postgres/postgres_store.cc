@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "base/error.h"
@@ -209,6 +210,33 @@ absl::Status PostgresStore::Append(Connection& c, RevocationEntry& entry) {
   }
   ASSIGN_OR_RETURN(int64_t seq, rows.Int64(0, 0));
   entry.seq = static_cast<uint64_t>(seq);
+  return absl::OkStatus();
+}
+
+absl::Status PostgresStore::AppendAll(Connection& c, std::vector<RevocationEntry>& entries) {
+  if (entries.empty()) return absl::OkStatus();
+  if (entries.size() == 1) return Append(c, entries.front());
+  std::vector<int64_t> kinds, revoked_at, live_until;
+  std::vector<std::string> ids;
+  for (const RevocationEntry& e : entries) {
+    kinds.push_back(static_cast<int64_t>(e.kind));
+    ids.push_back(e.id);
+    revoked_at.push_back(TimeToMicros(e.revoked_at));
+    live_until.push_back(TimeToMicros(e.live_until));
+  }
+  Params params;
+  params.Int64Array(kinds).BytesArray(ids).Int64Array(revoked_at).Int64Array(live_until);
+  ASSIGN_OR_RETURN(Rows rows, c.Exec(sql::kAppendRevocations, params));
+  if (rows.size() != static_cast<int>(entries.size())) {
+    return ta::Error(absl::StatusCode::kDataLoss, "store_corrupt",
+                     "token store: ta_meta has no revocation_seq");
+  }
+  int64_t first = std::numeric_limits<int64_t>::max();
+  for (int i = 0; i < rows.size(); ++i) {
+    ASSIGN_OR_RETURN(int64_t seq, rows.Int64(i, 0));
+    first = std::min(first, seq);
+  }
+  for (size_t i = 0; i < entries.size(); ++i) entries[i].seq = static_cast<uint64_t>(first) + i;
   return absl::OkStatus();
 }
 

@@ -45,6 +45,7 @@ extern const Statement kLockSubjectShared, kLockSubjectExclusive, kTryReaperLock
 extern const Statement kGetFamily, kGetFamilyForRotate, kInsertFamily, kRevokeFamily;
 extern const Statement kGetRefresh, kGetRefreshPair, kInsertRefresh, kRotate;
 extern const Statement kDenyJti, kIsJtiDenied, kRecordProofJti, kReapProofJtis;
+extern const Statement kAppendRevocations;
 extern const Statement kGetSubject, kSubjectCutoff, kUpsertSubject;
 extern const Statement kListFamilies;
 extern const Statement kReapFamilies, kReapRefresh, kReapDenylist, kReapSubjects;

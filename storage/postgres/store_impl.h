@@ -88,6 +88,8 @@ class PostgresStore final : public TokenStore {
   // Appends `entry` to the log inside the caller's transaction, setting its seq. The seq
   // counter's row lock orders appends across every store sharing the database.
   static absl::Status Append(Connection& c, RevocationEntry& entry);
+  // Appends `entries` in one statement, in order, setting each one's seq.
+  static absl::Status AppendAll(Connection& c, std::vector<RevocationEntry>& entries);
   // Hands committed entries to the listener (before the call that made them returns).
   void Announce(const std::vector<RevocationEntry>& entries) const;
   // The log entries for the families of `subject` the cutoff moving from `old_cutoff` to

@@ -13,9 +13,11 @@ inline int g_race_rounds = 20;
 inline int g_failover_rounds = 2;
 // Revocations whose propagation to the two other replicas is timed. CI 40, long 500.
 inline int g_samples = 40;
-// Sessions the mass-logout test issues and then revokes in one burst. CI 1,000, long 100,000
-// (the benchmark: --sessions 1000000).
+// Sessions the mass-logout test issues and then revokes in one burst, and how many of them
+// each subject holds (one RevokeSubject kills them all). CI 1,000 of 1 per subject; long
+// 1,000,000 of 100 per subject (10,000 subjects).
 inline int g_mass_sessions = 1000;
+inline int g_mass_sessions_per_subject = 1;
 // Rounds of the four revocation widths timed in every verifier consumer (sidecar, Python,
 // Node: verifier_consumers_test.cc). CI 6 (24 revocations), long 25.
 inline int g_consumer_rounds = 6;

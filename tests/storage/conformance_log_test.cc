@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <memory>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -238,6 +240,64 @@ TEMPLATE_TEST_CASE("Log: concurrent revocations get unique numbers, all readable
   std::set<uint64_t> seqs;
   for (const RevocationEntry& e : heard) seqs.insert(e.seq);
   CHECK(seqs.size() == log.size());
+}
+
+// A subject cutoff appends all the families it kills in one go (PostgreSQL: one statement);
+// racing with single appends, every entry keeps one seq, the log is gapless, what the
+// listener heard is what the log holds, and one subject's kills are consecutive.
+TEMPLATE_TEST_CASE(
+    "Log: racing subject cutoffs that kill many families each number them "
+    "gaplessly, as heard",
+    "[storage][log][concurrency]", TA_EVERY_STORE) {
+  Fixture fx(TestType::Make());
+  constexpr int kSubjects = 12, kFamiliesEach = 25, kDenials = 60;
+  for (int s = 0; s < kSubjects; ++s) {
+    for (int f = 0; f < kFamiliesEach; ++f) fx.Create(s * kFamiliesEach + f, absl::StrCat("s", s));
+  }
+  fx.clock.Advance(absl::Seconds(1));
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int s = 0; s < kSubjects; ++s) {
+    threads.emplace_back([&fx, &failures, s] {
+      if (!fx.store->UpdateSubject(MakeSubjectUpdate(absl::StrCat("s", s), fx.Now())).ok()) {
+        ++failures;
+      }
+    });
+  }
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&fx, &failures, t] {
+      for (int i = t; i < kDenials; i += 4) {
+        if (!fx.store->DenyJti(absl::StrCat("jti-", i), fx.Now() + absl::Minutes(5)).ok()) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  REQUIRE(failures == 0);
+  std::vector<RevocationEntry> log = fx.Log();
+  REQUIRE(log.size() == kSubjects * kFamiliesEach + kDenials);
+  for (size_t i = 0; i < log.size(); ++i) CHECK(log[i].seq == log.front().seq + i);
+  std::vector<RevocationEntry> heard = fx.Heard();
+  std::sort(heard.begin(), heard.end(),
+            [](const RevocationEntry& a, const RevocationEntry& b) { return a.seq < b.seq; });
+  REQUIRE(heard.size() == log.size());
+  for (size_t i = 0; i < log.size(); ++i) CHECK(Same(heard[i], log[i]));
+  // Each subject's kills are consecutive: its kFamiliesEach seqs span exactly that many.
+  std::map<std::string, int> subject_of;
+  for (int s = 0; s < kSubjects; ++s) {
+    for (int f = 0; f < kFamiliesEach; ++f) subject_of[FamilyIdFor(s * kFamiliesEach + f)] = s;
+  }
+  std::map<int, std::vector<uint64_t>> seqs;
+  for (const RevocationEntry& e : log) {
+    if (e.kind == Kind::kSubject) seqs[subject_of.at(e.id)].push_back(e.seq);
+  }
+  REQUIRE(seqs.size() == kSubjects);
+  for (const auto& [subject, of] : seqs) {
+    INFO("subject s" << subject);
+    REQUIRE(of.size() == kFamiliesEach);
+    CHECK(of.back() - of.front() == kFamiliesEach - 1);
+  }
 }
 
 TEMPLATE_TEST_CASE("Log: a grace replay extends the family's access_live_until", "[storage][log]", TA_EVERY_STORE) {
