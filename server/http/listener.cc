@@ -23,6 +23,7 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "base/error.h"
+#include "server/http/peer_limiter.h"
 #include "server/http/request_reader.h"
 
 namespace ta::http {
@@ -355,7 +356,7 @@ void BeastListener::Accept() {
 void BeastListener::Adopt(tcp::socket socket) {
   ErrorCode ec;
   const tcp::endpoint remote = socket.remote_endpoint(ec);
-  std::string peer = ec ? std::string() : remote.address().to_string();
+  std::string peer = ec ? std::string() : PeerKey(remote.address().to_string());
   if (ec || !Admit(peer)) {
     socket.close(ec);  // over a limit: closed at once, nothing read
     return;

@@ -1,8 +1,26 @@
 #include "server/http/peer_limiter.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <cstring>
 
 namespace ta::http {
+
+std::string PeerKey(absl::string_view address) {
+  const std::string text(address);
+  in6_addr v6;
+  if (inet_pton(AF_INET6, text.c_str(), &v6) != 1) return text;  // IPv4, or not an address
+  if (IN6_IS_ADDR_V4MAPPED(&v6)) {
+    char v4[INET_ADDRSTRLEN];
+    if (inet_ntop(AF_INET, &v6.s6_addr[12], v4, sizeof(v4)) != nullptr) return v4;
+    return text;
+  }
+  std::memset(&v6.s6_addr[8], 0, 8);  // keep the /64 prefix
+  char prefix[INET6_ADDRSTRLEN];
+  if (inet_ntop(AF_INET6, &v6, prefix, sizeof(prefix)) == nullptr) return text;
+  return std::string(prefix) + "/64";
+}
 
 PeerRateLimiter::PeerRateLimiter(PeerRateOptions options, const Clock* clock)
     : options_(options), clock_(clock) {

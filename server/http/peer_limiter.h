@@ -38,6 +38,14 @@ struct PeerRateOptions {
   size_t max_peers = 65536;
 };
 
+// The key one peer's budgets are kept under (this limiter's buckets and the listener's
+// connections per peer), from its address as text: an IPv4 address itself; an IPv6 address
+// its /64 prefix ("2001:db8:1:2::/64"), since one host or subscriber is normally given a
+// whole /64 and could otherwise take a fresh address for every connection; an IPv4-mapped
+// IPv6 address ("::ffff:192.0.2.1") its IPv4 address. Text that is not an address is
+// returned as it is.
+std::string PeerKey(absl::string_view address);
+
 class PeerRateLimiter {
  public:
   // `clock` is borrowed; never null.

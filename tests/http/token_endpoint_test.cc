@@ -219,6 +219,29 @@ TEST_CASE("PeerRateLimiter: the table stays bounded; untracked peers share one b
   for (int i = 0; i < 100; ++i) CHECK(off.Admit("p") == absl::ZeroDuration());
 }
 
+TEST_CASE("PeerKey: IPv6 peers are budgeted per /64, IPv4-mapped ones as IPv4",
+          "[http][token]") {
+  CHECK(PeerKey("192.0.2.7") == "192.0.2.7");
+  CHECK(PeerKey("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::/64");
+  CHECK(PeerKey("2001:db8:1:2::1") == PeerKey("2001:db8:1:2:ffff::9"));
+  CHECK(PeerKey("2001:db8:1:2::1") != PeerKey("2001:db8:1:3::1"));
+  CHECK(PeerKey("::1") == "::/64");
+  CHECK(PeerKey("::ffff:192.0.2.7") == "192.0.2.7");
+  CHECK(PeerKey("not an address") == "not an address");
+  CHECK(PeerKey("") == "");
+  // One limiter, one /64: a client rotating through its addresses shares one bucket.
+  FakeClock clock;
+  PeerRateLimiter limiter(PeerRateOptions{/*rate=*/1, /*burst=*/2, /*max_peers=*/16}, &clock);
+  int admitted = 0;
+  for (int i = 1; i <= 10; ++i) {
+    if (limiter.Admit(PeerKey(absl::StrCat("2001:db8:1:2::", i))) == absl::ZeroDuration()) {
+      ++admitted;
+    }
+  }
+  CHECK(admitted == 2);
+  CHECK(limiter.tracked() == 1);
+}
+
 TEST_CASE("TokenEndpoint: CORS preflight and headers for browser apps", "[http][token]") {
   Fixture f;
   absl::StatusOr<HttpAnswer> pre =
