@@ -75,7 +75,7 @@ std::string AuditLog::Format(const core::AuditEvent& e) {
 void AuditLog::Record(const core::AuditEvent& event) {
   absl::MutexLock lock(&mu_);
   const absl::Time now = clock_->Now();
-  if (event.action == "auth.refused") {
+  if (core::IsCollapsibleRefusal(event)) {
     for (const core::AuditEvent& e : refusals_.Admit(event, now)) WriteLocked(e);
     return;
   }

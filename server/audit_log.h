@@ -10,8 +10,9 @@
 // drops the event and counts it (dropped()), never blocks the call or stops the server; the
 // first drop is reported on stderr.
 //
-// Refused callers ("auth.refused") go through a RefusalLimiter (core/audit.h): per interval,
-// the first refusal of each (peer, caller, reason) and then one counted summary, so refused
+// Refused callers ("auth.refused") and refreshes refused to unauthenticated public clients go
+// through a RefusalLimiter (core/audit.h IsCollapsibleRefusal): per interval, the first
+// refusal of each (action, peer, caller, reason) and then one counted summary, so refused
 // traffic cannot fill the disk (issue 22). Summaries of an ended interval are written with the
 // next event, and at destruction. Strings are JSON-escaped, and so are U+2028, U+2029 and
 // U+0085, which line-oriented readers take for line ends (issue 22).

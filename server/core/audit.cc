@@ -25,16 +25,20 @@ void SetOutcome(const absl::Status& status, AuditEvent* event) {
   event->reason = ReasonOf(status);
 }
 
+bool IsCollapsibleRefusal(const AuditEvent& event) {
+  if (event.action == "auth.refused") return true;
+  return event.action == "session.refresh" && event.outcome == "refused" && !event.peer.empty();
+}
+
 std::vector<AuditEvent> RefusalLimiter::Due(absl::Time now, bool force) {
   std::vector<AuditEvent> out;
   if (!force && now < interval_start_ + options_.interval) return out;
   for (const auto& [key, pending] : keys_) {
     if (pending.more == 0) continue;
     AuditEvent summary;
-    summary.action = "auth.refused";
     summary.outcome = "refused";
     summary.time = now;
-    std::tie(summary.peer, summary.caller, summary.reason) = key;
+    std::tie(summary.action, summary.peer, summary.caller, summary.reason) = key;
     summary.rpc = pending.rpc;
     summary.count = pending.more;
     summary.note = absl::StrCat(
@@ -49,12 +53,14 @@ std::vector<AuditEvent> RefusalLimiter::Due(absl::Time now, bool force) {
 
 std::vector<AuditEvent> RefusalLimiter::Admit(const AuditEvent& event, absl::Time now) {
   std::vector<AuditEvent> out = Due(now);
-  Key key{event.peer, event.caller, event.reason};
-  if (keys_.count(key) == 0 && keys_.size() >= options_.max_keys) key = Key{"*", "*", "*"};
+  Key key{event.action, event.peer, event.caller, event.reason};
+  if (keys_.count(key) == 0 && keys_.size() >= options_.max_keys) {
+    key = Key{event.action, "*", "*", "*"};
+  }
   auto [it, first] = keys_.try_emplace(key);
   if (first) {
     out.push_back(event);
-    if (std::get<0>(key) == "*") {  // the shared key's first: say that it is one
+    if (std::get<1>(key) == "*") {  // the shared key's first: say that it is one
       out.back().peer = "*";
       out.back().note = "more distinct refused peers than the trail lists per interval";
     }

@@ -34,7 +34,7 @@ struct AuditEvent {
   std::string jti{};
   std::string kid{};
   std::string note{};     // the caller's free-text reason for a revocation; a backup's dir
-  std::string peer{};     // auth.refused: the caller's address, without its port
+  std::string peer{};     // an unauthenticated caller's address (auth.refused, public clients)
   uint64_t count = 0;     // a summary of refusals (RefusalLimiter): how many it stands for
 };
 
@@ -56,13 +56,20 @@ class AuditSink {
 // ABORTED -> "refused", anything else -> "error"; the reason is the status's ta-reason.
 void SetOutcome(const absl::Status& status, AuditEvent* event);
 
+// Whether the trail collapses `event` through a RefusalLimiter rather than writing each one:
+// a refused caller ("auth.refused"), and a refresh refused to an unauthenticated caller (one
+// with a `peer`: the token endpoint's public clients), which changed nothing. A reuse
+// detection ("session.reuse_detected": a family revoked) is always written.
+bool IsCollapsibleRefusal(const AuditEvent& event);
+
 // Bounds what refused callers make the trail write (issue 22: every unauthenticated call wrote
 // an "auth.refused" line, so refused traffic could fill the disk). Refusals are keyed by
-// (peer, caller, reason): in each interval the first of a key is written at once, the others
-// only counted; when the interval is over, one summary per key that had more ("auth.refused"
-// with `count` = how many were not written, the interval's start in `note`). At most
-// `max_keys` keys per interval; refusals beyond share one key with peer "*". So per interval at
-// most 2 * (max_keys + 1) lines, whatever the traffic.
+// (action, peer, caller, reason): in each interval the first of a key is written at once, the
+// others only counted; when the interval is over, one summary per key that had more (the key's
+// action, with `count` = how many were not written, the interval's start in `note`). At most
+// `max_keys` keys per interval; refusals beyond share one key per action with peer "*" (two
+// collapsible actions: IsCollapsibleRefusal). So per interval at
+// most 2 * (max_keys + 2) lines, whatever the traffic.
 //
 // Not thread-safe: the sink that owns it serialises calls.
 struct RefusalLimiterOptions {
@@ -84,7 +91,8 @@ class RefusalLimiter {
   std::vector<AuditEvent> Due(absl::Time now, bool force = false);
 
  private:
-  using Key = std::tuple<std::string, std::string, std::string>;  // peer, caller, reason
+  // action, peer, caller, reason
+  using Key = std::tuple<std::string, std::string, std::string, std::string>;
   struct Pending {
     uint64_t more = 0;  // refusals of this key not written
     std::string rpc;    // the last one's

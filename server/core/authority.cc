@@ -159,6 +159,7 @@ void TokenAuthority::Audit(AuditEvent event, const absl::Status& status,
   if (options_.audit == nullptr) return;
   event.time = options_.clock->Now();
   event.caller = caller.name;
+  if (!caller.peer.empty()) event.peer = caller.peer;
   const std::string reason = event.reason;
   SetOutcome(status, &event);
   if (status.ok()) event.reason = reason;

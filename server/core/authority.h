@@ -121,6 +121,10 @@ struct Caller {
   std::vector<Role> roles;
   // For the client role: the client_ids whose tokens it may refresh and revoke. Empty: any.
   std::vector<std::string> client_ids;
+  // Set only for a caller nobody authenticated (the HTTP token endpoint's public clients): its
+  // address, recorded on its audit events; its refused refreshes are collapsed in the trail
+  // like refused callers (audit.h IsCollapsibleRefusal), so they cannot fill the disk.
+  std::string peer{};
 
   bool Has(Role role) const;
   // Whether this caller may act on a token of `client_id` (admins and unrestricted callers may).

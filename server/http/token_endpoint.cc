@@ -23,10 +23,9 @@ absl::Status BadRequest(absl::string_view why) {
 // Who every refresh at this endpoint runs as, in the audit trail and for the role check: a
 // client that may act for any client_id. The client is not authenticated (RFC 6749 §2.1,
 // public clients); the refresh token, and for a bound session the proof, are what count.
-const core::Caller& PublicClient() {
-  static const core::Caller* const caller =
-      new core::Caller{"public-client", {core::Role::kClient}, {}};
-  return *caller;
+// `peer` is its address: its refused refreshes are collapsed in the audit trail per address.
+core::Caller PublicClient(const std::string& peer) {
+  return core::Caller{"public-client", {core::Role::kClient}, {}, peer};
 }
 
 // Parameters other than these are ignored (RFC 6749 §3.2). These would authenticate a
@@ -160,8 +159,8 @@ void Endpoints::Token(HttpRequest request, Respond respond) {
   }
   if (!in.ok()) return finish(TokenErrorResponse(in.status(), deps_.authority->CurrentDpopNonce()));
   // A refresh reads the store and makes a synced write: off the event loop.
-  OffLoop(std::move(finish), [this, in = *std::move(in)] {
-    absl::StatusOr<core::TokenPair> pair = deps_.authority->RefreshTokens(in, PublicClient());
+  OffLoop(std::move(finish), [this, in = *std::move(in), peer = request.peer] {
+    absl::StatusOr<core::TokenPair> pair = deps_.authority->RefreshTokens(in, PublicClient(peer));
     if (!pair.ok()) {
       return TokenErrorResponse(pair.status(), deps_.authority->CurrentDpopNonce());
     }

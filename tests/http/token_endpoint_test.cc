@@ -219,6 +219,28 @@ TEST_CASE("PeerRateLimiter: the table stays bounded; untracked peers share one b
   for (int i = 0; i < 100; ++i) CHECK(off.Admit("p") == absl::ZeroDuration());
 }
 
+TEST_CASE(
+    "TokenEndpoint: a refused refresh is audited with the peer's address, so the trail "
+    "collapses it per address",
+    "[http][token]") {
+  Fixture f;
+  core::TokenPair pair = f.Issue();
+  CHECK(f.Post("grant_type=refresh_token&refresh_token=" + pair.refresh_token + "x", kForm,
+               "127.0.0.5")
+            .status == 400);
+  std::vector<core::AuditEvent> events = f.audit.events();
+  REQUIRE(!events.empty());
+  const core::AuditEvent& refused = events.back();
+  CHECK(refused.action == "session.refresh");
+  CHECK(refused.outcome == "refused");
+  CHECK(refused.caller == "public-client");
+  CHECK(refused.peer == "127.0.0.5");
+  CHECK(core::IsCollapsibleRefusal(refused));
+  // The login service's IssueTokens (an authenticated caller) carries no peer: written whole.
+  CHECK(events.front().peer.empty());
+  CHECK_FALSE(core::IsCollapsibleRefusal(events.front()));
+}
+
 TEST_CASE("PeerKey: IPv6 peers are budgeted per /64, IPv4-mapped ones as IPv4",
           "[http][token]") {
   CHECK(PeerKey("192.0.2.7") == "192.0.2.7");

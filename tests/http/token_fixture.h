@@ -11,11 +11,14 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "base/error.h"
+#include "server/core/audit.h"
 #include "server/core/refresh_token.h"
 #include "server/http/endpoints.h"
 #include "server/http/errors.h"
@@ -114,9 +117,27 @@ inline std::string MakeProof(const token::Key& key, const std::string& method,
   return ta::testing::MakeDpopProof(key, spec, absl::Now());
 }
 
+// The audit events the authority reports (thread-safe).
+class RecordingAudit final : public core::AuditSink {
+ public:
+  void Record(const core::AuditEvent& event) override {
+    absl::MutexLock lock(&mu_);
+    events_.push_back(event);
+  }
+  std::vector<core::AuditEvent> events() const {
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<core::AuditEvent> events_ ABSL_GUARDED_BY(mu_);
+};
+
 // Endpoints over a counting RocksDB store, served by a real listener on 127.0.0.1:0. The rate
 // limit's clock is a FakeClock the test moves.
 struct Fixture {
+  RecordingAudit audit;
   ta::testing::TempDir dir;
   CountingStore* store = nullptr;
   std::unique_ptr<storage::TokenStore> owned_store;
@@ -142,6 +163,7 @@ struct Fixture {
     core::AuthorityOptions ao;
     ao.default_audience = {"api"};
     ao.dpop_nonce = dpop_nonce;
+    ao.audit = &audit;
     authority = *core::TokenAuthority::Create(ao, owned_store.get(), keys.get());
     callers = *core::CallerRegistry::Parse(
         "ops admin " + core::CallerRegistry::KeyCredential("admin-key-0123456789") + "\n", "test");

@@ -102,6 +102,45 @@ TEST_CASE("Audit: refusals are summarised per interval, and distinct peers are c
 }
 
 TEST_CASE(
+    "Audit: refreshes refused to public clients are collapsed per address; reuse "
+    "detections and authenticated callers' refusals are all written",
+    "[audit]") {
+  TempDir dir;
+  FakeClock clock;
+  const std::string path = dir.Sub("audit.log");
+  auto log = AuditLog::Open(path, {.interval = absl::Seconds(60), .max_keys = 10}, &clock);
+  REQUIRE(log.ok());
+  auto event = [](const std::string& action, const std::string& peer) {
+    core::AuditEvent e;
+    e.action = action;
+    e.outcome = "refused";
+    e.reason = "invalid_grant";
+    e.caller = peer.empty() ? "mobile-bff" : "public-client";
+    e.rpc = "RefreshTokens";
+    e.peer = peer;
+    return e;
+  };
+  for (int i = 0; i < 200; ++i) (*log)->Record(event("session.refresh", "203.0.113.9"));
+  for (int i = 0; i < 5; ++i) (*log)->Record(event("session.refresh", ""));
+  for (int i = 0; i < 3; ++i) (*log)->Record(event("session.reuse_detected", "203.0.113.9"));
+  // 1 (the public client's first) + 5 (authenticated) + 3 (reuse: a family revoked each).
+  CHECK(Lines(path).size() == 9);
+  clock.Advance(absl::Seconds(61));
+  core::AuditEvent other;
+  other.action = "session.issue";
+  other.outcome = "ok";
+  (*log)->Record(other);
+  std::vector<std::string> lines = Lines(path);
+  REQUIRE(lines.size() == 11);
+  rapidjson::Document summary;
+  summary.Parse(lines[9].c_str());
+  REQUIRE_FALSE(summary.HasParseError());
+  CHECK(std::string(summary["action"].GetString()) == "session.refresh");
+  CHECK(std::string(summary["peer"].GetString()) == "203.0.113.9");
+  CHECK(std::string(summary["count"].GetString()) == "199");
+}
+
+TEST_CASE(
     "Audit: U+2028, U+2029 and U+0085 are escaped, so every event is one line for "
     "any reader",
     "[audit]") {
