@@ -164,22 +164,7 @@ run() {  # run LABEL SCENARIO [extra loadgen flags]
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
-# write_block NAME BODY [HEADING]: replaces BENCHMARKS.md's block between
-# <!-- NAME:begin --> and <!-- NAME:end --> with BODY (appended, under HEADING, when absent).
-write_block() {
-  /usr/bin/python3 - BENCHMARKS.md "$1" "$2" "${3:-}" <<'PY'
-import sys
-path, name, body, heading = sys.argv[1:5]
-text = open(path).read()
-begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-if begin not in text:
-    text = text.rstrip("\n") + "\n\n" + (f"## {heading}\n\n" if heading else "") + f"{begin}\n{end}\n"
-head, rest = text.split(begin, 1)
-_, tail = rest.split(end, 1)
-open(path, "w").write(head + begin + "\n" + body + "\n" + end + tail)
-PY
-  echo "wrote BENCHMARKS.md ($1 block)"
-}
+source scripts/bench_lib.sh  # write_block, wrk_record
 
 if ((PROPAGATION)); then
   source scripts/bench_propagation.sh

@@ -1,5 +1,6 @@
-# Sourced by scripts/bench.sh --verifier (uses its start_server, run, ratio, write_block, LG,
-# RPS/P50/P99/ERR, WORK, SECS, SAMPLES): the verifier sidecar against the authority it follows
+# Sourced by scripts/bench.sh --verifier (uses its start_server, run, ratio, LG,
+# RPS/P50/P99/ERR, WORK, SECS, SAMPLES, and scripts/bench_lib.sh's write_block and wrk_record):
+# the verifier sidecar against the authority it follows
 # (issue 25 item 7), in one run on one machine.
 #  (a) RFC 7662 POST /oauth2/introspect: the sidecar's HTTP face (plain HTTP on loopback) vs
 #      the authority's, wrk with the same token and the same concurrency on both (2 threads,
@@ -43,21 +44,11 @@ for url in "http://$HTTP_ADDR" "http://$SIDECAR_HTTP"; do
     { echo "the benchmark token is not active at $url" >&2; exit 1; }
 done
 WRK=(wrk -t 2 -c 32 -d "${SECS}s" --timeout 5s)
-wrk_at() {  # wrk_at LABEL HOST:PORT
-  local line
-  line=$(TA_TOKEN_FILE="$WORK/token" TA_KEY_FILE="$DATA/admin.key" \
-         "${WRK[@]}" -s scripts/peers/http/introspect.lua "http://$2/oauth2/introspect" | tail -1)
-  echo "  $1: $line"
-  RPS[$1]=$(sed -n 's/.*rps=\([0-9]*\).*/\1/p' <<<"$line")
-  P50[$1]=$(sed -n 's/.*p50_us=\([0-9]*\).*/\1/p' <<<"$line")
-  P99[$1]=$(sed -n 's/.*p99_us=\([0-9]*\).*/\1/p' <<<"$line")
-  ERR[$1]=$(sed -n 's/.*errors=\([0-9]*\).*/\1/p' <<<"$line")
-}
 HTTP_RATIOS=()
 GRPC_RATIOS=()
 for round in 1 2 3; do
-  wrk_at "authority_http_$round" "$HTTP_ADDR"
-  wrk_at "sidecar_http_$round" "$SIDECAR_HTTP"
+  wrk_record "authority_http_$round" introspect.lua "http://$HTTP_ADDR/oauth2/introspect"
+  wrk_record "sidecar_http_$round" introspect.lua "http://$SIDECAR_HTTP/oauth2/introspect"
   HTTP_RATIOS+=("$(ratio "${RPS[sidecar_http_$round]}" "${RPS[authority_http_$round]}")")
 done
 for round in 1 2 3; do
@@ -84,14 +75,7 @@ verifier_table() {
   echo "(\`scripts/peers/http/introspect.lua\`; the sidecar's face serves at most 32 connections)."
   echo "gRPC: ta-loadgen introspect_same, 4 channels x 32 in flight on both."
   echo
-  echo "| run | round | calls/s | p50 µs | p99 µs | errors |"
-  echo "| --- | ---: | ---: | ---: | ---: | ---: |"
-  for label in authority_http sidecar_http authority_grpc sidecar_grpc; do
-    for round in 1 2 3; do
-      [[ -n ${RPS[${label}_$round]:-} ]] || continue
-      echo "| $label | $round | ${RPS[${label}_$round]} | ${P50[${label}_$round]} | ${P99[${label}_$round]} | ${ERR[${label}_$round]} |"
-    done
-  done
+  rounds_table authority_http sidecar_http authority_grpc sidecar_grpc
   echo
   echo "Sidecar / authority, RFC 7662, per round: ${HTTP_RATIOS[*]}; median **$(median "${HTTP_RATIOS[@]}")**."
   echo "Sidecar / authority, gRPC Introspect, per round: ${GRPC_RATIOS[*]}; median **$(median "${GRPC_RATIOS[@]}")**."

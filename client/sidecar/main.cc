@@ -4,7 +4,7 @@
 //       [--tls_ca=ca.pem [--tls_cert=client.pem --tls_key=client.key]]
 //       [--http_listen=127.0.0.1:8082 [--http_tls_cert=face.pem --http_tls_key=face.key]]
 // The flags toward the authority (--tls, --tls_ca, --tls_cert, --tls_key, --tls_server_name)
-// are tokenctl's, read by the same code (client::ApplyTlsFiles).
+// are tokenctl's: the same definitions and code (client/tls_flags.h).
 // Stops on SIGINT or SIGTERM.
 #include <signal.h>
 
@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "client/client.h"
 #include "client/sidecar/sidecar.h"
+#include "client/tls_flags.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50052", "host:port to serve on (keep it on loopback)");
 ABSL_FLAG(std::string, http_listen, "",
@@ -31,14 +32,6 @@ ABSL_FLAG(std::string, http_tls_key, "", "PEM private key of --http_tls_cert");
 ABSL_FLAG(std::string, authority, "", "the token authority's host:port (required)");
 ABSL_FLAG(std::string, api_key_file, "",
           "file holding an API key of a caller with role resource (WatchRevocations, GetJwks)");
-ABSL_FLAG(bool, tls, false,
-          "reach the authority over TLS with the system's root CAs (implied by --tls_ca)");
-ABSL_FLAG(std::string, tls_ca, "", "PEM file of the CA that signs the authority's certificate");
-ABSL_FLAG(std::string, tls_cert, "",
-          "PEM client certificate chain for mTLS to the authority (with --tls_key)");
-ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
-ABSL_FLAG(std::string, tls_server_name, "",
-          "the name the authority's certificate must carry (default: the host of --authority)");
 ABSL_FLAG(std::string, issuer, "", "the tokens' iss, as the authority's --issuer (required)");
 ABSL_FLAG(std::string, audience, "", "when set, a token must carry this aud to be active");
 ABSL_FLAG(absl::Duration, max_staleness, absl::Seconds(1),
@@ -64,15 +57,7 @@ absl::Status LoadFiles(ta::client::SidecarOptions& options) {
     if (!key.ok()) return key.status();
     options.verifier.server.api_key = std::string(absl::StripAsciiWhitespace(*key));
   }
-  ta::client::TlsFiles tls;
-  tls.tls = absl::GetFlag(FLAGS_tls);
-  tls.ca = absl::GetFlag(FLAGS_tls_ca);
-  tls.cert = absl::GetFlag(FLAGS_tls_cert);
-  tls.key = absl::GetFlag(FLAGS_tls_key);
-  tls.server_name = absl::GetFlag(FLAGS_tls_server_name);
-  if (absl::Status s = ta::client::ApplyTlsFiles(tls, &options.verifier.server); !s.ok()) {
-    return s;
-  }
+  if (absl::Status s = ta::client::ApplyTlsFlags(&options.verifier.server); !s.ok()) return s;
   const std::string cert = absl::GetFlag(FLAGS_http_tls_cert);
   const std::string key = absl::GetFlag(FLAGS_http_tls_key);
   if (cert.empty() != key.empty()) {

@@ -4,8 +4,6 @@
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <algorithm>
 #include <boost/url/params_encoded_view.hpp>
@@ -23,6 +21,7 @@
 #include "base/error.h"
 #include "base/status_macros.h"
 #include "client/sidecar/http_face.h"
+#include "token/introspection_json.h"
 #include "token/proof_check.h"
 #include "tokenauthority/v1/token_authority.grpc.pb.h"
 
@@ -137,70 +136,31 @@ absl::Status IntrospectOne(const LocalVerifier& verifier, const v1::IntrospectRe
 
 // --- The RFC 7662 face: POST /oauth2/introspect with a form body token=... ---
 
-using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void Member(JsonWriter& w, const char* key, const std::string& value) {
-  w.Key(key);
-  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-}
-
-// The members the authority's HTTP face answers for an access token (server/http/documents.cc
-// IntrospectionJson), so a caller cannot tell the two apart.
+// The authority's HTTP face's answer for the same decision (token/introspection_json.h), so
+// a caller cannot tell the two apart.
 std::string IntrospectionJson(const v1::IntrospectResponse& in, const std::string& issuer) {
-  if (!in.active()) return R"({"active":false})";
-  rapidjson::StringBuffer buffer;
-  JsonWriter w(buffer);
-  w.StartObject();
-  w.Key("active");
-  w.Bool(true);
-  Member(w, "scope", in.scope());
-  Member(w, "client_id", in.client_id());
-  Member(w, "sub", in.subject());
-  w.Key("aud");
-  if (in.audience_size() == 1) {
-    w.String(in.audience(0).data(), static_cast<rapidjson::SizeType>(in.audience(0).size()));
-  } else {
-    w.StartArray();
-    for (const std::string& a : in.audience()) {
-      w.String(a.data(), static_cast<rapidjson::SizeType>(a.size()));
-    }
-    w.EndArray();
-  }
-  Member(w, "iss", issuer);
-  w.Key("exp");
-  w.Int64(in.expires_at());
-  w.Key("iat");
-  w.Int64(in.issued_at());
-  if (!in.jti().empty()) Member(w, "jti", in.jti());
-  Member(w, "token_type", in.cnf().jkt().empty() ? "Bearer" : "DPoP");
-  Member(w, "sid", in.family_id());
-  if (in.has_cnf()) {
-    w.Key("cnf");
-    w.StartObject();
-    if (!in.cnf().jkt().empty()) Member(w, "jkt", in.cnf().jkt());
-    if (!in.cnf().x5t_s256().empty()) Member(w, "x5t#S256", in.cnf().x5t_s256());
-    w.EndObject();
-  }
-  w.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
+  token::IntrospectionFields fields;
+  fields.active = in.active();
+  fields.token_type = in.token_type();
+  fields.subject = in.subject();
+  fields.family_id = in.family_id();
+  fields.jti = in.jti();
+  fields.client_id = in.client_id();
+  fields.scope = in.scope();
+  fields.audience.assign(in.audience().begin(), in.audience().end());
+  fields.issued_at = absl::FromUnixSeconds(in.issued_at());
+  fields.expires_at = absl::FromUnixSeconds(in.expires_at());
+  fields.cnf.jkt = in.cnf().jkt();
+  fields.cnf.x5t_s256 = in.cnf().x5t_s256();
+  return token::IntrospectionResponseJson(fields, issuer);
 }
 
-// {"error": ..., "error_description": "<reason>: <message>"}, as the authority's.
+// {"error": ..., "error_description": "<reason>: <message>"}, as the authority's
+// (token::OAuthErrorJson).
 void HttpError(HttpExchange& ex, int status, const std::string& error, const std::string& reason,
                absl::string_view message) {
-  std::string description = absl::StrCat(reason, ": ", message);
-  for (char& c : description) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u > 0x7e || c == '"' || c == '\\') c = ' ';
-  }
-  rapidjson::StringBuffer buffer;
-  JsonWriter w(buffer);
-  w.StartObject();
-  Member(w, "error", error);
-  Member(w, "error_description", description);
-  w.EndObject();
   ex.status = status;
-  ex.response_body.assign(buffer.GetString(), buffer.GetSize());
+  ex.response_body = token::OAuthErrorJson(error, absl::StrCat(reason, ": ", message));
   ex.headers.emplace_back("Cache-Control", "no-store");
   if (status == 503) ex.headers.emplace_back("Retry-After", "1");
 }

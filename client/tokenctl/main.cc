@@ -24,6 +24,7 @@
 #include "absl/time/time.h"
 #include "base/command_line.h"
 #include "client/client.h"
+#include "client/tls_flags.h"
 #include "client/tokenctl/commands.h"
 #include "client/tokenctl/help.h"
 #include "client/tokenctl/terminal.h"
@@ -38,12 +39,7 @@ ABSL_FLAG(std::string, server, "",
           "token-authority address, host:port (default: $TA_SERVER, else 127.0.0.1:50051)");
 ABSL_FLAG(std::string, api_key_file, "",
           "file holding the API key (default: $TA_API_KEY; the key is never printed)");
-ABSL_FLAG(bool, tls, false, "use TLS with the system's root CAs (implied by --tls_ca)");
-ABSL_FLAG(std::string, tls_ca, "", "PEM file of the CA that signs the server's certificate");
-ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate chain for mTLS (with --tls_key)");
-ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
-ABSL_FLAG(std::string, tls_server_name, "",
-          "name the server certificate must carry (default: the host of --server)");
+// --tls, --tls_ca, --tls_cert, --tls_key, --tls_server_name: client/tls_flags.h.
 ABSL_FLAG(absl::Duration, timeout, kDefaults.timeout, "deadline of each attempt of a call");
 ABSL_FLAG(int, max_attempts, kDefaults.max_attempts,
           "attempts of an idempotent call when the server is unavailable (1: no retry)");
@@ -210,13 +206,7 @@ absl::StatusOr<ta::client::ClientOptions> ClientOptionsFromFlags() {
   absl::StatusOr<std::string> key = LoadApiKey();
   if (!key.ok()) return key.status();
   o.api_key = *key;
-  ta::client::TlsFiles tls;
-  tls.tls = absl::GetFlag(FLAGS_tls);
-  tls.ca = absl::GetFlag(FLAGS_tls_ca);
-  tls.cert = absl::GetFlag(FLAGS_tls_cert);
-  tls.key = absl::GetFlag(FLAGS_tls_key);
-  tls.server_name = absl::GetFlag(FLAGS_tls_server_name);
-  if (absl::Status s = ta::client::ApplyTlsFiles(tls, &o); !s.ok()) return s;
+  if (absl::Status s = ta::client::ApplyTlsFlags(&o); !s.ok()) return s;
   if (absl::Status s = ta::client::ValidateClientOptions(o); !s.ok()) return s;
   return o;
 }

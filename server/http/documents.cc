@@ -10,6 +10,7 @@
 #include "token/base64url.h"
 #include "token/crypto.h"
 #include "token/dpop.h"
+#include "token/introspection_json.h"
 #include "token/jws.h"
 
 namespace ta::http {
@@ -56,18 +57,7 @@ constexpr std::initializer_list<absl::string_view> kSigningAlgs = {"ES256", "EdD
 }  // namespace
 
 std::string ErrorJson(absl::string_view error, absl::string_view description) {
-  std::string clean(description);
-  for (char& c : clean) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u > 0x7e || c == '"' || c == '\\') c = ' ';
-  }
-  rapidjson::StringBuffer buffer;
-  Writer w(buffer);
-  w.StartObject();
-  Member(w, "error", error);
-  Member(w, "error_description", clean);
-  w.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
+  return token::OAuthErrorJson(error, description);
 }
 
 std::string StatusJson(absl::string_view status, absl::string_view reason) {
@@ -81,42 +71,19 @@ std::string StatusJson(absl::string_view status, absl::string_view reason) {
 }
 
 std::string IntrospectionJson(const core::Introspection& in, absl::string_view issuer) {
-  if (!in.active) return R"({"active":false})";
-  const bool access = in.token_type == "access_token";
-  rapidjson::StringBuffer buffer;
-  Writer w(buffer);
-  w.StartObject();
-  Key(w, "active");
-  w.Bool(true);
-  Member(w, "scope", in.scope);
-  Member(w, "client_id", in.client_id);
-  Member(w, "sub", in.subject);
-  Key(w, "aud");
-  if (in.audience.size() == 1) {
-    String(w, in.audience[0]);
-  } else {
-    w.StartArray();
-    for (const std::string& a : in.audience) String(w, a);
-    w.EndArray();
-  }
-  Member(w, "iss", issuer);
-  Key(w, "exp");
-  w.Int64(absl::ToUnixSeconds(in.expires_at));
-  Key(w, "iat");
-  w.Int64(absl::ToUnixSeconds(in.issued_at));
-  if (!in.jti.empty()) Member(w, "jti", in.jti);
-  // RFC 9449 §6.2: a DPoP-bound access token's token_type is "DPoP".
-  Member(w, "token_type", !access ? in.token_type : in.cnf.jkt.empty() ? "Bearer" : "DPoP");
-  Member(w, "sid", in.family_id);
-  if (!in.cnf.empty()) {  // RFC 7800 §3.1, RFC 9449 §6.2, RFC 8705 §3.2
-    Key(w, "cnf");
-    w.StartObject();
-    if (!in.cnf.jkt.empty()) Member(w, "jkt", in.cnf.jkt);
-    if (!in.cnf.x5t_s256.empty()) Member(w, "x5t#S256", in.cnf.x5t_s256);
-    w.EndObject();
-  }
-  w.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
+  token::IntrospectionFields fields;
+  fields.active = in.active;
+  fields.token_type = in.token_type;
+  fields.subject = in.subject;
+  fields.family_id = in.family_id;
+  fields.jti = in.jti;
+  fields.client_id = in.client_id;
+  fields.scope = in.scope;
+  fields.audience = in.audience;
+  fields.issued_at = in.issued_at;
+  fields.expires_at = in.expires_at;
+  fields.cnf = in.cnf;
+  return token::IntrospectionResponseJson(fields, issuer);
 }
 
 std::string TokenResponseJson(const core::TokenPair& pair) {

@@ -13,15 +13,18 @@
 namespace ta::http {
 
 // {"error": ..., "error_description": ...}; characters RFC 6749 §5.2 does not allow in a
-// description ('"', '\', controls, non-ASCII) become spaces.
+// description ('"', '\', controls, non-ASCII) become spaces (token::OAuthErrorJson: the
+// verifier sidecar answers the same).
 std::string ErrorJson(absl::string_view error, absl::string_view description);
 
 // A health answer: {"status": ...} and, when `reason` is not empty, "reason".
 std::string StatusJson(absl::string_view status, absl::string_view reason);
 
-// RFC 7662 §2.2. Inactive: exactly {"active":false}. Active: scope, client_id, sub, aud
-// (string when one, else array), iss, exp, iat, jti (access tokens), token_type ("Bearer" for
-// access tokens, RFC 6749 §7.1; "refresh_token" for refresh tokens), sid (the family id).
+// RFC 7662 §2.2, shaped by token::IntrospectionResponseJson (token/introspection_json.h: the
+// verifier sidecar answers the same). Inactive: exactly {"active":false}. Active: scope,
+// client_id, sub, aud (string when one, else array), iss, exp, iat, jti (access tokens),
+// token_type ("Bearer" or "DPoP" for access tokens; "refresh_token" for refresh tokens), sid
+// (the family id), cnf for a bound token.
 std::string IntrospectionJson(const core::Introspection& in, absl::string_view issuer);
 
 // RFC 6749 §5.1, the token endpoint's success: access_token, token_type (pair.token_type:

@@ -14,6 +14,7 @@
 #include "base/error.h"
 #include "client/verifier.h"
 #include "tests/support/dpop_proofs.h"
+#include "tests/support/local_verifier_server.h"
 #include "tests/support/test_server.h"
 #include "token/base64url.h"
 #include "token/crypto.h"
@@ -24,17 +25,13 @@ namespace {
 constexpr char kLogin[] = "https://login.example.com/session";
 constexpr char kResource[] = "https://api.example.com/orders";
 
+// A current verifier of any audience (the tokens here carry the server's default).
 std::unique_ptr<client::LocalVerifier> Verifier(TestServer& server) {
-  client::LocalVerifierOptions o;
-  o.server.target = server.address();
-  o.server.api_key = server.admin_key();
-  o.issuer = server.options().authority.issuer;
-  o.leeway = server.options().authority.leeway;
-  o.clock = &server.clock();
-  absl::StatusOr<std::unique_ptr<client::LocalVerifier>> v = client::LocalVerifier::Create(o);
-  REQUIRE(v.ok());
-  REQUIRE((*v)->WaitUntilCurrent(absl::Seconds(10)));
-  return *std::move(v);
+  client::LocalVerifierOptions o = VerifierOptionsFor(server);
+  o.audience.clear();
+  std::unique_ptr<client::LocalVerifier> v = StartVerifier(std::move(o));
+  REQUIRE(v->WaitUntilCurrent(absl::Seconds(10)));
+  return v;
 }
 
 v1::ProofOfPossession ToProto(const token::PresentedProof& p) {
@@ -46,23 +43,10 @@ v1::ProofOfPossession ToProto(const token::PresentedProof& p) {
   return out;
 }
 
-std::string Local(const client::LocalVerifier& v, const std::string& token,
-                  const token::PresentedProof& proof) {
-  absl::StatusOr<token::AccessDecision> d = v.Verify(token, proof);
-  if (!d.ok()) return absl::StrCat("error:", ::ta::ReasonOf(d.status()));
-  return d->active ? "active" : d->inactive_reason;
-}
-
 std::string Remote(TestServer& server, const std::string& token,
                    const token::PresentedProof& proof) {
-  v1::IntrospectRequest req;
-  req.set_token(token);
-  req.set_include_reason(true);
-  *req.mutable_proof() = ToProto(proof);
-  v1::IntrospectResponse resp;
-  CallResult r = server.Call(server.api(), &v1::TokenAuthority::Stub::Introspect, req, &resp);
-  if (!r.ok()) return absl::StrCat("error:", r.reason);
-  return resp.active() ? "active" : resp.inactive_reason();
+  const v1::ProofOfPossession proto = ToProto(proof);
+  return ServerAnswer(server, token, /*audience=*/"", &proto);
 }
 
 v1::TokenPair Issue(TestServer& server, const token::PresentedProof& proof) {
@@ -131,7 +115,7 @@ TEST_CASE("LocalVerifier: a bound token's proof is judged as Introspect judges i
   };
   for (const Case& c : cases) {
     INFO(c.name);
-    CHECK(Local(*verifier, c.token, c.proof) == c.want);
+    CHECK(VerifierAnswer(*verifier, c.token, c.proof) == c.want);
     CHECK(Remote(server, c.token, c.proof) == c.want);
   }
   // Checked by the caller: active with the cnf to compare, locally as on the server.

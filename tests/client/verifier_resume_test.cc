@@ -20,6 +20,7 @@
 #include "base/error.h"
 #include "client/verifier.h"
 #include "server/restore.h"
+#include "tests/support/local_verifier_server.h"
 #include "tests/support/tcp_proxy.h"
 #include "tests/support/test_server.h"
 
@@ -28,61 +29,11 @@ namespace {
 
 using client::LocalVerifier;
 
-constexpr char kAudience[] = "api";
-
-std::unique_ptr<LocalVerifier> VerifierVia(TestServer& server, const std::string& target) {
-  client::LocalVerifierOptions o;
-  o.server.target = target;
-  o.server.api_key = server.admin_key();
-  o.issuer = server.options().authority.issuer;
-  o.audience = kAudience;
-  o.initial_backoff = absl::Milliseconds(20);
-  o.max_backoff = absl::Milliseconds(200);
-  o.clock = &server.clock();
-  absl::StatusOr<std::unique_ptr<LocalVerifier>> v = LocalVerifier::Create(std::move(o));
-  REQUIRE(v.ok());
-  return *std::move(v);
-}
-
 std::unique_ptr<TcpProxy> ProxyTo(const std::string& target) {
   absl::StatusOr<std::unique_ptr<TcpProxy>> proxy = TcpProxy::Start(target);
   INFO(proxy.status().ToString());
   REQUIRE(proxy.ok());
   return *std::move(proxy);
-}
-
-std::string Answer(const LocalVerifier& v, const std::string& token) {
-  absl::StatusOr<token::AccessDecision> d = v.Verify(token);
-  if (!d.ok()) return absl::StrCat("error:", ::ta::ReasonOf(d.status()));
-  return d->active ? "active" : d->inactive_reason;
-}
-
-std::string ServerAnswer(TestServer& server, const std::string& token) {
-  v1::IntrospectRequest req;
-  req.set_token(token);
-  req.set_audience(kAudience);
-  req.set_include_reason(true);
-  v1::IntrospectResponse resp;
-  CallResult r = server.Call(server.api(), &v1::TokenAuthority::Stub::Introspect, req, &resp);
-  if (!r.ok()) return absl::StrCat("error:", r.reason);
-  return resp.active() ? "active" : resp.inactive_reason();
-}
-
-// Moves the shared clock on and waits (real time) until the verifier has a bookmark stamped at
-// or after it, with at least `resets` resets: then it holds every revocation made before.
-// Whether it did within 10 s.
-bool Sync(TestServer& server, const LocalVerifier& v, uint64_t resets = 0) {
-  server.clock().Advance(absl::Milliseconds(1));
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (absl::Now() < deadline) {
-    client::VerifierState s = v.state();
-    if (s.resets >= resets && s.bookmark_age.has_value() &&
-        *s.bookmark_age <= absl::ZeroDuration()) {
-      return true;
-    }
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return false;
 }
 
 // Cuts the verifier off and waits until it has noticed.
@@ -155,7 +106,7 @@ int CheckSameAnswers(TestServer& server, const LocalVerifier& v,
   for (const std::string& t : tokens) {
     const std::string expected = ServerAnswer(server, t);
     INFO("server: " << expected);
-    CHECK(Answer(v, t) == expected);
+    CHECK(VerifierAnswer(v, t) == expected);
     inactive += expected != "active";
   }
   return inactive;
@@ -167,7 +118,7 @@ TEST_CASE(
     "[client][verifier][watch_history]") {
   TestServer server([](ServerOptions& o) { o.authority.watch_history = 8; });
   std::unique_ptr<TcpProxy> proxy = ProxyTo(server.address());
-  std::unique_ptr<LocalVerifier> v = VerifierVia(server, proxy->address());
+  std::unique_ptr<LocalVerifier> v = StartVerifier(VerifierOptionsFor(server, proxy->address()));
   Corpus corpus(server);
   corpus.RevokeEach("before", corpus.IssueEach("before"));
   REQUIRE(Sync(server, *v, 1));
@@ -176,7 +127,7 @@ TEST_CASE(
   std::vector<std::vector<v1::TokenPair>> away;
   for (int i = 0; i < 4; ++i) away.push_back(corpus.IssueEach(absl::StrCat("away-", i)));
   REQUIRE(Sync(server, *v));
-  for (const std::string& t : corpus.live) REQUIRE(Answer(*v, t) == "active");
+  for (const std::string& t : corpus.live) REQUIRE(VerifierAnswer(*v, t) == "active");
 
   // Cut off at its position; 20 entries commit (every width), 12 of them past what is kept.
   CutOff(*proxy, *v);
@@ -201,7 +152,7 @@ TEST_CASE(
   TempDir backups;
   TestServer server;
   std::unique_ptr<TcpProxy> proxy = ProxyTo(server.address());
-  std::unique_ptr<LocalVerifier> v = VerifierVia(server, proxy->address());
+  std::unique_ptr<LocalVerifier> v = StartVerifier(VerifierOptionsFor(server, proxy->address()));
   Corpus before(server);
   before.RevokeEach("before", before.IssueEach("before"));
   const std::vector<v1::TokenPair> after_backup = before.IssueEach("after-backup");
@@ -216,7 +167,7 @@ TEST_CASE(
   Corpus lost(server);
   lost.RevokeEach("after-backup", after_backup);
   REQUIRE(Sync(server, *v));
-  for (const std::string& t : lost.revoked) REQUIRE(Answer(*v, t) != "active");
+  for (const std::string& t : lost.revoked) REQUIRE(VerifierAnswer(*v, t) != "active");
   const uint64_t seen = v->state().seq;
   REQUIRE(seen == before.entries + lost.entries);
 

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/error.h"
+#include "tests/support/local_verifier_server.h"
 #include "tests/support/test_server.h"
 #include "token/base64url.h"
 
@@ -25,56 +26,6 @@ namespace {
 
 using client::LocalVerifier;
 using client::LocalVerifierOptions;
-
-constexpr char kAudience[] = "api";
-
-std::unique_ptr<LocalVerifier> MakeVerifier(TestServer& server,
-                                            absl::Duration staleness = absl::Seconds(1)) {
-  LocalVerifierOptions o;
-  o.server.target = server.address();
-  o.server.api_key = server.admin_key();
-  o.issuer = server.options().authority.issuer;
-  o.audience = kAudience;
-  o.leeway = server.options().authority.leeway;
-  o.max_staleness = staleness;
-  o.initial_backoff = absl::Milliseconds(20);
-  o.max_backoff = absl::Milliseconds(200);
-  o.clock = &server.clock();
-  absl::StatusOr<std::unique_ptr<LocalVerifier>> v = LocalVerifier::Create(std::move(o));
-  REQUIRE(v.ok());
-  return *std::move(v);
-}
-
-// "active", the inactive reason, or "error:<reason>".
-std::string Answer(const LocalVerifier& v, const std::string& token) {
-  absl::StatusOr<token::AccessDecision> d = v.Verify(token);
-  if (!d.ok()) return absl::StrCat("error:", ::ta::ReasonOf(d.status()));
-  return d->active ? "active" : d->inactive_reason;
-}
-
-std::string ServerAnswer(TestServer& server, const std::string& token) {
-  v1::IntrospectRequest req;
-  req.set_token(token);
-  req.set_audience(kAudience);
-  req.set_include_reason(true);
-  v1::IntrospectResponse resp;
-  CallResult r = server.Call(server.api(), &v1::TokenAuthority::Stub::Introspect, req, &resp);
-  if (!r.ok()) return absl::StrCat("error:", r.reason);
-  return resp.active() ? "active" : resp.inactive_reason();
-}
-
-// Moves the shared clock on and waits (real time) for a bookmark stamped at or after it: every
-// revocation acknowledged before now has then reached the verifier.
-void Sync(TestServer& server, const LocalVerifier& v) {
-  server.clock().Advance(absl::Milliseconds(1));
-  const absl::Time deadline = absl::Now() + absl::Seconds(5);
-  while (absl::Now() < deadline) {
-    client::VerifierState s = v.state();
-    if (s.bookmark_age.has_value() && *s.bookmark_age <= absl::ZeroDuration()) return;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  FAIL("no bookmark reached the verifier within 5 s");
-}
 
 // `token` with its header's member `name` set to `value` (signature kept).
 std::string WithHeader(const std::string& token, const std::string& name,
@@ -133,7 +84,7 @@ void RevokeSubject(TestServer& server, const std::string& subject) {
 
 TEST_CASE("LocalVerifier: Verify answers as Introspect on a shared corpus", "[client][verifier]") {
   TestServer server;
-  std::unique_ptr<LocalVerifier> verifier = MakeVerifier(server);
+  std::unique_ptr<LocalVerifier> verifier = StartVerifier(VerifierOptionsFor(server));
   REQUIRE(verifier->WaitUntilCurrent(absl::Seconds(5)));
 
   struct Case {
@@ -193,35 +144,35 @@ TEST_CASE("LocalVerifier: Verify answers as Introspect on a shared corpus", "[cl
   // `valid` was signed by the key rotated out, which still verifies: active on both.
 
   // Not yet valid: the clocks go back past the leeway (the verifier shares the server's).
-  Sync(server, *verifier);
+  REQUIRE(Sync(server, *verifier));
   REQUIRE(verifier->WaitUntilCurrent(absl::Seconds(5)));
   for (const Case& c : corpus) {
     INFO(c.name);
     const std::string server_answer = ServerAnswer(server, c.token);
     CHECK(server_answer == c.expected);
-    CHECK(Answer(*verifier, c.token) == server_answer);
+    CHECK(VerifierAnswer(*verifier, c.token) == server_answer);
   }
 
   server.clock().Advance(-absl::Minutes(5));
-  Sync(server, *verifier);
+  REQUIRE(Sync(server, *verifier));
   for (const std::string& t : {valid.access_token(), after_rotation.access_token()}) {
     const std::string server_answer = ServerAnswer(server, t);
     CHECK((server_answer == "token_not_yet_valid" || server_answer == "iat_in_future"));
-    CHECK(Answer(*verifier, t) == server_answer);
+    CHECK(VerifierAnswer(*verifier, t) == server_answer);
   }
   // Expired: every token of the corpus, judged again an hour later.
   server.clock().Advance(absl::Minutes(5) + absl::Hours(1));
-  Sync(server, *verifier);
+  REQUIRE(Sync(server, *verifier));
   for (const Case& c : corpus) {
     INFO(c.name);
     const std::string server_answer = ServerAnswer(server, c.token);
     if (c.expected == "active") CHECK(server_answer == "token_expired");
-    CHECK(Answer(*verifier, c.token) == server_answer);
+    CHECK(VerifierAnswer(*verifier, c.token) == server_answer);
   }
 
   // A refresh token: Introspect describes it (the store is needed); a local verifier of
   // access tokens answers not_an_access_token, as Introspect does with access_tokens_only.
-  CHECK(Answer(*verifier, next.refresh_token()) == "not_an_access_token");
+  CHECK(VerifierAnswer(*verifier, next.refresh_token()) == "not_an_access_token");
 
   const client::VerifierState state = verifier->state();
   CHECK(state.keys >= 2);
@@ -244,7 +195,7 @@ absl::Duration TimeUntilInactive(const LocalVerifier& v, const std::string& toke
 TEST_CASE("LocalVerifier: each width of revocation reaches it within its bound (measured)",
           "[client][verifier]") {
   TestServer server;
-  std::unique_ptr<LocalVerifier> verifier = MakeVerifier(server);
+  std::unique_ptr<LocalVerifier> verifier = StartVerifier(VerifierOptionsFor(server));
   REQUIRE(verifier->WaitUntilCurrent(absl::Seconds(5)));
   constexpr int kSamples = 17;  // per width: 51 in all
   std::vector<absl::Duration> all;
@@ -253,7 +204,7 @@ TEST_CASE("LocalVerifier: each width of revocation reaches it within its bound (
     for (int i = 0; i < kSamples; ++i) {
       const std::string subject = absl::StrCat("user-", width, "-", i);
       const v1::TokenPair pair = Issue(server, subject);
-      REQUIRE(Answer(*verifier, pair.access_token()) == "active");
+      REQUIRE(VerifierAnswer(*verifier, pair.access_token()) == "active");
       const absl::Time start = absl::Now();
       if (std::string(width) == "jti") RevokeJti(server, pair.access_token());
       if (std::string(width) == "family") RevokeFamily(server, pair.family_id());
@@ -283,13 +234,13 @@ TEST_CASE(
     "recovers by itself",
     "[client][verifier]") {
   TestServer server;
-  std::unique_ptr<LocalVerifier> verifier = MakeVerifier(server);
+  std::unique_ptr<LocalVerifier> verifier = StartVerifier(VerifierOptionsFor(server));
   REQUIRE(verifier->WaitUntilCurrent(absl::Seconds(5)));
   const v1::TokenPair alive = Issue(server, "alice");
   const v1::TokenPair dead = Issue(server, "bob");
   RevokeFamily(server, dead.family_id());
-  Sync(server, *verifier);
-  CHECK(Answer(*verifier, alive.access_token()) == "active");
+  REQUIRE(Sync(server, *verifier));
+  CHECK(VerifierAnswer(*verifier, alive.access_token()) == "active");
   CHECK(verifier->state().connected);
   const std::string address = server.address();
   const std::string forged = Forged(alive.access_token());
@@ -303,23 +254,23 @@ TEST_CASE(
     }
     CHECK(!verifier->state().connected);
     server.clock().Advance(absl::Milliseconds(900));  // within the bound: still answers
-    CHECK(Answer(*verifier, alive.access_token()) == "active");
-    CHECK(Answer(*verifier, dead.access_token()) == "family_revoked");
+    CHECK(VerifierAnswer(*verifier, alive.access_token()) == "active");
+    CHECK(VerifierAnswer(*verifier, dead.access_token()) == "family_revoked");
     server.clock().Advance(absl::Milliseconds(200));  // past it: fails closed
-    CHECK(Answer(*verifier, alive.access_token()) == "error:revocations_stale");
-    CHECK(Answer(*verifier, dead.access_token()) == "error:revocations_stale");
-    CHECK(Answer(*verifier, forged) == "bad_signature");  // a bad token is still inactive
+    CHECK(VerifierAnswer(*verifier, alive.access_token()) == "error:revocations_stale");
+    CHECK(VerifierAnswer(*verifier, dead.access_token()) == "error:revocations_stale");
+    CHECK(VerifierAnswer(*verifier, forged) == "bad_signature");  // a bad token is still inactive
     absl::StatusOr<token::AccessDecision> d = verifier->Verify(alive.access_token());
     CHECK(d.status().code() == absl::StatusCode::kUnavailable);
   });
   REQUIRE(server.address() == address);
   // Back: it reconnects (a reset: the epoch is per process) and is current again.
   CHECK(verifier->WaitUntilCurrent(absl::Seconds(5)));
-  CHECK(Answer(*verifier, alive.access_token()) == "active");
-  CHECK(Answer(*verifier, dead.access_token()) == "family_revoked");
+  CHECK(VerifierAnswer(*verifier, alive.access_token()) == "active");
+  CHECK(VerifierAnswer(*verifier, dead.access_token()) == "family_revoked");
   RevokeFamily(server, alive.family_id());
-  Sync(server, *verifier);
-  CHECK(Answer(*verifier, alive.access_token()) == "family_revoked");
+  REQUIRE(Sync(server, *verifier));
+  CHECK(VerifierAnswer(*verifier, alive.access_token()) == "family_revoked");
   const client::VerifierState state = verifier->state();
   CHECK(state.connected);
   CHECK(state.reconnects >= 1);
@@ -330,12 +281,13 @@ TEST_CASE(
 TEST_CASE("LocalVerifier: Verify of a seen token vs an Introspect round trip (measured)",
           "[client][verifier]") {
   TestServer server;
-  std::unique_ptr<LocalVerifier> verifier = MakeVerifier(server);
+  std::unique_ptr<LocalVerifier> verifier = StartVerifier(VerifierOptionsFor(server));
   REQUIRE(verifier->WaitUntilCurrent(absl::Seconds(5)));
   const v1::TokenPair pair = Issue(server, "alice");
   constexpr int kRounds = 2000;
   absl::Time start = absl::Now();
-  for (int i = 0; i < kRounds; ++i) REQUIRE(Answer(*verifier, pair.access_token()) == "active");
+  for (int i = 0; i < kRounds; ++i)
+    REQUIRE(VerifierAnswer(*verifier, pair.access_token()) == "active");
   const absl::Duration local = (absl::Now() - start) / kRounds;
   start = absl::Now();
   for (int i = 0; i < kRounds; ++i) REQUIRE(ServerAnswer(server, pair.access_token()) == "active");

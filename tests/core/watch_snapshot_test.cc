@@ -138,6 +138,12 @@ void AwaitDispatched(Server& server) {
   FAIL("the hub never caught up with the store");
 }
 
+// Denies `n` jtis live for an hour ("seed-0"...) and waits until the hub has them all.
+void Seed(Server& server, int n) {
+  for (int i = 0; i < n; ++i) REQUIRE(server.Deny(absl::StrCat("seed-", i), absl::Hours(1)).ok());
+  AwaitDispatched(server);
+}
+
 void RaceRound(Server& server, int round, int writers, int per_writer, int watchers) {
   std::atomic<uint64_t> target{0};
   std::atomic<int> failed_writes{0};
@@ -188,8 +194,7 @@ TEST_CASE(
   const Engine engine = GENERATE(Engine::kRocksDb, Engine::kPostgres);
   INFO(checkpoint_testing::Name(engine));
   Server server(engine, /*page=*/5, /*buffer=*/4096);
-  for (int i = 0; i < 200; ++i) REQUIRE(server.Deny(absl::StrCat("seed-", i), absl::Hours(1)).ok());
-  AwaitDispatched(server);
+  Seed(server, 200);
   const int rounds = engine == Engine::kRocksDb ? 100 : 12;
   for (int round = 0; round < rounds; ++round) {
     RaceRound(server, round, /*writers=*/2, /*per_writer=*/engine == Engine::kRocksDb ? 20 : 40,
@@ -206,8 +211,7 @@ TEST_CASE(
   INFO(checkpoint_testing::Name(engine));
   constexpr size_t kPage = 8, kBuffer = 16;
   Server server(engine, kPage, kBuffer);
-  for (int i = 0; i < 800; ++i) REQUIRE(server.Deny(absl::StrCat("seed-", i), absl::Hours(1)).ok());
-  AwaitDispatched(server);
+  Seed(server, 800);
   std::shared_ptr<WatchStream> stream = server.hub().Watch(std::nullopt, true).value();
   std::atomic<bool> writing{true};
   std::atomic<int> failed_writes{0};
@@ -248,8 +252,7 @@ TEST_CASE(
   INFO(checkpoint_testing::Name(engine));
   constexpr size_t kPage = 8, kBuffer = 16;
   Server server(engine, kPage, kBuffer);
-  for (int i = 0; i < 400; ++i) REQUIRE(server.Deny(absl::StrCat("seed-", i), absl::Hours(1)).ok());
-  AwaitDispatched(server);
+  Seed(server, 400);
   const uint64_t pages_before = server.hub().pages_read();
   std::shared_ptr<WatchStream> stalled = server.hub().Watch(std::nullopt, true).value();
   WatchEvent event;

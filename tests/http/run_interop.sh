@@ -19,6 +19,7 @@ sidecar=${6:-}
 here="$src/tests/http"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$src/tests/client/example_tools.sh"  # npm_ci_cached
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ta-http-XXXXXX")
 pids=()
@@ -82,17 +83,8 @@ ctl() { "$tokenctl" --server="$grpc" --api_key_file="$key_file" "${tls_client[@]
 echo "server: grpc $grpc, http $http"
 
 run_jose() {
-  command -v node >/dev/null || fail "node not found (Debian package nodejs)"
-  command -v npm >/dev/null || fail "npm not found (Debian package npm)"
   local dir="$work/jose"
-  mkdir -p "$dir"
-  # npm ci only when the lock changed or nothing is installed: a second run needs no network.
-  if ! cmp -s "$here/node/package-lock.json" "$dir/package-lock.json" ||
-     [[ ! -d "$dir/node_modules/jose" ]]; then
-    cp "$here/node/package.json" "$here/node/package-lock.json" "$dir/"
-    (cd "$dir" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error) ||
-      fail "npm ci failed in $dir"
-  fi
+  npm_ci_cached "$here/node" "$dir" jose  # tests/client/example_tools.sh
   cp "$here/node/jose_check.mjs" "$dir/"
   node "$dir/jose_check.mjs"
 }

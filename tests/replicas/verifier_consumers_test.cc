@@ -38,7 +38,9 @@
 #include "tests/replicas/flags.h"
 #include "tests/replicas/line_child.h"
 #include "tests/replicas/replica_set.h"
+#include "tests/replicas/samples.h"
 #include "tests/replicas/workload.h"
+#include "tests/support/local_verifier.h"
 
 namespace ta::testing {
 namespace {
@@ -60,46 +62,6 @@ struct Consumer {
   // answers while waiting.
   int64_t over_bound = 0, late_active = 0, stale = 0;
 };
-
-// A revocation to time: the access token it kills, how to make it, when it was acknowledged.
-struct Sample {
-  std::string kind, token, reason;
-  std::function<Outcome()> revoke;
-  std::atomic<int64_t> ack_us{0};
-};
-
-std::unique_ptr<Sample> MakeSample(const std::string& kind, int k, RemoteServer& on,
-                                   RemoteServer& via) {
-  auto s = std::make_unique<Sample>();
-  s->kind = kind;
-  const std::string subject = absl::StrCat("vc-", kind, "-", k);
-  v1::TokenPair pair;
-  REQUIRE(on.Issue(subject, &pair).ok());
-  s->token = pair.access_token();
-  if (kind == "jti") {
-    s->reason = "token_revoked";
-    s->revoke = [&via, t = pair.access_token()] { return via.RevokeToken(t); };
-  } else if (kind == "family") {
-    s->reason = "family_revoked";
-    s->revoke = [&via, f = pair.family_id()] { return via.RevokeFamily(f); };
-  } else if (kind == "subject") {
-    s->reason = "subject_revoked";
-    s->revoke = [&via, subject] { return via.RevokeSubject(subject); };
-  } else {  // reuse: the spent refresh token replayed on another replica kills the family
-    s->reason = "family_revoked";
-    v1::TokenPair next;
-    REQUIRE(on.Refresh(pair.refresh_token(), &next).ok());
-    s->token = next.access_token();
-    s->revoke = [&via, spent = pair.refresh_token()] {
-      v1::TokenPair again;
-      Outcome r = via.Refresh(spent, &again);
-      r.status = r.ok() ? grpc::Status(grpc::StatusCode::INTERNAL, "replay accepted")
-                        : grpc::Status::OK;  // refused: the revocation is acknowledged
-      return r;
-    };
-  }
-  return s;
-}
 
 std::string LibraryWord(const client::LocalVerifier& v, const std::string& token) {
   absl::StatusOr<token::AccessDecision> d = v.Verify(token);
@@ -138,7 +100,8 @@ std::string SidecarHttpWord(const std::string& address, const std::string& token
 }
 
 // Polls `c` for every sample until each is inactive (or `give_up`), recording the delays.
-void Measure(Consumer& c, const std::vector<std::unique_ptr<Sample>>& samples, absl::Time give_up) {
+void Measure(Consumer& c, const std::vector<std::unique_ptr<RevocationSample>>& samples,
+             absl::Time give_up) {
   std::vector<bool> done(samples.size(), false);
   for (size_t pending = samples.size(); pending > 0 && absl::Now() < give_up;) {
     for (size_t i = 0; i < samples.size(); ++i) {
@@ -217,13 +180,8 @@ TEST_CASE(
   ReplicaSet& rs = *fx.replicas;
   const std::string address = rs.at(0).address(), key_file = rs.at(0).data_dir() + "/admin.key";
 
-  client::LocalVerifierOptions o;
-  o.server.target = address;
-  o.server.api_key = rs.at(0).admin_key();
-  o.issuer = kIssuer;
-  o.audience = "api";
-  o.initial_backoff = absl::Milliseconds(20);
-  std::unique_ptr<client::LocalVerifier> library = client::LocalVerifier::Create(o).value();
+  std::unique_ptr<client::LocalVerifier> library =
+      StartVerifier(VerifierOptions(address, rs.at(0).admin_key(), kIssuer));
   std::unique_ptr<LineChild> sidecar =
       StartChild({TA_SIDECAR_BINARY, "--listen=127.0.0.1:0", "--http_listen=127.0.0.1:0",
                   "--authority=" + address, "--api_key_file=" + key_file,
@@ -245,21 +203,13 @@ TEST_CASE(
   };
 
   // The mixed load, on every replica, from three threads.
-  std::atomic<int> skip{-1};
-  std::atomic<bool> stop{false};
-  std::vector<std::unique_ptr<Worker>> workers;
-  std::vector<std::thread> load;
-  const absl::Time load_started = absl::Now();
-  for (int i = 0; i < 3; ++i) {
-    workers.push_back(std::make_unique<Worker>(i, 31 + i, rs.all(), &skip,
-                                               [](int, const Outcome&) { return false; }));
-    load.emplace_back([&, i] { workers[i]->Run(stop); });
-  }
+  BackgroundLoad load(/*workers=*/3, /*first_index=*/0, /*first_seed=*/31, rs.all());
 
-  std::vector<std::unique_ptr<Sample>> samples;
+  std::vector<std::unique_ptr<RevocationSample>> samples;
   for (int k = 0; k < g_consumer_rounds; ++k) {
     for (const char* kind : {"jti", "family", "subject", "reuse"}) {
-      samples.push_back(MakeSample(kind, k, rs.at(1 + k % 2), rs.at(1 + (k + 1) % 2)));
+      samples.push_back(
+          MakeRevocationSample("vc", kind, k, rs.at(1 + k % 2), rs.at(1 + (k + 1) % 2)));
     }
   }
   std::vector<std::string> live;
@@ -290,11 +240,8 @@ TEST_CASE(
     absl::SleepFor(absl::Milliseconds(40));
   }
   for (std::thread& t : pollers) t.join();
-  stop = true;
-  for (std::thread& t : load) t.join();
-  const absl::Duration load_time = absl::Now() - load_started;
-  WorkloadTally tally;
-  for (auto& w : workers) tally.Add(w->tally());
+  load.Stop();
+  const WorkloadTally tally = load.Tally();
   for (Consumer& c : consumers) Report(c, samples.size());
 
   // Every acknowledged write is now older than the lag: each consumer answers as replica 0.
@@ -302,7 +249,7 @@ TEST_CASE(
   std::vector<std::pair<std::string, std::string>> expected;  // token, replica 0's word
   for (const std::string& t : live) expected.emplace_back(t, IntrospectWord(rs.at(0), t));
   for (auto& s : samples) expected.emplace_back(s->token, IntrospectWord(rs.at(0), s->token));
-  for (auto& w : workers) {
+  for (auto& w : load.workers()) {
     INFO(absl::StrJoin(w->errors(), "\n"));
     CHECK(w->errors().empty());
     for (FamilyFacts& f : w->families()) {
@@ -332,8 +279,8 @@ TEST_CASE(
   std::cout << "verifier_consumers: " << samples.size() << " revocations (" << g_consumer_rounds
             << " rounds of jti, family, subject, reuse) on replicas 1/2; " << expected.size()
             << " tokens compared per consumer; load (3 threads over 3 replicas, "
-            << Ms(load_time) / 1000 << " s): " << tally.ToString() << ", "
-            << static_cast<int>(tally.writes_acked() / absl::ToDoubleSeconds(load_time))
+            << Ms(load.duration()) / 1000 << " s): " << tally.ToString() << ", "
+            << static_cast<int>(tally.writes_acked() / absl::ToDoubleSeconds(load.duration()))
             << " writes/s; wall " << Ms(absl::Now() - started) / 1000 << " s\n";
 }
 

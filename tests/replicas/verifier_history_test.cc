@@ -18,6 +18,7 @@
 #include "base/error.h"
 #include "client/verifier.h"
 #include "tests/replicas/replica_set.h"
+#include "tests/support/local_verifier.h"
 #include "tests/support/tcp_proxy.h"
 #include "token/base64url.h"
 
@@ -130,24 +131,6 @@ void RevokeOne(ReplicaSet& rs, int k, std::set<std::string>* ids, std::vector<st
   dead->push_back(pair.access_token());
 }
 
-std::string Answer(const client::LocalVerifier& v, const std::string& token) {
-  absl::StatusOr<token::AccessDecision> d = v.Verify(token);
-  if (!d.ok()) return absl::StrCat("error:", ::ta::ReasonOf(d.status()));
-  return d->active ? "active" : d->inactive_reason;
-}
-
-// The answer once the verifier is current: on this loaded machine replica 0's follower may
-// lag for a moment and the verifier then fails closed (by design), so a revocations_stale
-// answer is asked again, for up to 5 s.
-std::string CurrentAnswer(const client::LocalVerifier& v, const std::string& token) {
-  std::string word = Answer(v, token);
-  for (int i = 0; i < 250 && word == "error:revocations_stale"; ++i) {
-    absl::SleepFor(absl::Milliseconds(20));
-    word = Answer(v, token);
-  }
-  return word;
-}
-
 TEST_CASE(
     "Verifier on replicas: a raw stream and a verifier that were away while more revocations "
     "committed than replica 0 keeps resume into a reset and a snapshot, never a gap",
@@ -158,14 +141,8 @@ TEST_CASE(
   ReplicaSet& rs = *fx.replicas;
   absl::StatusOr<std::unique_ptr<TcpProxy>> proxy = TcpProxy::Start(rs.at(0).address());
   REQUIRE(proxy.ok());
-  client::LocalVerifierOptions o;
-  o.server.target = (*proxy)->address();
-  o.server.api_key = rs.at(0).admin_key();
-  o.issuer = kIssuer;
-  o.audience = "api";
-  o.initial_backoff = absl::Milliseconds(20);
-  o.max_backoff = absl::Milliseconds(200);
-  std::unique_ptr<client::LocalVerifier> v = client::LocalVerifier::Create(o).value();
+  std::unique_ptr<client::LocalVerifier> v =
+      StartVerifier(VerifierOptions((*proxy)->address(), rs.at(0).admin_key(), kIssuer));
   REQUIRE(v->WaitUntilCurrent(absl::Seconds(15)));
 
   std::set<std::string> ids;
@@ -182,7 +159,8 @@ TEST_CASE(
     REQUIRE(first.ReadUntilHolding(ids));
     at = first.position();
   }
-  REQUIRE(PollUntil(absl::Seconds(10), [&] { return Answer(*v, dead.back()) != "active"; }));
+  REQUIRE(
+      PollUntil(absl::Seconds(10), [&] { return VerifierAnswer(*v, dead.back()) != "active"; }));
   const client::VerifierState before = v->state();
   REQUIRE(before.resets == 1);
 
@@ -217,10 +195,7 @@ TEST_CASE(
   // its bound (rule 3), which misses what was revoked while it was away.
   const absl::Time resumed = absl::Now();
   (*proxy)->Resume();
-  CHECK(PollUntil(absl::Seconds(15), [&] {
-    const client::VerifierState s = v->state();
-    return s.resets >= 2 && s.bookmark_age.has_value() && absl::Now() - *s.bookmark_age > resumed;
-  }));
+  CHECK(AwaitBookmarkAfter(*v, *Clock::Real(), resumed, absl::Seconds(15), /*resets=*/2));
   REQUIRE(v->WaitUntilCurrent(absl::Seconds(10)));
   const client::VerifierState after = v->state();
   CHECK(after.resets == 2);
@@ -234,7 +209,7 @@ TEST_CASE(
     CHECK(CurrentAnswer(*v, t) == server);
   }
   for (const std::string& t : live) CHECK(CurrentAnswer(*v, t) == "active");
-  for (const std::string& t : dead) CHECK(Answer(*v, t) != "active");
+  for (const std::string& t : dead) CHECK(VerifierAnswer(*v, t) != "active");
 }
 
 }  // namespace

@@ -27,6 +27,7 @@
 #include "tests/replicas/flags.h"
 #include "tests/replicas/replica_set.h"
 #include "tests/replicas/workload.h"
+#include "tests/support/local_verifier.h"
 
 namespace ta::testing {
 namespace {
@@ -38,25 +39,13 @@ constexpr absl::Duration kStaleness = absl::Seconds(1);  // the verifier's max_s
 constexpr absl::Duration kGiveUp = absl::Seconds(10);
 constexpr int kLoadWorkers = 3;
 
+// A current verifier of kIssuer's tokens with the bound kStaleness, following `server`.
 std::unique_ptr<LocalVerifier> Follow(RemoteServer& server) {
-  client::LocalVerifierOptions o;
-  o.server.target = server.address();
-  o.server.api_key = server.admin_key();
-  o.issuer = kIssuer;
-  o.audience = "api";
+  client::LocalVerifierOptions o = VerifierOptions(server.address(), server.admin_key(), kIssuer);
   o.max_staleness = kStaleness;
-  absl::StatusOr<std::unique_ptr<LocalVerifier>> v = LocalVerifier::Create(std::move(o));
-  INFO(v.status().ToString());
-  REQUIRE(v.ok());
-  REQUIRE((*v)->WaitUntilCurrent(absl::Seconds(15)));
-  return *std::move(v);
-}
-
-// "active", the inactive reason, or "error:<reason>".
-std::string Answer(const LocalVerifier& v, const std::string& token) {
-  absl::StatusOr<token::AccessDecision> d = v.Verify(token);
-  if (!d.ok()) return absl::StrCat("error:", ::ta::ReasonOf(d.status()));
-  return d->active ? "active" : d->inactive_reason;
+  std::unique_ptr<LocalVerifier> v = StartVerifier(std::move(o));
+  REQUIRE(v->WaitUntilCurrent(absl::Seconds(15)));
+  return v;
 }
 
 struct Timing {
@@ -73,7 +62,7 @@ void TimeOne(int s, const LocalVerifier& v, RemoteServer& on, RemoteServer& via,
   v1::TokenPair pair;
   REQUIRE(on.Issue(absl::StrCat("vp-", s), &pair).ok());
   REQUIRE(PollUntil(
-      absl::Seconds(5), [&] { return Answer(v, pair.access_token()) == "active"; },
+      absl::Seconds(5), [&] { return VerifierAnswer(v, pair.access_token()) == "active"; },
       absl::Milliseconds(1)));
   const bool family = s % 2 == 1;
   Outcome r = family ? via.RevokeFamily(pair.family_id()) : via.RevokeToken(pair.access_token());
@@ -81,7 +70,7 @@ void TimeOne(int s, const LocalVerifier& v, RemoteServer& on, RemoteServer& via,
   REQUIRE(r.ok());
   for (;;) {
     const absl::Time asked = absl::Now();
-    const std::string word = Answer(v, pair.access_token());
+    const std::string word = VerifierAnswer(v, pair.access_token());
     if (word == "active") {
       if (asked > ack + bound) ++t.late_active;
     } else if (absl::StartsWith(word, "error:")) {
@@ -101,26 +90,13 @@ void TimeOne(int s, const LocalVerifier& v, RemoteServer& on, RemoteServer& via,
 
 // Runs the background load on `servers` while `body` runs; the load's calls/s.
 double UnderLoad(const std::vector<RemoteServer*>& servers, const std::function<void()>& body) {
-  std::atomic<bool> stop{false};
-  std::vector<std::unique_ptr<Worker>> load;
-  std::random_device seed;
-  for (int i = 0; i < kLoadWorkers; ++i) {
-    load.push_back(std::make_unique<Worker>(200 + i, seed(), servers, nullptr, nullptr));
-  }
-  std::vector<std::thread> threads;
-  for (auto& w : load) threads.emplace_back([&, w = w.get()] { w->Run(stop); });
-  const absl::Time began = absl::Now();
+  BackgroundLoad load(kLoadWorkers, /*first_index=*/200, /*first_seed=*/std::nullopt, servers);
   body();
-  const absl::Duration took = absl::Now() - began;
-  stop = true;
-  for (std::thread& t : threads) t.join();
-  WorkloadTally tally;
-  for (auto& w : load) {
+  load.Stop();
+  for (auto& w : load.workers()) {
     for (const std::string& e : w->errors()) FAIL_CHECK("background load: " << e);
-    tally.Add(w->tally());
   }
-  return static_cast<double>(tally.writes_acked() + tally.acked["introspect"]) /
-         absl::ToDoubleSeconds(took);
+  return load.calls_per_second();
 }
 
 void Report(const std::string& setup, Timing& t, double load, absl::Duration bound) {

@@ -29,83 +29,36 @@
 #include "base/error.h"
 #include "client/verifier.h"
 #include "tests/replicas/replica_set.h"
+#include "tests/replicas/samples.h"
 #include "tests/replicas/workload.h"
+#include "tests/support/local_verifier.h"
 
 namespace ta::testing {
 namespace {
 
 using client::LocalVerifier;
-using client::LocalVerifierOptions;
 
 constexpr char kIssuer[] = "ta-replicas";
 constexpr absl::Duration kStaleness = absl::Seconds(1);  // the verifier's max_staleness
 constexpr absl::Duration kMargin = absl::Seconds(1);
 
-std::unique_ptr<LocalVerifier> MakeVerifier(const std::string& target, const std::string& api_key) {
-  LocalVerifierOptions o;
-  o.server.target = target;
-  o.server.api_key = api_key;
-  o.issuer = kIssuer;
-  o.audience = "api";
+// A verifier of kIssuer's tokens with the bound kStaleness, following `target`.
+std::unique_ptr<LocalVerifier> Follow(const std::string& target, const std::string& api_key) {
+  client::LocalVerifierOptions o = VerifierOptions(target, api_key, kIssuer);
   o.max_staleness = kStaleness;
-  o.initial_backoff = absl::Milliseconds(20);
-  o.max_backoff = absl::Milliseconds(200);
-  absl::StatusOr<std::unique_ptr<LocalVerifier>> v = LocalVerifier::Create(std::move(o));
-  INFO(v.status().ToString());
-  REQUIRE(v.ok());
-  return *std::move(v);
+  return StartVerifier(std::move(o));
 }
 
-// "active", the inactive reason, or "error:<reason>" (as IntrospectWord for the server).
-std::string Answer(const LocalVerifier& v, const std::string& token) {
-  absl::StatusOr<token::AccessDecision> d = v.Verify(token);
-  if (!d.ok()) return absl::StrCat("error:", ::ta::ReasonOf(d.status()));
-  return d->active ? "active" : d->inactive_reason;
+// Waits until `v` holds every revocation acknowledged before `quiet`: a bookmark stamped
+// after it. Merely current (WaitUntilCurrent) is not enough to compare it with its replica:
+// its view may then rightly be up to kStaleness older than the replica's, without what was
+// revoked in between (within its bound); and that view fails closed for a moment when the
+// replica's follower lags, which the comparisons ask again (CurrentAnswer).
+void AwaitHolding(const LocalVerifier& v, absl::Time quiet) {
+  REQUIRE(AwaitBookmarkAfter(v, *Clock::Real(), quiet, absl::Seconds(10)));
 }
 
 double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
-
-// One revocation to time: the access token it must kill and how to make it.
-struct Sample {
-  std::string kind;
-  std::string token;
-  std::function<Outcome()> revoke;
-  std::atomic<int64_t> ack_us{0};  // when the revocation was acknowledged
-  absl::Duration took = absl::InfiniteDuration();
-};
-
-// Issues a session on `on` and builds a revocation of `kind` made through `via`.
-std::unique_ptr<Sample> MakeSample(const std::string& kind, int k, RemoteServer& on,
-                                   RemoteServer& via) {
-  auto s = std::make_unique<Sample>();
-  s->kind = kind;
-  const std::string subject = absl::StrCat("vr-", kind, "-", k);
-  v1::TokenPair pair;
-  REQUIRE(on.Issue(subject, &pair).ok());
-  s->token = pair.access_token();
-  if (kind == "token") {
-    s->revoke = [&via, t = pair.access_token()] { return via.RevokeToken(t); };
-  } else if (kind == "family") {
-    s->revoke = [&via, f = pair.family_id()] { return via.RevokeFamily(f); };
-  } else if (kind == "subject") {
-    s->revoke = [&via, subject] { return via.RevokeSubject(subject); };
-  } else {  // reuse: the spent refresh token replayed kills the family (no reuse grace)
-    v1::TokenPair next;
-    REQUIRE(on.Refresh(pair.refresh_token(), &next).ok());
-    s->token = next.access_token();
-    s->revoke = [&via, spent = pair.refresh_token()] {
-      v1::TokenPair again;
-      Outcome r = via.Refresh(spent, &again);
-      // A replay must be refused; report it as the acknowledgement of the revocation.
-      if (r.ok())
-        r.status = grpc::Status(grpc::StatusCode::INTERNAL, "replay accepted");
-      else
-        r.status = grpc::Status::OK;
-      return r;
-    };
-  }
-  return s;
-}
 
 TEST_CASE(
     "Verifier on replicas: every width of revocation made on other replicas is inactive "
@@ -114,25 +67,18 @@ TEST_CASE(
     "[replicas][verifier_replicas]") {
   Fixture fx = StartFixture({absl::StrCat("--issuer=", kIssuer)}, /*wait_serving=*/true);
   ReplicaSet& rs = *fx.replicas;
-  std::unique_ptr<LocalVerifier> v = MakeVerifier(rs.at(0).address(), rs.at(0).admin_key());
+  std::unique_ptr<LocalVerifier> v = Follow(rs.at(0).address(), rs.at(0).admin_key());
   REQUIRE(v->WaitUntilCurrent(absl::Seconds(15)));
 
   // The light mixed load, on every replica.
-  std::atomic<int> skip{-1};
-  std::atomic<bool> stop{false};
-  std::vector<std::unique_ptr<Worker>> workers;
-  std::vector<std::thread> threads;
-  for (int i = 0; i < 2; ++i) {
-    workers.push_back(std::make_unique<Worker>(i, 7 + i, rs.all(), &skip,
-                                               [](int, const Outcome&) { return false; }));
-    threads.emplace_back([&, i] { workers[i]->Run(stop); });
-  }
+  BackgroundLoad load(/*workers=*/2, /*first_index=*/0, /*first_seed=*/7, rs.all());
 
   constexpr int kPerKind = 8;
-  std::vector<std::unique_ptr<Sample>> samples;
+  std::vector<std::unique_ptr<RevocationSample>> samples;
   for (int k = 0; k < kPerKind; ++k) {
-    for (const char* kind : {"token", "family", "subject", "reuse"}) {
-      samples.push_back(MakeSample(kind, k, rs.at(1 + k % 2), rs.at(1 + (k + 1) % 2)));
+    for (const char* kind : {"jti", "family", "subject", "reuse"}) {
+      samples.push_back(
+          MakeRevocationSample("vr", kind, k, rs.at(1 + k % 2), rs.at(1 + (k + 1) % 2)));
     }
   }
   std::vector<std::string> live;  // never revoked
@@ -142,7 +88,7 @@ TEST_CASE(
     live.push_back(pair.access_token());
   }
   for (auto& s : samples) {
-    REQUIRE(PollUntil(absl::Seconds(5), [&] { return Answer(*v, s->token) == "active"; }));
+    REQUIRE(PollUntil(absl::Seconds(5), [&] { return VerifierAnswer(*v, s->token) == "active"; }));
   }
 
   // One thread revokes, this one asks the verifier until each is inactive.
@@ -163,7 +109,7 @@ TEST_CASE(
       const int64_t ack = s->ack_us.load();
       if (ack == 0) continue;
       const absl::Time asked = absl::Now();
-      const std::string word = Answer(*v, s->token);
+      const std::string word = VerifierAnswer(*v, s->token);
       if (word == "active") {
         if (asked > absl::FromUnixMicros(ack) + kMaxLag + kStaleness + kMargin) ++late_active;
       } else if (absl::StartsWith(word, "error:")) {
@@ -175,8 +121,8 @@ TEST_CASE(
     absl::SleepFor(absl::Milliseconds(2));
   }
   revoker.join();
-  stop = true;
-  for (std::thread& t : threads) t.join();
+  load.Stop();
+  const absl::Time quiet = absl::Now();  // every write of the case acknowledged before
 
   std::vector<absl::Duration> took;
   std::map<std::string, absl::Duration> max_by_kind;
@@ -198,12 +144,13 @@ TEST_CASE(
   CHECK(late_active == 0);
   CHECK(max <= kMaxLag + kStaleness + kMargin);
 
-  // Every acknowledged write is now older than the lag: the verifier answers as replica 0.
+  // Every acknowledged write is now older than the lag: the verifier answers as replica 0 once
+  // it holds them all.
   absl::SleepFor(kMaxLag + absl::Milliseconds(500));
-  REQUIRE(v->WaitUntilCurrent(absl::Seconds(5)));
+  AwaitHolding(*v, quiet);
   std::vector<std::string> tokens = live;
   for (auto& s : samples) tokens.push_back(s->token);
-  for (auto& w : workers) {
+  for (auto& w : load.workers()) {
     INFO(absl::StrJoin(w->errors(), "\n"));
     CHECK(w->errors().empty());
     for (FamilyFacts& f : w->families()) {
@@ -214,16 +161,16 @@ TEST_CASE(
   int64_t compared = 0, inactive = 0;
   for (const std::string& t : tokens) {
     const std::string server = IntrospectWord(rs.at(0), t);
-    const std::string local = Answer(*v, t);
+    const std::string local = CurrentAnswer(*v, t);
     INFO("replica 0: " << server << ", verifier: " << local);
     CHECK(local == server);
     ++compared;
     if (server != "active") ++inactive;
   }
   std::cout << "verifier_replicas: " << compared << " tokens compared with replica 0's "
-            << "Introspect (" << inactive << " inactive); load: " << workers[0]->tally().ToString()
+            << "Introspect (" << inactive << " inactive); load: " << load.Tally().ToString()
             << "\n";
-  for (const std::string& t : live) CHECK(Answer(*v, t) == "active");
+  for (const std::string& t : live) CHECK(CurrentAnswer(*v, t) == "active");
 }
 
 TEST_CASE(
@@ -234,7 +181,7 @@ TEST_CASE(
   ReplicaSet& rs = *fx.replicas;
   // One channel over both addresses: pick_first uses replica 0 and moves on when it dies.
   const std::string target = absl::StrCat("ipv4:", rs.at(0).address(), ",", rs.at(1).address());
-  std::unique_ptr<LocalVerifier> v = MakeVerifier(target, rs.at(0).admin_key());
+  std::unique_ptr<LocalVerifier> v = Follow(target, rs.at(0).admin_key());
   REQUIRE(v->WaitUntilCurrent(absl::Seconds(15)));
   const client::VerifierState first = v->state();
   CHECK(first.resets == 1);
@@ -245,7 +192,8 @@ TEST_CASE(
     REQUIRE(rs.at(2).Issue(absl::StrCat("vs-", i), &pairs[i]).ok());
   }
   for (const auto& p : pairs) {
-    REQUIRE(PollUntil(absl::Seconds(5), [&] { return Answer(*v, p.access_token()) == "active"; }));
+    REQUIRE(PollUntil(absl::Seconds(5),
+                      [&] { return VerifierAnswer(*v, p.access_token()) == "active"; }));
   }
   // Revokes token i on replica 2 by one of three widths; the acknowledgement's time.
   auto revoke = [&](int i) {
@@ -280,7 +228,7 @@ TEST_CASE(
           bool all = true;
           for (int i = from; i < to; ++i) {
             const absl::Time asked = absl::Now();
-            const std::string word = Answer(*v, pairs[i].access_token());
+            const std::string word = VerifierAnswer(*v, pairs[i].access_token());
             if (word == "active") {
               all = false;
               if (asked > acked[i] + kStaleness + kMargin) ++late_active;
@@ -314,7 +262,7 @@ TEST_CASE(
       [&] {
         for (int i = 4; i < kTokens; ++i) {
           const absl::Time asked = absl::Now();
-          const std::string word = Answer(*v, pairs[i].access_token());
+          const std::string word = VerifierAnswer(*v, pairs[i].access_token());
           if (word == "active" && i < 8 && asked > acked[i] + kStaleness + kMargin) ++late_active;
           if (word != "error:revocations_stale") return false;
         }
@@ -328,6 +276,7 @@ TEST_CASE(
   CHECK(stale_after <= kStaleness + kMargin);
   CHECK(late_active == 0);
   for (int i = 8; i < 10; ++i) acked[i] = revoke(i);
+  const absl::Time quiet = absl::Now();  // every revocation of the case acknowledged before
 
   // 3. Replica 1 comes back on the same port (a new process: a new epoch). The verifier
   // resets to it and ends with exactly its answers: 0-9 revoked, 10-11 active.
@@ -357,11 +306,11 @@ TEST_CASE(
   CHECK(third.epoch != second.epoch);
   CHECK(late_active == 0);
   absl::SleepFor(kMaxLag + absl::Milliseconds(300));
-  REQUIRE(v->WaitUntilCurrent(absl::Seconds(5)));
+  AwaitHolding(*v, quiet);
   for (int i = 0; i < kTokens; ++i) {
     const std::string server = IntrospectWord(again, pairs[i].access_token());
     INFO(i << ": replica 1: " << server);
-    CHECK(Answer(*v, pairs[i].access_token()) == server);
+    CHECK(CurrentAnswer(*v, pairs[i].access_token()) == server);
     CHECK((server == "active") == (i >= 10));
   }
   std::cout << "verifier_replicas: replica 1 restarted on its port: the verifier reset to it "

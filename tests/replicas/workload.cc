@@ -66,6 +66,40 @@ Worker::Worker(int index, uint64_t seed, std::vector<RemoteServer*> replicas,
       skip_(skip),
       excused_(std::move(excused)) {}
 
+BackgroundLoad::BackgroundLoad(int workers, int first_index, std::optional<uint64_t> first_seed,
+                               const std::vector<RemoteServer*>& servers,
+                               const std::atomic<int>* skip, const Excuse& excused) {
+  std::random_device random;
+  for (int i = 0; i < workers; ++i) {
+    const uint64_t seed = first_seed.has_value() ? *first_seed + i : random();
+    workers_.push_back(std::make_unique<Worker>(first_index + i, seed, servers, skip, excused));
+  }
+  started_ = stopped_ = absl::Now();
+  for (auto& w : workers_) threads_.emplace_back([this, w = w.get()] { w->Run(stop_); });
+}
+
+void BackgroundLoad::Stop() {
+  if (threads_.empty()) return;
+  stop_ = true;
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+  stopped_ = absl::Now();
+}
+
+WorkloadTally BackgroundLoad::Tally() const {
+  WorkloadTally tally;
+  for (const auto& w : workers_) tally.Add(w->tally());
+  return tally;
+}
+
+double BackgroundLoad::calls_per_second() const {
+  const WorkloadTally tally = Tally();
+  auto introspect = tally.acked.find("introspect");
+  const int64_t calls =
+      tally.writes_acked() + (introspect == tally.acked.end() ? 0 : introspect->second);
+  return static_cast<double>(calls) / absl::ToDoubleSeconds(duration());
+}
+
 void Worker::Run(const std::atomic<bool>& stop) {
   while (!stop.load()) Step();
 }
@@ -215,8 +249,8 @@ void Worker::IntrospectCurrent(FamilyFacts& f) {
   }
   Ok(r);
   if (!resp.active()) {
-    errors_.push_back(absl::StrCat("replica ", r, ": live current refresh token inactive: ",
-                                   resp.inactive_reason()));
+    errors_.push_back(absl::StrCat(
+        "replica ", r, ": live current refresh token inactive: ", resp.inactive_reason()));
   }
   ++tally_.acked["introspect"];
 }
@@ -257,8 +291,8 @@ int64_t VerifyThrough(RemoteServer& via, const std::vector<FamilyFacts*>& famili
       INFO("access token: " << seen[t].inactive_reason());
       CHECK(seen[t].active() == !f->revoked);
     }
-    facts += 2 + static_cast<int64_t>(f->denied_access.size() + f->spent.size() +
-                                      f->access.size() + (f->current.empty() ? 0 : 1));
+    facts += 2 + static_cast<int64_t>(f->denied_access.size() + f->spent.size() + f->access.size() +
+                                      (f->current.empty() ? 0 : 1));
   }
   return facts;
 }

@@ -17,10 +17,15 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "tests/reliability/remote.h"
 
 namespace ta::testing {
@@ -89,6 +94,35 @@ class Worker {
   WorkloadTally tally_;
   std::array<std::atomic<int64_t>, kMaxReplicas> ok_by_replica_{};
   int64_t issued_ = 0;
+};
+
+// A mixed load of `workers` Workers over `servers`, each in a thread of its own, from
+// construction until Stop (or destruction). Worker i has index first_index + i and seed
+// first_seed + i, or a random seed when first_seed is nullopt; `skip` and `excused` as
+// Worker's. Not thread-safe: one thread starts and stops it.
+class BackgroundLoad {
+ public:
+  BackgroundLoad(int workers, int first_index, std::optional<uint64_t> first_seed,
+                 const std::vector<RemoteServer*>& servers, const std::atomic<int>* skip = nullptr,
+                 const Excuse& excused = nullptr);
+  ~BackgroundLoad() { Stop(); }
+  BackgroundLoad(const BackgroundLoad&) = delete;
+  BackgroundLoad& operator=(const BackgroundLoad&) = delete;
+
+  // Stops the workers and joins their threads (again: nothing).
+  void Stop();
+  // Read after Stop.
+  std::vector<std::unique_ptr<Worker>>& workers() { return workers_; }
+  WorkloadTally Tally() const;
+  // Acknowledged writes and introspections a second, from construction to Stop.
+  double calls_per_second() const;
+  absl::Duration duration() const { return stopped_ - started_; }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::thread> threads_;
+  absl::Time started_, stopped_;
 };
 
 // Checks every fact of `families` through `via` (GetFamily and IntrospectBatch), after first

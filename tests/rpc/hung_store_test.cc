@@ -27,18 +27,13 @@ TEST_CASE(
     "Services: a hung store never holds grpc.health.v1 (refresh-token introspection "
     "waits off gRPC's threads)",
     "[rpc][postgres]") {
-  absl::StatusOr<std::unique_ptr<PgCluster>> cluster = PgCluster::Start(/*watchdog=*/true);
-  INFO(cluster.status().ToString());
-  REQUIRE(cluster.ok());
-  absl::StatusOr<std::unique_ptr<TestDatabase>> db = TestDatabase::CreateIn((*cluster)->dsn());
-  REQUIRE(db.ok());
-  TempDir dir;
-  std::unique_ptr<TestServer> server = PostgresTestServer((*db)->dsn(), dir.path() + "/kek");
+  std::unique_ptr<OwnPostgres> pg = StartOwnPostgres();
+  std::unique_ptr<TestServer> server = pg->NewServer();
   v1::TokenPair pair;
   REQUIRE(server->Issue("alice", &pair).ok());
 
-  REQUIRE((*cluster)->Pause().ok());
-  absl::Cleanup resume = [&cluster] { (void)(*cluster)->Resume(); };
+  REQUIRE(pg->cluster->Pause().ok());
+  absl::Cleanup resume = [&pg] { (void)pg->cluster->Resume(); };
   std::atomic<bool> stop{false};
   std::atomic<int> sent{0};
   std::vector<std::thread> clients;

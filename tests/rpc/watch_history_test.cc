@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "tests/support/test_server.h"
+#include "tests/support/watcher.h"
 #include "token/base64url.h"
 
 namespace ta::testing {
@@ -25,43 +26,6 @@ namespace {
 
 using Response = v1::WatchRevocationsResponse;
 constexpr size_t kHistory = 8;
-
-// One watcher; Read() takes messages until `until` is true or the stream ends (false).
-class Watcher {
- public:
-  Watcher(v1::TokenAuthority::Stub& stub, const std::string& api_key,
-          const v1::WatchRevocationsRequest& request = {}) {
-    PrepareContext(&ctx_, api_key);
-    ctx_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-    reader_ = stub.WatchRevocations(&ctx_, request);
-  }
-  ~Watcher() {
-    if (ended_) return;
-    ctx_.TryCancel();
-    Response r;
-    while (reader_->Read(&r)) {
-    }
-    (void)reader_->Finish();
-  }
-  bool Read(std::vector<Response>* out, const std::function<bool(const Response&)>& until) {
-    Response r;
-    while (reader_->Read(&r)) {
-      out->push_back(r);
-      if (until(r)) return true;
-    }
-    status_ = reader_->Finish();
-    ended_ = true;
-    return false;
-  }
-  grpc::Status status() const { return status_; }
-  std::string reason() const { return ReasonOf(ctx_); }
-
- private:
-  grpc::ClientContext ctx_;
-  std::unique_ptr<grpc::ClientReader<Response>> reader_;
-  grpc::Status status_;
-  bool ended_ = false;
-};
 
 // What a watcher holds: the live entries' ids and its position.
 struct Held {
@@ -241,12 +205,8 @@ TEST_CASE(
   v1::RevokeSubjectResponse resp;
   REQUIRE(server.Call(server.admin(), &v1::TokenAdmin::Stub::RevokeSubject, bulk, &resp).ok());
 
-  grpc::ChannelArguments args;  // a small HTTP/2 window: the transport holds little
-  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 1024);
-  auto stub = v1::TokenAuthority::NewStub(
-      grpc::CreateCustomChannel(server.address(), grpc::InsecureChannelCredentials(), args));
-  absl::SleepFor(absl::Milliseconds(300));  // dispatched: the snapshot holds the 1,500
+  auto stub = SmallWindowStub(server.address());  // the transport holds little
+  absl::SleepFor(absl::Milliseconds(300));        // dispatched: the snapshot holds the 1,500
   Watcher slow(*stub, server.admin_key());
   std::vector<Response> events;
   int entries = 0;

@@ -25,50 +25,12 @@
 #include "tests/support/server_process.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_server.h"
+#include "tests/support/watcher.h"
 
 namespace ta::testing {
 namespace {
 
 using Response = v1::WatchRevocationsResponse;
-
-// One watcher on a blocking reader; Read() takes messages until `until` or the deadline.
-class Watcher {
- public:
-  Watcher(v1::TokenAuthority::Stub& stub, const std::string& api_key,
-          const v1::WatchRevocationsRequest& request = {}) {
-    PrepareContext(&ctx_, api_key);
-    ctx_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-    reader_ = stub.WatchRevocations(&ctx_, request);
-  }
-  ~Watcher() {
-    if (ended_) return;
-    ctx_.TryCancel();
-    Response r;
-    while (reader_->Read(&r)) {
-    }
-    (void)reader_->Finish();
-  }
-  // False once the stream ended (status() then says why).
-  bool Read(std::vector<Response>* out, const std::function<bool(const Response&)>& until) {
-    Response r;
-    while (reader_->Read(&r)) {
-      out->push_back(r);
-      if (until(r)) return true;
-    }
-    status_ = reader_->Finish();
-    ended_ = true;
-    return false;
-  }
-  grpc::Status status() const { return status_; }
-  std::string reason() const { return ReasonOf(ctx_); }
-  grpc::ClientContext& context() { return ctx_; }
-
- private:
-  grpc::ClientContext ctx_;
-  std::unique_ptr<grpc::ClientReader<Response>> reader_;
-  grpc::Status status_;
-  bool ended_ = false;
-};
 
 std::vector<std::string> EntryIds(const std::vector<Response>& events) {
   std::vector<std::string> ids;
@@ -216,12 +178,7 @@ TEST_CASE("WatchRevocations: a watcher that stops reading is cut with watch_too_
           "[rpc][watch]") {
   TestServer server([](ServerOptions& o) { o.authority.watch_stream_buffer = 16; });
   // A small HTTP/2 window, so the transport holds little of what the server sends.
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 1024);
-  auto channel =
-      grpc::CreateCustomChannel(server.address(), grpc::InsecureChannelCredentials(), args);
-  auto stub = v1::TokenAuthority::NewStub(channel);
+  auto stub = SmallWindowStub(server.address());
   Watcher slow(*stub, server.admin_key());
   std::vector<Response> events;
   REQUIRE(slow.Read(&events, [](const Response& r) { return r.has_keys(); }));
@@ -349,14 +306,9 @@ TEST_CASE(
     "WatchRevocations on PostgreSQL replicas: another replica's revocation reaches the "
     "stream, and a stale replica sends no bookmarks until it is current again",
     "[rpc][watch][postgres]") {
-  absl::StatusOr<std::unique_ptr<PgCluster>> cluster = PgCluster::Start(/*watchdog=*/true);
-  INFO(cluster.status().ToString());
-  REQUIRE(cluster.ok());
-  absl::StatusOr<std::unique_ptr<TestDatabase>> db = TestDatabase::CreateIn((*cluster)->dsn());
-  REQUIRE(db.ok());
-  TempDir dir;
-  std::unique_ptr<TestServer> a = PostgresTestServer((*db)->dsn(), dir.path() + "/kek");
-  std::unique_ptr<TestServer> b = PostgresTestServer((*db)->dsn(), dir.path() + "/kek");
+  std::unique_ptr<OwnPostgres> pg = StartOwnPostgres();
+  std::unique_ptr<TestServer> a = pg->NewServer();
+  std::unique_ptr<TestServer> b = pg->NewServer();
   v1::TokenPair first, second;
   REQUIRE(a->Issue("alice", &first).ok());
   REQUIRE(a->Issue("bob", &second).ok());
@@ -383,8 +335,8 @@ TEST_CASE(
   CHECK(AsTime(events.back().bookmark().as_of()) == b->clock().Now());  // the poll's start
 
   // The database stops answering and time passes beyond the lag bound: B's view is stale.
-  REQUIRE((*cluster)->Pause().ok());
-  absl::Cleanup resume = [&cluster] { (void)(*cluster)->Resume(); };
+  REQUIRE(pg->cluster->Pause().ok());
+  absl::Cleanup resume = [&pg] { (void)pg->cluster->Resume(); };
   b->clock().Advance(absl::Seconds(2));
   absl::SleepFor(absl::Milliseconds(300));  // drain what was already sent
   std::atomic<bool> bookmark{false}, stop{false}, resumed{false};
@@ -401,7 +353,7 @@ TEST_CASE(
   absl::SleepFor(absl::Milliseconds(700));  // 3+ intervals, all stale
   const bool bookmark_while_stale = bookmark.load();
   stop = true;
-  REQUIRE((*cluster)->Resume().ok());
+  REQUIRE(pg->cluster->Resume().ok());
   std::move(resume).Cancel();
   reader.join();
   CHECK(!bookmark_while_stale);

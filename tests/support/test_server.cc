@@ -46,10 +46,10 @@ TestServer::TestServer(const std::function<void(ServerOptions&)>& tweak) {
     options_.key_encryption_key_file = dir_.path() + "/kek";
     std::ofstream(options_.key_encryption_key_file)
         << "q83vEjRWeJq8vMrU3u/wEjRWeJq8vMrU3u/wEjRWeJo=\n";
-    std::filesystem::permissions(options_.key_encryption_key_file,
-                                 std::filesystem::perms::owner_read |
-                                     std::filesystem::perms::owner_write,
-                                 std::filesystem::perm_options::replace);
+    std::filesystem::permissions(
+        options_.key_encryption_key_file,
+        std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+        std::filesystem::perm_options::replace);
     // Rotations sign at once, as with key files, so one test reads the same on both stores
     // (the publish delay is tested in tests/token and across replicas in tests/replicas).
     options_.key_publish_delay = absl::ZeroDuration();
@@ -143,6 +143,23 @@ std::unique_ptr<TestServer> PostgresTestServer(const std::string& dsn,
     o.key_encryption_key_file = kek_file;
     o.key_publish_delay = absl::ZeroDuration();
   });
+}
+
+std::unique_ptr<TestServer> OwnPostgres::NewServer() const {
+  return PostgresTestServer(db->dsn(), dir.Sub("kek"));
+}
+
+std::unique_ptr<OwnPostgres> StartOwnPostgres() {
+  auto pg = std::make_unique<OwnPostgres>();
+  absl::StatusOr<std::unique_ptr<PgCluster>> cluster = PgCluster::Start(/*watchdog=*/true);
+  INFO(cluster.status().ToString());
+  REQUIRE(cluster.ok());
+  pg->cluster = *std::move(cluster);
+  absl::StatusOr<std::unique_ptr<TestDatabase>> db = TestDatabase::CreateIn(pg->cluster->dsn());
+  INFO(db.status().ToString());
+  REQUIRE(db.ok());
+  pg->db = *std::move(db);
+  return pg;
 }
 
 }  // namespace ta::testing

@@ -111,8 +111,20 @@ class TestServer {
 // A TestServer on the PostgreSQL database `dsn` (a throwaway cluster's), with the shared
 // key-encryption key file `kek_file` (written, mode 0600, when absent: replicas of one test
 // share it) and keys published at once. Replicas are several of these on one dsn.
-std::unique_ptr<TestServer> PostgresTestServer(const std::string& dsn,
-                                               const std::string& kek_file);
+std::unique_ptr<TestServer> PostgresTestServer(const std::string& dsn, const std::string& kek_file);
+
+// A PostgreSQL cluster of the test's own (one it may pause or kill: never the run's shared
+// one) with a fresh database, and a directory for the key-encryption key its servers share.
+// Declare it before the servers NewServer makes, so that they stop first.
+struct OwnPostgres {
+  std::unique_ptr<PgCluster> cluster;
+  std::unique_ptr<TestDatabase> db;
+  TempDir dir;
+  // A PostgresTestServer over `db`; several are replicas of one another.
+  std::unique_ptr<TestServer> NewServer() const;
+};
+// Starts the cluster (with a watchdog) and creates the database; Catch2: REQUIREs both.
+std::unique_ptr<OwnPostgres> StartOwnPostgres();
 
 }  // namespace ta::testing
 
