@@ -61,7 +61,7 @@ FamilyRecord Family(TokenStore& store, uint64_t n, absl::Time now) {
   return *f;
 }
 
-TEMPLATE_TEST_CASE("Store: CreateFamily records its proof; a live key creates nothing",
+TEMPLATE_TEST_CASE("Store: CreateFamily records its proof, and a live key creates nothing",
                    "[storage][dpop]", TA_EVERY_STORE) {
   auto h = TestType::Make();
   TokenStore& store = h->store();
