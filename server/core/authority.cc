@@ -217,11 +217,10 @@ absl::StatusOr<TokenPair> TokenAuthority::Issue(const IssueRequest& request, con
   return status;
 }
 
-absl::StatusOr<TokenPair> TokenAuthority::TryIssue(const IssueRequest& request,
-                                                   const std::vector<std::string>& audience,
-                                                   const token::Confirmation& cnf,
-                                                   const std::optional<storage::ProofReplay>& replay,
-                                                   const Caller& caller) {
+absl::StatusOr<TokenPair> TokenAuthority::TryIssue(
+    const IssueRequest& request, const std::vector<std::string>& audience,
+    const token::Confirmation& cnf, const std::optional<storage::ProofReplay>& replay,
+    const Caller& caller) {
   const absl::Time now = options_.clock->Now();
   storage::FamilyRecord family;
   family.family_id = token::RandomBytes(kFamilyIdBytes);

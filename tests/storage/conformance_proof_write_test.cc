@@ -105,8 +105,10 @@ TEMPLATE_TEST_CASE("Store: a CreateFamily refused for another reason does not sp
         absl::StatusCode::kAlreadyExists);
   CHECK_FALSE(Live(store, "k", now));
   // A banned subject: the same.
-  REQUIRE(store.UpdateSubject(testing::MakeSubjectUpdate("bob", now, std::nullopt,
-                                                         now + absl::Hours(1))).ok());
+  REQUIRE(
+      store
+          .UpdateSubject(testing::MakeSubjectUpdate("bob", now, std::nullopt, now + absl::Hours(1)))
+          .ok());
   CHECK(ReasonOf(CreateWithProof(store, 2, now, Replay("k2", now + absl::Minutes(5)), "bob")) ==
         "subject_blocked");
   CHECK_FALSE(Live(store, "k2", now));

@@ -173,7 +173,8 @@ TEST_CASE("PostgresStore: a commit the synchronous standby never confirmed is no
       s = store->DenyJti("jti-1", clock.Now() + absl::Minutes(5));  // a statement of its own
     } else {
       FamilyRecord f = MakeFamily(FamilyIdFor(1), "alice", clock.Now());
-      s = store->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now()), std::nullopt);  // a COMMIT
+      s = store->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now()),
+                              std::nullopt);  // a COMMIT
     }
     done = true;
     canceller.join();
@@ -392,7 +393,8 @@ TEST_CASE("PostgresStore: two stores on one database share one rotation race",
   std::unique_ptr<TokenStore> replicas[2] = {Open(OptionsFor(db->dsn(), &clock)),
                                              Open(OptionsFor(db->dsn(), &clock))};
   FamilyRecord f = MakeFamily(FamilyIdFor(1), "alice", clock.Now());
-  REQUIRE(replicas[0]->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now()), std::nullopt).ok());
+  REQUIRE(
+      replicas[0]->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now()), std::nullopt).ok());
   constexpr int kThreads = 32;
   std::vector<RotateResult> results(kThreads);
   std::vector<char> ok(kThreads, 0);
