@@ -17,6 +17,36 @@ absl::Status ValidateSubjectUpdate(const SubjectUpdate& update) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateReplayKey(absl::string_view replay_key) {
+  if (replay_key.empty() || replay_key.size() > kMaxReplayKeyBytes) {
+    return ta::InvalidField("replay_key", "replay_key must be 1 to 256 bytes");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateProofReplay(const std::optional<ProofReplay>& proof_replay) {
+  return proof_replay.has_value() ? ValidateReplayKey(proof_replay->key) : absl::OkStatus();
+}
+
+absl::Status ValidateNewFamily(const FamilyRecord& family, const RefreshRecord& first,
+                               const std::optional<ProofReplay>& proof_replay) {
+  if (family.family_id.size() != kFamilyIdSize) {
+    return ta::InvalidField("family_id", "family_id must be 16 bytes");
+  }
+  if (family.subject.empty() || family.subject.size() > kMaxSubjectSize) {
+    return ta::InvalidField("subject", "subject must be 1 to 256 bytes");
+  }
+  if (first.family_id != family.family_id || first.generation != family.generation) {
+    return ta::InvalidField("first", "first refresh record must be the family's current one");
+  }
+  return ValidateProofReplay(proof_replay);
+}
+
+absl::Status ProofReplayedError() {
+  return ta::Error(absl::StatusCode::kAlreadyExists, kProofReplayedReason,
+                   "token store: the DPoP proof was already used");
+}
+
 SubjectRecord MergeSubject(const std::optional<SubjectRecord>& stored, const SubjectUpdate& update,
                            absl::Time cutoff, absl::Time keep_until) {
   SubjectRecord merged = stored.value_or(SubjectRecord{});

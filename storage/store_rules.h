@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "storage/token_store.h"
 
@@ -32,6 +33,17 @@ absl::Status AdmitNewFamily(const SubjectRecord& subject, absl::Time created_at)
 // kSubjectRevoked / kSubjectBlocked when the subject stops `family` from rotating at `now`.
 std::optional<RotateResult> SubjectRefusesRotation(const SubjectRecord& subject,
                                                    const FamilyRecord& family, absl::Time now);
+
+// INVALID_ARGUMENT for a CreateFamily whose records are malformed ("invalid_argument:family_id",
+// ":subject", ":first") or whose replay key is empty or over kMaxReplayKeyBytes
+// (":replay_key"); nullopt is valid.
+absl::Status ValidateNewFamily(const FamilyRecord& family, const RefreshRecord& first,
+                               const std::optional<ProofReplay>& proof_replay);
+absl::Status ValidateProofReplay(const std::optional<ProofReplay>& proof_replay);
+absl::Status ValidateReplayKey(absl::string_view replay_key);
+
+// CreateFamily's refusal of a live replay key: ALREADY_EXISTS kProofReplayedReason.
+absl::Status ProofReplayedError();
 
 // The largest verification leeway the server accepts: how long after its family's expiry an
 // access token of a family without access_live_until (written before it existed) may verify.

@@ -103,6 +103,17 @@ struct SubjectUpdate {
   absl::Duration token_leeway = absl::ZeroDuration();
 };
 
+// A DPoP proof's entry in the replay cache (RFC 9449 §11.1; see RecordProofJti), carried by
+// the write the proof authorises (CreateFamily, RotateRequest) so that checking it, recording
+// it and the write itself are one atomic, synced commit. Live while now <= keep_until.
+struct ProofReplay {
+  std::string key;        // token/dpop.h DpopProof::replay_key; 1..kMaxReplayKeyBytes bytes
+  absl::Time keep_until;  // the proof's iat + max age (the caller computes it)
+};
+
+// The reason of CreateFamily's refusal when its ProofReplay key is live (ALREADY_EXISTS).
+inline constexpr char kProofReplayedReason[] = "proof_replayed";
+
 enum class RotateResult {
   kRotated,            // presented token was current: spent, successor written
   kReplayWithinGrace,  // presented token is the immediate predecessor, within grace: no write
@@ -113,6 +124,7 @@ enum class RotateResult {
   kNotFound,           // family or presented generation unknown (or from the future)
   kSubjectRevoked,     // the family was created at or before its subject's cutoff
   kSubjectBlocked,     // now < the subject's block_until: no refresh while banned
+  kProofReplayed,      // the request's ProofReplay key is live: nothing written, nothing spent
 };
 
 struct RotateRequest {
@@ -134,6 +146,8 @@ struct RotateRequest {
   // successor returned again); on kRotated and kReplayWithinGrace the family's
   // access_live_until becomes the later of it and the stored one (a replay writes only then).
   absl::Time access_live_until = absl::InfinitePast();
+  // The DPoP proof presented with the token, when the family is bound (see Rotate).
+  std::optional<ProofReplay> proof_replay;
 };
 
 struct RotateOutcome {
@@ -240,7 +254,18 @@ class TokenStore {
   // ALREADY_EXISTS if the id is taken; INVALID_ARGUMENT if the id is not 16 bytes, the subject
   // is empty or longer than 256 bytes, or `first` is not generation family.generation of the
   // same family. Nothing is written on any error.
-  virtual absl::Status CreateFamily(const FamilyRecord& family, const RefreshRecord& first) = 0;
+  //
+  // `proof_replay` (the DPoP proof that binds the family; nullopt for none) is checked first,
+  // with the store's clock taken as family.created_at, in the same critical section
+  // (RocksDB) or transaction (PostgreSQL) as the creation: if its key is live (see
+  // RecordProofJti) nothing is written and the call fails ALREADY_EXISTS
+  // kProofReplayedReason; otherwise the key is recorded in the same synced batch as the
+  // family, and only if the family is (on any error above nothing is recorded, so a caller
+  // may retry with the same proof after "subject_revoked"). Of concurrent CreateFamily,
+  // Rotate and RecordProofJti calls carrying one live key, exactly one succeeds.
+  // INVALID_ARGUMENT "invalid_argument:replay_key" for an empty or over-long key.
+  virtual absl::Status CreateFamily(const FamilyRecord& family, const RefreshRecord& first,
+                                    const std::optional<ProofReplay>& proof_replay) = 0;
 
   // NOT_FOUND when absent, or when past expires_at + family_retention. Within the retention
   // window the record is returned, so the caller can tell "family_expired" from unknown.
@@ -255,13 +280,26 @@ class TokenStore {
                                                    uint64_t generation, absl::Time now) = 0;
 
   // Atomic per family and ordered against UpdateSubject of the family's subject (DESIGN §3
-  // steps 2-6); checks in this order: family absent -> kNotFound; revoked -> kFamilyRevoked;
+  // steps 2-6); checks in this order: request.proof_replay's key live -> kProofReplayed
+  // (nothing written: the token is not spent, nor the family revoked, even when the presented
+  // generation is an old one); family absent -> kNotFound; revoked -> kFamilyRevoked;
   // now >= expires_at -> kFamilyExpired; created_at <= subject cutoff -> kSubjectRevoked;
   // now < subject block_until -> kSubjectBlocked; presented record absent -> kNotFound;
   // now >= its expires_at -> kTokenExpired; current -> kRotated (one synced batch);
   // immediate predecessor within grace -> kReplayWithinGrace (writes nothing but a later
   // access_live_until, see RotateRequest); older -> kReuseDetected
   // (family revoked, reason "refresh_token_reuse", synced); newer -> kNotFound.
+  //
+  // Past the first check, request.proof_replay's key (when set) is recorded in the same
+  // synced batch or transaction as whatever the outcome writes, and on its own (one synced
+  // write) for the outcomes that write nothing else (kNotFound, kFamilyRevoked,
+  // kFamilyExpired, kSubject*, kTokenExpired, a replay within grace that extends nothing):
+  // a proof that reached the store is spent whatever the answer, as a separate
+  // RecordProofJti before the rotation would have spent it. The one exception: a family_id
+  // that is not 16 bytes is kNotFound before anything is checked or recorded.
+  // Of concurrent calls (CreateFamily, Rotate, RecordProofJti) with one live key, exactly one
+  // gets past the check. INVALID_ARGUMENT "invalid_argument:replay_key" for an empty or
+  // over-long key.
   virtual absl::StatusOr<RotateOutcome> Rotate(const RotateRequest& request) = 0;
 
   // Marks the family revoked (synced). true if it changed anything, false if already revoked.
@@ -279,10 +317,21 @@ class TokenStore {
   // `replay_key` (token/dpop.h DpopProof::replay_key) until `keep_until`. true when it was
   // newly recorded (absent, or present but now > its keep_until: then it is recorded again
   // with the new keep_until); false when it is there and not expired. Atomic: of concurrent
-  // calls with one key (on any replica) while it is live, exactly one gets true. Synced like
-  // every write. Expired rows are dropped by the purge (PurgeExpired, the reaper, the
-  // compaction filter) with the store's purge margin. INVALID_ARGUMENT
-  // "invalid_argument:replay_key" for an empty key or one over kMaxReplayKeyBytes.
+  // calls with one key (on any replica) while it is live, exactly one gets true (also against
+  // CreateFamily and Rotate carrying the key). Expired rows are dropped by the purge
+  // (PurgeExpired, the reaper, the compaction filter) with the store's purge margin.
+  // INVALID_ARGUMENT "invalid_argument:replay_key" for an empty key or one over
+  // kMaxReplayKeyBytes.
+  //
+  // NOT synced, unlike every other write (it is what a bound Introspect writes; IssueTokens
+  // and RefreshTokens carry their proof in CreateFamily / Rotate, synced): RocksDB writes it
+  // to the WAL without waiting for the fsync (it survives a crash of the process, not a power
+  // loss or a crash of the machine); PostgreSQL commits it with synchronous_commit off (the
+  // same: a crash of the database server's machine may lose the last moments of commits).
+  // What such a loss forgets is the last moments of seen proofs: one of them could be
+  // accepted once more after the restart, but only while its iat is within the max age
+  // (dpop_max_age, 5 min by default); server nonces (--dpop_nonce) narrow it further (the
+  // proof must also carry the nonce of the current or the previous window).
   virtual absl::StatusOr<bool> RecordProofJti(absl::string_view replay_key, absl::Time keep_until,
                                               absl::Time now) = 0;
 

@@ -199,9 +199,11 @@ absl::StatusOr<TokenPair> TokenAuthority::Issue(const IssueRequest& request, con
     return InvalidField("audience", "audience is required (the server has no default audience)");
   }
 
-  // The binding is verified (and its proof's jti recorded) before anything is stored.
+  // The binding is verified before anything is stored; its proof's jti is recorded with the
+  // family (CreateFamily), and a replayed one creates nothing.
+  std::optional<storage::ProofReplay> replay;
   ASSIGN_OR_RETURN(const token::Confirmation cnf,
-                   BindAtIssue(request.proof, options_.clock->Now()));
+                   BindAtIssue(request.proof, options_.clock->Now(), &replay));
 
   // The store orders the creation against RevokeSubject (storage/token_store.h): a ban that
   // committed first refuses it, and a revocation that commits later covers it. When a
@@ -209,17 +211,17 @@ absl::StatusOr<TokenPair> TokenAuthority::Issue(const IssueRequest& request, con
   // another replica's clock is ahead), try again with a fresh time a few times.
   absl::Status status;
   for (int attempt = 0; attempt < kIssueAttempts; ++attempt) {
-    absl::StatusOr<TokenPair> pair = TryIssue(request, audience, cnf, caller);
+    absl::StatusOr<TokenPair> pair = TryIssue(request, audience, cnf, replay, caller);
     if (pair.ok() || ReasonOf(pair.status()) != "subject_revoked") return pair;
     status = pair.status();
   }
   return status;
 }
 
-absl::StatusOr<TokenPair> TokenAuthority::TryIssue(const IssueRequest& request,
-                                                   const std::vector<std::string>& audience,
-                                                   const token::Confirmation& cnf,
-                                                   const Caller& caller) {
+absl::StatusOr<TokenPair> TokenAuthority::TryIssue(
+    const IssueRequest& request, const std::vector<std::string>& audience,
+    const token::Confirmation& cnf, const std::optional<storage::ProofReplay>& replay,
+    const Caller& caller) {
   const absl::Time now = options_.clock->Now();
   storage::FamilyRecord family;
   family.family_id = token::RandomBytes(kFamilyIdBytes);
@@ -240,7 +242,9 @@ absl::StatusOr<TokenPair> TokenAuthority::TryIssue(const IssueRequest& request,
   storage::RefreshRecord first = MakeRefreshRecord(family, 0, request.scope, now);
   // Mint first: a request whose token cannot be issued must leave nothing behind.
   ASSIGN_OR_RETURN(TokenPair pair, MakePair(family, first, now));
-  RETURN_IF_ERROR(store_->CreateFamily(family, first));
+  const absl::Status created = store_->CreateFamily(family, first, replay);
+  if (ReasonOf(created) == storage::kProofReplayedReason) return DpopReplayed();
+  RETURN_IF_ERROR(created);
   return pair;
 }
 
@@ -282,7 +286,8 @@ absl::StatusOr<TokenPair> TokenAuthority::Refresh(const RefreshRequest& request,
   if (!request.client_id.empty() && request.client_id != family->client_id) {
     return Unauthenticated("client_mismatch", "the refresh token was issued to another client");
   }
-  RETURN_IF_ERROR(CheckRefreshProof(*family, request.proof, now));
+  ASSIGN_OR_RETURN(std::optional<storage::ProofReplay> replay,
+                   CheckRefreshProof(*family, request.proof, now));
   if (family->revoked) return Unauthenticated("family_revoked", "the session was revoked");
   if (now >= family->expires_at) return Unauthenticated("family_expired", "the session has expired");
   if (now >= presented.expires_at) {
@@ -299,6 +304,7 @@ absl::StatusOr<TokenPair> TokenAuthority::Refresh(const RefreshRequest& request,
   rotate.generation = presented.generation;
   rotate.now = now;
   rotate.grace = options_.reuse_grace;
+  rotate.proof_replay = std::move(replay);  // checked first, recorded with the rotation
   rotate.successor =
       MakeRefreshRecord(*family, presented.generation + 1,
                         request.scope.empty() ? presented.scope : request.scope, now);
@@ -330,6 +336,8 @@ absl::StatusOr<TokenPair> TokenAuthority::Refresh(const RefreshRequest& request,
       return Unauthenticated("subject_revoked", "the session can no longer be refreshed");
     case storage::RotateResult::kSubjectBlocked:
       return Unauthenticated("subject_blocked", "the session can no longer be refreshed");
+    case storage::RotateResult::kProofReplayed:
+      return DpopReplayed();  // nothing spent
     case storage::RotateResult::kNotFound:
       break;
   }

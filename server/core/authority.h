@@ -327,20 +327,30 @@ class TokenAuthority {
   // One attempt of IssueTokens at the clock's current time.
   absl::StatusOr<TokenPair> TryIssue(const IssueRequest& request,
                                      const std::vector<std::string>& audience,
-                                     const token::Confirmation& cnf, const Caller& caller);
+                                     const token::Confirmation& cnf,
+                                     const std::optional<storage::ProofReplay>& replay,
+                                     const Caller& caller);
 
   // Sender-constrained sessions (binding.cc). What IssueTokens' proof binds the family to
-  // (verified, its jti recorded); empty for no proof.
+  // (verified); empty for no proof. A DPoP proof's replay record goes to *replay, for
+  // CreateFamily to check and record with the family.
   absl::StatusOr<token::Confirmation> BindAtIssue(const token::PresentedProof& proof,
-                                                  absl::Time now);
-  // RefreshTokens of a bound family: the proof is by its key and new (nothing is spent when
-  // it is not). OK for a bearer family.
-  absl::Status CheckRefreshProof(const storage::FamilyRecord& family,
-                                 const token::PresentedProof& proof, absl::Time now);
+                                                  absl::Time now,
+                                                  std::optional<storage::ProofReplay>* replay);
+  // RefreshTokens of a bound family: the proof is by its key (nothing is spent when it is
+  // not); its replay record, for Rotate to check and record with the rotation. nullopt for a
+  // bearer family or a certificate-bound one.
+  absl::StatusOr<std::optional<storage::ProofReplay>> CheckRefreshProof(
+      const storage::FamilyRecord& family, const token::PresentedProof& proof, absl::Time now);
+  // UNAUTHENTICATED token::reason::kDpopReplayed: the store found the proof's key live.
+  static absl::Status DpopReplayed();
+  // A proof's replay record: its key, kept until its iat + the max age.
+  storage::ProofReplay ProofReplayOf(const token::DpopProof& proof, absl::Time now) const;
   // The proof context (policy, nonces) at `now`.
   token::ProofContext DpopContext(absl::Time now, std::string* nonce,
                                   std::string* previous_nonce) const;
-  // Records a proof's replay key in the store: false when it was seen before.
+  // Records a proof's replay key in the store (unsynced: Introspect's): false when it was
+  // seen before.
   absl::StatusOr<bool> RecordProof(const token::DpopProof& proof, absl::Time now);
   // The nonce of the window holding `t`.
   std::string DpopNonceAt(absl::Time t) const;

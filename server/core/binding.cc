@@ -2,6 +2,8 @@
 // binding at IssueTokens, the proof a bound family's RefreshTokens needs, the replay cache in
 // the store and the optional server nonces. The checks themselves are the token library's
 // (token/proof_check.h), shared with Introspect and the client's local verifier.
+#include <algorithm>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -50,48 +52,51 @@ token::ProofContext TokenAuthority::DpopContext(absl::Time now, std::string* non
   return context;
 }
 
-absl::StatusOr<bool> TokenAuthority::RecordProof(const token::DpopProof& proof, absl::Time now) {
+storage::ProofReplay TokenAuthority::ProofReplayOf(const token::DpopProof& proof,
+                                                   absl::Time now) const {
   // The proof verifies until its iat + max_age by this replica's clock, which also decides
   // whether the row is still live: keep it that long (a second more, for rounding). The
   // purge keeps it a margin longer for replicas whose clocks run behind.
   const absl::Time keep_until = proof.iat + options_.dpop.max_age + absl::Seconds(1);
-  return store_->RecordProofJti(proof.replay_key, std::max(keep_until, now), now);
+  return storage::ProofReplay{proof.replay_key, std::max(keep_until, now)};
 }
 
-absl::StatusOr<token::Confirmation> TokenAuthority::BindAtIssue(const token::PresentedProof& proof,
-                                                                absl::Time now) {
+absl::StatusOr<bool> TokenAuthority::RecordProof(const token::DpopProof& proof, absl::Time now) {
+  storage::ProofReplay replay = ProofReplayOf(proof, now);
+  return store_->RecordProofJti(replay.key, replay.keep_until, now);
+}
+
+absl::Status TokenAuthority::DpopReplayed() {
+  return Error(absl::StatusCode::kUnauthenticated, token::reason::kDpopReplayed,
+               "the DPoP proof was already used");
+}
+
+absl::StatusOr<token::Confirmation> TokenAuthority::BindAtIssue(
+    const token::PresentedProof& proof, absl::Time now,
+    std::optional<storage::ProofReplay>* replay) {
   if (proof.empty()) return token::Confirmation();
   std::string nonce, previous;
   absl::StatusOr<token::Binding> binding =
       token::BindingOf(proof, DpopContext(now, &nonce, &previous), now);
   if (!binding.ok()) return UseDpopNonce(binding.status());
-  if (binding->dpop.has_value()) {
-    ASSIGN_OR_RETURN(bool first_use, RecordProof(*binding->dpop, now));
-    if (!first_use) {
-      return Error(absl::StatusCode::kUnauthenticated, token::reason::kDpopReplayed,
-                   "the DPoP proof was already used");
-    }
-  }
+  // Recorded by CreateFamily, in the same synced write as the family (token_store.h).
+  if (binding->dpop.has_value()) *replay = ProofReplayOf(*binding->dpop, now);
   return binding->cnf;
 }
 
-absl::Status TokenAuthority::CheckRefreshProof(const storage::FamilyRecord& family,
-                                               const token::PresentedProof& proof, absl::Time now) {
+absl::StatusOr<std::optional<storage::ProofReplay>> TokenAuthority::CheckRefreshProof(
+    const storage::FamilyRecord& family, const token::PresentedProof& proof, absl::Time now) {
   token::Confirmation cnf;
   cnf.jkt = family.cnf_jkt;
   cnf.x5t_s256 = family.cnf_x5t_s256;
-  if (cnf.empty()) return absl::OkStatus();  // a bearer session: any proof is ignored
+  if (cnf.empty()) return std::nullopt;  // a bearer session: any proof is ignored
   std::string nonce, previous;
   absl::StatusOr<std::optional<token::DpopProof>> checked =
       token::CheckBoundProof(cnf, proof, DpopContext(now, &nonce, &previous), now);
   if (!checked.ok()) return UseDpopNonce(checked.status());
-  if (!checked->has_value()) return absl::OkStatus();
-  ASSIGN_OR_RETURN(bool first_use, RecordProof(**checked, now));
-  if (!first_use) {
-    return Error(absl::StatusCode::kUnauthenticated, token::reason::kDpopReplayed,
-                 "the DPoP proof was already used");
-  }
-  return absl::OkStatus();
+  if (!checked->has_value()) return std::nullopt;
+  // Recorded by Rotate, in the same synced write as the rotation (token_store.h).
+  return ProofReplayOf(**checked, now);
 }
 
 }  // namespace ta::core

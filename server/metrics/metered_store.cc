@@ -46,8 +46,10 @@ absl::StatusOr<std::vector<storage::RevocationEntry>> MeteredStore::ReadRevocati
 }
 
 absl::Status MeteredStore::CreateFamily(const storage::FamilyRecord& family,
-                                        const storage::RefreshRecord& first) {
-  return Timed(StoreOp::kCreateFamily, [&] { return store_->CreateFamily(family, first); });
+                                        const storage::RefreshRecord& first,
+                                        const std::optional<storage::ProofReplay>& proof_replay) {
+  return Timed(StoreOp::kCreateFamily,
+               [&] { return store_->CreateFamily(family, first, proof_replay); });
 }
 
 absl::StatusOr<storage::FamilyRecord> MeteredStore::GetFamily(absl::string_view family_id,

@@ -26,7 +26,8 @@ class MeteredStore final : public storage::TokenStore {
                                                                         absl::Time now,
                                                                         size_t limit) override;
   absl::Status CreateFamily(const storage::FamilyRecord& family,
-                            const storage::RefreshRecord& first) override;
+                            const storage::RefreshRecord& first,
+                            const std::optional<storage::ProofReplay>& proof_replay) override;
   absl::StatusOr<storage::FamilyRecord> GetFamily(absl::string_view family_id,
                                                   absl::Time now) override;
   absl::StatusOr<storage::RefreshRecord> GetRefresh(absl::string_view family_id,

@@ -24,16 +24,18 @@ constexpr int kSubjectNotBefore = kFamilyColumns;
 constexpr int kSubjectBlockUntil = kFamilyColumns + 1;
 constexpr int kSubjectExpiresAt = kFamilyColumns + 2;
 
-absl::Status ValidSubject(absl::string_view subject) {  // CreateFamily's check
-  if (subject.empty() || subject.size() > kMaxSubjectSize) {
-    return ta::InvalidField("subject", "subject must be 1 to 256 bytes");
-  }
-  return absl::OkStatus();
-}
-
 absl::Status LockSubject(Connection& c, absl::string_view subject, bool exclusive) {
   const Statement& lock = exclusive ? sql::kLockSubjectExclusive : sql::kLockSubjectShared;
   return c.Exec(lock, Params().Int64(SubjectLockKey(subject))).status();
+}
+
+// Records `replay`'s key inside the caller's transaction: false (nothing written) when it is
+// live at `now`. A concurrent transaction inserting the same key waits on its index entry
+// until this one ends, then re-checks against what committed: one of them records it.
+absl::StatusOr<bool> RecordProof(Connection& c, const ProofReplay& replay, absl::Time now) {
+  ASSIGN_OR_RETURN(Rows rows, c.Exec(sql::kRecordProofJti,
+                                     Params().Bytes(replay.key).Time(replay.keep_until).Time(now)));
+  return rows.size() == 1;
 }
 
 // The subject's record when stored and live at `now`.
@@ -60,16 +62,17 @@ absl::StatusOr<std::optional<RotateResult>> SubjectVerdict(const Rows& rows,
 
 }  // namespace
 
-absl::Status PostgresStore::CreateFamily(const FamilyRecord& family, const RefreshRecord& first) {
-  if (family.family_id.size() != kFamilyIdSize) {
-    return ta::InvalidField("family_id", "family_id must be 16 bytes");
-  }
-  RETURN_IF_ERROR(ValidSubject(family.subject));
-  if (first.family_id != family.family_id || first.generation != family.generation) {
-    return ta::InvalidField("first", "first refresh record must be the family's current one");
-  }
+absl::Status PostgresStore::CreateFamily(const FamilyRecord& family, const RefreshRecord& first,
+                                         const std::optional<ProofReplay>& proof_replay) {
+  RETURN_IF_ERROR(ValidateNewFamily(family, first, proof_replay));
   return RunTransaction([&](Connection& c) -> absl::Status {
     RETURN_IF_ERROR(LockSubject(c, family.subject, /*exclusive=*/false));
+    // The proof first (after the subject lock, the order every transaction takes them in);
+    // any error below rolls its record back with the rest.
+    if (proof_replay.has_value()) {
+      ASSIGN_OR_RETURN(bool recorded, RecordProof(c, *proof_replay, family.created_at));
+      if (!recorded) return ProofReplayedError();
+    }
     ASSIGN_OR_RETURN(std::optional<SubjectRecord> subject,
                      LiveSubject(c, family.subject, family.created_at));
     if (subject.has_value()) RETURN_IF_ERROR(AdmitNewFamily(*subject, family.created_at));
@@ -89,12 +92,22 @@ absl::Status PostgresStore::CreateFamily(const FamilyRecord& family, const Refre
 absl::StatusOr<RotateOutcome> PostgresStore::Rotate(const RotateRequest& request) {
   RotateOutcome out;
   std::vector<RevocationEntry> logged;  // reuse detected: the family's log entry
+  RETURN_IF_ERROR(ValidateProofReplay(request.proof_replay));
   if (request.family_id.size() != kFamilyIdSize) return out;  // kNotFound
   RETURN_IF_ERROR(RunTransaction([&](Connection& c) -> absl::Status {
     out = RotateOutcome();
     logged.clear();
     const absl::Time now = request.now;
     RETURN_IF_ERROR(LockSubject(c, request.subject, /*exclusive=*/false));
+    // The proof first: a replayed one spends nothing. Recorded, it commits with whatever the
+    // outcome writes (alone when that is nothing).
+    if (request.proof_replay.has_value()) {
+      ASSIGN_OR_RETURN(bool recorded, RecordProof(c, *request.proof_replay, now));
+      if (!recorded) {
+        out.result = RotateResult::kProofReplayed;
+        return absl::OkStatus();
+      }
+    }
     ASSIGN_OR_RETURN(Rows rows, c.Exec(sql::kGetFamilyForRotate, Params().Bytes(request.family_id)));
     if (rows.size() == 0) return absl::OkStatus();
     ASSIGN_OR_RETURN(WithDropAfter<FamilyRecord> family, FamilyAt(rows, 0));

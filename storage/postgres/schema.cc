@@ -314,6 +314,15 @@ const Statement kRecordProofJti{
     36, "ta_record_proof_jti",
     "INSERT INTO ta_dpop_jtis VALUES ($1::bytea, $2::int8) ON CONFLICT (replay_key) DO UPDATE "
     "SET keep_until = EXCLUDED.keep_until WHERE ta_dpop_jtis.keep_until < $3::int8 RETURNING 1"};
+// kRecordProofJti committed with synchronous_commit off (TokenStore::RecordProofJti): the
+// statement is its own transaction, and set_config(..., true) lasts until its commit, which
+// then does not wait for the WAL flush. One round trip, as kRecordProofJti.
+const Statement kRecordProofJtiUnsynced{
+    38, "ta_record_proof_jti_unsynced",
+    "INSERT INTO ta_dpop_jtis SELECT $1::bytea, $2::int8 "
+    "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS unsynced "
+    "ON CONFLICT (replay_key) DO UPDATE "
+    "SET keep_until = EXCLUDED.keep_until WHERE ta_dpop_jtis.keep_until < $3::int8 RETURNING 1"};
 const Statement kReapProofJtis{
     37, "ta_reap_proof_jtis",
     "WITH gone AS (DELETE FROM ta_dpop_jtis WHERE replay_key IN (SELECT replay_key FROM "

@@ -44,8 +44,8 @@ namespace sql {
 extern const Statement kLockSubjectShared, kLockSubjectExclusive, kTryReaperLock, kReaperLock;
 extern const Statement kGetFamily, kGetFamilyForRotate, kInsertFamily, kRevokeFamily;
 extern const Statement kGetRefresh, kGetRefreshPair, kInsertRefresh, kRotate;
-extern const Statement kDenyJti, kIsJtiDenied, kRecordProofJti, kReapProofJtis;
-extern const Statement kAppendRevocations;
+extern const Statement kDenyJti, kIsJtiDenied, kRecordProofJti, kRecordProofJtiUnsynced;
+extern const Statement kReapProofJtis, kAppendRevocations;
 extern const Statement kGetSubject, kSubjectCutoff, kUpsertSubject;
 extern const Statement kListFamilies;
 extern const Statement kReapFamilies, kReapRefresh, kReapDenylist, kReapSubjects;

@@ -34,7 +34,8 @@ class PostgresStore final : public TokenStore {
   }
   absl::StatusOr<std::vector<RevocationEntry>> ReadRevocations(uint64_t after_seq, absl::Time now,
                                                                size_t limit) override;
-  absl::Status CreateFamily(const FamilyRecord& family, const RefreshRecord& first) override;
+  absl::Status CreateFamily(const FamilyRecord& family, const RefreshRecord& first,
+                            const std::optional<ProofReplay>& proof_replay) override;
   absl::StatusOr<FamilyRecord> GetFamily(absl::string_view family_id, absl::Time now) override;
   absl::StatusOr<RefreshRecord> GetRefresh(absl::string_view family_id, uint64_t generation,
                                            absl::Time now) override;

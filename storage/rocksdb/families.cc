@@ -55,28 +55,39 @@ void RocksDbStore::PutRefresh(rocksdb::WriteBatch* batch, const RefreshRecord& r
              EncodeRefresh(r, RefreshDropAfter(r)));
 }
 
-absl::Status RocksDbStore::CreateFamily(const FamilyRecord& family, const RefreshRecord& first) {
-  if (family.family_id.size() != kFamilyIdSize) {
-    return ta::InvalidField("family_id", "family_id must be 16 bytes");
-  }
-  if (family.subject.empty() || family.subject.size() > kMaxSubjectSize) {
-    return ta::InvalidField("subject", "subject must be 1 to 256 bytes");
-  }
-  if (first.family_id != family.family_id || first.generation != family.generation) {
-    return ta::InvalidField("first", "first refresh record must be the family's current one");
-  }
+absl::StatusOr<bool> RocksDbStore::ProofLive(absl::string_view replay_key, absl::Time now) {
+  ASSIGN_OR_RETURN(std::optional<std::string> seen, Read(Cf::kProofJtis, std::string(replay_key)));
+  if (!seen.has_value()) return false;
+  ASSIGN_OR_RETURN(absl::Time kept_until, DecodeProofJti(*seen));
+  return now <= kept_until;
+}
+
+void RocksDbStore::PutProof(rocksdb::WriteBatch* batch, const ProofReplay& replay) {
+  batch->Put(Handle(Cf::kProofJtis), replay.key, EncodeProofJti(replay.keep_until));
+}
+
+absl::Status RocksDbStore::CreateFamily(const FamilyRecord& family, const RefreshRecord& first,
+                                        const std::optional<ProofReplay>& proof_replay) {
+  RETURN_IF_ERROR(ValidateNewFamily(family, first, proof_replay));
   absl::ReaderMutexLock subject_lock(&SubjectStripeOf(family.subject));
+  absl::MutexLock lock(&StripeOf(family.family_id));
+  std::optional<absl::MutexLock> proof_lock;
+  rocksdb::WriteBatch batch;
+  if (proof_replay.has_value()) {  // first: a replayed proof learns nothing else
+    proof_lock.emplace(&ProofStripeOf(proof_replay->key));
+    ASSIGN_OR_RETURN(bool live, ProofLive(proof_replay->key, family.created_at));
+    if (live) return ProofReplayedError();
+    PutProof(&batch, *proof_replay);
+  }
   ASSIGN_OR_RETURN(std::optional<SubjectRecord> subject,
                    LoadSubject(family.subject, family.created_at));
   if (subject.has_value()) RETURN_IF_ERROR(AdmitNewFamily(*subject, family.created_at));
-  absl::MutexLock lock(&StripeOf(family.family_id));
   ASSIGN_OR_RETURN(std::optional<std::string> existing,
                    Read(Cf::kFamilies, FamilyKey(family.family_id)));
   if (existing.has_value()) {
     return ta::Error(absl::StatusCode::kAlreadyExists, "already_exists",
                      "token store: family id already taken");
   }
-  rocksdb::WriteBatch batch;
   PutFamily(&batch, family);
   batch.Put(Handle(Cf::kSubjectFamilies),
             SubjectFamilyKey(family.subject, family.created_at, family.family_id),
@@ -100,12 +111,34 @@ absl::StatusOr<RefreshRecord> RocksDbStore::GetRefresh(absl::string_view family_
 }
 
 absl::StatusOr<RotateOutcome> RocksDbStore::Rotate(const RotateRequest& request) {
+  RETURN_IF_ERROR(ValidateProofReplay(request.proof_replay));
+  if (request.family_id.size() != kFamilyIdSize) return RotateOutcome();  // kNotFound
   absl::ReaderMutexLock subject_lock(&SubjectStripeOf(request.subject));
   absl::MutexLock lock(&StripeOf(request.family_id));
-  return RotateLocked(request);
+  std::optional<absl::MutexLock> proof_lock;
+  PendingWrite write;
+  if (request.proof_replay.has_value()) {  // first: a replayed proof spends nothing
+    proof_lock.emplace(&ProofStripeOf(request.proof_replay->key));
+    ASSIGN_OR_RETURN(bool live, ProofLive(request.proof_replay->key, request.now));
+    if (live) {
+      RotateOutcome replayed;
+      replayed.result = RotateResult::kProofReplayed;
+      return replayed;
+    }
+    PutProof(&write.batch, *request.proof_replay);  // spent whatever the outcome
+  }
+  ASSIGN_OR_RETURN(RotateOutcome outcome, RotateLocked(request, &write));
+  if (write.batch.Count() > 0) {
+    // One batch: the proof, the spend, the successor and the family's new generation (or
+    // the reuse revocation and its log entry) land together or not at all, so a crash never
+    // leaves two current tokens or none.
+    RETURN_IF_ERROR(CommitWithLog(&write.batch, std::move(write.logged), "rotate"));
+  }
+  return outcome;
 }
 
-absl::StatusOr<RotateOutcome> RocksDbStore::RotateLocked(const RotateRequest& request) {
+absl::StatusOr<RotateOutcome> RocksDbStore::RotateLocked(const RotateRequest& request,
+                                                         PendingWrite* write) {
   RotateOutcome outcome;
   auto done = [&outcome](RotateResult result) {
     outcome.result = result;
@@ -131,9 +164,19 @@ absl::StatusOr<RotateOutcome> RocksDbStore::RotateLocked(const RotateRequest& re
                    LoadRefresh(request.family_id, gen, now));
   if (!presented.has_value()) return done(RotateResult::kNotFound);
   if (now >= presented->expires_at) return done(RotateResult::kTokenExpired);
-  if (gen == f.generation) return SpendAndAdvance(request, *std::move(presented), std::move(outcome));
+  if (gen == f.generation) {
+    return SpendAndAdvance(request, *std::move(presented), std::move(outcome), write);
+  }
   if (gen > f.generation) return done(RotateResult::kNotFound);
-  if (gen + 1 == f.generation && request.grace > absl::ZeroDuration() &&
+  return ReplayOrReuse(request, std::move(outcome), write);
+}
+
+absl::StatusOr<RotateOutcome> RocksDbStore::ReplayOrReuse(const RotateRequest& request,
+                                                          RotateOutcome outcome,
+                                                          PendingWrite* write) {
+  FamilyRecord& f = outcome.family;
+  const absl::Time now = request.now;
+  if (request.generation + 1 == f.generation && request.grace > absl::ZeroDuration() &&
       now - f.rotated_at < request.grace) {
     ASSIGN_OR_RETURN(std::optional<RefreshRecord> current,
                      LoadRefresh(request.family_id, f.generation, now));
@@ -145,36 +188,35 @@ absl::StatusOr<RotateOutcome> RocksDbStore::RotateLocked(const RotateRequest& re
     if (request.access_live_until > f.access_live_until) {
       // The replay mints an access token too: a later revocation must outlive it.
       f.access_live_until = request.access_live_until;
-      rocksdb::WriteBatch batch;
-      PutFamily(&batch, f);
-      RETURN_IF_ERROR(Write(&batch, "record the replay's access token"));
+      PutFamily(&write->batch, f);
     }
-    return done(RotateResult::kReplayWithinGrace);
+    outcome.result = RotateResult::kReplayWithinGrace;
+    return outcome;
   }
-  RETURN_IF_ERROR(WriteRevocation(&f, "refresh_token_reuse", "reuse-detector", now));
-  return done(RotateResult::kReuseDetected);
+  f.revoked = true;
+  f.revoked_at = now;
+  f.revoke_reason = "refresh_token_reuse";
+  f.revoked_by = "reuse-detector";
+  PutFamily(&write->batch, f);
+  write->logged.push_back(FamilyRevocation(f, RevocationEntry::Kind::kFamily, now));
+  outcome.result = RotateResult::kReuseDetected;
+  return outcome;
 }
 
-absl::StatusOr<RotateOutcome> RocksDbStore::SpendAndAdvance(const RotateRequest& request,
-                                                            RefreshRecord spent,
-                                                            RotateOutcome outcome) {
-  // One batch: the spend, the successor and the family's new generation land together or not
-  // at all, so a crash never leaves two current tokens or none.
+RotateOutcome RocksDbStore::SpendAndAdvance(const RotateRequest& request, RefreshRecord spent,
+                                            RotateOutcome outcome, PendingWrite* write) {
   spent.spent_at = request.now;
   RefreshRecord successor = request.successor;
   successor.family_id = request.family_id;
   successor.generation = request.generation + 1;
-  FamilyRecord updated = outcome.family;
+  FamilyRecord& updated = outcome.family;
   updated.generation = successor.generation;
   updated.rotated_at = request.now;
   updated.access_live_until = std::max(updated.access_live_until, request.access_live_until);
-  rocksdb::WriteBatch batch;
-  PutRefresh(&batch, spent);
-  PutRefresh(&batch, successor);
-  PutFamily(&batch, updated);
-  RETURN_IF_ERROR(Write(&batch, "rotate"));
+  PutRefresh(&write->batch, spent);
+  PutRefresh(&write->batch, successor);
+  PutFamily(&write->batch, updated);
   outcome.result = RotateResult::kRotated;
-  outcome.family = std::move(updated);
   outcome.current = std::move(successor);
   return outcome;
 }
@@ -237,21 +279,17 @@ absl::StatusOr<bool> RocksDbStore::IsJtiDenied(absl::string_view jti, absl::Time
 
 absl::StatusOr<bool> RocksDbStore::RecordProofJti(absl::string_view replay_key,
                                                   absl::Time keep_until, absl::Time now) {
-  if (replay_key.empty() || replay_key.size() > kMaxReplayKeyBytes) {
-    return ta::InvalidField("replay_key", "replay_key must be 1 to 256 bytes");
-  }
+  RETURN_IF_ERROR(ValidateReplayKey(replay_key));
   // The stripe makes the read-check-write atomic among this process's callers, the only
   // writers of an embedded store.
-  absl::MutexLock lock(&StripeOf(replay_key));
-  const std::string key(replay_key);
-  ASSIGN_OR_RETURN(std::optional<std::string> seen, Read(Cf::kProofJtis, key));
-  if (seen.has_value()) {
-    ASSIGN_OR_RETURN(absl::Time kept_until, DecodeProofJti(*seen));
-    if (now <= kept_until) return false;
-  }
+  absl::MutexLock lock(&ProofStripeOf(replay_key));
+  ASSIGN_OR_RETURN(bool live, ProofLive(replay_key, now));
+  if (live) return false;
   rocksdb::WriteBatch batch;
-  batch.Put(Handle(Cf::kProofJtis), key, EncodeProofJti(keep_until));
-  RETURN_IF_ERROR(Write(&batch, "record a DPoP proof"));
+  PutProof(&batch, ProofReplay{std::string(replay_key), keep_until});
+  // Not synced (token_store.h): in the WAL, so a crash of the process keeps it.
+  rocksdb::Status s = db_->Write(unsynced_write_options_, &batch);
+  if (!s.ok()) return FromRocks(s, "record a DPoP proof");
   return true;
 }
 

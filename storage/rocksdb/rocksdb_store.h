@@ -38,7 +38,8 @@ struct RocksDbStoreOptions {
 
   // Default true: fsync the WAL before acknowledging any write (revocations, rotations,
   // new families). false only for benchmarks and bulk seeding: a machine crash may then lose
-  // acknowledged writes (a process crash does not).
+  // acknowledged writes (a process crash does not). RecordProofJti (a bound Introspect's
+  // replay record) is never synced, whatever this says (storage/token_store.h).
   bool sync_writes = true;
 
   // Default true: LZ4-compress SST blocks when this RocksDB build supports LZ4 (otherwise

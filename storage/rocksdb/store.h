@@ -57,8 +57,10 @@ class RocksDbStore final : public TokenStore {
         db_(std::move(db)),
         handles_(std::move(handles)),
         stripes_(static_cast<size_t>(options.lock_stripes)),
-        subject_stripes_(static_cast<size_t>(options.lock_stripes)) {
+        subject_stripes_(static_cast<size_t>(options.lock_stripes)),
+        proof_stripes_(static_cast<size_t>(options.lock_stripes)) {
     write_options_.sync = options.sync_writes;
+    unsynced_write_options_.sync = false;  // still in the WAL (TokenStore::RecordProofJti)
   }
 
   ~RocksDbStore() override {
@@ -66,7 +68,8 @@ class RocksDbStore final : public TokenStore {
     db_->Close().PermitUncheckedError();
   }
 
-  absl::Status CreateFamily(const FamilyRecord& family, const RefreshRecord& first) override;
+  absl::Status CreateFamily(const FamilyRecord& family, const RefreshRecord& first,
+                            const std::optional<ProofReplay>& proof_replay) override;
   absl::StatusOr<FamilyRecord> GetFamily(absl::string_view family_id, absl::Time now) override;
   absl::StatusOr<RefreshRecord> GetRefresh(absl::string_view family_id, uint64_t generation,
                                            absl::Time now) override;
@@ -97,6 +100,9 @@ class RocksDbStore final : public TokenStore {
   absl::Mutex& StripeOf(absl::string_view family_id) {
     return stripes_[absl::Hash<absl::string_view>()(family_id) % stripes_.size()];
   }
+  absl::Mutex& ProofStripeOf(absl::string_view replay_key) {
+    return proof_stripes_[absl::Hash<absl::string_view>()(replay_key) % proof_stripes_.size()];
+  }
   absl::Mutex& SubjectStripeOf(absl::string_view subject) {
     return subject_stripes_[absl::Hash<absl::string_view>()(subject) % subject_stripes_.size()];
   }
@@ -119,6 +125,9 @@ class RocksDbStore final : public TokenStore {
                              absl::string_view what);
   absl::StatusOr<std::optional<std::string>> Read(Cf cf, const std::string& key);
   absl::Status Write(rocksdb::WriteBatch* batch, absl::string_view what);
+  // Caller holds the key's proof stripe. Whether `replay`'s key is live at `now`.
+  absl::StatusOr<bool> ProofLive(absl::string_view replay_key, absl::Time now);
+  void PutProof(rocksdb::WriteBatch* batch, const ProofReplay& replay);
   // Records past their drop-after are reported as absent (nullopt).
   absl::StatusOr<std::optional<FamilyRecord>> LoadFamily(absl::string_view id, absl::Time now);
   absl::StatusOr<std::optional<RefreshRecord>> LoadRefresh(absl::string_view id, uint64_t gen,
@@ -144,14 +153,23 @@ class RocksDbStore final : public TokenStore {
   // Caller holds the family's stripe. Marks it revoked and appends its log entry.
   absl::Status WriteRevocation(FamilyRecord* family, absl::string_view reason,
                                absl::string_view revoked_by, absl::Time now);
-  absl::StatusOr<RotateOutcome> RotateLocked(const RotateRequest& request);
-  absl::StatusOr<RotateOutcome> SpendAndAdvance(const RotateRequest& request, RefreshRecord spent,
-                                                RotateOutcome outcome);
+  // What one Rotate writes, committed at once by Rotate (nothing when the batch is empty).
+  struct PendingWrite {
+    rocksdb::WriteBatch batch;
+    std::vector<RevocationEntry> logged;
+  };
+  // Callers hold the subject's stripe (shared), the family's and the replay key's.
+  absl::StatusOr<RotateOutcome> RotateLocked(const RotateRequest& request, PendingWrite* write);
+  absl::StatusOr<RotateOutcome> ReplayOrReuse(const RotateRequest& request, RotateOutcome outcome,
+                                              PendingWrite* write);
+  RotateOutcome SpendAndAdvance(const RotateRequest& request, RefreshRecord spent,
+                                RotateOutcome outcome, PendingWrite* write);
 
   const RocksDbStoreOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<std::unique_ptr<rocksdb::ColumnFamilyHandle>> handles_;  // indexed by Cf
   rocksdb::WriteOptions write_options_;
+  rocksdb::WriteOptions unsynced_write_options_;  // RecordProofJti only
   // Serialises read-check-write per family (and per denied jti: DenyJti keeps the later
   // expiry; it takes no other lock while holding one). Plain reads take no lock: RocksDB reads are
   // atomic per key and each write is one atomic batch. Chosen over a pessimistic
@@ -161,6 +179,9 @@ class RocksDbStore final : public TokenStore {
   // Orders a subject's CreateFamily and Rotate (shared) against its UpdateSubject
   // (exclusive). Always taken before a family stripe, never the other way round.
   std::vector<absl::Mutex> subject_stripes_;
+  // Serialise the check-and-record of a DPoP replay key (RecordProofJti, and CreateFamily /
+  // Rotate carrying one). Taken after the subject and family stripes, before log_mu_.
+  std::vector<absl::Mutex> proof_stripes_;
   // Serialises the writes that append to the revocation log, so sequence numbers are
   // committed in order (a reader never sees seq n+1 before n) and the stored high-water mark
   // only grows. Innermost lock. Revocations are rare next to rotations; they lose group

@@ -44,7 +44,7 @@ void SeedRange(ta::storage::TokenStore* store, int64_t begin, int64_t end, bool 
       r.scope = "read";
       r.issued_at = now;
       r.expires_at = now + absl::Hours(24);
-      s = store->CreateFamily(f, r);
+      s = store->CreateFamily(f, r, std::nullopt);
     } else {
       s = store->DenyJti(absl::StrCat("seed-jti-", i), now + absl::Hours(1));
     }

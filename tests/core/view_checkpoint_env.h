@@ -141,7 +141,7 @@ struct Env {
     const std::string id = RandomId(rng);
     storage::FamilyRecord f = MakeFamily(id, subject, clock.Now());
     f.access_live_until = clock.Now() + access_life;
-    REQUIRE(store->CreateFamily(f, MakeRefresh(id, 0, clock.Now())).ok());
+    REQUIRE(store->CreateFamily(f, MakeRefresh(id, 0, clock.Now()), std::nullopt).ok());
     ids.families.push_back(id);
     return id;
   }

@@ -48,9 +48,9 @@ class SwitchableStore final : public TokenStore {
     return real_->ReadRevocations(after, now, limit);
   }
 
-  absl::Status CreateFamily(const storage::FamilyRecord& f,
-                            const storage::RefreshRecord& r) override {
-    return down ? Down() : real_->CreateFamily(f, r);
+  absl::Status CreateFamily(const storage::FamilyRecord& f, const storage::RefreshRecord& r,
+                            const std::optional<storage::ProofReplay>& p) override {
+    return down ? Down() : real_->CreateFamily(f, r, p);
   }
   absl::StatusOr<storage::FamilyRecord> GetFamily(absl::string_view id, absl::Time now) override {
     if (down) return Down();

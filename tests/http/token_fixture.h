@@ -45,10 +45,10 @@ class CountingStore final : public ta::testing::ForwardingStore {
   std::atomic<int> writes{0}, reads{0};
   std::atomic<bool> down{false};
 
-  absl::Status CreateFamily(const storage::FamilyRecord& f,
-                            const storage::RefreshRecord& r) override {
+  absl::Status CreateFamily(const storage::FamilyRecord& f, const storage::RefreshRecord& r,
+                            const std::optional<storage::ProofReplay>& p) override {
     ++writes;
-    return down ? Down() : ForwardingStore::CreateFamily(f, r);
+    return down ? Down() : ForwardingStore::CreateFamily(f, r, p);
   }
   absl::StatusOr<storage::RotateOutcome> Rotate(const storage::RotateRequest& r) override {
     ++writes;

@@ -127,10 +127,12 @@ TEMPLATE_TEST_CASE("Store: a bound family keeps its confirmation", "[storage][dp
   TokenStore& store = h->store();
   FamilyRecord dpop = testing::MakeFamily(testing::FamilyIdFor(1), "alice", h->Now());
   dpop.cnf_jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
-  REQUIRE(store.CreateFamily(dpop, testing::MakeRefresh(dpop.family_id, 0, h->Now())).ok());
+  REQUIRE(store.CreateFamily(dpop, testing::MakeRefresh(dpop.family_id, 0, h->Now()), std::nullopt)
+              .ok());
   FamilyRecord mtls = testing::MakeFamily(testing::FamilyIdFor(2), "alice", h->Now());
   mtls.cnf_x5t_s256 = "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2";
-  REQUIRE(store.CreateFamily(mtls, testing::MakeRefresh(mtls.family_id, 0, h->Now())).ok());
+  REQUIRE(store.CreateFamily(mtls, testing::MakeRefresh(mtls.family_id, 0, h->Now()), std::nullopt)
+              .ok());
   h->Create(3);  // a bearer session
 
   absl::StatusOr<RotateOutcome> rotated =

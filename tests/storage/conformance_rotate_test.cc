@@ -141,7 +141,7 @@ TEMPLATE_TEST_CASE("Store: rotate after the family's absolute expiry is FamilyEx
   short_lived.expires_at = fx.clock.Now() + absl::Hours(1);
   RefreshRecord first = MakeRefresh(short_lived.family_id, 0, fx.clock.Now());
   first.expires_at = short_lived.expires_at;  // capped by the family, as the caller does
-  REQUIRE(fx.store->CreateFamily(short_lived, first).ok());
+  REQUIRE(fx.store->CreateFamily(short_lived, first, std::nullopt).ok());
   auto rotate_at = [&](absl::Time now) {
     return fx.store->Rotate(MakeRotate(short_lived.family_id, 0, now))->result;
   };

@@ -37,7 +37,7 @@ struct Fixture {
   absl::Time Now() const { return clock.Now(); }
   absl::Status Create(uint64_t n, absl::string_view subject, absl::Time created_at) {
     FamilyRecord f = MakeFamily(FamilyIdFor(n), subject, created_at);
-    return store->CreateFamily(f, MakeRefresh(f.family_id, 0, created_at));
+    return store->CreateFamily(f, MakeRefresh(f.family_id, 0, created_at), std::nullopt);
   }
   SubjectRecord Subject(absl::string_view subject) {
     absl::StatusOr<std::optional<SubjectRecord>> got = store->GetSubject(subject, Now());
@@ -187,7 +187,10 @@ TEMPLATE_TEST_CASE("Store: a subject record lives as long as the families it kil
   Fixture fx(TestType::Make());
   FamilyRecord long_lived = MakeFamily(FamilyIdFor(1), "erin", fx.Now());
   long_lived.expires_at = fx.Now() + absl::Hours(720);
-  REQUIRE(fx.store->CreateFamily(long_lived, MakeRefresh(long_lived.family_id, 0, fx.Now())).ok());
+  REQUIRE(
+      fx.store
+          ->CreateFamily(long_lived, MakeRefresh(long_lived.family_id, 0, fx.Now()), std::nullopt)
+          .ok());
   fx.clock.Advance(absl::Seconds(1));
   SubjectUpdate logout = MakeSubjectUpdate("erin", fx.Now());
   logout.token_leeway = absl::Seconds(30);
@@ -199,7 +202,8 @@ TEMPLATE_TEST_CASE("Store: a subject record lives as long as the families it kil
   fx.clock.Advance(absl::Seconds(1));
   FamilyRecord later = MakeFamily(FamilyIdFor(2), "erin", fx.Now());
   later.expires_at = fx.Now() + absl::Hours(2000);
-  REQUIRE(fx.store->CreateFamily(later, MakeRefresh(later.family_id, 0, fx.Now())).ok());
+  REQUIRE(
+      fx.store->CreateFamily(later, MakeRefresh(later.family_id, 0, fx.Now()), std::nullopt).ok());
   record = fx.store->UpdateSubject(MakeSubjectUpdate("erin", fx.Now(), fx.Now() - absl::Hours(1)));
   REQUIRE(record.ok());
   CHECK(record->expires_at == long_lived.expires_at + absl::Seconds(30));
@@ -236,7 +240,7 @@ SubjectRecord Stored(TokenStore& store, absl::string_view subject, absl::Time no
 
 absl::Status CreateAt(TokenStore& store, uint64_t n, absl::string_view subject, absl::Time at) {
   FamilyRecord f = MakeFamily(FamilyIdFor(n), subject, at);
-  return store.CreateFamily(f, MakeRefresh(f.family_id, 0, at));
+  return store.CreateFamily(f, MakeRefresh(f.family_id, 0, at), std::nullopt);
 }
 
 TEMPLATE_TEST_CASE("UpdateSubject: the merged record is returned and stored", "[storage][subject]",

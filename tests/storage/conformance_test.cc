@@ -63,7 +63,7 @@ TEMPLATE_TEST_CASE("Store: byte strings round-trip exactly, times to the microse
   f.metadata = {{"", ""}, {std::string("k\0", 2), "caf\xc3\xa9"}};
   f.audience = {};
   f.extra_claims_json = "{\"a\":[1,2]}";
-  REQUIRE(h->store().CreateFamily(f, MakeRefresh(f.family_id, 0, h->Now())).ok());
+  REQUIRE(h->store().CreateFamily(f, MakeRefresh(f.family_id, 0, h->Now()), std::nullopt).ok());
   absl::StatusOr<FamilyRecord> got = h->store().GetFamily(f.family_id, h->Now());
   REQUIRE(got.ok());
   CHECK(got->subject == subject);
@@ -76,7 +76,7 @@ TEMPLATE_TEST_CASE("Store: byte strings round-trip exactly, times to the microse
 TEMPLATE_TEST_CASE("Store: duplicate family id is AlreadyExists", "[storage]", TA_EVERY_STORE) {
   auto h = TestType::Make();
   FamilyRecord f = h->Create(1);
-  absl::Status s = h->store().CreateFamily(f, MakeRefresh(f.family_id, 0, h->Now()));
+  absl::Status s = h->store().CreateFamily(f, MakeRefresh(f.family_id, 0, h->Now()), std::nullopt);
   CHECK(s.code() == absl::StatusCode::kAlreadyExists);
   CHECK(ReasonOf(s) == "already_exists");
 }
@@ -86,18 +86,18 @@ TEMPLATE_TEST_CASE("Store: invalid records are rejected before any write", "[sto
   auto h = TestType::Make();
   TokenStore& store = h->store();
   FamilyRecord f = MakeFamily("short", "alice", h->Now());
-  CHECK(ReasonOf(store.CreateFamily(f, MakeRefresh("short", 0, h->Now()))) ==
+  CHECK(ReasonOf(store.CreateFamily(f, MakeRefresh("short", 0, h->Now()), std::nullopt)) ==
         "invalid_argument:family_id");
   f = MakeFamily(FamilyIdFor(1), std::string(257, 's'), h->Now());
-  CHECK(ReasonOf(store.CreateFamily(f, MakeRefresh(f.family_id, 0, h->Now()))) ==
+  CHECK(ReasonOf(store.CreateFamily(f, MakeRefresh(f.family_id, 0, h->Now()), std::nullopt)) ==
         "invalid_argument:subject");
   f = MakeFamily(FamilyIdFor(1), "", h->Now());
-  CHECK(ReasonOf(store.CreateFamily(f, MakeRefresh(f.family_id, 0, h->Now()))) ==
+  CHECK(ReasonOf(store.CreateFamily(f, MakeRefresh(f.family_id, 0, h->Now()), std::nullopt)) ==
         "invalid_argument:subject");
   f = MakeFamily(FamilyIdFor(1), "alice", h->Now());
-  CHECK(ReasonOf(store.CreateFamily(f, MakeRefresh(FamilyIdFor(2), 0, h->Now()))) ==
+  CHECK(ReasonOf(store.CreateFamily(f, MakeRefresh(FamilyIdFor(2), 0, h->Now()), std::nullopt)) ==
         "invalid_argument:first");
-  CHECK(ReasonOf(store.CreateFamily(f, MakeRefresh(f.family_id, 1, h->Now()))) ==
+  CHECK(ReasonOf(store.CreateFamily(f, MakeRefresh(f.family_id, 1, h->Now()), std::nullopt)) ==
         "invalid_argument:first");
   CHECK(ReasonOf(store.DenyJti("", h->Now())) == "invalid_argument:jti");
   CHECK(ReasonOf(store.DenyJti(std::string(1025, 'j'), h->Now())) == "invalid_argument:jti");

@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
     const std::string id = testing::FamilyIdFor((round << 32) | i);
     const std::string hex = absl::BytesToHexString(id);
     Check(store.CreateFamily(testing::MakeFamily(id, "crash-subject", now),
-                             testing::MakeRefresh(id, 0, now)));
+                             testing::MakeRefresh(id, 0, now), std::nullopt));
     Ack("create " + hex);
     for (uint64_t gen = 0; gen < 2; ++gen) {
       absl::StatusOr<RotateOutcome> out = store.Rotate(testing::MakeRotate(id, gen, now, absl::ZeroDuration(), "crash-subject"));

@@ -117,7 +117,7 @@ TEST_CASE("PostgresStore: a version-1 or version-2 database upgrades in place an
   FamilyRecord f = MakeFamily(FamilyIdFor(7), "alice", clock.Now());
   {
     std::unique_ptr<TokenStore> store = Open(OptionsFor(db->dsn(), &clock));
-    REQUIRE(store->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now())).ok());
+    REQUIRE(store->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now()), std::nullopt).ok());
   }
   // What an older binary left: schema 2 had no binding columns and no DPoP replay cache
   // (issue 26); schema 1 (session 3) no key ring table either.
@@ -173,7 +173,8 @@ TEST_CASE("PostgresStore: a commit the synchronous standby never confirmed is no
       s = store->DenyJti("jti-1", clock.Now() + absl::Minutes(5));  // a statement of its own
     } else {
       FamilyRecord f = MakeFamily(FamilyIdFor(1), "alice", clock.Now());
-      s = store->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now()));  // a COMMIT
+      s = store->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now()),
+                              std::nullopt);  // a COMMIT
     }
     done = true;
     canceller.join();
@@ -283,7 +284,7 @@ TEST_CASE("PostgresStore: a multi-host DSN falls through to the host that answer
   FakeClock clock;
   std::unique_ptr<TokenStore> store = Open(OptionsFor(dsn, &clock));
   FamilyRecord f = MakeFamily(FamilyIdFor(1), "alice", clock.Now());
-  CHECK(store->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now())).ok());
+  CHECK(store->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now()), std::nullopt).ok());
 }
 
 TEST_CASE("PostgresStore: a lost server is UNAVAILABLE at once and the store reconnects later",
@@ -298,7 +299,7 @@ TEST_CASE("PostgresStore: a lost server is UNAVAILABLE at once and the store rec
   o.pool_size = 4;
   std::unique_ptr<TokenStore> store = Open(o);
   FamilyRecord f = MakeFamily(FamilyIdFor(1), "alice", clock.Now());
-  REQUIRE(store->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now())).ok());
+  REQUIRE(store->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now()), std::nullopt).ok());
 
   REQUIRE((*cluster)->Kill().ok());
   for (int i = 0; i < 3; ++i) {
@@ -334,7 +335,7 @@ TEST_CASE("PostgresStore: the reaper deletes expired rows by itself", "[storage]
   std::unique_ptr<TokenStore> store = Open(o);
   for (uint64_t n = 0; n < 5; ++n) {
     FamilyRecord f = MakeFamily(FamilyIdFor(n), "alice", clock.Now());
-    REQUIRE(store->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now())).ok());
+    REQUIRE(store->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now()), std::nullopt).ok());
     REQUIRE(store->DenyJti(absl::StrCat("jti-", n), clock.Now() + absl::Minutes(5)).ok());
   }
   clock.Advance(absl::Hours(24 * 40));
@@ -392,7 +393,8 @@ TEST_CASE("PostgresStore: two stores on one database share one rotation race",
   std::unique_ptr<TokenStore> replicas[2] = {Open(OptionsFor(db->dsn(), &clock)),
                                              Open(OptionsFor(db->dsn(), &clock))};
   FamilyRecord f = MakeFamily(FamilyIdFor(1), "alice", clock.Now());
-  REQUIRE(replicas[0]->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now())).ok());
+  REQUIRE(
+      replicas[0]->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now()), std::nullopt).ok());
   constexpr int kThreads = 32;
   std::vector<RotateResult> results(kThreads);
   std::vector<char> ok(kThreads, 0);

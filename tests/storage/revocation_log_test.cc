@@ -54,7 +54,7 @@ struct Fixture {
                       absl::Duration access = absl::Minutes(5)) {
     FamilyRecord f = MakeFamily(FamilyIdFor(n), subject, Now());
     f.access_live_until = Now() + access;
-    REQUIRE(store->CreateFamily(f, MakeRefresh(f.family_id, 0, Now())).ok());
+    REQUIRE(store->CreateFamily(f, MakeRefresh(f.family_id, 0, Now()), std::nullopt).ok());
     return f;
   }
   std::vector<RevocationEntry> Log(uint64_t after = 0) {

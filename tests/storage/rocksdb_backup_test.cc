@@ -40,7 +40,7 @@ struct Fixture {
   }
   void Create(uint64_t n) {
     FamilyRecord f = MakeFamily(FamilyIdFor(n), "alice", clock.Now());
-    REQUIRE(store->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now())).ok());
+    REQUIRE(store->CreateFamily(f, MakeRefresh(f.family_id, 0, clock.Now()), std::nullopt).ok());
   }
   BackupResult Backup() {
     absl::StatusOr<BackupResult> made = store->CreateBackup({dir.Sub("backup")});

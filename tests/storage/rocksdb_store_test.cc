@@ -47,7 +47,7 @@ struct Fixture {
   absl::Time Now() const { return clock.Now(); }
   FamilyRecord Create(uint64_t n, absl::string_view subject = "alice") {
     FamilyRecord f = MakeFamily(FamilyIdFor(n), subject, Now());
-    REQUIRE(store->CreateFamily(f, MakeRefresh(f.family_id, 0, Now())).ok());
+    REQUIRE(store->CreateFamily(f, MakeRefresh(f.family_id, 0, Now()), std::nullopt).ok());
     return f;
   }
 };

@@ -62,7 +62,7 @@ class Stores {
       for (int64_t n = begin; n < end; ++n) {
         std::string id = testing::FamilyIdFor(n);
         FamilyRecord f = testing::MakeFamily(id, absl::StrCat("user-", n % 100000), kNow);
-        if (!store->CreateFamily(f, testing::MakeRefresh(id, 0, kNow)).ok()) abort();
+        if (!store->CreateFamily(f, testing::MakeRefresh(id, 0, kNow), std::nullopt).ok()) abort();
         if (!store->DenyJti(JtiFor(n), kNow + absl::Hours(1)).ok()) abort();
       }
     };

@@ -16,7 +16,7 @@ namespace ta::storage::testing {
 
 FamilyRecord StoreHarness::Create(uint64_t n, absl::string_view subject) {
   FamilyRecord f = MakeFamily(FamilyIdFor(n), subject, Now());
-  absl::Status s = store_->CreateFamily(f, MakeRefresh(f.family_id, 0, Now()));
+  absl::Status s = store_->CreateFamily(f, MakeRefresh(f.family_id, 0, Now()), std::nullopt);
   INFO(s.ToString());
   REQUIRE(s.ok());
   return f;

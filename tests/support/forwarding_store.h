@@ -27,9 +27,9 @@ class ForwardingStore : public storage::TokenStore {
                                                                         size_t limit) override {
     return inner_->ReadRevocations(after, now, limit);
   }
-  absl::Status CreateFamily(const storage::FamilyRecord& f,
-                            const storage::RefreshRecord& r) override {
-    return inner_->CreateFamily(f, r);
+  absl::Status CreateFamily(const storage::FamilyRecord& f, const storage::RefreshRecord& r,
+                            const std::optional<storage::ProofReplay>& p) override {
+    return inner_->CreateFamily(f, r, p);
   }
   absl::StatusOr<storage::FamilyRecord> GetFamily(absl::string_view id, absl::Time now) override {
     return inner_->GetFamily(id, now);
