@@ -326,8 +326,9 @@ class TokenStore {
   // NOT synced, unlike every other write (it is what a bound Introspect writes; IssueTokens
   // and RefreshTokens carry their proof in CreateFamily / Rotate, synced): RocksDB writes it
   // to the WAL without waiting for the fsync (it survives a crash of the process, not a power
-  // loss or a crash of the machine); PostgreSQL commits it with synchronous_commit off (the
-  // same: a crash of the database server's machine may lose the last moments of commits).
+  // loss or a crash of the machine); PostgreSQL commits it with synchronous_commit off (a
+  // crash of the database server, its process or its machine, may lose the commits of the
+  // last 3 × wal_writer_delay, 600 ms by default).
   // What such a loss forgets is the last moments of seen proofs: one of them could be
   // accepted once more after the restart, but only while its iat is within the max age
   // (dpop_max_age, 5 min by default); server nonces (--dpop_nonce) narrow it further (the
