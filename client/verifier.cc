@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <array>
 #include <optional>
 #include <atomic>
 #include <chrono>
@@ -17,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "base/error.h"
 #include "base/revocation.h"
+#include "client/watch_pipe.h"
 #include "token/ids.h"
 #include "token/proof_replay_cache.h"
 #include "token/revocation_view.h"
@@ -227,11 +229,23 @@ class LocalVerifier::Impl {
       context.set_wait_for_ready(true);
       std::unique_ptr<grpc::ClientReader<tokenauthority::v1::WatchRevocationsResponse>> reader =
           stub_->WatchRevocations(&context, request);
-      tokenauthority::v1::WatchRevocationsResponse event;
-      while (reader->Read(&event)) {
+      // This thread parses; an applier thread handles the events in order (a snapshot's
+      // inserts into the view overlap the next batch's parsing). Messages are reused.
+      WatchPipe pipe;
+      std::thread applier([this, &pipe] {
+        while (tokenauthority::v1::WatchRevocationsResponse* event = pipe.Pop()) {
+          Handle(*event);
+          pipe.Recycle(event);
+        }
+      });
+      while (true) {
+        tokenauthority::v1::WatchRevocationsResponse* event = pipe.Free();
+        if (!reader->Read(event)) break;
         failures = 0;
-        Handle(event);
+        pipe.Push(event);
       }
+      pipe.Close();  // the applier handles what was read, then ends
+      applier.join();
       (void)reader->Finish();
       {
         absl::MutexLock lock(&mu_);
@@ -257,6 +271,10 @@ class LocalVerifier::Impl {
     using tokenauthority::v1::WatchRevocationsResponse;
     switch (event.event_case()) {
       case WatchRevocationsResponse::kReset: {
+        // Sized for the snapshot the server announces (a hint: any entries may follow), before
+        // the lock: allocating 10 M entries' tables takes a while.
+        std::shared_ptr<token::RevocationView> pending = NewView();
+        pending->Reserve(event.reset().expected_jtis(), event.reset().expected_families());
         absl::MutexLock lock(&mu_);
         connected_ = true;
         ++resets_;
@@ -265,29 +283,14 @@ class LocalVerifier::Impl {
         position_valid_ = false;
         // Rule 3: the old view keeps answering (within its bound) until this one is complete
         // and proved current by a bookmark.
-        pending_ = NewView();
+        pending_ = std::move(pending);
         pending_complete_ = false;
         return;
       }
-      case WatchRevocationsResponse::kEntry: {
-        absl::StatusOr<RevocationEntry> entry = ToEntry(event.entry());
-        absl::MutexLock lock(&mu_);
-        connected_ = true;
-        if (entry.ok()) ApplyLocked(*entry);  // an id we cannot hold kills no token of ours
-        return;
-      }
-      case WatchRevocationsResponse::kBatch: {
-        std::vector<RevocationEntry> entries;
-        entries.reserve(event.batch().entries_size());
-        for (const tokenauthority::v1::RevocationEvent& e : event.batch().entries()) {
-          absl::StatusOr<RevocationEntry> entry = ToEntry(e);
-          if (entry.ok()) entries.push_back(*std::move(entry));
-        }
-        absl::MutexLock lock(&mu_);
-        connected_ = true;
-        for (const RevocationEntry& entry : entries) ApplyLocked(entry);
-        return;
-      }
+      case WatchRevocationsResponse::kEntry:
+        return Apply(absl::MakeConstSpan(&event.entry(), 1));
+      case WatchRevocationsResponse::kBatch:
+        return Apply(event.batch().entries());
       case WatchRevocationsResponse::kEndOfSnapshot: {
         absl::MutexLock lock(&mu_);
         connected_ = true;
@@ -328,38 +331,60 @@ class LocalVerifier::Impl {
     }
   }
 
-  void ApplyLocked(const RevocationEntry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    // Into the new view, and into the old one too (when it ever answered): a real revocation
-    // never makes a verdict wrong, so the view in use misses nothing the stream has delivered.
-    // A view never proved current answers nothing, so a first snapshot fills one view only.
-    if (pending_ != nullptr) pending_->Apply(entry);
-    if (pending_ == nullptr || view_bookmarked_) view_->Apply(entry);
-    seq_ = std::max(seq_, entry.seq);
+  // Applies `events` (the message's own: no copy of an id) on the applier thread.
+  template <typename Events>
+  void Apply(const Events& events) {
+    refs_.clear();
+    raw_ids_.resize(static_cast<size_t>(events.size()));
+    uint64_t max_seq = 0;
+    for (const tokenauthority::v1::RevocationEvent& e : events) {
+      token::RevocationView::EntryRef ref;
+      // An id we cannot hold kills no token of ours.
+      if (ToRef(e, &raw_ids_[refs_.size()], &ref)) refs_.push_back(ref);
+      max_seq = std::max(max_seq, e.seq());
+    }
+    std::shared_ptr<token::RevocationView> pending, view;
+    {
+      absl::MutexLock lock(&mu_);
+      connected_ = true;
+      pending = pending_;
+      // Into the new view, and into the old one too (when it ever answered): a real
+      // revocation never makes a verdict wrong, so the view in use misses nothing the stream
+      // has delivered. A view never proved current answers nothing, so a first snapshot fills
+      // one view only.
+      if (pending_ == nullptr || view_bookmarked_) view = view_;
+    }
+    // Outside mu_ (Verify never waits for a batch): only this thread replaces the views.
+    if (pending != nullptr) pending->ApplyBatch(refs_);
+    if (view != nullptr) view->ApplyBatch(refs_);
+    absl::MutexLock lock(&mu_);
+    seq_ = std::max(seq_, max_seq);  // the position moves once its entries are in
   }
 
-  static absl::StatusOr<RevocationEntry> ToEntry(const tokenauthority::v1::RevocationEvent& e) {
-    RevocationEntry out;
-    out.seq = e.seq();
-    out.revoked_at = ToTime(e.revoked_at());
-    out.live_until = ToTime(e.live_until());
+  // The view's form of `e`, its id the message's (a jti) or `raw` (a family id, decoded).
+  static bool ToRef(const tokenauthority::v1::RevocationEvent& e, std::array<char, 16>* raw,
+                    token::RevocationView::EntryRef* out) {
+    out->seq = e.seq();
+    out->live_until = ToTime(e.live_until());
     switch (e.kind()) {
       case tokenauthority::v1::RevocationEvent::JTI:
-        out.kind = RevocationEntry::Kind::kJti;
-        out.id = e.id();  // the view keys a jti as the token holds it
-        return out;
+        out->kind = RevocationEntry::Kind::kJti;
+        out->id = e.id();  // the view keys a jti as the token holds it
+        return true;
       case tokenauthority::v1::RevocationEvent::FAMILY:
       case tokenauthority::v1::RevocationEvent::SUBJECT: {
-        out.kind = e.kind() == tokenauthority::v1::RevocationEvent::FAMILY
-                       ? RevocationEntry::Kind::kFamily
-                       : RevocationEntry::Kind::kSubject;
+        out->kind = e.kind() == tokenauthority::v1::RevocationEvent::FAMILY
+                        ? RevocationEntry::Kind::kFamily
+                        : RevocationEntry::Kind::kSubject;
         // The view keys a family by its raw id; the stream carries the token's sid text.
-        std::optional<std::string> raw = token::DecodeFamilyIdText(e.id());
-        if (!raw.has_value()) return absl::InvalidArgumentError("a family id that is none");
-        out.id = *std::move(raw);
-        return out;
+        std::optional<std::string> decoded = token::DecodeFamilyIdText(e.id());
+        if (!decoded.has_value() || decoded->size() != raw->size()) return false;
+        std::copy(decoded->begin(), decoded->end(), raw->begin());
+        out->id = absl::string_view(raw->data(), raw->size());
+        return true;
       }
       default:
-        return absl::InvalidArgumentError("unknown revocation kind");
+        return false;
     }
   }
 
@@ -405,6 +430,9 @@ class LocalVerifier::Impl {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<tokenauthority::v1::TokenAuthority::Stub> stub_;
   std::thread thread_;
+  // The applier thread's (Apply): reused from batch to batch.
+  std::vector<token::RevocationView::EntryRef> refs_;
+  std::vector<std::array<char, 16>> raw_ids_;
 
   mutable absl::Mutex fetch_mu_;
   mutable absl::Time last_kid_fetch_ ABSL_GUARDED_BY(fetch_mu_) = absl::InfinitePast();
