@@ -3,7 +3,6 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
-#include <array>
 #include <optional>
 #include <atomic>
 #include <chrono>
@@ -334,15 +333,7 @@ class LocalVerifier::Impl {
   // Applies `events` (the message's own: no copy of an id) on the applier thread.
   template <typename Events>
   void Apply(const Events& events) {
-    refs_.clear();
-    raw_ids_.resize(static_cast<size_t>(events.size()));
-    uint64_t max_seq = 0;
-    for (const tokenauthority::v1::RevocationEvent& e : events) {
-      token::RevocationView::EntryRef ref;
-      // An id we cannot hold kills no token of ours.
-      if (ToRef(e, &raw_ids_[refs_.size()], &ref)) refs_.push_back(ref);
-      max_seq = std::max(max_seq, e.seq());
-    }
+    const uint64_t max_seq = refs_.Assign(events);
     std::shared_ptr<token::RevocationView> pending, view;
     {
       absl::MutexLock lock(&mu_);
@@ -355,37 +346,10 @@ class LocalVerifier::Impl {
       if (pending_ == nullptr || view_bookmarked_) view = view_;
     }
     // Outside mu_ (Verify never waits for a batch): only this thread replaces the views.
-    if (pending != nullptr) pending->ApplyBatch(refs_);
-    if (view != nullptr) view->ApplyBatch(refs_);
+    if (pending != nullptr) pending->ApplyBatch(refs_.refs());
+    if (view != nullptr) view->ApplyBatch(refs_.refs());
     absl::MutexLock lock(&mu_);
     seq_ = std::max(seq_, max_seq);  // the position moves once its entries are in
-  }
-
-  // The view's form of `e`, its id the message's (a jti) or `raw` (a family id, decoded).
-  static bool ToRef(const tokenauthority::v1::RevocationEvent& e, std::array<char, 16>* raw,
-                    token::RevocationView::EntryRef* out) {
-    out->seq = e.seq();
-    out->live_until = ToTime(e.live_until());
-    switch (e.kind()) {
-      case tokenauthority::v1::RevocationEvent::JTI:
-        out->kind = RevocationEntry::Kind::kJti;
-        out->id = e.id();  // the view keys a jti as the token holds it
-        return true;
-      case tokenauthority::v1::RevocationEvent::FAMILY:
-      case tokenauthority::v1::RevocationEvent::SUBJECT: {
-        out->kind = e.kind() == tokenauthority::v1::RevocationEvent::FAMILY
-                        ? RevocationEntry::Kind::kFamily
-                        : RevocationEntry::Kind::kSubject;
-        // The view keys a family by its raw id; the stream carries the token's sid text.
-        std::optional<std::string> decoded = token::DecodeFamilyIdText(e.id());
-        if (!decoded.has_value() || decoded->size() != raw->size()) return false;
-        std::copy(decoded->begin(), decoded->end(), raw->begin());
-        out->id = absl::string_view(raw->data(), raw->size());
-        return true;
-      }
-      default:
-        return false;
-    }
   }
 
   // GetJwks and swap in its keys. `version`: the keys event's, or "" (an unknown kid's fetch).
@@ -430,9 +394,7 @@ class LocalVerifier::Impl {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<tokenauthority::v1::TokenAuthority::Stub> stub_;
   std::thread thread_;
-  // The applier thread's (Apply): reused from batch to batch.
-  std::vector<token::RevocationView::EntryRef> refs_;
-  std::vector<std::array<char, 16>> raw_ids_;
+  WatchEntryRefs refs_;  // the applier thread's (Apply): reused from batch to batch
 
   mutable absl::Mutex fetch_mu_;
   mutable absl::Time last_kid_fetch_ ABSL_GUARDED_BY(fetch_mu_) = absl::InfinitePast();

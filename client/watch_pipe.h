@@ -7,15 +7,23 @@
 //
 // Bounded: kDepth messages in all (the reader waits for a free one). Thread-safe for one
 // reader and one applier.
+//
+// WatchEntryRefs: the view's form of a message's entries (token::RevocationView::EntryRef),
+// borrowing the message's ids: no copy, no allocation per entry once warm.
 #ifndef TA_CLIENT_WATCH_PIPE_H_
 #define TA_CLIENT_WATCH_PIPE_H_
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
+#include "token/revocation_view.h"
 #include "tokenauthority/v1/token_authority.pb.h"
 
 namespace ta::client {
@@ -73,6 +81,37 @@ class WatchPipe {
   std::deque<Message*> free_ ABSL_GUARDED_BY(mu_);
   std::deque<Message*> ready_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// The entries of one message, as the view applies them. Reused from message to message.
+class WatchEntryRefs {
+ public:
+  // Replaces the refs with those of `events` (a message's RevocationEvents: its batch, or its
+  // one entry); they borrow `events`' ids, so `events` must outlive their use. An event the
+  // view cannot hold (a family id that is none, an unknown kind) is skipped: it kills no token
+  // of ours. Returns the highest seq of `events` (skipped ones too: the position moves).
+  template <typename Events>
+  uint64_t Assign(const Events& events) {
+    refs_.clear();
+    raw_ids_.resize(std::max(raw_ids_.size(), static_cast<size_t>(events.size())));
+    uint64_t max_seq = 0;
+    for (const tokenauthority::v1::RevocationEvent& e : events) {
+      token::RevocationView::EntryRef ref;
+      if (ToRef(e, &raw_ids_[refs_.size()], &ref)) refs_.push_back(ref);
+      max_seq = std::max<uint64_t>(max_seq, e.seq());
+    }
+    return max_seq;
+  }
+  absl::Span<const token::RevocationView::EntryRef> refs() const { return refs_; }
+
+  // `e` as the view keys it: a jti as the token holds it (borrowed from `e`), a family by its
+  // raw id (decoded from the token's sid text into `raw`). False: nothing the view can hold.
+  static bool ToRef(const tokenauthority::v1::RevocationEvent& e, std::array<char, 16>* raw,
+                    token::RevocationView::EntryRef* out);
+
+ private:
+  std::vector<token::RevocationView::EntryRef> refs_;
+  std::vector<std::array<char, 16>> raw_ids_;  // decoded family ids (stable: never shrinks)
 };
 
 }  // namespace ta::client

@@ -199,7 +199,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchRevocationsR
   // Timestamps cost no malloc/free each (a reused message would not help: Clear deletes a
   // message's Timestamps), and the first block is ours and kept across resets.
   v1::WatchRevocationsResponse* NewMessage() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (arena_ == nullptr) {
+    if (!arena_.has_value()) {
       google::protobuf::ArenaOptions options;
       arena_block_.resize(kArenaBlockBytes);
       options.initial_block = arena_block_.data();
