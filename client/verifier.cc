@@ -3,9 +3,9 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
-#include <optional>
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -93,9 +93,8 @@ class LocalVerifier::Impl {
   explicit Impl(LocalVerifierOptions options)
       : options_(std::move(options)),
         clock_(options_.clock != nullptr ? options_.clock : Clock::Real()),
-        channel_(grpc::CreateCustomChannel(options_.server.target,
-                                           ChannelCredentialsFor(options_.server),
-                                           ChannelArgs(options_))),
+        channel_(grpc::CreateCustomChannel(
+            options_.server.target, ChannelCredentialsFor(options_.server), ChannelArgs(options_))),
         stub_(tokenauthority::v1::TokenAuthority::NewStub(channel_)),
         view_(NewView()),
         keys_(std::make_shared<const CachedKeys>(

@@ -7,12 +7,12 @@
 
 namespace ta::client {
 
-bool WatchEntryRefs::ToRef(const tokenauthority::v1::RevocationEvent& e,
-                           std::array<char, 16>* raw, token::RevocationView::EntryRef* out) {
+bool WatchEntryRefs::ToRef(const tokenauthority::v1::RevocationEvent& e, std::array<char, 16>* raw,
+                           token::RevocationView::EntryRef* out) {
   using tokenauthority::v1::RevocationEvent;
   out->seq = e.seq();
-  out->live_until = absl::FromUnixSeconds(e.live_until().seconds()) +
-                    absl::Nanoseconds(e.live_until().nanos());
+  out->live_until =
+      absl::FromUnixSeconds(e.live_until().seconds()) + absl::Nanoseconds(e.live_until().nanos());
   switch (e.kind()) {
     case RevocationEvent::JTI:
       out->kind = RevocationEntry::Kind::kJti;

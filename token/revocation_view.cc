@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "base/time_micros.h"
@@ -167,8 +167,7 @@ void RevocationView::Upsert(Table& table, const Key& key, int64_t packed) {
   auto [it, inserted] = table.try_emplace(key, packed);
   // The same revocation twice is one: the later live_until wins, the first kind stays.
   if (!inserted && UntilMicros(it->second) < UntilMicros(packed)) {
-    it->second =
-        Pack(UntilMicros(packed), IsSubject(it->second) ? Kind::kSubject : Kind::kFamily);
+    it->second = Pack(UntilMicros(packed), IsSubject(it->second) ? Kind::kSubject : Kind::kFamily);
   }
 }
 
@@ -187,7 +186,8 @@ void RevocationView::ApplyBatch(absl::Span<const EntryRef> entries) {
   staged.resize(entries.size());
   uint64_t max_seq = 0;
   for (size_t i = 0; i < entries.size(); ++i) {
-    const Key key = entries[i].kind == Kind::kJti ? JtiKey(entries[i].id) : FamilyKey(entries[i].id);
+    const Key key =
+        entries[i].kind == Kind::kJti ? JtiKey(entries[i].id) : FamilyKey(entries[i].id);
     shard_of[i] = static_cast<uint8_t>(ShardIndex(key));
     ++start[shard_of[i] + 1];
     max_seq = std::max(max_seq, entries[i].seq);

@@ -53,9 +53,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
-#include "absl/types/span.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "base/clock.h"
 #include "base/revocation.h"
 
@@ -93,8 +93,7 @@ class RevocationView {
 
   // What kills an access token with this jti and family (raw id) at `now`: "token_revoked",
   // "family_revoked", "subject_revoked", or "" when nothing does.
-  absl::string_view Check(absl::string_view jti, absl::string_view family_id,
-                          absl::Time now) const;
+  absl::string_view Check(absl::string_view jti, absl::string_view family_id, absl::Time now) const;
 
   // Everything committed to the log before `as_of` has been applied.
   void MarkCurrent(absl::Time as_of);

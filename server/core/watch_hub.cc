@@ -155,8 +155,7 @@ absl::StatusOr<std::shared_ptr<WatchStream>> WatchHub::Watch(
       new WatchStream(this, options_.stream_buffer, batches ? options_.snapshot_page : 1));
   stream->self_ = stream;
   // Before the hub's lock (the view takes its own locks); unused when the stream resumes.
-  const WatchSizeHint hint =
-      options_.size_hint != nullptr ? options_.size_hint() : WatchSizeHint{};
+  const WatchSizeHint hint = options_.size_hint != nullptr ? options_.size_hint() : WatchSizeHint{};
   absl::MutexLock lock(&mu_);
   if (stopping_) return ShuttingDown();
   // Subscribed at `dispatched_`: the tail brings every entry after it.

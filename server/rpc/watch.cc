@@ -1,10 +1,11 @@
 #include "server/rpc/watch.h"
 
+#include <google/protobuf/arena.h>
+
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <utility>
-#include <google/protobuf/arena.h>
 
 #include "absl/synchronization/mutex.h"
 #include "base/error.h"

@@ -3,8 +3,9 @@
 // exactly what the same entries applied one by one hold, over hundreds of racing rounds with
 // batches of every size (a reused message never carries a previous batch's entries, none is
 // lost or applied twice across the hand-over).
-#include <catch2/catch.hpp>
+#include "client/watch_pipe.h"
 
+#include <catch2/catch.hpp>
 #include <random>
 #include <string>
 #include <thread>
@@ -12,7 +13,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/clock.h"
-#include "client/watch_pipe.h"
 #include "token/base64url.h"
 #include "token/revocation_view.h"
 
@@ -60,9 +60,10 @@ Round MakeRound(std::mt19937_64& rng) {
   return round;
 }
 
-TEST_CASE("WatchPipe: parsed on one thread, applied on another, a snapshot holds exactly the "
-          "reference set over many rounds",
-          "[watch_pipe]") {
+TEST_CASE(
+    "WatchPipe: parsed on one thread, applied on another, a snapshot holds exactly the "
+    "reference set over many rounds",
+    "[watch_pipe]") {
   FakeClock clock(kNow);
   std::mt19937_64 rng(42);
   for (int r = 0; r < 300; ++r) {

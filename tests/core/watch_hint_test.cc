@@ -2,7 +2,6 @@
 // server's view's counts (jtis, families), what the watcher sizes its tables from; a resumed
 // stream sends no reset.
 #include <catch2/catch.hpp>
-
 #include <memory>
 #include <optional>
 #include <string>

@@ -3,7 +3,6 @@
 // absent, exact, too small, too large — never loses or invents an entry; an exact hint fills
 // the tables without a rehash.
 #include <catch2/catch.hpp>
-
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -99,9 +98,10 @@ TEST_CASE("RevocationView: ApplyBatch holds exactly what Apply one by one holds"
   }
 }
 
-TEST_CASE("RevocationView: a size hint absent, exact, too small or too large neither loses "
-          "nor invents an entry",
-          "[revocation_view]") {
+TEST_CASE(
+    "RevocationView: a size hint absent, exact, too small or too large neither loses "
+    "nor invents an entry",
+    "[revocation_view]") {
   FakeClock clock(kNow);
   std::mt19937_64 rng(7);
   const std::vector<RevocationEntry> entries = RandomEntries(rng, 20'000);
@@ -110,8 +110,8 @@ TEST_CASE("RevocationView: a size hint absent, exact, too small or too large nei
   const RevocationView::Counts n = reference.counts();
   const size_t huge = std::numeric_limits<size_t>::max();
   const std::pair<size_t, size_t> hints[] = {
-      {0, 0}, {n.jtis, n.families}, {n.jtis / 10, 3}, {n.jtis * 10, n.families * 10},
-      {huge, huge}, {0, n.families}, {n.jtis, 0}};
+      {0, 0},       {n.jtis, n.families}, {n.jtis / 10, 3}, {n.jtis * 10, n.families * 10},
+      {huge, huge}, {0, n.families},      {n.jtis, 0}};
   for (const auto& [jtis, families] : hints) {
     CAPTURE(jtis, families);
     RevocationView view(true, absl::Seconds(1), &clock);
