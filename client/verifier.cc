@@ -3,9 +3,9 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
-#include <optional>
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -17,6 +17,7 @@
 #include "absl/synchronization/mutex.h"
 #include "base/error.h"
 #include "base/revocation.h"
+#include "client/watch_pipe.h"
 #include "token/ids.h"
 #include "token/proof_replay_cache.h"
 #include "token/revocation_view.h"
@@ -92,9 +93,8 @@ class LocalVerifier::Impl {
   explicit Impl(LocalVerifierOptions options)
       : options_(std::move(options)),
         clock_(options_.clock != nullptr ? options_.clock : Clock::Real()),
-        channel_(grpc::CreateCustomChannel(options_.server.target,
-                                           ChannelCredentialsFor(options_.server),
-                                           ChannelArgs(options_))),
+        channel_(grpc::CreateCustomChannel(
+            options_.server.target, ChannelCredentialsFor(options_.server), ChannelArgs(options_))),
         stub_(tokenauthority::v1::TokenAuthority::NewStub(channel_)),
         view_(NewView()),
         keys_(std::make_shared<const CachedKeys>(
@@ -227,11 +227,23 @@ class LocalVerifier::Impl {
       context.set_wait_for_ready(true);
       std::unique_ptr<grpc::ClientReader<tokenauthority::v1::WatchRevocationsResponse>> reader =
           stub_->WatchRevocations(&context, request);
-      tokenauthority::v1::WatchRevocationsResponse event;
-      while (reader->Read(&event)) {
+      // This thread parses; an applier thread handles the events in order (a snapshot's
+      // inserts into the view overlap the next batch's parsing). Messages are reused.
+      WatchPipe pipe;
+      std::thread applier([this, &pipe] {
+        while (tokenauthority::v1::WatchRevocationsResponse* event = pipe.Pop()) {
+          Handle(*event);
+          pipe.Recycle(event);
+        }
+      });
+      while (true) {
+        tokenauthority::v1::WatchRevocationsResponse* event = pipe.Free();
+        if (!reader->Read(event)) break;
         failures = 0;
-        Handle(event);
+        pipe.Push(event);
       }
+      pipe.Close();  // the applier handles what was read, then ends
+      applier.join();
       (void)reader->Finish();
       {
         absl::MutexLock lock(&mu_);
@@ -257,6 +269,10 @@ class LocalVerifier::Impl {
     using tokenauthority::v1::WatchRevocationsResponse;
     switch (event.event_case()) {
       case WatchRevocationsResponse::kReset: {
+        // Sized for the snapshot the server announces (a hint: any entries may follow), before
+        // the lock: allocating 10 M entries' tables takes a while.
+        std::shared_ptr<token::RevocationView> pending = NewView();
+        pending->Reserve(event.reset().expected_jtis(), event.reset().expected_families());
         absl::MutexLock lock(&mu_);
         connected_ = true;
         ++resets_;
@@ -265,29 +281,14 @@ class LocalVerifier::Impl {
         position_valid_ = false;
         // Rule 3: the old view keeps answering (within its bound) until this one is complete
         // and proved current by a bookmark.
-        pending_ = NewView();
+        pending_ = std::move(pending);
         pending_complete_ = false;
         return;
       }
-      case WatchRevocationsResponse::kEntry: {
-        absl::StatusOr<RevocationEntry> entry = ToEntry(event.entry());
-        absl::MutexLock lock(&mu_);
-        connected_ = true;
-        if (entry.ok()) ApplyLocked(*entry);  // an id we cannot hold kills no token of ours
-        return;
-      }
-      case WatchRevocationsResponse::kBatch: {
-        std::vector<RevocationEntry> entries;
-        entries.reserve(event.batch().entries_size());
-        for (const tokenauthority::v1::RevocationEvent& e : event.batch().entries()) {
-          absl::StatusOr<RevocationEntry> entry = ToEntry(e);
-          if (entry.ok()) entries.push_back(*std::move(entry));
-        }
-        absl::MutexLock lock(&mu_);
-        connected_ = true;
-        for (const RevocationEntry& entry : entries) ApplyLocked(entry);
-        return;
-      }
+      case WatchRevocationsResponse::kEntry:
+        return Apply(absl::MakeConstSpan(&event.entry(), 1));
+      case WatchRevocationsResponse::kBatch:
+        return Apply(event.batch().entries());
       case WatchRevocationsResponse::kEndOfSnapshot: {
         absl::MutexLock lock(&mu_);
         connected_ = true;
@@ -328,39 +329,26 @@ class LocalVerifier::Impl {
     }
   }
 
-  void ApplyLocked(const RevocationEntry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    // Into the new view, and into the old one too (when it ever answered): a real revocation
-    // never makes a verdict wrong, so the view in use misses nothing the stream has delivered.
-    // A view never proved current answers nothing, so a first snapshot fills one view only.
-    if (pending_ != nullptr) pending_->Apply(entry);
-    if (pending_ == nullptr || view_bookmarked_) view_->Apply(entry);
-    seq_ = std::max(seq_, entry.seq);
-  }
-
-  static absl::StatusOr<RevocationEntry> ToEntry(const tokenauthority::v1::RevocationEvent& e) {
-    RevocationEntry out;
-    out.seq = e.seq();
-    out.revoked_at = ToTime(e.revoked_at());
-    out.live_until = ToTime(e.live_until());
-    switch (e.kind()) {
-      case tokenauthority::v1::RevocationEvent::JTI:
-        out.kind = RevocationEntry::Kind::kJti;
-        out.id = e.id();  // the view keys a jti as the token holds it
-        return out;
-      case tokenauthority::v1::RevocationEvent::FAMILY:
-      case tokenauthority::v1::RevocationEvent::SUBJECT: {
-        out.kind = e.kind() == tokenauthority::v1::RevocationEvent::FAMILY
-                       ? RevocationEntry::Kind::kFamily
-                       : RevocationEntry::Kind::kSubject;
-        // The view keys a family by its raw id; the stream carries the token's sid text.
-        std::optional<std::string> raw = token::DecodeFamilyIdText(e.id());
-        if (!raw.has_value()) return absl::InvalidArgumentError("a family id that is none");
-        out.id = *std::move(raw);
-        return out;
-      }
-      default:
-        return absl::InvalidArgumentError("unknown revocation kind");
+  // Applies `events` (the message's own: no copy of an id) on the applier thread.
+  template <typename Events>
+  void Apply(const Events& events) {
+    const uint64_t max_seq = refs_.Assign(events);
+    std::shared_ptr<token::RevocationView> pending, view;
+    {
+      absl::MutexLock lock(&mu_);
+      connected_ = true;
+      pending = pending_;
+      // Into the new view, and into the old one too (when it ever answered): a real
+      // revocation never makes a verdict wrong, so the view in use misses nothing the stream
+      // has delivered. A view never proved current answers nothing, so a first snapshot fills
+      // one view only.
+      if (pending_ == nullptr || view_bookmarked_) view = view_;
     }
+    // Outside mu_ (Verify never waits for a batch): only this thread replaces the views.
+    if (pending != nullptr) pending->ApplyBatch(refs_.refs());
+    if (view != nullptr) view->ApplyBatch(refs_.refs());
+    absl::MutexLock lock(&mu_);
+    seq_ = std::max(seq_, max_seq);  // the position moves once its entries are in
   }
 
   // GetJwks and swap in its keys. `version`: the keys event's, or "" (an unknown kid's fetch).
@@ -405,6 +393,7 @@ class LocalVerifier::Impl {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<tokenauthority::v1::TokenAuthority::Stub> stub_;
   std::thread thread_;
+  WatchEntryRefs refs_;  // the applier thread's (Apply): reused from batch to batch
 
   mutable absl::Mutex fetch_mu_;
   mutable absl::Time last_kid_fetch_ ABSL_GUARDED_BY(fetch_mu_) = absl::InfinitePast();

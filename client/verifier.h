@@ -16,7 +16,10 @@
 // one answers until the new one has its snapshot and a bookmark (rule 3), then is dropped.
 //
 // A background thread owns the stream: it reconnects with exponential backoff and jitter,
-// resuming from {epoch, last seq} so a short break costs no snapshot. The JWKS is refetched
+// resuming from {epoch, last seq} so a short break costs no snapshot. It parses the messages;
+// a second thread per stream applies them to the view in order (client/watch_pipe.h), so a
+// big snapshot's parsing and inserts run on two cores; a reset's size hint sizes the new
+// view's tables before its entries arrive. The JWKS is refetched
 // when a `keys` event carries a new version, and when a token names a kid the keys do not
 // hold (at most once per `jwks_refetch_interval`, on the verifying thread).
 //

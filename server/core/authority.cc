@@ -111,6 +111,10 @@ absl::StatusOr<std::unique_ptr<TokenAuthority>> TokenAuthority::Create(
   TokenAuthority* self = authority.get();
   hub_options.view_current = [self](absl::Time now) { return self->view_->IsCurrent(now); };
   hub_options.jwks_json = [keys] { return keys->JwksJson(); };
+  hub_options.size_hint = [self] {
+    const token::RevocationView::Counts counts = self->view_->counts();
+    return WatchSizeHint{counts.jtis, counts.families};
+  };
   ASSIGN_OR_RETURN(authority->watch_hub_, WatchHub::Create(std::move(hub_options)));
   WatchHub* hub = authority->watch_hub_.get();
   // LoadView listens first (publishing to the hub too), then loads.

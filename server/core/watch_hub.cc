@@ -154,6 +154,8 @@ absl::StatusOr<std::shared_ptr<WatchStream>> WatchHub::Watch(
   std::shared_ptr<WatchStream> stream(
       new WatchStream(this, options_.stream_buffer, batches ? options_.snapshot_page : 1));
   stream->self_ = stream;
+  // Before the hub's lock (the view takes its own locks); unused when the stream resumes.
+  const WatchSizeHint hint = options_.size_hint != nullptr ? options_.size_hint() : WatchSizeHint{};
   absl::MutexLock lock(&mu_);
   if (stopping_) return ShuttingDown();
   // Subscribed at `dispatched_`: the tail brings every entry after it.
@@ -162,6 +164,7 @@ absl::StatusOr<std::shared_ptr<WatchStream>> WatchHub::Watch(
   absl::MutexLock stream_lock(&stream->mu_);
   stream->head_.push_back(MarkerEvent(WatchEvent::Type::kReset, 0));
   stream->head_.back().epoch = epoch_;
+  stream->head_.back().hint = hint;
   WatchStream::Snapshot& snapshot = stream->snapshot_.emplace();
   snapshot.to = dispatched_;
   snapshot.jwks_version = jwks_version_;

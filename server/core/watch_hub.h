@@ -77,10 +77,16 @@
 
 namespace ta::core {
 
+// A snapshot's size as the server estimates it (WatchReset.expected_*): a hint only.
+struct WatchSizeHint {
+  uint64_t jtis = 0, families = 0;  // 0: unknown
+};
+
 struct WatchEvent {
   enum class Type { kReset, kEntry, kEntries, kEndOfSnapshot, kBookmark, kKeys };
   Type type = Type::kEntry;
   uint64_t epoch = 0;              // kReset
+  WatchSizeHint hint;              // kReset
   uint64_t seq = 0;                // kEntry (entry.seq), kEndOfSnapshot, kBookmark
   storage::RevocationEntry entry;  // kEntry
   // kEntries: several entries in seq order (only on a stream opened with `batches`).
@@ -104,6 +110,9 @@ struct WatchHubOptions {
   // Whether this server's own view is current at `now` (RevocationView::IsCurrent); no
   // bookmark is sent while it is not. Default: always.
   std::function<bool(absl::Time)> view_current;
+  // The snapshot's size hint for a reset (the server's view's counts). Called when a stream
+  // opens, no hub lock held. Default: none (0, unknown).
+  std::function<WatchSizeHint()> size_hint;
   // The JWKS document; its digest is the `keys` event's version. Default: no keys events.
   std::function<std::string()> jwks_json;
   // Events a stream may hold unsent besides its snapshot pages before it is cut
