@@ -19,6 +19,7 @@
 # SNAPSHOT_SEEDED=DIR: use DIR/snap-N/db when it exists (seeded before; kept) instead of seeding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench_lib.sh  # write_block
 SIZES="10000 1000000 10000000"
 PG_N=0
 BUILD=build/release
@@ -173,16 +174,5 @@ MD
 echo
 echo "$RESULT"
 if ((WRITE)); then
-  /usr/bin/python3 - BENCHMARKS.md snapshot "$RESULT" "The stream's snapshot (issue 27 item 4)" <<'PY'
-import sys
-path, name, body, heading = sys.argv[1:5]
-text = open(path).read()
-begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-if begin not in text:
-    text = text.rstrip("\n") + "\n\n" + (f"## {heading}\n\n" if heading else "") + f"{begin}\n{end}\n"
-head, rest = text.split(begin, 1)
-_, tail = rest.split(end, 1)
-open(path, "w").write(head + begin + "\n" + body + "\n" + end + tail)
-PY
-  echo "wrote BENCHMARKS.md (snapshot block)"
+  write_block snapshot "$RESULT" "The stream's snapshot (issue 27 item 4)"
 fi
