@@ -193,12 +193,7 @@ absl::StatusOr<RotateOutcome> RocksDbStore::ReplayOrReuse(const RotateRequest& r
     outcome.result = RotateResult::kReplayWithinGrace;
     return outcome;
   }
-  f.revoked = true;
-  f.revoked_at = now;
-  f.revoke_reason = "refresh_token_reuse";
-  f.revoked_by = "reuse-detector";
-  PutFamily(&write->batch, f);
-  write->logged.push_back(FamilyRevocation(f, RevocationEntry::Kind::kFamily, now));
+  StageRevocation(&f, "refresh_token_reuse", "reuse-detector", now, write);
   outcome.result = RotateResult::kReuseDetected;
   return outcome;
 }
@@ -221,19 +216,15 @@ RotateOutcome RocksDbStore::SpendAndAdvance(const RotateRequest& request, Refres
   return outcome;
 }
 
-absl::Status RocksDbStore::WriteRevocation(FamilyRecord* family, absl::string_view reason,
-                                           absl::string_view revoked_by, absl::Time now) {
-  FamilyRecord updated = *family;
-  updated.revoked = true;
-  updated.revoked_at = now;
-  updated.revoke_reason = std::string(reason);
-  updated.revoked_by = std::string(revoked_by);
-  rocksdb::WriteBatch batch;
-  PutFamily(&batch, updated);
-  RETURN_IF_ERROR(CommitWithLog(&batch, {FamilyRevocation(updated, RevocationEntry::Kind::kFamily, now)},
-                                "revoke family"));
-  *family = std::move(updated);  // only once durable, so callers never see an unwritten state
-  return absl::OkStatus();
+void RocksDbStore::StageRevocation(FamilyRecord* family, absl::string_view reason,
+                                   absl::string_view revoked_by, absl::Time now,
+                                   PendingWrite* write) {
+  family->revoked = true;
+  family->revoked_at = now;
+  family->revoke_reason = std::string(reason);
+  family->revoked_by = std::string(revoked_by);
+  PutFamily(&write->batch, *family);
+  write->logged.push_back(FamilyRevocation(*family, RevocationEntry::Kind::kFamily, now));
 }
 
 absl::StatusOr<bool> RocksDbStore::RevokeFamily(absl::string_view family_id,
@@ -243,7 +234,9 @@ absl::StatusOr<bool> RocksDbStore::RevokeFamily(absl::string_view family_id,
   ASSIGN_OR_RETURN(std::optional<FamilyRecord> family, LoadFamily(family_id, now));
   if (!family.has_value()) return NotFound("family");
   if (family->revoked) return false;
-  RETURN_IF_ERROR(WriteRevocation(&*family, reason, revoked_by, now));
+  PendingWrite write;
+  StageRevocation(&*family, reason, revoked_by, now, &write);
+  RETURN_IF_ERROR(CommitWithLog(&write.batch, std::move(write.logged), "revoke family"));
   return true;
 }
 

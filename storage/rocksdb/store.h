@@ -150,14 +150,15 @@ class RocksDbStore final : public TokenStore {
                                                              absl::Time cutoff, absl::Time now);
   void PutFamily(rocksdb::WriteBatch* batch, const FamilyRecord& f);
   void PutRefresh(rocksdb::WriteBatch* batch, const RefreshRecord& r);
-  // Caller holds the family's stripe. Marks it revoked and appends its log entry.
-  absl::Status WriteRevocation(FamilyRecord* family, absl::string_view reason,
-                               absl::string_view revoked_by, absl::Time now);
-  // What one Rotate writes, committed at once by Rotate (nothing when the batch is empty).
+  // What one call writes, committed at once (CommitWithLog; nothing when the batch is empty).
   struct PendingWrite {
     rocksdb::WriteBatch batch;
     std::vector<RevocationEntry> logged;
   };
+  // Caller holds the family's stripe. Marks `family` revoked and stages it and its log entry
+  // in `write` (RevokeFamily, and Rotate's reuse detection).
+  void StageRevocation(FamilyRecord* family, absl::string_view reason,
+                       absl::string_view revoked_by, absl::Time now, PendingWrite* write);
   // Callers hold the subject's stripe (shared), the family's and the replay key's.
   absl::StatusOr<RotateOutcome> RotateLocked(const RotateRequest& request, PendingWrite* write);
   absl::StatusOr<RotateOutcome> ReplayOrReuse(const RotateRequest& request, RotateOutcome outcome,
